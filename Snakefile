@@ -1,0 +1,23 @@
+# transferlab: one DAG for Snakemake; dvc.yaml describes the same stages for DVC
+# (tests/test_dag_consistency.py fails if the two drift apart).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretext.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        expand(paths.PREPARED, dataset=config["datasets"]),
+        paths.SUMMARY,
+        paths.CURVES,
+        "reports/report.md",
+    default_target: True

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a project-local virtual environment with pinned dependencies.
+# Re-running is a no-op (seconds) unless pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    # Debian splits venv out of python3; install it when we may (root), else say what to do.
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv .venv
+    else
+      echo "setup: '$PY -m venv' failed; install python3-venv (Debian) and retry" >&2
+      exit 1
+    fi
+  fi
+fi
+
+stamp=.venv/.transferlab-stamp
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing dependencies into .venv (first run takes a few minutes)" >&2
+  # torch first and alone: the pinned pair resolves from the local wheel cache, not GBs of downloads.
+  .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
+  .venv/bin/pip install -q -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+
+# `snakemake --profile slurm` looks for ./slurm first; point it at the versioned profile.
+[ -e slurm ] || ln -s workflow/profiles/slurm slurm

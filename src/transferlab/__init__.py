@@ -1,0 +1,3 @@
+"""transferlab: reproducible experiments on pretraining and transfer."""
+
+__version__ = "0.1.0"

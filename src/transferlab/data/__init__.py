@@ -1,0 +1,1 @@
+"""Data sets: sources, the normalized on-disk format, subsampling."""

@@ -1,0 +1,197 @@
+"""Data sources: name -> loader producing a normalized Dataset. Registry, not a ladder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import idx
+from .format import DataError, Dataset, Split
+
+# ------------------------------------------------------------------ torchvision (MNIST family)
+# Canonical item counts (train, test); md5 of the *uncompressed* raw files where known.
+# torchvision itself checks the .gz md5s when it downloads; these catch a bad pre-staged copy.
+TV_SETS = {
+    "mnist": dict(cls="MNIST", split=None, counts=(60000, 10000), md5={
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}),
+    "fashion_mnist": dict(cls="FashionMNIST", split=None, counts=(60000, 10000), md5={}),
+    "kmnist": dict(cls="KMNIST", split=None, counts=(60000, 10000), md5={}),
+    # EMNIST stores images transposed; letters labels run 1..26 (0 is an unused "N/A").
+    "emnist_letters": dict(cls="EMNIST", split="letters", counts=(124800, 20800), md5={}),
+    "emnist_balanced": dict(cls="EMNIST", split="balanced", counts=(112800, 18800), md5={}),
+}
+
+
+def tv_raw_files(name: str, root: str | Path) -> dict[str, tuple[Path, Path]]:
+    """split -> (images file, labels file) exactly where torchvision looks for them."""
+    spec = TV_SETS[name]
+    raw = Path(root) / spec["cls"] / "raw"
+    if spec["split"]:
+        stem = {s: f"emnist-{spec['split']}-{s}" for s in ("train", "test")}
+    else:
+        stem = {"train": "train", "test": "t10k"}
+    return {s: (raw / f"{p}-images-idx3-ubyte", raw / f"{p}-labels-idx1-ubyte") for s, p in stem.items()}
+
+
+def load_torchvision(name: str, cfg: dict, data: dict) -> Dataset:
+    import torchvision.datasets as tvd
+
+    spec = TV_SETS[name]
+    cls = getattr(tvd, spec["cls"])
+    kwargs = {"split": spec["split"]} if spec["split"] else {}
+    root = Path(data["root"])
+    files = tv_raw_files(name, root)
+    for pair in files.values():
+        for f in pair:
+            idx.gunzip_if_needed(f)
+    missing = [str(f) for pair in files.values() for f in pair if not f.exists()]
+    if missing and data["download"]:
+        cls(str(root), train=True, download=True, **kwargs)  # torchvision checks archive md5s
+        missing = [str(f) for pair in files.values() for f in pair if not f.exists()]
+    if missing:
+        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+                        "Set data.download: true on a machine with internet, or pre-stage the files "
+                        "(.gz or uncompressed) in torchvision's layout.")
+    splits = {}
+    for (split, (img_f, lbl_f)), expected in zip(files.items(), spec["counts"]):
+        n_img = idx.check(img_f, 3)
+        n_lbl = idx.check(lbl_f, 1)
+        if n_img != n_lbl:
+            raise DataError(f"{img_f}: {n_img} images but {lbl_f.name} has {n_lbl} labels")
+        if data["verify_checksums"]:
+            if n_img != expected:
+                raise DataError(f"{img_f}: {n_img} items, the canonical {name} {split} split has {expected}; "
+                                "set data.verify_checksums: false to use a partial copy deliberately")
+            for f in (img_f, lbl_f):
+                want = spec["md5"].get(f.name)
+                if want and idx.md5(f) != want:
+                    raise DataError(f"{f}: md5 {idx.md5(f)} != canonical {want}: the file is corrupt")
+        tv = cls(str(root), train=(split == "train"), download=False, **kwargs)
+        images = tv.data.to(torch.uint8).unsqueeze(1)  # [N, 1, 28, 28]
+        labels = tv.targets.to(torch.int64)
+        if spec["cls"] == "EMNIST":
+            images = images.transpose(2, 3).contiguous()
+        splits[split] = Split(images, labels)
+    classes = list(tv.classes)
+    if spec["split"] == "letters":
+        classes = classes[1:]
+        for s in splits.values():
+            s.labels -= 1
+    return Dataset(name, "torchvision", classes, splits, {"root": str(root)})
+
+
+# ------------------------------------------------------------------ scikit-learn digits
+def load_sklearn_digits(name: str, cfg: dict, data: dict) -> Dataset:
+    """The 1,797 real 8x8 handwritten digits, upsampled to a 20x20 glyph in a 28x28 frame like MNIST."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # [1797, 1, 8, 8] in [0, 1]
+    x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
+    x = F.pad(x, (4, 4, 4, 4))  # [1797, 1, 28, 28]
+    images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    labels = torch.tensor(d.target, dtype=torch.int64)
+    tr, te = train_test_split(np.arange(len(labels)), test_size=cfg["test_fraction"],
+                              random_state=cfg["seed"], stratify=d.target)
+    tr, te = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
+    splits = {"train": Split(images[tr], labels[tr]), "test": Split(images[te], labels[te])}
+    return Dataset(name, "sklearn_digits", [str(i) for i in range(10)], splits, {})
+
+
+# ------------------------------------------------------------------ user data: folder / npz
+def _to_nchw_uint8(x: np.ndarray, where: str) -> torch.Tensor:
+    if x.dtype != np.uint8:
+        raise DataError(f"{where}: images must be uint8, got {x.dtype}")
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    if t.ndim == 3:  # [N, H, W]
+        return t.unsqueeze(1)
+    if t.ndim == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):  # [N, H, W, C]
+        return t.permute(0, 3, 1, 2).contiguous()
+    if t.ndim == 4:
+        return t
+    raise DataError(f"{where}: images must be [N,H,W], [N,H,W,C] or [N,C,H,W], got {tuple(t.shape)}")
+
+
+def load_npz(name: str, cfg: dict, data: dict) -> Dataset:
+    path = Path(cfg["path"])
+    if not path.is_file():
+        raise DataError(f"datasets.{name}.path: {path} not found")
+    try:
+        z = np.load(path, allow_pickle=False)
+        arrays = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise DataError(f"{path}: cannot read .npz ({type(e).__name__}: {e})") from e
+    need = ["x_train", "y_train", "x_test", "y_test"]
+    absent = [k for k in need if k not in arrays]
+    if absent:
+        raise DataError(f"{path}: missing arrays {absent}; expected {need} (+ optional 'classes')")
+    splits = {s: Split(_to_nchw_uint8(arrays[f"x_{s}"], f"{path}:x_{s}"),
+                       torch.from_numpy(arrays[f"y_{s}"].astype(np.int64))) for s in ("train", "test")}
+    n = int(max(int(s.labels.max()) for s in splits.values())) + 1
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(n)]
+    return Dataset(name, "npz", classes, splits, {"path": str(path)})
+
+
+def load_folder(name: str, cfg: dict, data: dict) -> Dataset:
+    """<path>/{train,test}/<class>/<image>: torchvision's ImageFolder layout, one per split."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms.v2.functional import pil_to_tensor, resize
+
+    root = Path(cfg["path"])
+    size = cfg.get("image_size", 28)
+    mode = "L" if cfg.get("grayscale", True) else "RGB"
+    splits, classes = {}, None
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise DataError(f"datasets.{name}.path: expected {root / split}/<class>/<image> folders")
+        folder = ImageFolder(str(root / split), loader=lambda p: p)
+        if classes is not None and folder.classes != classes:
+            raise DataError(f"{root}: train and test class folders differ: {classes} vs {folder.classes}")
+        classes = folder.classes
+        imgs = []
+        for p, _ in folder.samples:
+            try:
+                with Image.open(p) as im:
+                    img = pil_to_tensor(im.convert(mode))  # uint8 [C, H, W]
+            except (OSError, UnidentifiedImageError) as e:
+                raise DataError(f"{p}: cannot decode image ({e})") from e
+            imgs.append(resize(img, [size, size], antialias=True))
+        splits[split] = Split(torch.stack(imgs), torch.tensor(folder.targets, dtype=torch.int64))
+    return Dataset(name, "folder", classes, splits, {"path": str(root)})
+
+
+def _load_synth(name: str, cfg: dict, data: dict) -> Dataset:
+    from .synth import render_dataset
+
+    return render_dataset(name, cfg)
+
+
+def _load_tv(name: str, cfg: dict, data: dict) -> Dataset:
+    ds = load_torchvision(cfg["name"], cfg, data)
+    ds.name = name
+    return ds
+
+
+SOURCES: dict[str, Callable[[str, dict, dict], Dataset]] = {
+    "torchvision": _load_tv,
+    "sklearn_digits": load_sklearn_digits,
+    "synth": _load_synth,
+    "npz": load_npz,
+    "folder": load_folder,
+}
+
+
+def build(name: str, cfg: dict, data: dict) -> Dataset:
+    """Materialize data set `name` from its params entry `cfg` (data = the params `data` section)."""
+    ds = SOURCES[cfg["source"]](name, cfg, data)
+    ds.meta["params"] = cfg
+    return ds.check(name)

@@ -1,0 +1,350 @@
+"""The one training engine for every study.
+
+Data that fits in memory stays as tensors on the device and is batched by index (no
+per-sample DataLoader). A checkpoint after every epoch is one dict: model, optimizer,
+scheduler, epoch, step, RNG states, config, history (and EMA, where used); a run killed at
+any point resumes from it and ends with the same metrics as an uninterrupted run (bitwise
+on CPU). Per-epoch metrics go through dvclive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.format import Split
+from .io import atomic_dir, atomic_torch_save
+
+log = logging.getLogger("transferlab")
+
+# ------------------------------------------------------------------ registries
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, weight_decay=wd),
+    "momentum": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd),
+    "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd),
+    "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, weight_decay=wd),
+}
+
+
+def _constant(opt, total_steps: int, warmup_steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def _warmup_cosine(opt, total_steps: int, warmup_steps: int):
+    """Linear warmup from 1% of the LR, then cosine to 0; stepped once per optimizer step."""
+    warmup_steps = min(warmup_steps, total_steps - 1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps - warmup_steps))
+    if warmup_steps <= 0:
+        return cosine
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warmup_steps)
+    return torch.optim.lr_scheduler.SequentialLR(opt, [warm, cosine], milestones=[warmup_steps])
+
+
+SCHEDULES = {"constant": _constant, "warmup_cosine": _warmup_cosine}
+
+
+def pick_device(pref: str) -> torch.device:
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(pref)
+
+
+# ------------------------------------------------------------------ data on the device
+@dataclass
+class DeviceData:
+    """A split as tensors on the device. images uint8 [N, C, H, W], labels int64 [N]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mean: torch.Tensor  # [1, C, 1, 1]
+    std: torch.Tensor   # [1, C, 1, 1]
+
+    @classmethod
+    def from_split(cls, split: Split, device, stats: tuple[torch.Tensor, torch.Tensor]):
+        return cls(split.images.to(device), split.labels.to(device), stats[0].to(device), stats[1].to(device))
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batches(self, batch_size: int, gen: torch.Generator | None):
+        """Index batches: shuffled with `gen` when given, in order otherwise."""
+        n = len(self)
+        order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+        order = order.to(self.images.device)
+        for i in range(0, n, batch_size):
+            idx = order[i: i + batch_size]
+            yield self.images[idx].float() / 255.0, self.labels[idx]  # x in [0, 1]
+
+    def normalize(self, x01: torch.Tensor) -> torch.Tensor:
+        return (x01 - self.mean) / self.std
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean/std of uint8 images [N, C, H, W] in [0, 1] units, as [1, C, 1, 1]."""
+    x = images.float() / 255.0
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+    return mean, std
+
+
+def split_val(split: Split, frac: float, seed: int) -> tuple[Split, Split | None]:
+    """Hold out a seeded random fraction of a training split for per-epoch validation."""
+    n_val = int(round(frac * len(split)))
+    if n_val == 0:
+        return split, None
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    return split.subset(torch.sort(perm[n_val:]).values), split.subset(torch.sort(perm[:n_val]).values)
+
+
+# ------------------------------------------------------------------ tasks
+@dataclass
+class Task:
+    """What the model learns from a batch. `make(x01, y, gen, step) -> (x01', y', head name)`."""
+
+    heads: dict[str, int]
+    make: Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], tuple[torch.Tensor, torch.Tensor, str]]
+
+
+def classification(num_classes: int) -> Task:
+    return Task({"main": num_classes}, lambda x, y, gen, step: (x, y, "main"))
+
+
+# ------------------------------------------------------------------ freezing
+@dataclass
+class Freeze:
+    """Keep the first `blocks` feature blocks frozen; from epoch `until` on (if set) train all."""
+
+    blocks: int = 0
+    until: int | None = None
+
+    def active(self, epoch: int) -> int:
+        return self.blocks if self.until is None or epoch < self.until else 0
+
+
+def frozen_modules(model: nn.Module, n: int) -> list[nn.Module]:
+    if n > len(model.features):
+        raise ValueError(f"cannot freeze {n} blocks: the model's extractor has {len(model.features)}")
+    return list(model.features[:n])
+
+
+def apply_freeze(model: nn.Module, n: int) -> None:
+    """requires_grad off and eval mode (BatchNorm buffers stay put) for the first n blocks."""
+    for i, block in enumerate(model.features):
+        frozen = i < n
+        for p in block.parameters():
+            p.requires_grad_(not frozen)
+        if frozen:
+            block.eval()
+
+
+def state_of(modules: list[nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()}
+
+
+def assert_unchanged(before: dict[str, torch.Tensor], modules: list[nn.Module]) -> None:
+    after = state_of(modules)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    if changed:
+        raise RuntimeError(f"frozen weights changed during training: {changed[:5]}")
+
+
+# ------------------------------------------------------------------ the loop
+@dataclass
+class FitConfig:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    extractor_lr_scale: float = 1.0
+
+    @classmethod
+    def from_params(cls, p: dict) -> "FitConfig":
+        return cls(**{k: p[k] for k in cls.__dataclass_fields__ if k in p})
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _amp_ctx(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = 1024, seed: int = 12345,
+             amp: bool = False) -> dict[str, float]:
+    """Mean loss and accuracy; random task transforms use a fixed seed so epochs compare."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    dev = data.images.device
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+    for step, (x, y) in enumerate(data.batches(batch_size, None)):
+        x, y, head = task.make(x, y, gen, step)
+        with _amp_ctx(dev, amp):
+            logits = model(data.normalize(x), head).float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(data)
+    return {"loss": float(loss_sum) / n, "acc": float(correct) / n}
+
+
+def predict(model: nn.Module, data: DeviceData, head: str = "main", batch_size: int = 1024) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(data.normalize(x), head).argmax(1) for x, _ in data.batches(batch_size, None)])
+
+
+def _param_groups(model: nn.Module, cfg: FitConfig, freeze: Freeze) -> list[dict]:
+    never_trained = set()
+    if freeze.until is None:  # frozen for good: those params are never given to the optimizer
+        never_trained = {id(p) for m in frozen_modules(model, freeze.blocks) for p in m.parameters()}
+    head = list(model.heads.parameters())
+    feats = [p for p in model.features.parameters() if id(p) not in never_trained]
+    groups = [{"params": head, "name": "head"}]
+    if feats:
+        groups.append({"params": feats, "name": "features", "lr": cfg.lr * cfg.extractor_lr_scale})
+    return groups
+
+
+class Live:
+    """dvclive writer that can be rebuilt exactly from a history (for resume after a kill)."""
+
+    def __init__(self, out_dir: Path | None):
+        self.out_dir = Path(out_dir) if out_dir else None
+
+    def write(self, history: list[dict], summary: dict[str, float]) -> None:
+        if self.out_dir is None:
+            return
+        from dvclive import Live as DvcLive
+
+        with atomic_dir(self.out_dir) as tmp:
+            live = DvcLive(str(tmp), save_dvc_exp=False, dvcyaml=None, report=None)
+            for row in history:
+                for k, v in row.items():
+                    if k != "epoch":
+                        live.log_metric(k, v)
+                live.next_step()
+            for k, v in summary.items():
+                live.log_metric(k, v, plot=False)
+            live.end()
+
+
+def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, *,
+        seed: int, run_config: dict, ckpt_path: str | Path | None = None, live_dir: str | Path | None = None,
+        freeze: Freeze = Freeze(), amp: bool = False, progress: bool = False,
+        on_step: Callable[[int, int], None] | None = None) -> FitResult:
+    """Train `model` on `task` for cfg.epochs, checkpointing every epoch to ckpt_path.
+
+    If ckpt_path holds a checkpoint of the same run_config, training resumes from it.
+    `on_step(epoch, step)` is called after every optimizer step (tests use it to crash mid-run).
+    """
+    device = train.images.device
+    gen = torch.Generator().manual_seed(seed)  # data order and task randomness
+    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    opt = OPTIMIZERS[cfg.optimizer](_param_groups(model, cfg, freeze), cfg.lr, cfg.weight_decay)
+    sched = SCHEDULES[cfg.schedule](opt, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch)
+    result = FitResult()
+    start_epoch, step = 0, 0
+    frozen_ref = state_of(frozen_modules(model, freeze.blocks))
+    ckpt_path = Path(ckpt_path) if ckpt_path else None
+    live = Live(live_dir)
+
+    if ckpt_path and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ck.get("config") == run_config:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            start_epoch, step = ck["epoch"], ck["step"]
+            result.history = ck["history"]
+            frozen_ref = ck["frozen_ref"]
+            gen.set_state(ck["rng"]["gen"])
+            torch.set_rng_state(ck["rng"]["torch"])
+            if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+        else:
+            log.warning("ignoring checkpoint %s: it was made with a different config", ckpt_path)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, disable=not progress,
+               desc="epochs", mininterval=1.0)
+    for epoch in bar:
+        n_frozen = freeze.active(epoch)
+        if n_frozen < freeze.blocks and epoch == freeze.until:
+            # Unfreezing now: first prove the frozen phase left the blocks untouched.
+            assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
+            result.extra["frozen_unchanged_before_unfreeze"] = 1.0
+        model.train()
+        apply_freeze(model, n_frozen)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for x, y in train.batches(cfg.batch_size, gen):
+            x, y, head = task.make(x, y, gen, step)
+            with _amp_ctx(device, amp):
+                logits = model(train.normalize(x), head).float()
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            # Accumulate on the device: no host sync per step.
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            step += 1
+            if on_step:
+                on_step(epoch, step)
+        row = {"epoch": epoch + 1, "train/loss": float(loss_sum) / seen, "train/acc": float(correct) / seen,
+               "lr": opt.param_groups[0]["lr"]}
+        if val is not None:
+            for k, v in evaluate(model, task, val, amp=amp).items():
+                row[f"val/{k}"] = v
+        result.history.append(row)
+        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
+        if ckpt_path:
+            atomic_torch_save({
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "epoch": epoch + 1, "step": step, "config": run_config, "history": result.history,
+                "frozen_ref": frozen_ref, "ema": None,
+                "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+            }, ckpt_path)
+    if freeze.blocks and freeze.until is None:
+        assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
+        result.extra["frozen_unchanged"] = 1.0
+    model.eval()
+    result.extra["live"] = live
+    return result
+
+
+def finish(result: FitResult, summary: dict[str, float], ckpt_path: str | Path | None = None) -> None:
+    """Write the dvclive dir (history + final summary) atomically, then drop the checkpoint."""
+    result.extra["live"].write(result.history, summary)
+    if ckpt_path:
+        Path(ckpt_path).unlink(missing_ok=True)
+        parent = Path(ckpt_path).parent
+        if parent.exists() and not any(parent.iterdir()):
+            shutil.rmtree(parent, ignore_errors=True)

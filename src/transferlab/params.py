@@ -1,0 +1,190 @@
+"""params.yaml: loading, schema validation, per-stage key declarations, presets.
+
+Every stage declares the params keys it reads (STAGE_KEYS). The stage receives only those
+keys, so it cannot read an undeclared one, and dvc.yaml's `params:` lists and Snakemake's
+rule `params:` are built from the same declaration: a change reruns exactly the dependents.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .io import atomic_write_text
+
+DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
+
+# Stage family -> the params keys it reads; "{dataset}" is filled per stage instance.
+STAGE_KEYS: dict[str, list[str]] = {
+    "prepare": ["data", "datasets.{dataset}"],
+    "subsample": [],
+    "pretrain": ["train", "pretext.model", "pretext.pretrain"],
+    "finetune": ["train", "pretext.model", "pretext.finetune"],
+    "aggregate": ["pretext.datasets", "pretext.targets", "pretext.seeds",
+                  "pretext.finetune.frozen_layers"],
+    "report": [],
+}
+
+
+class ParamsError(ValueError):
+    """A params file is missing, unparsable, or does not match the schema."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from e
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    where = _key_path(err.absolute_path)
+    if err.validator in ("additionalProperties", "unevaluatedProperties"):
+        # jsonschema names the offenders: "('a', 'b' were unexpected)" / "('a' was unexpected)".
+        extra = re.findall(r"'([^']*)'", err.message.split("(", 1)[-1])
+        allowed = sorted((set(err.schema.get("properties", {})) | set(err.instance)) - set(extra))
+        keys = ", ".join(f"{where}.{k}" if err.absolute_path else k for k in extra) or where
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        return f"{keys}: unknown key{hint}"
+    if err.validator == "required":
+        return f"{where}: {err.message}"
+    expected = {
+        "type": lambda: f"expected type {err.validator_value}",
+        "enum": lambda: f"expected one of {err.validator_value}",
+        "const": lambda: f"expected {err.validator_value!r}",
+        "minimum": lambda: f"expected >= {err.validator_value}",
+        "maximum": lambda: f"expected <= {err.validator_value}",
+        "exclusiveMinimum": lambda: f"expected > {err.validator_value}",
+        "exclusiveMaximum": lambda: f"expected < {err.validator_value}",
+        "pattern": lambda: f"expected to match {err.validator_value!r}",
+        "minItems": lambda: f"expected at least {err.validator_value} item(s)",
+        "uniqueItems": lambda: "expected no duplicates",
+    }.get(err.validator)
+    got = f"got {err.instance!r}"
+    return f"{where}: {expected() + ', ' + got if expected else err.message}"
+
+
+def _leaf_errors(errors):
+    # allOf/if-then wrap the real cause; report the innermost errors, which name the key.
+    for err in errors:
+        if err.context:
+            yield from _leaf_errors(err.context)
+        else:
+            yield err
+
+
+def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str = "params.yaml") -> dict:
+    """Check `params` against the schema and cross-key rules; raise ParamsError naming each bad key."""
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(_leaf_errors(validator.iter_errors(params)), key=lambda e: list(map(str, e.absolute_path)))
+    problems = list(dict.fromkeys(_describe(e) for e in errors))
+    if not problems:
+        problems = _cross_checks(params)
+    if problems:
+        raise ParamsError(f"{source} is invalid:\n  " + "\n  ".join(problems))
+    return params
+
+
+def _cross_checks(p: dict) -> list[str]:
+    problems = []
+    for i, name in enumerate(p["pretext"]["datasets"]):
+        if name not in p["datasets"]:
+            problems.append(f"pretext.datasets.{i}: {name!r} is not defined under datasets "
+                            f"(defined: {', '.join(p['datasets'])})")
+    return problems
+
+
+def load(path: str | Path = "params.yaml", schema_path: str | Path | None = None) -> dict:
+    path = Path(path)
+    schema_path = Path(schema_path) if schema_path else path.parent / DEFAULT_SCHEMA
+    return validate(load_yaml(path), schema_path, source=str(path))
+
+
+def get(params: dict, key: str) -> Any:
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"params key {key!r} not found")
+        node = node[part]
+    return node
+
+
+def stage_keys(family: str, **fmt: str) -> list[str]:
+    if family not in STAGE_KEYS:
+        raise KeyError(f"unknown stage family {family!r}; known: {', '.join(STAGE_KEYS)}")
+    return [k.format(**fmt) for k in STAGE_KEYS[family]]
+
+
+def stage_params(params: dict, family: str, **fmt: str) -> dict:
+    """The nested subset of `params` that stage `family` declared; nothing else is visible."""
+    out: dict = {}
+    for key in stage_keys(family, **fmt):
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(get(params, key))
+    return out
+
+
+def load_stage(path: str | Path, family: str, **fmt: str) -> dict:
+    """Validate the whole file (so a bad key anywhere stops every runner), return the stage's view."""
+    return stage_params(load(path), family, **fmt)
+
+
+# ---------------------------------------------------------------- presets
+# Sections a preset replaces whole instead of merging into: a preset must be able to drop
+# data sets (the embedded preset cannot prepare MNIST offline).
+REPLACED_BY_PRESETS = {"datasets"}
+
+
+def _deep_update(node, overlay, top=True):
+    for k, v in overlay.items():
+        if top and k in REPLACED_BY_PRESETS:
+            node[k] = v
+        elif isinstance(v, dict) and isinstance(node.get(k), dict):
+            _deep_update(node[k], v, top=False)
+        else:
+            node[k] = v
+
+
+def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | None = None) -> dict:
+    """Overlay workflow/presets/<name>.yaml onto params.yaml, keeping its comments.
+
+    The result is validated before it replaces the file (atomically), so a bad preset never
+    leaves a broken params.yaml behind.
+    """
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    params_path = Path(params_path)
+    presets_dir = Path(presets_dir) if presets_dir else params_path.parent / "workflow/presets"
+    preset_file = presets_dir / f"{name}.yaml"
+    if not preset_file.is_file():
+        known = sorted(p.stem for p in presets_dir.glob("*.yaml"))
+        raise ParamsError(f"preset {name!r}: {preset_file} not found (known presets: {', '.join(known)})")
+    rt = YAML()
+    rt.preserve_quotes = True
+    doc = rt.load(params_path.read_text())
+    _deep_update(doc, load_yaml(preset_file))
+    doc["preset"] = name
+    buf = StringIO()
+    rt.dump(doc, buf)
+    text = buf.getvalue()
+    validate(yaml.safe_load(text), params_path.parent / DEFAULT_SCHEMA, source=f"{params_path} with preset {name}")
+    atomic_write_text(params_path, text)
+    return yaml.safe_load(text)

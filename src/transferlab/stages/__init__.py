@@ -1,0 +1,1 @@
+"""Pipeline stages: each module has pure functions and a thin `main(argv)`."""

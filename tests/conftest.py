@@ -1,0 +1,48 @@
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def tiny_params() -> dict:
+    """The default params shrunk to seconds: one rendered data set, two targets, one seed."""
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["datasets"] = {"synth_digits": {"source": "synth", "charset": "digits", "train_per_class": 30,
+                                      "test_per_class": 10, "distortion": 1.0, "seed": 0}}
+    p["pretext"].update(datasets=["synth_digits"], targets=["rotation", "overlay"], seeds=[0], labels_per_class=5)
+    p["pretext"]["pretrain"].update(epochs=1, batch_size=64)
+    p["pretext"]["finetune"].update(epochs=2, batch_size=25, frozen_layers=[0, 1])
+    p["train"]["progress"] = False
+    return p
+
+
+@pytest.fixture
+def params() -> dict:
+    return copy.deepcopy(tiny_params())
+
+
+@pytest.fixture
+def workspace(tmp_path, params):
+    """A throw-away copy of the pipeline definition with the tiny params.yaml."""
+    for name in ("Snakefile", "dvc.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return tmp_path
+
+
+def run(cmd: list[str], cwd: Path, check=True, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    env.update(kw.pop("env", {}))
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res

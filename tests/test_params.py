@@ -1,0 +1,113 @@
+import copy
+
+import pytest
+import yaml
+
+from transferlab import params as P
+from conftest import REPO
+
+SCHEMA = REPO / "workflow/schemas/params.schema.yaml"
+
+
+def check(p):
+    return P.validate(p, SCHEMA)
+
+
+def error_of(p) -> str:
+    with pytest.raises(P.ParamsError) as e:
+        check(p)
+    return str(e.value)
+
+
+def test_default_and_tiny_params_are_valid(params):
+    check(P.load_yaml(REPO / "params.yaml"))
+    check(params)
+
+
+def test_unknown_key_is_named(params):
+    params["pretext"]["finetune"]["lrr"] = 0.1
+    msg = error_of(params)
+    assert "pretext.finetune.lrr: unknown key" in msg and "lr" in msg
+
+
+def test_unknown_top_level_key_is_named(params):
+    params["pretext_typo"] = {}
+    assert "pretext_typo: unknown key" in error_of(params)
+
+
+def test_wrong_type_names_key_and_expectation(params):
+    params["pretext"]["pretrain"]["epochs"] = "three"
+    msg = error_of(params)
+    assert "pretext.pretrain.epochs" in msg and "expected type integer" in msg and "'three'" in msg
+
+
+def test_out_of_range_value(params):
+    params["train"]["val_fraction"] = 1.5
+    msg = error_of(params)
+    assert "train.val_fraction" in msg and "expected < 1" in msg
+
+
+def test_bad_enum_inside_dataset_entry(params):
+    params["datasets"]["synth_digits"]["charset"] = "runes"
+    msg = error_of(params)
+    assert "datasets.synth_digits.charset" in msg and "digits" in msg
+
+
+def test_missing_required_key(params):
+    del params["pretext"]["finetune"]["lr"]
+    assert "'lr' is a required property" in error_of(params)
+
+
+def test_study_naming_undefined_dataset(params):
+    params["pretext"]["datasets"] = ["nope"]
+    assert "pretext.datasets.0: 'nope' is not defined under datasets" in error_of(params)
+
+
+def test_cli_reports_bad_key_without_traceback(workspace):
+    from conftest import run
+
+    p = yaml.safe_load((workspace / "params.yaml").read_text())
+    p["pretext"]["seeds"] = [-1]
+    (workspace / "params.yaml").write_text(yaml.safe_dump(p))
+    res = run(["transferlab", "validate", "--params", "params.yaml"], workspace, check=False)
+    assert res.returncode == 1
+    assert "pretext.seeds.0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_stage_sees_only_declared_keys(params):
+    view = P.stage_params(params, "finetune")
+    assert set(view) == {"train", "pretext"}
+    assert set(view["pretext"]) == {"model", "finetune"}
+    with pytest.raises(KeyError):
+        view["pretext"]["pretrain"]
+    assert P.stage_params(params, "prepare", dataset="synth_digits")["datasets"].keys() == {"synth_digits"}
+
+
+def test_preset_switch_keeps_comments_and_round_trips(workspace):
+    path = workspace / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    original = P.load(path)
+    paper = P.apply_preset(path, "paper")
+    assert paper["preset"] == "paper" and "mnist" in paper["datasets"] and paper["resources"]["train"]["gpus"] == 1
+    assert "# transferlab parameters" in path.read_text()  # comments survive
+    back = P.apply_preset(path, "embedded")
+    assert back == original
+
+
+def test_presets_cover_the_same_keys():
+    def keys(d, prefix=""):
+        return {prefix + k for k, v in d.items()} | {
+            x for k, v in d.items() if isinstance(v, dict) and k != "datasets" for x in keys(v, prefix + k + ".")}
+
+    emb = yaml.safe_load((REPO / "workflow/presets/embedded.yaml").read_text())
+    pap = yaml.safe_load((REPO / "workflow/presets/paper.yaml").read_text())
+    assert keys(emb) == keys(pap)  # so switching back and forth restores every value
+
+
+def test_bad_preset_leaves_params_untouched(workspace):
+    path = workspace / "params.yaml"
+    before = path.read_text()
+    (workspace / "workflow/presets/broken.yaml").write_text("pretext: {seeds: [-3]}\n")
+    with pytest.raises(P.ParamsError, match="pretext.seeds.0"):
+        P.apply_preset(path, "broken")
+    assert path.read_text() == before
