@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.format import Split
-from .io import atomic_dir, atomic_torch_save
+from .io import atomic_dir, atomic_torch_save, atomic_write_json
 
 log = logging.getLogger("transferlab")
 
@@ -340,8 +340,11 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     return result
 
 
-def finish(result: FitResult, summary: dict[str, float], ckpt_path: str | Path | None = None) -> None:
-    """Write the dvclive dir (history + final summary) atomically, then drop the checkpoint."""
+def finish(result: FitResult, summary: dict[str, float], metrics_path: str | Path,
+           ckpt_path: str | Path | None = None) -> None:
+    """Write the run's metrics.json (summary + per-epoch history, what aggregation reads) and the
+    dvclive dir (for `dvc plots`), each atomically, then drop the checkpoint."""
+    atomic_write_json(metrics_path, {"summary": summary, "history": result.history})
     result.extra["live"].write(result.history, summary)
     if ckpt_path:
         Path(ckpt_path).unlink(missing_ok=True)

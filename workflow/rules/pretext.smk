@@ -8,6 +8,7 @@ rule pretrain:
         data=paths.PREPARED,
     output:
         model=paths.PRETRAIN + "/model.pt",
+        metrics=paths.PRETRAIN + "/metrics.json",
         live=directory(paths.PRETRAIN + "/live"),
     params:
         values=lambda w: stage_params("pretrain"),
@@ -29,6 +30,7 @@ rule finetune:
         init=paths.PRETRAIN.replace("{target}", "{init}") + "/model.pt",
     output:
         model=paths.FINETUNE + "/model.pt",
+        metrics=paths.FINETUNE + "/metrics.json",
         live=directory(paths.FINETUNE + "/live"),
     params:
         values=lambda w: stage_params("finetune"),
@@ -50,6 +52,7 @@ rule scratch:
         data=paths.SUBSET.replace("{k}", str(K)),
     output:
         model=SCRATCH + "/model.pt",
+        metrics=SCRATCH + "/metrics.json",
         live=directory(SCRATCH + "/live"),
     params:
         values=lambda w: stage_params("finetune"),

@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        [d + "/live" for d in run_dirs("pretrain") + run_dirs("finetune")],
+        [d + "/metrics.json" for d in run_dirs("pretrain") + run_dirs("finetune")],
     output:
         summary=paths.SUMMARY,
         curves=paths.CURVES,

@@ -35,32 +35,15 @@ def pretext_runs(p: dict) -> Iterator[dict]:
 STUDIES: dict[str, Callable[[dict], Iterator[dict]]] = {"pretext": pretext_runs}
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
-
-
 def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
-    live = root / run["dir"] / "live"
-    mfile = live / "metrics.json"
+    mfile = root / run["dir"] / "metrics.json"
     if not mfile.is_file():
         raise FileNotFoundError(f"{mfile}: metrics of run {run['dir']} missing (did its stage run?)")
     labels = {k: v for k, v in run.items() if k != "dir"}
-    metrics = _flatten(json.loads(mfile.read_text()))
-    metrics.pop("step", None)
-    row = {**labels, **{k: v for k, v in metrics.items() if k.startswith(("test/", "params/", "check/"))}}
-    curves = []
-    for tsv in sorted((live / "plots" / "metrics").rglob("*.tsv")):
-        name = str(tsv.relative_to(live / "plots" / "metrics").with_suffix(""))
-        df = pd.read_csv(tsv, sep="\t")
-        for step, value in zip(df["step"], df.iloc[:, 1]):
-            curves.append({**labels, "epoch": int(step) + 1, "metric": name, "value": float(value)})
+    m = json.loads(mfile.read_text())
+    row = {**labels, **m["summary"]}
+    curves = [{**labels, "epoch": h["epoch"], "metric": k, "value": float(v)}
+              for h in m["history"] for k, v in h.items() if k != "epoch"]
     return row, curves
 
 

@@ -114,7 +114,7 @@ def pretrain_main(argv=None) -> None:
     model, res, summary, stats = pretrain(fmt.load(a.data), a.target, a.seed, p, run_config=run_config,
                                           ckpt=a.checkpoint, live_dir=out / "live")
     _save_model(model, out, run_config, stats)
-    engine.finish(res, summary, a.checkpoint)
+    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
     log.info("pretrain %s: %s", a.target, summary)
 
 
@@ -134,5 +134,5 @@ def finetune_main(argv=None) -> None:
     model, res, summary, stats = finetune(fmt.load(a.data), a.seed, a.frozen, p, init=a.init,
                                           run_config=run_config, ckpt=a.checkpoint, live_dir=out / "live")
     _save_model(model, out, run_config, stats)
-    engine.finish(res, summary, a.checkpoint)
+    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
     log.info("finetune init=%s frozen=%d: %s", a.init or "scratch", a.frozen, summary)

@@ -1,0 +1,43 @@
+"""Snakefile and dvc.yaml must describe the same stages: commands, deps, params and outs."""
+
+from transferlab import params as P
+from conftest import REPO
+from dag import compare, dvc_jobs, smk_rule_families, snakemake_jobs
+
+
+def test_snakemake_and_dvc_graphs_agree(workspace):
+    snake, dvc = snakemake_jobs(workspace), dvc_jobs(workspace)
+    assert len(snake) == len(dvc) == 11  # 1 prepare, 1 subsample, 2 pretrain, 4 finetune, 1 scratch, agg, report
+    assert compare(snake, dvc) == []
+
+
+def test_default_params_graphs_agree(tmp_path):
+    import shutil
+
+    for name in ("Snakefile", "dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    snake, dvc = snakemake_jobs(tmp_path), dvc_jobs(tmp_path)
+    assert len(dvc) == 61
+    assert compare(snake, dvc) == []
+
+
+def test_drift_is_detected(workspace):
+    snake = snakemake_jobs(workspace)
+    text = (workspace / "dvc.yaml").read_text()
+    drifted = text.replace("- pretext.finetune\n", "- pretext.finetune\n      - pretext.pretrain\n", 1)
+    drifted = drifted.replace("/live\n", "/livex\n", 1).replace("--frozen ${item.frozen}", "--frozen 0")
+    problems = compare(snake, dvc_jobs(workspace, drifted))
+    text_of = "\n".join(problems)
+    assert "outs differ" in text_of and "only in dvc.yaml" in text_of and "only in Snakemake" in text_of
+    assert any("dvc params" in p for p in problems)
+
+
+def test_snakemake_rules_declare_the_params_of_their_stage():
+    families = smk_rule_families(REPO / "workflow")
+    assert {"prepare", "pretrain", "finetune", "scratch", "aggregate"} <= set(families)
+    for rule, (declared, command) in families.items():
+        if P.STAGE_KEYS[command]:
+            assert declared == command, f"rule {rule} runs `transferlab {command}` but declares {declared!r}"
+        else:
+            assert declared is None, f"rule {rule}: stage {command} reads no params but declares {declared!r}"
