@@ -29,14 +29,18 @@ def params() -> dict:
     return copy.deepcopy(tiny_params())
 
 
+def make_workspace(dest: Path, params: dict) -> Path:
+    """A throw-away copy of the pipeline definition with the given params.yaml."""
+    for name in ("Snakefile", "dvc.yaml"):
+        shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "workflow", dest / "workflow")
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
+
 @pytest.fixture
 def workspace(tmp_path, params):
-    """A throw-away copy of the pipeline definition with the tiny params.yaml."""
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return tmp_path
+    return make_workspace(tmp_path, params)
 
 
 def run(cmd: list[str], cwd: Path, check=True, **kw) -> subprocess.CompletedProcess:

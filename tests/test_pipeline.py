@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run
+from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
@@ -21,30 +21,14 @@ def _outputs(ws: Path):
 
 @pytest.fixture(scope="module")
 def snake_ws(tmp_path_factory):
-    from conftest import tiny_params
-    import shutil
-
-    from conftest import REPO
-
-    ws = tmp_path_factory.mktemp("snake")
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, ws / name)
-    shutil.copytree(REPO / "workflow", ws / "workflow")
-    (ws / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    ws = make_workspace(tmp_path_factory.mktemp("snake"), tiny_params())
     run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "2"], ws)
     return ws
 
 
 @pytest.fixture(scope="module")
 def dvc_ws(tmp_path_factory):
-    from conftest import REPO, tiny_params
-    import shutil
-
-    ws = tmp_path_factory.mktemp("dvc")
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, ws / name)
-    shutil.copytree(REPO / "workflow", ws / "workflow")
-    (ws / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
     assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 11

@@ -45,3 +45,17 @@ def test_mixed_switches_every_k_steps():
     assert task.heads == {"rotation": 4, "noise": 2}
     heads = [task.make(batch(4), None, torch.Generator().manual_seed(0), s)[2] for s in range(5)]
     assert heads == ["rotation", "rotation", "noise", "noise", "rotation"]
+    assert [list(p.heads) for p in task.parts] == [["rotation"], ["noise"]]
+
+
+def test_mixed_is_evaluated_as_the_mean_of_its_targets():
+    from transferlab import engine, models
+
+    cfg = {"mixed_targets": ["rotation", "noise"], "switch_every": 2, "noise_std": 0.5}
+    task = pretext_task("mixed", cfg)
+    torch.manual_seed(0)
+    model = models.build("mlp", (1, 28, 28), task.heads)
+    x = (batch(40) * 255).to(torch.uint8)
+    data = engine.DeviceData(x, torch.zeros(40, dtype=torch.long), torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    each = [engine.evaluate(model, pretext_task(t, cfg), data)["acc"] for t in cfg["mixed_targets"]]
+    assert engine.evaluate(model, task, data)["acc"] == sum(each) / 2

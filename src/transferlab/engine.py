@@ -113,6 +113,9 @@ class Task:
 
     heads: dict[str, int]
     make: Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], tuple[torch.Tensor, torch.Tensor, str]]
+    # A task that switches between sub-tasks (the 'mixed' pretext target) is evaluated on
+    # each part separately and the results averaged.
+    parts: list["Task"] = field(default_factory=list)
 
 
 def classification(num_classes: int) -> Task:
@@ -191,6 +194,9 @@ def _amp_ctx(device: torch.device, amp: bool):
 def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = 1024, seed: int = 12345,
              amp: bool = False) -> dict[str, float]:
     """Mean loss and accuracy; random task transforms use a fixed seed so epochs compare."""
+    if task.parts:
+        each = [evaluate(model, t, data, batch_size=batch_size, seed=seed, amp=amp) for t in task.parts]
+        return {k: sum(e[k] for e in each) / len(each) for k in each[0]}
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)

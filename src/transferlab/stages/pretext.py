@@ -20,17 +20,20 @@ log = logging.getLogger("transferlab.pretext")
 
 def pretext_task(target: str, cfg: dict) -> engine.Task:
     """A Task with one head per pretext target; 'mixed' switches target every k steps."""
-    names = cfg["mixed_targets"] if target == "mixed" else [target]
-    heads = {t: PT.TARGETS[t][1] for t in names}
-    which = PT.mixed_schedule(names, cfg["switch_every"])
+    if target == "mixed":
+        parts = [pretext_task(t, cfg) for t in cfg["mixed_targets"]]
+        which = PT.mixed_schedule(cfg["mixed_targets"], cfg["switch_every"])
+        by_name = dict(zip(cfg["mixed_targets"], parts))
+        heads = {k: v for p in parts for k, v in p.heads.items()}
+        return engine.Task(heads, lambda x, y, gen, step: by_name[which(step)].make(x, y, gen, step), parts)
+    transform, n_classes = PT.TARGETS[target]
     kw = {"noise_std": cfg["noise_std"]}
 
     def make(x, y, gen, step):
-        t = which(step)
-        x2, y2 = PT.TARGETS[t][0](x, gen, **kw)
-        return x2, y2, t
+        x2, y2 = transform(x, gen, **kw)
+        return x2, y2, target
 
-    return engine.Task(heads, make)
+    return engine.Task({target: n_classes}, make)
 
 
 def _prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
