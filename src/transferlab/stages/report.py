@@ -22,7 +22,10 @@ def _save(fig, dest: Path) -> None:
 
 
 def _label(df: pd.DataFrame) -> pd.Series:
-    return df["init"].where(df["init"] == "scratch", df["init"] + " f" + df["frozen"].astype(str))
+    """'rotation f2' for a finetune run (f = frozen blocks); pretrain runs and the baseline
+    are named by their target / 'scratch' alone."""
+    plain = (df["init"] == "scratch") | (df["phase"] == "pretrain")
+    return df["init"].where(plain, df["init"] + " f" + df["frozen"].astype(str))
 
 
 def pretext_figures(summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> dict[str, Path]:
