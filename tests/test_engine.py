@@ -1,16 +1,17 @@
 import json
+import os
 import signal
+import subprocess
 import time
 
 import pytest
 import torch
-import yaml
 
 from transferlab import engine, models
-from transferlab.data import format as fmt
 from transferlab.data import synth
+from transferlab.preempt import EXIT_PREEMPTED
 from transferlab.stages import pretext as stage
-from conftest import run
+from conftest import BIN, make_workspace, run, tiny_params
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,46 @@ def test_resume_after_crash_equals_uninterrupted(ds, tmp_path):
         assert torch.equal(v, resumed_model.state_dict()[k]), k
 
 
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
+def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path, sig):
+    """SLURM's warning signals: stop after the current step with a mid-epoch checkpoint; the
+    resumed run equals an uninterrupted one. A random pretext task (rotation) makes the data
+    order and the per-step randomness both matter; unfreezing happens in the stopped epoch."""
+    cfg = _cfg(epochs=3, schedule="warmup_cosine", warmup_epochs=1)
+    task = stage.pretext_task("rotation", {"noise_std": 0.5})
+    freeze = engine.Freeze(blocks=1, until=1)
+
+    def build(seed):
+        torch.manual_seed(seed)
+        return models.build("small_cnn", (1, 28, 28), task.heads)
+
+    def go(model, **kw):
+        engine.apply_freeze(model, freeze.active(0))
+        return engine.fit(model, task, _data(ds), _data(ds), cfg, seed=5, run_config={"a": 1}, freeze=freeze, **kw)
+
+    full_model = build(0)
+    full = go(full_model)
+    steps_per_epoch = _data(ds).num_batches(cfg.batch_size)
+    at = steps_per_epoch + 3  # in epoch 2 (index 1), the one that unfreezes
+
+    def send(epoch, step):
+        if step == at:
+            os.kill(os.getpid(), sig)  # delivered now; the loop notices after this step
+
+    ckpt = tmp_path / "ck.pt"
+    before = signal.getsignal(sig)
+    with pytest.raises(engine.Preempted, match=f"{sig.name} at epoch 2/3, step {at}"):
+        go(build(0), ckpt_path=ckpt, on_step=send)
+    ck = torch.load(ckpt, weights_only=False)
+    assert (ck["epoch"], ck["step"], ck["in_epoch"]["batch"]) == (1, at, 3)
+    assert signal.getsignal(sig) == before  # the handler is only active during training
+    resumed_model = build(99)
+    resumed = go(resumed_model, ckpt_path=ckpt)
+    assert resumed.history == full.history and resumed.extra == full.extra
+    for k, v in full_model.state_dict().items():
+        assert torch.equal(v, resumed_model.state_dict()[k]), k
+
+
 def test_checkpoint_of_other_config_is_ignored(ds, tmp_path):
     ckpt = tmp_path / "ck.pt"
     task = engine.classification(10)
@@ -154,40 +195,56 @@ def test_models_forward_shapes(name):
         assert m(x).shape == (2, 7) and m(x, "rotation").shape == (2, 4)
 
 
-def test_cli_resume_after_kill_9(workspace, params):
-    """A real `kill -9` of the pretrain stage mid-run; the rerun ends with the same metrics
-    and weights as an uninterrupted run."""
-    params["datasets"]["synth_digits"].update(train_per_class=60)
-    params["pretext"]["pretrain"].update(epochs=4, batch_size=16)
-    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
-    run(["transferlab", "prepare", "--params", "params.yaml", "--dataset", "synth_digits", "--out", "d.pt"],
-        workspace)
-    cmd = lambda out: ["transferlab", "pretrain", "--params", "params.yaml", "--data", "d.pt", "--target",  # noqa
-                       "rotation", "--seed", "0", "--checkpoint", f"ck/{out}.pt", "--out", out]
-    run(cmd("full"), workspace)
-    import os
-    import subprocess
-    import sys
+@pytest.fixture(scope="module")
+def cli_ws(tmp_path_factory):
+    """Prepared data and one uninterrupted pretrain run, to compare interrupted ones with."""
+    p = tiny_params()
+    p["datasets"]["synth_digits"].update(train_per_class=60)
+    p["pretext"]["pretrain"].update(epochs=4, batch_size=16)
+    ws = make_workspace(tmp_path_factory.mktemp("cli"), p)
+    run(["transferlab", "prepare", "--params", "params.yaml", "--dataset", "synth_digits", "--out", "d.pt"], ws)
+    run(_pretrain_cmd("full"), ws)
+    return ws
 
-    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd("killed"), cwd=workspace, env=env, stderr=subprocess.DEVNULL)
-    ck = workspace / "ck/killed.pt"
+
+def _pretrain_cmd(out):
+    return ["transferlab", "pretrain", "--params", "params.yaml", "--data", "d.pt", "--target", "rotation",
+            "--seed", "0", "--checkpoint", f"ck/{out}.pt", "--out", out, "--log", f"{out}.log"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1])
+def test_cli_resume_after_signal(cli_ws, sig):
+    """A real signal to the pretrain stage mid-run, after its first epoch's checkpoint:
+    SIGKILL loses the epoch in progress, SIGTERM/SIGUSR1 checkpoint mid-epoch and exit 75.
+    Either way the rerun ends with the same metrics and weights as an uninterrupted run."""
+    ws, out = cli_ws, sig.name.lower()
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(_pretrain_cmd(out), cwd=ws, env=env, stderr=subprocess.DEVNULL)
+    ck = ws / f"ck/{out}.pt"
     deadline = time.time() + 120
     while not ck.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "run finished before it could be killed: make it longer"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (workspace / "killed/model.pt").exists()
-    assert torch.load(ck, weights_only=False)["epoch"] < 4
-    run(cmd("killed"), workspace)
-    a = json.loads((workspace / "full/live/metrics.json").read_text())
-    b = json.loads((workspace / "killed/live/metrics.json").read_text())
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be signalled: make it longer"
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=60)
+    assert not (ws / out / "model.pt").exists() and not (ws / out / "metrics.json").exists()
+    saved = torch.load(ck, weights_only=False)
+    assert saved["epoch"] < 4
+    if sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL and saved["in_epoch"] is None  # the last epoch-end checkpoint
+    else:
+        assert rc == EXIT_PREEMPTED and saved["in_epoch"]["batch"] >= 1
+        assert f"preempted by {sig.name} at epoch {saved['epoch'] + 1}/4" in (ws / f"{out}.log").read_text()
+    run(_pretrain_cmd(out), ws)
+    log = (ws / f"{out}.log").read_text()
+    assert log.count("=== ") == 2 and f"resumed from ck/{out}.pt at epoch {saved['epoch']}" in log
+    a = json.loads((ws / "full/live/metrics.json").read_text())
+    b = json.loads((ws / out / "live/metrics.json").read_text())
     assert a == b
     for name in ("train/loss.tsv", "val/acc.tsv"):
-        assert (workspace / "full/live/plots/metrics" / name).read_text() == \
-               (workspace / "killed/live/plots/metrics" / name).read_text()
-    ma = torch.load(workspace / "full/model.pt", weights_only=False)["model"]
-    mb = torch.load(workspace / "killed/model.pt", weights_only=False)["model"]
+        assert (ws / "full/live/plots/metrics" / name).read_text() == \
+               (ws / out / "live/plots/metrics" / name).read_text()
+    ma = torch.load(ws / "full/model.pt", weights_only=False)["model"]
+    mb = torch.load(ws / out / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
     assert not ck.exists()  # a finished run drops its checkpoint

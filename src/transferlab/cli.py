@@ -43,18 +43,28 @@ def preset_main(argv=None) -> None:
     print(f"{a.params}: preset {a.name} applied")
 
 
-def _redirect_stderr(path: str) -> int:
+def _redirect_stderr(path: str, argv: list[str]) -> int:
     """Send this process's stderr (logging, tqdm, tracebacks) to `path`; return a dup of the
-    original stderr so that a clean error message can still reach the terminal too."""
+    original stderr so that a clean error message can still reach the terminal too.
+
+    The log is appended to, one header per attempt: when a preempted job is resubmitted, the
+    log still shows why the first attempt stopped and where the second one resumed."""
+    import datetime
     import os
+    import socket
     from pathlib import Path
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     original = os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 2)
     os.close(fd)
+    job = os.environ.get("SLURM_JOB_ID")
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    sys.stderr.write(f"=== {stamp} transferlab {argv[0]} on {socket.gethostname()}"
+                     f"{f' (SLURM job {job})' if job else ''} pid {os.getpid()}\n")
+    sys.stderr.flush()
     return original
 
 
@@ -76,21 +86,29 @@ def main(argv=None) -> None:
     mod, fn = COMMANDS[argv[0]].split(":")
     from .data.format import DataError
     from .params import ParamsError
+    from .preempt import EXIT_PREEMPTED, Preempted
 
     # Both runners pass the same `--log` (DVC would not create a redirect's folder).
-    original = _redirect_stderr(log_path) if log_path else None
-    try:
-        getattr(importlib.import_module(mod), fn)(argv[1:])
-    except (ParamsError, DataError) as e:
-        # Bad input: a clear message, no traceback, non-zero exit; on the terminal and in the log.
-        msg = f"transferlab {argv[0]}: error: {e}\n"
+    original = _redirect_stderr(log_path, argv) if log_path else None
+
+    def say(msg: str) -> None:
+        """On the terminal and in the log."""
         sys.stderr.write(msg)
         sys.stderr.flush()
         if original is not None:
             import os
 
             os.write(original, msg.encode())
+
+    try:
+        getattr(importlib.import_module(mod), fn)(argv[1:])
+    except (ParamsError, DataError) as e:
+        # Bad input: a clear message, no traceback, non-zero exit.
+        say(f"transferlab {argv[0]}: error: {e}\n")
         raise SystemExit(1)
+    except Preempted as e:
+        say(f"transferlab {argv[0]}: preempted by {e}\n")
+        raise SystemExit(EXIT_PREEMPTED)
 
 
 if __name__ == "__main__":

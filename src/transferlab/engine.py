@@ -4,7 +4,8 @@ Data that fits in memory stays as tensors on the device and is batched by index 
 per-sample DataLoader). A checkpoint after every epoch is one dict: model, optimizer,
 scheduler, epoch, step, RNG states, config, history (and EMA, where used); a run killed at
 any point resumes from it and ends with the same metrics as an uninterrupted run (bitwise
-on CPU). Per-epoch metrics go through dvclive.
+on CPU). SIGTERM/SIGUSR1 (SLURM's warnings) make it checkpoint mid-epoch and stop cleanly.
+Per-epoch metrics go through dvclive.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 
 from .data.format import Split
 from .io import atomic_dir, atomic_torch_save, atomic_write_json
+from .preempt import Preempted, StopSignals
 
 log = logging.getLogger("transferlab")
 
@@ -76,14 +78,24 @@ class DeviceData:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def batches(self, batch_size: int, gen: torch.Generator | None):
-        """Index batches: shuffled with `gen` when given, in order otherwise."""
+    def order(self, gen: torch.Generator | None) -> torch.Tensor:
+        """One epoch's sample order [N]: shuffled with `gen` when given, in order otherwise."""
         n = len(self)
         order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-        order = order.to(self.images.device)
-        for i in range(0, n, batch_size):
-            idx = order[i: i + batch_size]
-            yield self.images[idx].float() / 255.0, self.labels[idx]  # x in [0, 1]
+        return order.to(self.images.device)
+
+    def batch(self, order: torch.Tensor, i: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch i of an epoch's order: x float [B, C, H, W] in [0, 1], y int64 [B]."""
+        idx = order[i * batch_size: (i + 1) * batch_size]
+        return self.images[idx].float() / 255.0, self.labels[idx]
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+    def batches(self, batch_size: int, gen: torch.Generator | None):
+        order = self.order(gen)
+        for i in range(self.num_batches(batch_size)):
+            yield self.batch(order, i, batch_size)
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         return (x01 - self.mean) / self.std
@@ -181,7 +193,8 @@ class FitConfig:
 @dataclass
 class FitResult:
     history: list[dict] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
+    live: "Live | None" = None
 
 
 def _amp_ctx(device: torch.device, amp: bool):
@@ -261,16 +274,19 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
         on_step: Callable[[int, int], None] | None = None) -> FitResult:
     """Train `model` on `task` for cfg.epochs, checkpointing every epoch to ckpt_path.
 
-    If ckpt_path holds a checkpoint of the same run_config, training resumes from it.
-    `on_step(epoch, step)` is called after every optimizer step (tests use it to crash mid-run).
+    If ckpt_path holds a checkpoint of the same run_config, training resumes from it, also
+    from the middle of an epoch. On SIGTERM/SIGUSR1 it checkpoints after the current step and
+    raises Preempted. `on_step(epoch, step)` is called after every optimizer step (tests use
+    it to crash mid-run).
     """
     device = train.images.device
     gen = torch.Generator().manual_seed(seed)  # data order and task randomness
-    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    n_batches = train.num_batches(cfg.batch_size)
     opt = OPTIMIZERS[cfg.optimizer](_param_groups(model, cfg, freeze), cfg.lr, cfg.weight_decay)
-    sched = SCHEDULES[cfg.schedule](opt, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch)
+    sched = SCHEDULES[cfg.schedule](opt, cfg.epochs * n_batches, cfg.warmup_epochs * n_batches)
     result = FitResult()
     start_epoch, step = 0, 0
+    in_epoch = None  # where a checkpoint taken mid-epoch stopped: order, next batch, sums so far
     frozen_ref = state_of(frozen_modules(model, freeze.blocks))
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     live = Live(live_dir)
@@ -281,68 +297,88 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
-            start_epoch, step = ck["epoch"], ck["step"]
-            result.history = ck["history"]
+            start_epoch, step, in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
+            result.history, result.extra = ck["history"], ck.get("extra", {})
             frozen_ref = ck["frozen_ref"]
             gen.set_state(ck["rng"]["gen"])
             torch.set_rng_state(ck["rng"]["torch"])
             if device.type == "cuda" and ck["rng"].get("cuda") is not None:
                 torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
-            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+            log.info("resumed from %s at epoch %d, step %d%s", ckpt_path, start_epoch, step,
+                     " (mid-epoch)" if in_epoch else "")
         else:
             log.warning("ignoring checkpoint %s: it was made with a different config", ckpt_path)
+
+    def save(epoch: int, in_epoch: dict | None) -> None:
+        """epoch = epochs completed; in_epoch = progress into the next one (None at its start)."""
+        atomic_torch_save({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "epoch": epoch, "step": step, "in_epoch": in_epoch, "config": run_config,
+            "history": result.history, "extra": result.extra, "frozen_ref": frozen_ref, "ema": None,
+            "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+        }, ckpt_path)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, disable=not progress,
                desc="epochs", mininterval=1.0)
-    for epoch in bar:
-        n_frozen = freeze.active(epoch)
-        if n_frozen < freeze.blocks and epoch == freeze.until:
-            # Unfreezing now: first prove the frozen phase left the blocks untouched.
-            assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
-            result.extra["frozen_unchanged_before_unfreeze"] = 1.0
-        model.train()
-        apply_freeze(model, n_frozen)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for x, y in train.batches(cfg.batch_size, gen):
-            x, y, head = task.make(x, y, gen, step)
-            with _amp_ctx(device, amp):
-                logits = model(train.normalize(x), head).float()
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            # Accumulate on the device: no host sync per step.
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            step += 1
-            if on_step:
-                on_step(epoch, step)
-        row = {"epoch": epoch + 1, "train/loss": float(loss_sum) / seen, "train/acc": float(correct) / seen,
-               "lr": opt.param_groups[0]["lr"]}
-        if val is not None:
-            for k, v in evaluate(model, task, val, amp=amp).items():
-                row[f"val/{k}"] = v
-        result.history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
-        if ckpt_path:
-            atomic_torch_save({
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "epoch": epoch + 1, "step": step, "config": run_config, "history": result.history,
-                "frozen_ref": frozen_ref, "ema": None,
-                "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-            }, ckpt_path)
+    with StopSignals() as stop:
+        for epoch in bar:
+            n_frozen = freeze.active(epoch)
+            if n_frozen < freeze.blocks and epoch == freeze.until and in_epoch is None:
+                # Unfreezing now: first prove the frozen phase left the blocks untouched.
+                assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
+                result.extra["frozen_unchanged_before_unfreeze"] = 1.0
+            model.train()
+            apply_freeze(model, n_frozen)
+            if in_epoch is None:
+                order, first = train.order(gen), 0
+                loss_sum = torch.zeros((), device=device)
+                correct = torch.zeros((), device=device, dtype=torch.long)
+                seen = 0
+            else:
+                order, first = in_epoch["order"].to(device), in_epoch["batch"]
+                loss_sum, correct = in_epoch["loss_sum"].to(device), in_epoch["correct"].to(device)
+                seen, in_epoch = in_epoch["seen"], None
+            for b in range(first, n_batches):
+                x, y = train.batch(order, b, cfg.batch_size)
+                x, y, head = task.make(x, y, gen, step)
+                with _amp_ctx(device, amp):
+                    logits = model(train.normalize(x), head).float()
+                loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                # Accumulate on the device: no host sync per step.
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += len(y)
+                step += 1
+                if on_step:
+                    on_step(epoch, step)
+                if stop.received:
+                    where = f"{stop.received} at epoch {epoch + 1}/{cfg.epochs}, step {step}"
+                    if not ckpt_path:
+                        raise Preempted(f"{where}; no checkpoint path, progress lost")
+                    save(epoch, {"order": order.cpu(), "batch": b + 1, "loss_sum": loss_sum.cpu(),
+                                 "correct": correct.cpu(), "seen": seen})
+                    raise Preempted(f"{where}: checkpoint saved to {ckpt_path}; rerun to resume")
+            row = {"epoch": epoch + 1, "train/loss": float(loss_sum) / seen, "train/acc": float(correct) / seen,
+                   "lr": opt.param_groups[0]["lr"]}
+            if val is not None:
+                for k, v in evaluate(model, task, val, amp=amp).items():
+                    row[f"val/{k}"] = v
+            result.history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
+            if ckpt_path:
+                save(epoch + 1, None)
     if freeze.blocks and freeze.until is None:
         assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
         result.extra["frozen_unchanged"] = 1.0
     model.eval()
-    result.extra["live"] = live
+    result.live = live
     return result
 
 
@@ -351,7 +387,7 @@ def finish(result: FitResult, summary: dict[str, float], metrics_path: str | Pat
     """Write the run's metrics.json (summary + per-epoch history, what aggregation reads) and the
     dvclive dir (for `dvc plots`), each atomically, then drop the checkpoint."""
     atomic_write_json(metrics_path, {"summary": summary, "history": result.history})
-    result.extra["live"].write(result.history, summary)
+    result.live.write(result.history, summary)
     if ckpt_path:
         Path(ckpt_path).unlink(missing_ok=True)
         parent = Path(ckpt_path).parent

@@ -2,6 +2,7 @@
 # rule params. Logic lives in the transferlab package; rules only wire paths.
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,14 +33,36 @@ def stage_params(family, **fmt):
 
 
 def res(kind):
-    """Cluster resources of a rule family, from params.yaml (resources.<kind>)."""
+    """Cluster resources of a rule family, from params.yaml (resources.<kind>). Keys left out
+    there fall back to the profile's default-resources."""
     r = config["resources"][kind]
     out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"], "cpus_per_task": r["cpus"]}
     if r.get("gpus"):
         out["gpu"] = r["gpus"]
     if r.get("partition"):
         out["slurm_partition"] = r["partition"]
+    if r.get("account"):
+        out["slurm_account"] = r["account"]
+    if r.get("signal_before_s"):
+        # SIGUSR1 this long before the time limit: training checkpoints and exits 75, and the
+        # profile's `retries` resubmits it to resume (see transferlab.preempt).
+        out["slurm_extra"] = f"--signal=USR1@{r['signal_before_s']}"
     return out
+
+
+# SLURM delivers SIGUSR1 (`--signal=USR1@N`, `scancel --signal=USR1`) to every process of a
+# job step, Snakemake's own included, and Python dies of it by default, which would take the
+# training process down before it can checkpoint. Inside SLURM jobs Snakemake ignores USR1;
+# the ignore is inherited by the job's shell, and transferlab installs its own handler.
+if "SLURM_JOB_ID" in os.environ:
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+# Quick bookkeeping runs where Snakemake runs (the login node), not as cluster jobs; so does
+# `prepare`, which downloads data: compute nodes often have no internet.
+localrules:
+    prepare,
+    aggregate,
+    report,
 
 
 def run_dirs(phase):

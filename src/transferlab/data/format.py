@@ -100,7 +100,8 @@ def load(path: str | Path, split: str | None = None) -> Dataset:
         raise DataError(f"{path}: cannot read data file ({type(e).__name__}: {e}); "
                         "it is corrupt or truncated: delete it and rerun its prepare stage") from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise DataError(f"{path}: not a {FORMAT} file (format={raw.get('format') if isinstance(raw, dict) else type(raw)})")
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise DataError(f"{path}: not a {FORMAT} file (format={found})")
     splits = {k: Split(v["images"], v["labels"]) for k, v in raw["splits"].items()}
     if split is not None and split not in splits:
         raise DataError(f"{path}: no split {split!r} (has {sorted(splits)})")

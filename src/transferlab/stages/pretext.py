@@ -92,7 +92,7 @@ def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Pa
                      progress=p["train"]["progress"], on_step=on_step)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["params/trainable_at_start"] = float(n_trainable)
-    summary.update({f"check/{k}": v for k, v in res.extra.items() if k != "live"})
+    summary.update({f"check/{k}": v for k, v in res.extra.items()})
     return model, res, summary, stats
 
 

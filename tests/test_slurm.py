@@ -1,0 +1,190 @@
+"""`snakemake --profile slurm` against a real one-node SLURM cluster on localhost.
+
+The module starts the cluster with scripts/slurm-local.sh (installing Debian's packages if
+needed) and stops it afterwards, unless it was already running. It checks what each job
+actually received from sbatch (`scontrol show job`), that the pipeline's results through
+the cluster equal a local run's, and that a training job survives SIGUSR1 from SLURM and a
+`kill -9` mid-epoch, ending with the same metrics and weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from transferlab import paths
+from conftest import BIN, REPO, make_workspace, run, tiny_params
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+SCRIPT = REPO / "scripts/slurm-local.sh"
+
+
+def _sh(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0 and not shutil.which("sbatch"):
+        pytest.skip("no SLURM here and not root to install it (scripts/slurm-local.sh)")
+    already = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
+    if not already:
+        res = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True)
+        assert res.returncode == 0, f"could not start the local SLURM cluster:\n{res.stderr}"
+    yield
+    if not already:
+        subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True)
+
+
+def slurm_jobs(workdir: Path) -> list[dict]:
+    """Every job slurmctld still knows (MinJobAge) that ran in `workdir`, oldest first."""
+    jobs = []
+    for line in _sh("scontrol", "show", "job", "--oneliner").splitlines():
+        # "Key=Value Key=Value ...": values hold no spaces except Command/Reason-like fields,
+        # and we only read simple ones.
+        fields = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
+        if fields.get("WorkDir") == str(workdir):
+            jobs.append(fields)
+    return sorted(jobs, key=lambda j: int(j["JobId"]))
+
+
+def rule_of(job: dict) -> str:
+    # The executor's comment is "rule_<name>_wildcards_<...>" (or "rule_<name>").
+    return job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
+
+
+def slurm_workspace(dest: Path, params: dict) -> Path:
+    ws = make_workspace(dest, params)
+    (ws / "slurm").symlink_to("workflow/profiles/slurm")  # what scripts/setup.sh does
+    return ws
+
+
+def cluster_params() -> dict:
+    p = tiny_params()
+    # A GPU partition for training and a CPU one for the rest, as on a real cluster.
+    p["resources"] = {
+        "train": {"gpus": 1, "cpus": 1, "mem_mb": 3000, "runtime": 7, "partition": "gpu", "signal_before_s": 90},
+        "light": {"cpus": 1, "mem_mb": 1000, "runtime": 5, "partition": "cpu"},
+    }
+    return p
+
+
+def test_pipeline_through_sbatch(cluster, tmp_path_factory):
+    ws = slurm_workspace(tmp_path_factory.mktemp("slurm"), cluster_params())
+    t0 = time.monotonic()
+    res = run(["snakemake", "--profile", "slurm"], ws)
+    wall = time.monotonic() - t0
+    jobs = slurm_jobs(ws)
+    by_rule = pd.Series([rule_of(j) for j in jobs]).value_counts().to_dict()
+    print(f"\nSLURM run: {wall:.0f} s wall, {len(jobs)} jobs submitted {by_rule}")
+    assert "Using profile slurm" in res.stdout + res.stderr
+
+    # Training rules went to sbatch; prepare/aggregate/report ran on the submit host.
+    assert by_rule == {"subsample": 1, "pretrain": 2, "finetune": 4, "scratch": 1}
+    for j in jobs:
+        assert j["JobState"] == "COMPLETED", j
+        train = rule_of(j) in ("pretrain", "finetune", "scratch")
+        assert j["Partition"] == ("gpu" if train else "cpu")
+        assert j["TimeLimit"] == ("00:07:00" if train else "00:05:00")
+        assert j["MinMemoryNode"] == ("3000M" if train else "1000M")
+        assert j["NumCPUs"] == "1" and j["CPUs/Task"] == "1"
+        assert ("gres:gpu:1" in j.get("TresPerJob", "") + j.get("TresPerNode", "")) == train
+    # The results equal a local run's, bit for bit.
+    local = make_workspace(tmp_path_factory.mktemp("local"), cluster_params())
+    run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "2"], local)
+    pd.testing.assert_frame_equal(pd.read_csv(ws / "results/summary.csv"), pd.read_csv(local / "results/summary.csv"))
+    assert (ws / "reports/report.md").exists()
+    # Rerunning submits nothing.
+    again = run(["snakemake", "--profile", "slurm"], ws)
+    assert "Nothing to be done" in again.stdout + again.stderr and len(slurm_jobs(ws)) == len(jobs)
+
+
+def _wait(cond, what: str, timeout: float, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake ended (rc {proc.returncode}) while waiting for {what}")
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:  # Snakemake deletes a job's log before each attempt
+        return ""
+
+
+def _ckpt_epoch(ck: Path):
+    try:
+        return torch.load(ck, weights_only=False)["epoch"]
+    except Exception:  # not there yet, or replaced while we read it
+        return None
+
+
+def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
+    """One pretrain job: SLURM sends SIGUSR1 in its first attempt (it checkpoints mid-epoch,
+    exits 75); the second attempt resumes and is killed with -9 mid-epoch; the third resumes
+    from the last epoch-end checkpoint and finishes. All through `snakemake --profile slurm`."""
+    p = cluster_params()
+    p["datasets"]["synth_digits"].update(train_per_class=60)
+    p["pretext"]["pretrain"].update(epochs=6, batch_size=16)
+    ws = slurm_workspace(tmp_path_factory.mktemp("preempt"), p)
+    run_dir = paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0)
+    target = f"{run_dir}/model.pt"
+    ck = ws / paths.checkpoint(run_dir)
+    log = ws / "logs" / f"{run_dir}.log"
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(["snakemake", "--profile", "slurm", target], cwd=ws, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # Attempt 1: after its first epoch-end checkpoint, SLURM warns the job with SIGUSR1.
+        _wait(lambda: _ckpt_epoch(ck) == 1, "the first checkpoint", 300, proc)
+        [job] = [j for j in slurm_jobs(ws) if j["JobState"] == "RUNNING"]
+        _sh("scancel", "--signal=USR1", job["JobId"])
+        _wait(lambda: "preempted by SIGUSR1" in _read(log), "the job to checkpoint and stop", 60, proc)
+        stopped = torch.load(ck, weights_only=False)
+        assert stopped["in_epoch"] is not None  # mid-epoch
+        # Attempt 2 (resubmitted by Snakemake's retries): resumes, then dies of kill -9
+        # after it has finished one more epoch.
+        _wait(lambda: (_ckpt_epoch(ck) or 0) > stopped["epoch"] and "(mid-epoch)" in _read(log),
+              "the resubmitted job to resume and finish an epoch", 300, proc)
+        killed_at = _ckpt_epoch(ck)
+        pid = _sh("pgrep", "-f", f"transferlab pretrain .*--out {run_dir}").split()
+        assert len(pid) == 1, pid
+        os.kill(int(pid[0]), 9)
+        out, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    jobs = slurm_jobs(ws)
+    states = [(rule_of(j), j["JobState"]) for j in jobs]
+    assert states == [("pretrain", "FAILED"), ("pretrain", "FAILED"), ("pretrain", "COMPLETED")], states
+    # What each attempt said, in the SLURM logs the executor keeps for failed jobs.
+    first, second = (Path(j["StdOut"]).read_text() for j in jobs[:2])
+    assert f"preempted by SIGUSR1 at epoch {stopped['epoch'] + 1}/6" in first
+    assert "returned non-zero exit status 75" in first
+    assert "died with <Signals.SIGKILL: 9>" in second
+    assert f"resumed from {ck.relative_to(ws)} at epoch {killed_at}, step" in log.read_text()
+    assert not ck.exists()
+
+    # The same job, uninterrupted, on the local executor.
+    local = make_workspace(tmp_path_factory.mktemp("uninterrupted"), p)
+    run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "1", target], local)
+    a = json.loads((local / run_dir / "metrics.json").read_text())
+    b = json.loads((ws / run_dir / "metrics.json").read_text())
+    assert a == b
+    ma = torch.load(local / target, weights_only=False)["model"]
+    mb = torch.load(ws / target, weights_only=False)["model"]
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
