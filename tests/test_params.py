@@ -1,4 +1,3 @@
-
 import pytest
 import yaml
 
@@ -44,6 +43,17 @@ def test_out_of_range_value(params):
     params["train"]["val_fraction"] = 1.5
     msg = error_of(params)
     assert "train.val_fraction" in msg and "expected < 1" in msg
+
+
+@pytest.mark.parametrize("key,value,expect", [
+    ("signal_before_s", -5, "expected >= 0"),
+    ("account", "", "should be non-empty"),
+    ("partiton", "gpu", "unknown key"),
+])
+def test_bad_cluster_resources(params, key, value, expect):
+    params["resources"]["train"][key] = value
+    msg = error_of(params)
+    assert f"resources.train.{key}" in msg and expect in msg, msg
 
 
 def test_bad_enum_inside_dataset_entry(params):

@@ -40,6 +40,8 @@ def dvc_ws(tmp_path_factory):
 def test_snakemake_builds_report(snake_ws):
     s = pd.read_csv(snake_ws / "results/summary.csv")
     assert len(s) == 2 + 4 + 1  # pretrain runs + finetune runs + scratch baseline
+    assert sorted(s.variant) == sorted(["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0",
+                                        "overlay_f1", "scratch"])
     assert s["test/acc"].between(0, 1).all()
     ft = s[(s.phase == "finetune") & (s.frozen > 0)]
     assert (ft["check/frozen_unchanged"] == 1).all()

@@ -17,19 +17,23 @@ from .common import parser, setup
 
 
 def pretext_runs(p: dict) -> Iterator[dict]:
-    """Every run of the pretext study, with its identifying labels."""
+    """Every run of the pretext study, with its identifying labels. `variant` names the arm
+    in tables, DVC metrics and figures: the target for pretraining, '<target>_f<frozen
+    blocks>' for finetuning, 'scratch' for the baseline."""
     px = p["pretext"]
     for ds in px["datasets"]:
         for seed in px["seeds"]:
             for target in px["targets"]:
                 yield {"study": "pretext", "phase": "pretrain", "dataset": ds, "init": target, "frozen": 0,
-                       "seed": seed, "dir": paths.PRETRAIN.format(dataset=ds, target=target, seed=seed)}
+                       "variant": target, "seed": seed,
+                       "dir": paths.PRETRAIN.format(dataset=ds, target=target, seed=seed)}
                 for fr in px["finetune"]["frozen_layers"]:
                     yield {"study": "pretext", "phase": "finetune", "dataset": ds, "init": target, "frozen": fr,
-                           "seed": seed,
+                           "variant": f"{target}_f{fr}", "seed": seed,
                            "dir": paths.FINETUNE.format(dataset=ds, init=target, frozen=fr, seed=seed)}
             yield {"study": "pretext", "phase": "finetune", "dataset": ds, "init": "scratch", "frozen": 0,
-                   "seed": seed, "dir": paths.FINETUNE.format(dataset=ds, init="scratch", frozen=0, seed=seed)}
+                   "variant": "scratch", "seed": seed,
+                   "dir": paths.FINETUNE.format(dataset=ds, init="scratch", frozen=0, seed=seed)}
 
 
 STUDIES: dict[str, Callable[[dict], Iterator[dict]]] = {"pretext": pretext_runs}
@@ -62,18 +66,13 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def _variant(df: pd.DataFrame) -> pd.Series:
-    return df["init"].where(df["init"] == "scratch", df["init"] + "_f" + df["frozen"].astype(str))
-
-
 def dvc_views(summary: pd.DataFrame, curves: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
     """What `dvc metrics show` / `dvc plots show` read: mean test accuracy per study, data set
     and variant; mean validation-accuracy curves, one column per (data set, variant)."""
-    s = summary.assign(variant=_variant(summary))
     metrics: dict = {}
-    for (study, phase, ds, var), acc in s.groupby(["study", "phase", "dataset", "variant"])["test/acc"]:
+    for (study, phase, ds, var), acc in summary.groupby(["study", "phase", "dataset", "variant"])["test/acc"]:
         metrics.setdefault(study, {}).setdefault(phase, {}).setdefault(ds, {})[var] = round(float(acc.mean()), 6)
-    c = curves[curves.metric == "val/acc"].assign(variant=_variant(curves))
+    c = curves[curves.metric == "val/acc"]
     plots = {}
     for (study, phase), part in c.groupby(["study", "phase"]):
         wide = part.groupby(["epoch", "dataset", "variant"])["value"].mean().unstack(["dataset", "variant"])

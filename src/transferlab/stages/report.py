@@ -21,19 +21,11 @@ def _save(fig, dest: Path) -> None:
     plt.close(fig)
 
 
-def _label(df: pd.DataFrame) -> pd.Series:
-    """'rotation f2' for a finetune run (f = frozen blocks); pretrain runs and the baseline
-    are named by their target / 'scratch' alone."""
-    plain = (df["init"] == "scratch") | (df["phase"] == "pretrain")
-    return df["init"].where(plain, df["init"] + " f" + df["frozen"].astype(str))
-
-
 def pretext_figures(summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> dict[str, Path]:
     figs = {}
-    ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")].copy()
-    ft["variant"] = _label(ft)
-    cv = curves[(curves.study == "pretext")].copy()
-    cv["variant"] = _label(cv)
+    # `variant` (set by aggregate): the target, '<target>_f<frozen blocks>' or 'scratch'.
+    ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")]
+    cv = curves[curves.study == "pretext"]
 
     # 1. Learning curves: pretraining (pretext val accuracy) and finetuning (val accuracy).
     sel = cv[cv.metric == "val/acc"]
@@ -69,7 +61,7 @@ def pretext_gap(summary: pd.DataFrame) -> pd.DataFrame:
     ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")]
     base = ft[ft.init == "scratch"][["dataset", "seed", "test/acc"]].rename(columns={"test/acc": "scratch"})
     pre = ft[ft.init != "scratch"].merge(base, on=["dataset", "seed"])
-    pre = pre.assign(gap=pre["test/acc"] - pre["scratch"], variant=_label(pre))
+    pre = pre.assign(gap=pre["test/acc"] - pre["scratch"])
     return pre[["dataset", "seed", "init", "frozen", "variant", "test/acc", "scratch", "gap"]]
 
 
