@@ -1,0 +1,65 @@
+"""Atomic outputs: a failed or killed writer never leaves a half-written file or folder."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from transferlab.io import atomic_dir, atomic_path, atomic_torch_save, atomic_write_text
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    dest = tmp_path / "out.txt"
+    atomic_write_text(dest, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(dest) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer died")
+    assert dest.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_failed_dir_build_keeps_old_dir(tmp_path):
+    dest = tmp_path / "live"
+    with atomic_dir(dest) as tmp:
+        (tmp / "a.tsv").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(dest) as tmp:
+            (tmp / "a.tsv").write_text("2")
+            raise RuntimeError("writer died")
+    assert (dest / "a.tsv").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["live"]
+
+
+WRITER = """
+import sys, torch
+from transferlab.io import atomic_torch_save
+i = 0
+print("ready", flush=True)
+while True:  # rewrite a ~40 MB file forever, each version filled with its number
+    atomic_torch_save({"i": i, "x": torch.full((10_000_000,), float(i))}, sys.argv[1])
+    i += 1
+"""
+
+
+def test_kill_9_mid_write_leaves_a_complete_file(tmp_path):
+    dest = tmp_path / "model.pt"
+    atomic_torch_save({"i": -1, "x": torch.full((10_000_000,), -1.0)}, dest)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(dest)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    for delay in (0.3, 0.17, 0.41):  # land at different points of a write
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGSTOP)  # freeze it mid-whatever and look
+        ck = torch.load(dest, weights_only=False)
+        assert bool((ck["x"] == ck["i"]).all())
+        os.kill(proc.pid, signal.SIGCONT)
+    proc.kill()
+    proc.wait()
+    ck = torch.load(dest, weights_only=False)
+    assert ck["i"] >= 0 and bool((ck["x"] == ck["i"]).all())
+    # What a kill -9 can leave is a temp file beside it, never under the output's name.
+    assert all(p.name.endswith(".tmp") for p in tmp_path.iterdir() if p != dest)
