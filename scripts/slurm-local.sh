@@ -103,7 +103,6 @@ start() {
   running slurmd || /usr/sbin/slurmd
   for _ in $(seq 100); do
     if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
-      scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
       echo "slurm-local: up ($HOST, $(nproc) CPUs, partitions cpu+gpu; logs in $STATE)" >&2
       return
     fi

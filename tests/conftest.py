@@ -43,8 +43,14 @@ def workspace(tmp_path, params):
     return make_workspace(tmp_path, params)
 
 
+def tool_env() -> dict[str, str]:
+    """The environment stage commands run in: this venv's tools first, one thread (bitwise
+    comparisons between runs need the same thread count)."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+
+
 def run(cmd: list[str], cwd: Path, check=True, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    env = tool_env()
     env.update(kw.pop("env", {}))
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
     if check and res.returncode != 0:

@@ -11,7 +11,7 @@ from transferlab import engine, models
 from transferlab.data import synth
 from transferlab.preempt import EXIT_PREEMPTED
 from transferlab.stages import pretext as stage
-from conftest import BIN, make_workspace, run, tiny_params
+from conftest import make_workspace, run, tiny_params, tool_env
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +218,7 @@ def test_cli_resume_after_signal(cli_ws, sig):
     SIGKILL loses the epoch in progress, SIGTERM/SIGUSR1 checkpoint mid-epoch and exit 75.
     Either way the rerun ends with the same metrics and weights as an uninterrupted run."""
     ws, out = cli_ws, sig.name.lower()
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(_pretrain_cmd(out), cwd=ws, env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_pretrain_cmd(out), cwd=ws, env=tool_env(), stderr=subprocess.DEVNULL)
     ck = ws / f"ck/{out}.pt"
     deadline = time.time() + 120
     while not ck.exists() and time.time() < deadline and proc.poll() is None:

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from transferlab import paths
-from conftest import BIN, REPO, make_workspace, run, tiny_params
+from conftest import REPO, make_workspace, run, tiny_params, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = REPO / "scripts/slurm-local.sh"
@@ -144,8 +144,7 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
     target = f"{run_dir}/model.pt"
     ck = ws / paths.checkpoint(run_dir)
     log = ws / "logs" / f"{run_dir}.log"
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(["snakemake", "--profile", "slurm", target], cwd=ws, env=env,
+    proc = subprocess.Popen(["snakemake", "--profile", "slurm", target], cwd=ws, env=tool_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # Attempt 1: after its first epoch-end checkpoint, SLURM warns the job with SIGUSR1.

@@ -32,17 +32,16 @@ def stage_params(family, **fmt):
     return json.dumps(P.stage_params(config, family, **fmt), sort_keys=True)
 
 
+# Optional params.yaml resources keys -> the SLURM executor's resource names.
+OPTIONAL_RESOURCES = {"gpus": "gpu", "partition": "slurm_partition", "account": "slurm_account"}
+
+
 def res(kind):
     """Cluster resources of a rule family, from params.yaml (resources.<kind>). Keys left out
     there fall back to the profile's default-resources."""
     r = config["resources"][kind]
     out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"], "cpus_per_task": r["cpus"]}
-    if r.get("gpus"):
-        out["gpu"] = r["gpus"]
-    if r.get("partition"):
-        out["slurm_partition"] = r["partition"]
-    if r.get("account"):
-        out["slurm_account"] = r["account"]
+    out.update({res_name: r[key] for key, res_name in OPTIONAL_RESOURCES.items() if r.get(key)})
     if r.get("signal_before_s"):
         # SIGUSR1 this long before the time limit: training checkpoints and exits 75, and the
         # profile's `retries` resubmits it to resume (see transferlab.preempt).
