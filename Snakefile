@@ -11,13 +11,13 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretext.smk"
+include: "workflow/rules/semisup.smk"
+include: "workflow/rules/recipe.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         expand(paths.PREPARED, dataset=config["datasets"]),
-        paths.SUMMARY,
-        paths.CURVES,
         "reports/report.md",
     default_target: True

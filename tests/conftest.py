@@ -20,6 +20,16 @@ def tiny_params() -> dict:
     p["pretext"].update(datasets=["synth_digits"], targets=["rotation", "overlay"], seeds=[0], labels_per_class=5)
     p["pretext"]["pretrain"].update(epochs=1, batch_size=64)
     p["pretext"]["finetune"].update(epochs=2, batch_size=25, frozen_layers=[0, 1])
+    p["datasets"]["tiny_shapes"] = {"source": "shapes", "train_per_class": 12, "test_per_class": 5,
+                                     "unlabeled_per_class": 12, "image_size": 16, "seed": 0}
+    p["semisup"].update(pretrain_datasets=["synth_digits"], finetune_datasets=["synth_digits"], samples_per_class=[2],
+                        augment=["none", "mixup", "collage"], seeds=[0])
+    p["semisup"]["pretrain"].update(epochs=2, batch_size=8)
+    p["semisup"]["finetune"].update(epochs=2, train_per_class=10)
+    p["recipe"].update(dataset="tiny_shapes", seeds=[0])
+    p["recipe"]["lr_find"].update(steps=30)
+    p["recipe"]["pretext"].update(epochs=2, batch_size=32)
+    p["recipe"]["train"].update(epochs=3, batch_size=32, warmup_epochs=1, polyak_start_epoch=1, ema_span=5)
     p["train"]["progress"] = False
     return p
 

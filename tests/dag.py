@@ -67,7 +67,7 @@ def compare(snake: dict, dvc: dict) -> list[str]:
         if uncovered or unused:
             problems.append(f"{d['stage']}: deps differ: not in dvc {uncovered}, not in snakemake {unused}")
         argv = shlex.split(cmd)
-        fmt = {"dataset": argv[argv.index("--dataset") + 1]} if "--dataset" in argv else {}
+        fmt = {key: argv[argv.index(f"--{key}") + 1] for key in ("dataset", "study") if f"--{key}" in argv}
         declared = P.stage_keys(argv[1], **fmt)
         if sorted(d["params"]) != sorted(declared):
             problems.append(f"{d['stage']}: dvc params {d['params']} != keys stage {argv[1]!r} reads {declared}")
@@ -80,8 +80,8 @@ def smk_rule_families(workflow_dir: Path) -> dict[str, tuple[str | None, str]]:
     for smk in sorted(workflow_dir.glob("rules/*.smk")):
         for block in re.split(r"\n(?=rule )", smk.read_text()):
             m = re.match(r"rule (\w+):", block)
-            sub = re.search(r'"transferlab (\w+)', block)
+            sub = re.search(r'"transferlab ([\w-]+)', block)
             if m and sub:
-                fam = re.search(r'stage_params\("(\w+)"', block)
+                fam = re.search(r'stage_params\("([\w-]+)"', block)
                 out[m.group(1)] = (fam.group(1) if fam else None, sub.group(1))
     return out

@@ -7,7 +7,9 @@ from dag import compare, dvc_jobs, smk_rule_families, snakemake_jobs
 
 def test_snakemake_and_dvc_graphs_agree(workspace):
     snake, dvc = snakemake_jobs(workspace), dvc_jobs(workspace)
-    assert len(snake) == len(dvc) == 11  # 1 prepare, 1 subsample, 2 pretrain, 4 finetune, 1 scratch, agg, report
+    # pretext: 1 subsample, 2 pretrain, 4 finetune, 1 scratch; semisup: 3 pretrain, 3 finetune;
+    # recipe: lr_find, 1 pretext, 4 train; 2 prepare, 3 aggregate, report
+    assert len(snake) == len(dvc) == 26
     assert compare(snake, dvc) == []
 
 
@@ -18,7 +20,8 @@ def test_default_params_graphs_agree(tmp_path):
         shutil.copy(REPO / name, tmp_path / name)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     snake, dvc = snakemake_jobs(tmp_path), dvc_jobs(tmp_path)
-    assert len(dvc) == 61
+    # prepare 4; pretext 4 + 16 + 32 + 4; semisup 36 + 72; recipe 1 + 2 + 4 + 4; aggregate 3; report
+    assert len(dvc) == 183
     assert compare(snake, dvc) == []
 
 
@@ -35,7 +38,8 @@ def test_drift_is_detected(workspace):
 
 def test_snakemake_rules_declare_the_params_of_their_stage():
     families = smk_rule_families(REPO / "workflow")
-    assert {"prepare", "pretrain", "finetune", "scratch", "aggregate"} <= set(families)
+    assert {"prepare", "pretrain", "finetune", "scratch", "aggregate", "semisup_pretrain", "semisup_finetune",
+            "lr_find", "recipe_pretext", "recipe_scratch", "recipe_rotation"} <= set(families)
     for rule, (declared, command) in families.items():
         if P.STAGE_KEYS[command]:
             assert declared == command, f"rule {rule} runs `transferlab {command}` but declares {declared!r}"

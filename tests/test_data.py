@@ -7,7 +7,7 @@ import torch
 
 from transferlab.data import format as fmt
 from transferlab.data import sources, subsample, synth
-from transferlab.data.format import DataError
+from transferlab.data.format import DataError, Split
 from transferlab.stages.data import make_subset
 
 
@@ -185,3 +185,120 @@ def test_subsample_fraction_and_subset_dataset():
     sub = make_subset(ds, per_class=None, fraction=0.5, seed=0)
     assert len(sub.splits["train"]) == 50 and len(sub.splits["test"]) == 101
     assert sub.meta["subset"]["indices"] == idx.tolist()
+
+
+# ------------------------------------------------------------------ colour sets: CIFAR-10, STL-10, shapes
+def _write_cifar10(root, n_train=6, n_test=4, seed=0):
+    """The python-pickle release's layout and keys, with few images per batch file."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    written = {}
+    for name, n in [*[(f"data_batch_{i}", n_train) for i in range(1, 6)], ("test_batch", n_test)]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, n)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data, "filenames": [b"x.png"] * n}, f)
+        written[name] = (data, labels)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": names, "num_cases_per_batch": n_train, "num_vis": 3072}, f)
+    return written
+
+
+def test_cifar10_reads_the_pickle_release(tmp_path):
+    written = _write_cifar10(tmp_path)
+    data = {"root": str(tmp_path), "download": False, "verify_checksums": False}
+    ds = sources.build("cifar10", {"source": "torchvision", "name": "cifar10"}, data)
+    assert ds.classes[0] == "airplane" and ds.shape == (3, 32, 32)
+    assert len(ds.splits["train"]) == 30 and len(ds.splits["test"]) == 4
+    x, y = written["data_batch_2"]
+    # Row-major 3072 = 3 planes of 32x32 (R, G, B), as the CIFAR page documents.
+    assert torch.equal(ds.splits["train"].images[6], torch.from_numpy(x[0].reshape(3, 32, 32)))
+    assert ds.splits["train"].labels[6:12].tolist() == y
+    small = sources.build("cifar10", {"source": "torchvision", "name": "cifar10", "image_size": 16}, data)
+    assert small.shape == (3, 16, 16)
+
+
+def test_cifar10_integrity_checks(tmp_path):
+    _write_cifar10(tmp_path)
+    data = {"root": str(tmp_path), "download": False, "verify_checksums": True}
+    with pytest.raises(DataError, match=r"data_batch_1: md5 .* canonical c99cafc1"):
+        sources.build("cifar10", {"source": "torchvision", "name": "cifar10"}, data)
+    (tmp_path / "cifar-10-batches-py/test_batch").unlink()
+    with pytest.raises(DataError, match="test_batch"):
+        sources.build("cifar10", {"source": "torchvision", "name": "cifar10"}, dict(data, verify_checksums=False))
+    (tmp_path / "cifar-10-batches-py/test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="not a CIFAR-10 pickle"):
+        sources.build("cifar10", {"source": "torchvision", "name": "cifar10"}, dict(data, verify_checksums=False))
+
+
+def _write_stl10(root, n_train=5, n_test=3, n_unl=7, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True)
+    out = {}
+    for split, n in (("train", n_train), ("test", n_test), ("unlabeled", n_unl)):
+        img = rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)  # [N, C, H, W]
+        # The binary files store each channel column-major: write the transpose, C order.
+        img.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")
+        out[split] = img
+        if split != "unlabeled":
+            y = rng.integers(1, 11, n).astype(np.uint8)
+            y.tofile(folder / f"{split}_y.bin")
+            out[f"{split}_y"] = y
+    (folder / "class_names.txt").write_text("\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse",
+                                                       "monkey", "ship", "truck"]) + "\n")
+    return out
+
+
+def test_stl10_reads_the_binary_release_with_its_unlabeled_split(tmp_path):
+    written = _write_stl10(tmp_path)
+    data = {"root": str(tmp_path), "download": False, "verify_checksums": False}
+    ds = sources.build("stl", {"source": "torchvision", "name": "stl10"}, data)
+    assert ds.shape == (3, 96, 96) and ds.classes[2] == "car"
+    assert torch.equal(ds.splits["train"].images, torch.from_numpy(written["train"]))
+    assert ds.splits["train"].labels.tolist() == (written["train_y"].astype(int) - 1).tolist()
+    assert len(ds.splits["unlabeled"]) == 7 and (ds.splits["unlabeled"].labels == -1).all()
+    capped = sources.build("stl", {"source": "torchvision", "name": "stl10", "image_size": 32, "unlabeled": 4}, data)
+    assert capped.shape == (3, 32, 32) and len(capped.splits["unlabeled"]) == 4
+    with pytest.raises(DataError, match="train_X.bin: md5"):
+        sources.build("stl", {"source": "torchvision", "name": "stl10"}, dict(data, verify_checksums=True))
+    with open(tmp_path / "stl10_binary/test_X.bin", "ab") as f:
+        f.write(b"\0" * 10)
+    with pytest.raises(DataError, match="not a whole number"):
+        sources.build("stl", {"source": "torchvision", "name": "stl10"}, data)
+
+
+def test_unlabeled_split_must_carry_minus_one(tmp_path):
+    s = Split(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([-1, -1, -1]))
+    ds = fmt.Dataset("u", "test", ["a"], {"train": Split(s.images, torch.zeros(3, dtype=torch.int64)), "unlabeled": s})
+    fmt.save(ds, tmp_path / "u.pt")
+    assert (fmt.load(tmp_path / "u.pt").splits["unlabeled"].labels == -1).all()
+    ds.splits["unlabeled"] = Split(s.images, torch.tensor([-1, 0, -1]))
+    with pytest.raises(DataError, match="'unlabeled' must have all labels -1"):
+        fmt.save(ds, tmp_path / "v.pt")
+    ds.splits["unlabeled"] = s
+    ds.splits["train"] = Split(s.images, torch.tensor([0, -1, 0]))
+    with pytest.raises(DataError, match="labels span"):
+        fmt.save(ds, tmp_path / "w.pt")
+
+
+def test_shapes_are_deterministic_balanced_colour_scenes():
+    cfg = {"source": "shapes", "train_per_class": 6, "test_per_class": 2, "unlabeled_per_class": 3, "seed": 4}
+    a = sources.build("shapes", cfg, {})
+    b = sources.build("shapes", cfg, {})
+    assert a.shape == (3, 32, 32) and a.num_classes == 10
+    for k in ("train", "test", "unlabeled"):
+        assert torch.equal(a.splits[k].images, b.splits[k].images)
+    assert torch.bincount(a.splits["train"].labels).tolist() == [6] * 10
+    assert (a.splits["unlabeled"].labels == -1).all() and len(a.splits["unlabeled"]) == 30
+    x = a.splits["train"].images.float()
+    assert (x[:, 0] - x[:, 1]).abs().mean() > 10  # colour, not grey
+    # Classes differ in shape, not colour: per-class mean colours are alike.
+    per_class = torch.stack([x[a.splits["train"].labels == c].mean((0, 2, 3)) for c in range(10)])  # [10, 3]
+    assert (per_class.max(0).values - per_class.min(0).values).max() < 60
+    other = sources.build("shapes", dict(cfg, seed=5), {})
+    assert not torch.equal(other.splits["train"].images, a.splits["train"].images)

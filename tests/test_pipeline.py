@@ -1,6 +1,7 @@
 """End to end on the tiny config through both runners, and DVC/Snakemake rerun semantics."""
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -15,6 +16,13 @@ from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
+STUDIES = ("pretext", "semisup", "recipe")
+FIGURES = ("pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
+           "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion")
+
+
+def summary_of(ws: Path, study: str = "pretext") -> pd.DataFrame:
+    return pd.read_csv(ws / paths.SUMMARY.format(study=study))
 
 
 def _outputs(ws: Path):
@@ -33,22 +41,66 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 11
+    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 26
     return ws
 
 
 def test_snakemake_builds_report(snake_ws):
-    s = pd.read_csv(snake_ws / "results/summary.csv")
+    s = summary_of(snake_ws)
     assert len(s) == 2 + 4 + 1  # pretrain runs + finetune runs + scratch baseline
     assert sorted(s.variant) == sorted(["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0",
                                         "overlay_f1", "scratch"])
     assert s["test/acc"].between(0, 1).all()
     ft = s[(s.phase == "finetune") & (s.frozen > 0)]
     assert (ft["check/frozen_unchanged"] == 1).all()
-    for fig in ("pretext_curves", "pretext_accuracy", "pretext_gap"):
-        assert (snake_ws / f"reports/figures/{fig}.png").stat().st_size > 5000
-    assert "Study 1: pretext" in (snake_ws / "reports/report.md").read_text()
+    for fig in FIGURES:
+        assert (snake_ws / f"reports/figures/{fig}.png").stat().st_size > 5000, fig
+    text = (snake_ws / "reports/report.md").read_text()
+    assert all(f"Study {i}" in text for i in (1, 2, 3))
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))
+
+
+def test_semisup_and_recipe_results_hold_their_contracts(snake_ws):
+    semi = summary_of(snake_ws, "semisup")
+    ft = semi[semi.phase == "finetune"]
+    assert sorted(ft.variant) == ["collage", "mixup", "none"] and (ft.s == 2).all()
+    assert (ft["check/frozen_unchanged"] == 1).all()
+    assert (ft["params/trainable"] == ft["params/head"]).all()  # only the new head trained
+    assert (semi[semi.phase == "pretrain"]["data/train_size"] == 2 * 10).all()  # s = 2 per class, 10 digits
+    rec = summary_of(snake_ws, "recipe")
+    found = json.loads((snake_ws / paths.LR_FIND.format(dataset="tiny_shapes") / "lr_find.json").read_text())
+    train = rec[rec.phase == "train"]
+    assert sorted(train.variant) == ["rotation_logreg", "rotation_random", "scratch_logreg", "scratch_random"]
+    assert (train.lr == found["lr"]).all()  # recipe.train.lr: auto took the finder's pick
+    for col in ("test/acc", "test_final/acc", "test_ema/acc", "test_polyak/acc", "test_polyak_bn/acc"):
+        assert train[col].between(0, 1).all(), col
+    conf = pd.read_csv(snake_ws / paths.PLOTS.format(study="recipe") / "confusion.csv")
+    assert conf["count"].sum() == 5 * 10  # every test image once: 5 per class, 10 classes
+    curves = pd.read_csv(snake_ws / paths.CURVES.format(study="recipe"))
+    assert {"probe/val_acc", "val_ema/acc", "val_polyak_bn/acc"} <= set(curves.metric)
+
+
+def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
+    """recipe.train.epochs feeds training only; batch size also the LR finder (which runs
+    with training's batch size); semisup.finetune only the heads."""
+    cases = [
+        (("recipe", "train", "epochs"), 4, {"recipe_scratch": "2", "recipe_rotation": "2", "aggregate": "1"}),
+        (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "2", "recipe_rotation": "2",
+                                                  "aggregate": "1"}),
+        (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "3", "aggregate": "1"}),
+    ]
+    original = (snake_ws / "params.yaml").read_text()
+    try:
+        for (a, b, c), value, expected in cases:
+            p = yaml.safe_load(original)
+            p[a][b][c] = value
+            (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+            res = run(["snakemake", "--profile", "workflow/profiles/local", "-n", "--quiet", "rules"], snake_ws)
+            counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
+            total = sum(int(v) for v in expected.values()) + 2
+            assert counts == {**expected, "report": "1", "all": "1", "total": str(total)}, (a, b, c)
+    finally:
+        (snake_ws / "params.yaml").write_text(original)
 
 
 def test_snakemake_rerun_is_noop_even_after_dvc_style_mtimes(snake_ws):
@@ -75,9 +127,8 @@ def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
 
 
 def test_both_runners_give_identical_results(snake_ws, dvc_ws):
-    a = pd.read_csv(snake_ws / "results/summary.csv")
-    b = pd.read_csv(dvc_ws / "results/summary.csv")
-    pd.testing.assert_frame_equal(a, b)  # same commands, same seeds, one thread each: bitwise
+    for study in STUDIES:  # same commands, same seeds, one thread each: bitwise
+        pd.testing.assert_frame_equal(summary_of(snake_ws, study), summary_of(dvc_ws, study))
     assert (dvc_ws / "reports/report.md").exists()
     shown = run(["dvc", "metrics", "show", "--json"], dvc_ws, env=DVC_ENV).stdout
     assert "synth_digits" in shown
@@ -100,13 +151,13 @@ def test_slurm_profile_plans_by_bare_name(workspace):
     (workspace / "slurm").symlink_to("workflow/profiles/slurm")
     res = run(["snakemake", "-n", "--profile", "slurm"], workspace)
     out = res.stdout + res.stderr
-    assert "Using profile slurm" in out and re.search(r"total\s+12", out)
+    assert "Using profile slurm" in out and re.search(r"total\s+27", out)
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     """The README's cluster recipe: build with Snakemake, `dvc commit` the outputs without
     rerunning anything, `dvc push` them to a remote, and get them back with `dvc pull`."""
-    summary = snake_ws / "results/summary.csv"
+    summary = snake_ws / paths.SUMMARY.format(study="pretext")
     before = summary.read_bytes()
     run(["dvc", "init", "--no-scm", "-q"], snake_ws, env=DVC_ENV)
     run(["dvc", "commit", "-f"], snake_ws, env=DVC_ENV)
@@ -117,7 +168,8 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     # DVC 3's remote layout: files/md5/<first 2 hex>/<rest>. Every output is there except the
     # metrics and plot data, which dvc.yaml leaves to git (cache: false).
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
-    in_git = {snake_ws / f for f in [paths.METRICS, *paths.PLOTS]}
+    in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
+                                           *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored
     summary.unlink()

@@ -6,6 +6,11 @@ scheduler, epoch, step, RNG states, config, history (and EMA, where used); a run
 any point resumes from it and ends with the same metrics as an uninterrupted run (bitwise
 on CPU). SIGTERM/SIGUSR1 (SLURM's warnings) make it checkpoint mid-epoch and stop cleanly.
 Per-epoch metrics go through dvclive.
+
+Studies plug in without forking the loop: a Task may produce soft targets (mixup/collage)
+and name a different task for evaluation; `Hooks` add per-step work (weight averaging),
+per-epoch metrics (a linear probe) and their own checkpoint state; `select` keeps the best
+epoch's weights by a validation metric.
 """
 
 from __future__ import annotations
@@ -64,7 +69,10 @@ def pick_device(pref: str) -> torch.device:
 # ------------------------------------------------------------------ data on the device
 @dataclass
 class DeviceData:
-    """A split as tensors on the device. images uint8 [N, C, H, W], labels int64 [N]."""
+    """A split as tensors on the device. images uint8 [N, C, H, W], labels int64 [N].
+
+    `images` may also be float features [N, D] of a frozen extractor (see `feature_data`):
+    then batches are taken as they are and mean/std are 0/1."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -87,7 +95,8 @@ class DeviceData:
     def batch(self, order: torch.Tensor, i: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch i of an epoch's order: x float [B, C, H, W] in [0, 1], y int64 [B]."""
         idx = order[i * batch_size: (i + 1) * batch_size]
-        return self.images[idx].float() / 255.0, self.labels[idx]
+        x = self.images[idx]
+        return (x.float() / 255.0 if x.dtype == torch.uint8 else x), self.labels[idx]
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -99,6 +108,20 @@ class DeviceData:
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         return (x01 - self.mean) / self.std
+
+
+@torch.no_grad()
+def feature_data(extractor: nn.Module, data: DeviceData, batch_size: int = 1024) -> DeviceData:
+    """The frozen extractor's output on every image, as data: images float [N, D].
+
+    Training a head on a frozen extractor (in eval mode, no augmentation) sees exactly these
+    inputs every epoch, so computing them once is the same computation, epochs times cheaper."""
+    was_training = extractor.training
+    extractor.eval()
+    feats = torch.cat([extractor(data.normalize(x)).float() for x, _ in data.batches(batch_size, None)])
+    extractor.train(was_training)
+    zero = torch.zeros((), device=feats.device)
+    return DeviceData(feats, data.labels, zero, zero + 1)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,6 +151,9 @@ class Task:
     # A task that switches between sub-tasks (the 'mixed' pretext target) is evaluated on
     # each part separately and the results averaged.
     parts: list["Task"] = field(default_factory=list)
+    # What evaluation measures, when it differs from training: training-only augmentations
+    # (mixup, collage) are evaluated as plain classification on clean images.
+    eval: "Task | None" = None
 
 
 def classification(num_classes: int) -> Task:
@@ -195,6 +221,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
     live: "Live | None" = None
+    best: dict | None = None  # with fit(select=...): epoch, metric, value, model (state dict)
 
 
 def _amp_ctx(device: torch.device, amp: bool):
@@ -207,6 +234,8 @@ def _amp_ctx(device: torch.device, amp: bool):
 def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = 1024, seed: int = 12345,
              amp: bool = False) -> dict[str, float]:
     """Mean loss and accuracy; random task transforms use a fixed seed so epochs compare."""
+    if task.eval is not None:
+        return evaluate(model, task.eval, data, batch_size=batch_size, seed=seed, amp=amp)
     if task.parts:
         each = [evaluate(model, t, data, batch_size=batch_size, seed=seed, amp=amp) for t in task.parts]
         return {k: sum(e[k] for e in each) / len(each) for k in each[0]}
@@ -221,10 +250,15 @@ def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int 
         with _amp_ctx(dev, amp):
             logits = model(data.normalize(x), head).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        correct += (logits.argmax(1) == hard_labels(y)).sum()
     model.train(was_training)
     n = len(data)
     return {"loss": float(loss_sum) / n, "acc": float(correct) / n}
+
+
+def hard_labels(y: torch.Tensor) -> torch.Tensor:
+    """Class indices [B] from int labels [B] or soft targets [B, classes] (their largest share)."""
+    return y if y.ndim == 1 else y.argmax(1)
 
 
 def predict(model: nn.Module, data: DeviceData, head: str = "main", batch_size: int = 1024) -> torch.Tensor:
@@ -243,6 +277,27 @@ def _param_groups(model: nn.Module, cfg: FitConfig, freeze: Freeze) -> list[dict
     if feats:
         groups.append({"params": feats, "name": "features", "lr": cfg.lr * cfg.extractor_lr_scale})
     return groups
+
+
+class Hooks:
+    """Study-specific additions to the loop; every method is optional.
+
+    step(model, epoch): after every optimizer step (e.g. update weight averages).
+    epoch_metrics(model, epoch) -> dict: extra metrics for the epoch's history row.
+    state_dict()/load_state_dict(): their state, saved in (and resumed from) the checkpoint.
+    """
+
+    def step(self, model: nn.Module, epoch: int) -> None:
+        pass
+
+    def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict | None:
+        return None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        pass
 
 
 class Live:
@@ -271,13 +326,15 @@ class Live:
 def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, *,
         seed: int, run_config: dict, ckpt_path: str | Path | None = None, live_dir: str | Path | None = None,
         freeze: Freeze = Freeze(), amp: bool = False, progress: bool = False,
-        on_step: Callable[[int, int], None] | None = None) -> FitResult:
+        on_step: Callable[[int, int], None] | None = None, hooks: Hooks | None = None,
+        select: str | None = None) -> FitResult:
     """Train `model` on `task` for cfg.epochs, checkpointing every epoch to ckpt_path.
 
     If ckpt_path holds a checkpoint of the same run_config, training resumes from it, also
     from the middle of an epoch. On SIGTERM/SIGUSR1 it checkpoints after the current step and
     raises Preempted. `on_step(epoch, step)` is called after every optimizer step (tests use
-    it to crash mid-run).
+    it to crash mid-run). With `select` (a history key, e.g. "val/acc"), the weights of the
+    epoch where it was highest (first such epoch) are kept in `result.best`, checkpoint and all.
     """
     device = train.images.device
     gen = torch.Generator().manual_seed(seed)  # data order and task randomness
@@ -290,6 +347,7 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     frozen_ref = state_of(frozen_modules(model, freeze.blocks))
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     live = Live(live_dir)
+    hooks = hooks or Hooks()
 
     if ckpt_path and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -300,6 +358,8 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             start_epoch, step, in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
             result.history, result.extra = ck["history"], ck.get("extra", {})
             frozen_ref = ck["frozen_ref"]
+            result.best = ck.get("best")
+            hooks.load_state_dict(ck.get("hooks"))
             gen.set_state(ck["rng"]["gen"])
             torch.set_rng_state(ck["rng"]["torch"])
             if device.type == "cuda" and ck["rng"].get("cuda") is not None:
@@ -314,7 +374,8 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
         atomic_torch_save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "epoch": epoch, "step": step, "in_epoch": in_epoch, "config": run_config,
-            "history": result.history, "extra": result.extra, "frozen_ref": frozen_ref, "ema": None,
+            "history": result.history, "extra": result.extra, "frozen_ref": frozen_ref,
+            "hooks": hooks.state_dict(), "best": result.best,
             "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
         }, ckpt_path)
@@ -351,9 +412,10 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
                 loss.backward()
                 opt.step()
                 sched.step()
+                hooks.step(model, epoch)
                 # Accumulate on the device: no host sync per step.
                 loss_sum += loss.detach() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
+                correct += (logits.detach().argmax(1) == hard_labels(y)).sum()
                 seen += len(y)
                 step += 1
                 if on_step:
@@ -370,7 +432,14 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             if val is not None:
                 for k, v in evaluate(model, task, val, amp=amp).items():
                     row[f"val/{k}"] = v
+            row.update(hooks.epoch_metrics(model, epoch))
             result.history.append(row)
+            if select is not None:
+                if select not in row:
+                    raise KeyError(f"select={select!r} is not an epoch metric (have {sorted(row)})")
+                if result.best is None or row[select] > result.best["value"]:
+                    result.best = {"epoch": epoch + 1, "metric": select, "value": row[select],
+                                   "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
             if ckpt_path:
                 save(epoch + 1, None)

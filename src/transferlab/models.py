@@ -7,7 +7,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 
 class Net(nn.Module):
@@ -53,6 +52,8 @@ def resnet(in_shape: tuple[int, int, int], width: int = 64, stages: int = 4,
            blocks: int = 2) -> tuple[nn.Sequential, int]:
     """CIFAR-style ResNet (3x3 stem, no max-pool) for 28x28/32x32 inputs; resnet18 = width 64,
     4 stages of 2 BasicBlocks. Stage i has width * 2**i channels and stride 2 after the first."""
+    from torchvision.models.resnet import BasicBlock  # here: torchvision costs every job 1.3 s to import
+
     layers = [nn.Sequential(nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
                             nn.ReLU(inplace=True))]
     cin = width

@@ -25,8 +25,14 @@ STAGE_KEYS: dict[str, list[str]] = {
     "subsample": [],
     "pretrain": ["train", "pretext.model", "pretext.pretrain"],
     "finetune": ["train", "pretext.model", "pretext.finetune"],
-    "aggregate": ["pretext.datasets", "pretext.targets", "pretext.seeds",
-                  "pretext.finetune.frozen_layers"],
+    "semisup-pretrain": ["train", "semisup.model", "semisup.pretrain"],
+    "semisup-finetune": ["train", "semisup.model", "semisup.finetune"],
+    # The range test runs with the optimizer, batch size and weight decay training will use.
+    "lr-find": ["train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
+                "recipe.train.weight_decay"],
+    "recipe-pretext": ["train", "recipe.model", "recipe.pretext"],
+    "recipe-train": ["train", "recipe.model", "recipe.train"],
+    "aggregate": ["{study}"],  # the study's section: its grid decides which runs are gathered
     "report": [],
 }
 
@@ -100,10 +106,16 @@ def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str 
 
 def _cross_checks(p: dict) -> list[str]:
     problems = []
-    for i, name in enumerate(p["pretext"]["datasets"]):
+    refs = [(f"pretext.datasets.{i}", n) for i, n in enumerate(p["pretext"]["datasets"])]
+    refs += [(f"semisup.{k}.{i}", n) for k in ("pretrain_datasets", "finetune_datasets")
+             for i, n in enumerate(p["semisup"][k])]
+    refs += [("recipe.dataset", p["recipe"]["dataset"])]
+    for key, name in refs:
         if name not in p["datasets"]:
-            problems.append(f"pretext.datasets.{i}: {name!r} is not defined under datasets "
-                            f"(defined: {', '.join(p['datasets'])})")
+            problems.append(f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})")
+    if p["train"]["val_fraction"] == 0:
+        problems.append("train.val_fraction: the recipe study picks its best epoch on a validation split, "
+                        "expected > 0, got 0")
     return problems
 
 

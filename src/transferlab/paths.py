@@ -3,13 +3,23 @@ aggregator and the dvc.yaml consistency test (dvc.yaml spells the same paths out
 
 PREPARED = "data/prepared/{dataset}.pt"
 SUBSET = "data/subsets/{dataset}/k{k}_s{seed}.pt"
+# Study 1: pretext
 PRETRAIN = "results/pretext/{dataset}/pretrain/{target}/s{seed}"
 FINETUNE = "results/pretext/{dataset}/finetune/{init}_f{frozen}/s{seed}"
+# Study 2: semi-supervised ({dataset} = the pretraining set, {target} = the finetuning set)
+SEMI_PRETRAIN = "results/semisup/{dataset}/pretrain/{augment}/k{s}/s{seed}"
+SEMI_FINETUNE = "results/semisup/{dataset}/finetune/{target_set}/{augment}/k{s}/s{seed}"
+# Study 3: supervised recipe
+LR_FIND = "results/recipe/{dataset}/lr_find"
+RECIPE_PRETEXT = "results/recipe/{dataset}/pretext/s{seed}"
+RECIPE_TRAIN = "results/recipe/{dataset}/train/{start}_{head}/s{seed}"  # start: scratch | rotation
+# Per-study tables (aggregate) and the report's inputs.
 RESULTS = "results"
-SUMMARY = "results/summary.csv"
-CURVES = "results/curves.csv"
-METRICS = "results/metrics.json"
-PLOTS = ["results/plots/pretext_pretrain_val_acc.csv", "results/plots/pretext_finetune_val_acc.csv"]
+AGGREGATE = "results/aggregate/{study}"
+SUMMARY = AGGREGATE + "/summary.csv"
+CURVES = AGGREGATE + "/curves.csv"
+METRICS = AGGREGATE + "/metrics.json"
+PLOTS = AGGREGATE + "/plots"  # DVC plot data (csv), one folder per study
 # Checkpoints are not outputs: both runners delete a failed job's outputs, which would
 # throw away the state a resumed run needs.
 CHECKPOINT = "checkpoints/{run}.pt"

@@ -64,8 +64,9 @@ localrules:
     report,
 
 
-def run_dirs(phase):
-    return [r["dir"] for runs in STUDIES.values() for r in runs(config) if r["phase"] == phase]
+def run_dirs(study):
+    """The run folders a study's aggregate gathers (from the same grid the aggregator expands)."""
+    return [r["dir"] for r in STUDIES[study].runs(config)]
 
 
 wildcard_constraints:
@@ -75,3 +76,8 @@ wildcard_constraints:
     frozen=r"\d+",
     target="rotation|noise|overlay|mixed",
     init="rotation|noise|overlay|mixed",
+    augment="none|mixup|collage",
+    s=r"\d+",
+    target_set="[a-z][a-z0-9_]*",
+    head="random|logreg",
+    study="|".join(STUDIES),

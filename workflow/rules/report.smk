@@ -1,36 +1,57 @@
+# Per-study tables, then one report over all studies.
+FIGURES = {  # figure -> report category (captions: workflow/report/<figure>.rst)
+    "pretext_curves": "Study 1: pretext",
+    "pretext_accuracy": "Study 1: pretext",
+    "pretext_gap": "Study 1: pretext",
+    "semisup_accuracy": "Study 2: semi-supervised",
+    "recipe_lr_find": "Study 3: supervised recipe",
+    "recipe_averaging": "Study 3: supervised recipe",
+    "recipe_arms": "Study 3: supervised recipe",
+    "recipe_probe": "Study 3: supervised recipe",
+    "recipe_confusion": "Study 3: supervised recipe",
+}
+
+
+def aggregate_inputs(w):
+    runs = [d + "/metrics.json" for d in run_dirs(w.study)]
+    if w.study == "recipe":  # the LR finder's curve and the probes' confusion matrices
+        ds = config["recipe"]["dataset"]
+        runs += [paths.LR_FIND.format(dataset=ds) + "/lr_find.json"]
+        runs += [paths.RECIPE_PRETEXT.format(dataset=ds, seed=s) + "/confusion.csv" for s in config["recipe"]["seeds"]]
+    return runs
+
+
 rule aggregate:
     input:
-        [d + "/metrics.json" for d in run_dirs("pretrain") + run_dirs("finetune")],
+        aggregate_inputs,
     output:
         summary=paths.SUMMARY,
         curves=paths.CURVES,
         metrics=paths.METRICS,
-        plots=paths.PLOTS,
+        plots=directory(paths.PLOTS),
     params:
-        values=lambda w: stage_params("aggregate"),
+        values=lambda w: stage_params("aggregate", study=w.study),
+        out=lambda w: paths.AGGREGATE.format(**w),
     log:
-        "logs/aggregate.log",
+        "logs/aggregate/{study}.log",
     resources:
         **res("light"),
     shell:
-        "transferlab aggregate --params params.yaml --out-dir results --log {log}"
+        "transferlab aggregate --params params.yaml --study {wildcards.study} --out-dir {params.out} --log {log}"
 
 
 rule report:
     input:
-        summary=paths.SUMMARY,
-        curves=paths.CURVES,
+        expand(paths.SUMMARY, study=STUDIES),
+        expand(paths.CURVES, study=STUDIES),
+        expand(paths.PLOTS, study=STUDIES),
     output:
         md="reports/report.md",
-        curves=report("reports/figures/pretext_curves.png", caption="../report/pretext_curves.rst",
-                      category="Study 1: pretext"),
-        accuracy=report("reports/figures/pretext_accuracy.png", caption="../report/pretext_accuracy.rst",
-                        category="Study 1: pretext"),
-        gap=report("reports/figures/pretext_gap.png", caption="../report/pretext_gap.rst",
-                   category="Study 1: pretext"),
+        figures=[report(f"reports/figures/{f}.png", caption=f"../report/{f}.rst", category=c)
+                 for f, c in FIGURES.items()],
     log:
         "logs/report.log",
     resources:
         **res("light"),
     shell:
-        "transferlab report --summary {input.summary} --curves {input.curves} --out-dir reports --log {log}"
+        "transferlab report --results results/aggregate --out-dir reports --log {log}"

@@ -3,7 +3,8 @@
 One torch file per data set:
     {"format": FORMAT, "name": str, "source": str, "classes": [str, ...],
      "splits": {"train": {"images": uint8 [N, C, H, W], "labels": int64 [N]},
-                "test":  {...}},
+                "test":  {...},
+                "unlabeled": {...}},   # optional; labels all -1 (e.g. STL-10's 100k images)
      "meta": {...}}
 Loading re-checks every invariant, so a corrupt or hand-edited file fails loudly.
 """
@@ -18,6 +19,7 @@ import torch
 from ..io import atomic_torch_save
 
 FORMAT = "transferlab.dataset/1"
+UNLABELED = "unlabeled"  # the one split whose labels are all -1
 
 
 class DataError(ValueError):
@@ -70,7 +72,10 @@ class Dataset:
             if len(s) == 0:
                 raise DataError(f"{where}: split {name!r} is empty")
             lo, hi = int(s.labels.min()), int(s.labels.max())
-            if lo < 0 or hi >= len(self.classes):
+            if name == UNLABELED:
+                if lo != -1 or hi != -1:
+                    raise DataError(f"{where}: split {name!r} must have all labels -1, got [{lo}, {hi}]")
+            elif lo < 0 or hi >= len(self.classes):
                 raise DataError(f"{where}: split {name!r} labels span [{lo}, {hi}] but there are "
                                 f"{len(self.classes)} classes")
             shapes.add(tuple(s.images.shape[1:]))

@@ -87,6 +87,127 @@ def load_torchvision(name: str, cfg: dict, data: dict) -> Dataset:
     return Dataset(name, "torchvision", classes, splits, {"root": str(root)})
 
 
+# ------------------------------------------------------------------ torchvision (colour: CIFAR-10, STL-10)
+def _md5_check(files: list[tuple[Path, str]], name: str) -> None:
+    for f, want in files:
+        got = idx.md5(f)
+        if got != want:
+            raise DataError(f"{f}: md5 {got} != canonical {want} (torchvision's list for {name}): "
+                            "the file is corrupt or not the official release; delete it and re-download, "
+                            "or set data.verify_checksums: false to use it deliberately")
+
+
+def _resize(images: torch.Tensor, size: int | None, chunk: int = 4096) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C, size, size] with anti-aliasing, in chunks (STL-10's
+    unlabeled split is 2.8 GB at full size)."""
+    if size is None or images.shape[-1] == size:
+        return images
+    from torchvision.transforms.v2.functional import resize
+
+    return torch.cat([resize(c, [size, size], antialias=True) for c in images.split(chunk)])
+
+
+def load_cifar10(name: str, cfg: dict, data: dict) -> Dataset:
+    """The python-pickle release (cifar-10-batches-py/data_batch_1..5, test_batch,
+    batches.meta), read directly so that a pre-staged or test-written copy is checked by
+    torchvision's md5 list only when data.verify_checksums asks for it."""
+    import pickle
+
+    import torchvision.datasets as tvd
+
+    root = Path(data["root"])
+    folder = root / tvd.CIFAR10.base_folder
+    lists = {"train": tvd.CIFAR10.train_list, "test": tvd.CIFAR10.test_list}
+    meta = tvd.CIFAR10.meta
+    wanted = [folder / f for lst in lists.values() for f, _ in lst] + [folder / meta["filename"]]
+    if any(not f.exists() for f in wanted) and data["download"]:
+        tvd.CIFAR10(str(root), train=True, download=True)  # fetches and md5-checks the archive
+    missing = [str(f) for f in wanted if not f.exists()]
+    if missing:
+        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+                        "Set data.download: true on a machine with internet, or pre-stage "
+                        f"{tvd.CIFAR10.filename} extracted there.")
+    if data["verify_checksums"]:
+        _md5_check([(folder / f, m) for lst in lists.values() for f, m in lst]
+                   + [(folder / meta["filename"], meta["md5"])], name)
+
+    def unpickle(f: Path) -> dict:
+        try:
+            with open(f, "rb") as fh:
+                return pickle.load(fh, encoding="latin1")
+        except Exception as e:
+            raise DataError(f"{f}: not a CIFAR-10 pickle ({type(e).__name__}: {e})") from e
+
+    splits = {}
+    for split, lst in lists.items():
+        xs, ys = [], []
+        for f, _ in lst:
+            d = unpickle(folder / f)
+            if "data" not in d or "labels" not in d:
+                raise DataError(f"{folder / f}: expected keys 'data' and 'labels', got {sorted(d)}")
+            x = np.asarray(d["data"], dtype=np.uint8)
+            if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or x.shape[0] != len(d["labels"]):
+                raise DataError(f"{folder / f}: data must be uint8 [N, 3072] with N labels, "
+                                f"got {x.shape} and {len(d['labels'])} labels")
+            xs.append(x.reshape(-1, 3, 32, 32))
+            ys.extend(d["labels"])
+        splits[split] = Split(_resize(torch.from_numpy(np.concatenate(xs)), cfg.get("image_size")),
+                              torch.tensor(ys, dtype=torch.int64))
+    classes = list(unpickle(folder / meta["filename"])[meta["key"]])
+    if data["verify_checksums"]:
+        for split, expected in zip(("train", "test"), (50000, 10000)):
+            if len(splits[split]) != expected:
+                raise DataError(f"{name}: {split} has {len(splits[split])} images, CIFAR-10 has {expected}")
+    return Dataset(name, "torchvision", classes, splits, {"root": str(root)})
+
+
+def _stl_images(f: Path, limit: int | None = None) -> np.ndarray:
+    """STL-10's X files: uint8, each image 3x96x96 stored column-major -> [N, 3, 96, 96]."""
+    per = 3 * 96 * 96
+    size = f.stat().st_size
+    if size % per:
+        raise DataError(f"{f}: {size} bytes is not a whole number of 3x96x96 images")
+    n = size // per if limit is None else min(limit, size // per)
+    x = np.memmap(f, dtype=np.uint8, mode="r", shape=(n, 3, 96, 96))
+    return x.transpose(0, 1, 3, 2)
+
+
+def load_stl10(name: str, cfg: dict, data: dict) -> Dataset:
+    """stl10_binary/{train,test}_{X,y}.bin, unlabeled_X.bin, class_names.txt. Images are
+    resized to image_size (default 96); `unlabeled` caps how many unlabeled images are kept
+    (default all 100,000) for the rotation pretext task."""
+    import torchvision.datasets as tvd
+
+    root = Path(data["root"])
+    folder = root / tvd.STL10.base_folder
+    files = {f: m for f, m in tvd.STL10.train_list + tvd.STL10.test_list}
+    wanted = [folder / f for f in files] + [folder / tvd.STL10.class_names_file]
+    if any(not f.exists() for f in wanted) and data["download"]:
+        tvd.STL10(str(root), split="train", download=True)
+    missing = [str(f) for f in wanted if not f.exists()]
+    if missing:
+        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+                        f"Set data.download: true, or pre-stage {tvd.STL10.filename} extracted there.")
+    if data["verify_checksums"]:
+        _md5_check([(folder / f, m) for f, m in files.items()], name)
+    size = cfg.get("image_size", 96)
+    splits = {}
+    for split in ("train", "test"):
+        x = _stl_images(folder / f"{split}_X.bin")
+        y = np.fromfile(folder / f"{split}_y.bin", dtype=np.uint8).astype(np.int64) - 1  # 1..10 -> 0..9
+        if len(y) != len(x):
+            raise DataError(f"{folder / f'{split}_y.bin'}: {len(y)} labels for {len(x)} images")
+        splits[split] = Split(_resize(torch.from_numpy(np.ascontiguousarray(x)), size), torch.from_numpy(y))
+    x = _stl_images(folder / "unlabeled_X.bin", cfg.get("unlabeled"))
+    chunks = [_resize(torch.from_numpy(np.ascontiguousarray(x[i:i + 4096])), size) for i in range(0, len(x), 4096)]
+    splits["unlabeled"] = Split(torch.cat(chunks), torch.full((len(x),), -1, dtype=torch.int64))
+    classes = (folder / tvd.STL10.class_names_file).read_text().split()
+    return Dataset(name, "torchvision", classes, splits, {"root": str(root)})
+
+
+COLOR_SETS = {"cifar10": load_cifar10, "stl10": load_stl10}
+
+
 # ------------------------------------------------------------------ scikit-learn digits
 def load_sklearn_digits(name: str, cfg: dict, data: dict) -> Dataset:
     """The 1,797 real 8x8 handwritten digits, upsampled to a 20x20 glyph in a 28x28 frame like MNIST."""
@@ -169,6 +290,12 @@ def load_folder(name: str, cfg: dict, data: dict) -> Dataset:
     return Dataset(name, "folder", classes, splits, {"path": str(root)})
 
 
+def _load_shapes(name: str, cfg: dict, data: dict) -> Dataset:
+    from .shapes import render_dataset
+
+    return render_dataset(name, cfg)
+
+
 def _load_synth(name: str, cfg: dict, data: dict) -> Dataset:
     from .synth import render_dataset
 
@@ -176,7 +303,8 @@ def _load_synth(name: str, cfg: dict, data: dict) -> Dataset:
 
 
 def _load_tv(name: str, cfg: dict, data: dict) -> Dataset:
-    ds = load_torchvision(cfg["name"], cfg, data)
+    loader = COLOR_SETS.get(cfg["name"], lambda n, c, d: load_torchvision(n, c, d))
+    ds = loader(cfg["name"], cfg, data)
     ds.name = name
     return ds
 
@@ -185,6 +313,7 @@ SOURCES: dict[str, Callable[[str, dict, dict], Dataset]] = {
     "torchvision": _load_tv,
     "sklearn_digits": load_sklearn_digits,
     "synth": _load_synth,
+    "shapes": _load_shapes,
     "npz": load_npz,
     "folder": load_folder,
 }

@@ -1,10 +1,12 @@
-"""Gather every run's dvclive metrics into two tidy tables: one row per run (summary.csv)
-and one row per (run, epoch, metric) (curves.csv). The expected runs come from params, so a
-stale run left on disk by an older grid is never counted, and a missing one is an error."""
+"""Gather one study's runs into tidy tables: one row per run (summary.csv), one row per
+(run, epoch, metric) (curves.csv), DVC metrics (metrics.json) and plot data (plots/*.csv).
+The expected runs come from params, so a stale run left on disk by an older grid is never
+counted, and a missing one is an error."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,7 +38,63 @@ def pretext_runs(p: dict) -> Iterator[dict]:
                    "dir": paths.FINETUNE.format(dataset=ds, init="scratch", frozen=0, seed=seed)}
 
 
-STUDIES: dict[str, Callable[[dict], Iterator[dict]]] = {"pretext": pretext_runs}
+def semisup_runs(p: dict) -> Iterator[dict]:
+    """Pretraining runs (dataset = the pretraining set) and finetuning runs (target = the set
+    the generalizer head learns); variant = the augmentation."""
+    sm = p["semisup"]
+    for ds in sm["pretrain_datasets"]:
+        for aug in sm["augment"]:
+            for s in sm["samples_per_class"]:
+                for seed in sm["seeds"]:
+                    labels = {"study": "semisup", "dataset": ds, "augment": aug, "variant": aug, "s": s, "seed": seed}
+                    yield {**labels, "phase": "pretrain", "target": ds,
+                           "dir": paths.SEMI_PRETRAIN.format(dataset=ds, augment=aug, s=s, seed=seed)}
+                    for target in sm["finetune_datasets"]:
+                        yield {**labels, "phase": "finetune", "target": target,
+                               "dir": paths.SEMI_FINETUNE.format(dataset=ds, target_set=target, augment=aug, s=s,
+                                                                 seed=seed)}
+
+
+def recipe_runs(p: dict) -> Iterator[dict]:
+    """The rotation pretext runs and the supervised runs; variant = '<init>_<head>'."""
+    rc = p["recipe"]
+    ds = rc["dataset"]
+    for seed in rc["seeds"]:
+        yield {"study": "recipe", "phase": "pretext", "dataset": ds, "init": "rotation", "head": "probe",
+               "variant": "rotation_probe", "seed": seed, "dir": paths.RECIPE_PRETEXT.format(dataset=ds, seed=seed)}
+        for init in ("scratch", "rotation"):
+            for head in rc["heads"]:
+                yield {"study": "recipe", "phase": "train", "dataset": ds, "init": init, "head": head,
+                       "variant": f"{init}_{head}", "seed": seed,
+                       "dir": paths.RECIPE_TRAIN.format(dataset=ds, start=init, head=head, seed=seed)}
+
+
+def recipe_tables(p: dict, root: Path, runs: list[dict]) -> dict[str, pd.DataFrame]:
+    """The LR finder's curve (with the pick marked) and the best-probe confusion matrices."""
+    ds = p["recipe"]["dataset"]
+    found = json.loads((root / paths.LR_FIND.format(dataset=ds) / "lr_find.json").read_text())
+    c = found["curve"]
+    lr = pd.DataFrame({"step": range(len(c["lr"])), "lr": c["lr"], "loss": c["loss"], "smoothed": c["smoothed"]})
+    lr["chosen"] = lr.index == found["index"]
+    lr = lr.assign(dataset=ds, rule=found["rule"], chosen_lr=found["lr"])
+    conf = [pd.read_csv(root / r["dir"] / "confusion.csv").assign(seed=r["seed"], dataset=ds)
+            for r in runs if r["phase"] == "pretext"]
+    return {"lr_find.csv": lr, "confusion.csv": pd.concat(conf, ignore_index=True)}
+
+
+@dataclass
+class Study:
+    runs: Callable[[dict], Iterator[dict]]
+    group: list[str]  # labels naming an arm in DVC metrics (besides study and phase)
+    # extra plot tables beyond the per-epoch validation curves: (params, root, runs) -> {name: df}
+    tables: Callable[[dict, Path, list[dict]], dict[str, pd.DataFrame]] = field(default=lambda p, root, runs: {})
+
+
+STUDIES: dict[str, Study] = {
+    "pretext": Study(pretext_runs, ["dataset", "variant"]),
+    "semisup": Study(semisup_runs, ["dataset", "target", "variant", "s"]),
+    "recipe": Study(recipe_runs, ["dataset", "variant"], recipe_tables),
+}
 
 
 def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
@@ -51,14 +109,14 @@ def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
     return row, curves
 
 
-def aggregate(p: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(study: str, p: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    runs = list(STUDIES[study].runs(p))
     rows, curves = [], []
-    for runs in STUDIES.values():
-        for run in runs(p):
-            r, c = read_run(root, run)
-            rows.append(r)
-            curves.extend(c)
-    return pd.DataFrame(rows), pd.DataFrame(curves)
+    for run in runs:
+        r, c = read_run(root, run)
+        rows.append(r)
+        curves.extend(c)
+    return pd.DataFrame(rows), pd.DataFrame(curves), STUDIES[study].tables(p, root, runs)
 
 
 def _write_csv(df: pd.DataFrame, dest: Path) -> None:
@@ -66,33 +124,38 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def dvc_views(summary: pd.DataFrame, curves: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """What `dvc metrics show` / `dvc plots show` read: mean test accuracy per study, data set
-    and variant; mean validation-accuracy curves, one column per (data set, variant)."""
+def dvc_views(study: str, summary: pd.DataFrame, curves: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """What `dvc metrics show` / `dvc plots show` read: mean test accuracy per phase and arm;
+    mean validation-accuracy curves per phase, one column per arm."""
+    group = STUDIES[study].group
     metrics: dict = {}
-    for (study, phase, ds, var), acc in summary.groupby(["study", "phase", "dataset", "variant"])["test/acc"]:
-        metrics.setdefault(study, {}).setdefault(phase, {}).setdefault(ds, {})[var] = round(float(acc.mean()), 6)
-    c = curves[curves.metric == "val/acc"]
+    for key, acc in summary.groupby(["phase", *group])["test/acc"]:
+        node = metrics.setdefault(study, {})
+        for part in key[:-1]:
+            node = node.setdefault(str(part), {})
+        node[str(key[-1])] = round(float(acc.mean()), 6)
     plots = {}
-    for (study, phase), part in c.groupby(["study", "phase"]):
-        wide = part.groupby(["epoch", "dataset", "variant"])["value"].mean().unstack(["dataset", "variant"])
-        wide.columns = [f"{d}/{v}" for d, v in wide.columns]
+    c = curves[curves.metric == "val/acc"]
+    for phase, part in c.groupby("phase"):
+        wide = part.groupby(["epoch", *group])["value"].mean().unstack(group)
+        wide.columns = ["/".join(map(str, col if isinstance(col, tuple) else (col,))) for col in wide.columns]
         plots[f"{study}_{phase}_val_acc.csv"] = wide.reset_index()
     return metrics, plots
 
 
 def main(argv=None) -> None:
-    ap = parser("Gather run metrics into tidy tables, DVC metrics and plot data")
+    ap = parser("Gather one study's run metrics into tidy tables, DVC metrics and plot data")
     ap.add_argument("--params", required=True)
-    ap.add_argument("--out-dir", required=True,
-                    help="gets summary.csv, curves.csv, metrics.json and plots/*.csv")
+    ap.add_argument("--study", required=True, choices=list(STUDIES))
+    ap.add_argument("--out-dir", required=True, help="gets summary.csv, curves.csv, metrics.json and plots/*.csv")
     ap.add_argument("--root", default=".", help="directory the run paths are relative to")
     a = ap.parse_args(argv)
     setup()
-    summary, curves = aggregate(P.load_stage(a.params, "aggregate"), Path(a.root))
+    p = P.load_stage(a.params, "aggregate", study=a.study)
+    summary, curves, tables = aggregate(a.study, p, Path(a.root))
     out = Path(a.out_dir)
-    metrics, plots = dvc_views(summary, curves)
-    for name, df in plots.items():
+    metrics, plots = dvc_views(a.study, summary, curves)
+    for name, df in {**plots, **tables}.items():
         _write_csv(df, out / "plots" / name)
     atomic_write_json(out / "metrics.json", metrics)
     _write_csv(curves, out / "curves.csv")

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import torch
 
+from .. import engine, models
+from ..data import format as fmt
+from ..io import atomic_torch_save
+
 
 def setup(seed: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -33,3 +37,30 @@ def file_digest(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
+    """train (minus a seeded validation hold-out), val, test as DeviceData; normalization
+    statistics from the training part only."""
+    train, val = engine.split_val(ds.splits["train"], train_cfg["val_fraction"], seed)
+    stats = engine.channel_stats(train.images)
+    to_dev = lambda s: engine.DeviceData.from_split(s, device, stats) if s is not None else None  # noqa: E731
+    return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
+
+
+def load_extractor(model: models.Net, path: str | Path) -> dict:
+    """Load a pretrained extractor. The contract: every `features.*` key loads, and the only
+    keys missing are the new heads' (moco's main_lincls check)."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    state = {k: v for k, v in ck["model"].items() if k.startswith("features.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad_missing = [k for k in missing if not k.startswith("heads.")]
+    if bad_missing or unexpected:
+        raise RuntimeError(f"{path}: extractor does not fit the model: missing {bad_missing}, "
+                           f"unexpected {unexpected}")
+    return ck
+
+
+def save_model(model, out: Path, run_config: dict, stats) -> None:
+    atomic_torch_save({"model": model.state_dict(), "config": run_config,
+                       "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")

@@ -12,8 +12,7 @@ from .. import engine, models
 from .. import params as P
 from .. import pretext as PT
 from ..data import format as fmt
-from ..io import atomic_torch_save
-from .common import file_digest, parser, setup
+from .common import file_digest, load_extractor, parser, prepare_data, save_model, setup
 
 log = logging.getLogger("transferlab.pretext")
 
@@ -36,13 +35,6 @@ def pretext_task(target: str, cfg: dict) -> engine.Task:
     return engine.Task({target: n_classes}, make)
 
 
-def _prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
-    train, val = engine.split_val(ds.splits["train"], train_cfg["val_fraction"], seed)
-    stats = engine.channel_stats(train.images)
-    to_dev = lambda s: engine.DeviceData.from_split(s, device, stats) if s is not None else None  # noqa: E731
-    return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
-
-
 def pretrain(ds: fmt.Dataset, target: str, seed: int, p: dict, *, run_config: dict, ckpt=None, live_dir=None,
              on_step=None):
     cfg = p["pretext"]["pretrain"]
@@ -50,25 +42,12 @@ def pretrain(ds: fmt.Dataset, target: str, seed: int, p: dict, *, run_config: di
     torch.manual_seed(seed)
     task = pretext_task(target, cfg)
     model = models.build(p["pretext"]["model"], ds.shape, task.heads).to(device)
-    train, val, test, stats = _prepare_data(ds, p["train"], seed, device)
+    train, val, test, stats = prepare_data(ds, p["train"], seed, device)
     res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), seed=seed, run_config=run_config,
                      ckpt_path=ckpt, live_dir=live_dir, amp=p["train"]["amp"], progress=p["train"]["progress"],
                      on_step=on_step)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     return model, res, summary, stats
-
-
-def load_extractor(model: models.Net, path: str | Path) -> dict:
-    """Load a pretrained extractor. The contract: every `features.*` key loads, and the only
-    keys missing are the new heads' (moco's main_lincls check)."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    state = {k: v for k, v in ck["model"].items() if k.startswith("features.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad_missing = [k for k in missing if not k.startswith("heads.")]
-    if bad_missing or unexpected:
-        raise RuntimeError(f"{path}: extractor does not fit the model: missing {bad_missing}, "
-                           f"unexpected {unexpected}")
-    return ck
 
 
 def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Path | None, run_config: dict,
@@ -83,7 +62,7 @@ def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Pa
     elif frozen:
         raise ValueError("freezing layers of a from-scratch model makes no sense: frozen must be 0 without --init")
     model.to(device)
-    train, val, test, stats = _prepare_data(ds, p["train"], seed, device)
+    train, val, test, stats = prepare_data(ds, p["train"], seed, device)
     freeze = engine.Freeze(frozen, cfg["unfreeze_after"])
     engine.apply_freeze(model, freeze.active(0))
     n_trainable = models.count_trainable(model)
@@ -94,11 +73,6 @@ def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Pa
     summary["params/trainable_at_start"] = float(n_trainable)
     summary.update({f"check/{k}": v for k, v in res.extra.items()})
     return model, res, summary, stats
-
-
-def _save_model(model, out: Path, run_config: dict, stats) -> None:
-    atomic_torch_save({"model": model.state_dict(), "config": run_config,
-                       "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
 
 
 def pretrain_main(argv=None) -> None:
@@ -116,7 +90,7 @@ def pretrain_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = pretrain(fmt.load(a.data), a.target, a.seed, p, run_config=run_config,
                                           ckpt=a.checkpoint, live_dir=out / "live")
-    _save_model(model, out, run_config, stats)
+    save_model(model, out, run_config, stats)
     engine.finish(res, summary, out / "metrics.json", a.checkpoint)
     log.info("pretrain %s: %s", a.target, summary)
 
@@ -136,6 +110,6 @@ def finetune_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = finetune(fmt.load(a.data), a.seed, a.frozen, p, init=a.init,
                                           run_config=run_config, ckpt=a.checkpoint, live_dir=out / "live")
-    _save_model(model, out, run_config, stats)
+    save_model(model, out, run_config, stats)
     engine.finish(res, summary, out / "metrics.json", a.checkpoint)
     log.info("finetune init=%s frozen=%d: %s", a.init or "scratch", a.frozen, summary)

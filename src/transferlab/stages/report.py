@@ -1,8 +1,11 @@
-"""Figures (seaborn) and a Markdown report from the tidy tables."""
+"""Figures (seaborn) and a Markdown report from the per-study tidy tables
+(results/aggregate/<study>/{summary.csv, curves.csv, plots/*.csv})."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -15,54 +18,22 @@ from ..io import atomic_path, atomic_write_text  # noqa: E402
 from .common import parser, setup  # noqa: E402
 
 
+@dataclass
+class Tables:
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    plots: dict[str, pd.DataFrame]
+
+    @classmethod
+    def read(cls, folder: Path) -> "Tables":
+        plots = {f.name: pd.read_csv(f) for f in sorted((folder / "plots").glob("*.csv"))}
+        return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), plots)
+
+
 def _save(fig, dest: Path) -> None:
     with atomic_path(dest, ".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
-
-
-def pretext_figures(summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> dict[str, Path]:
-    figs = {}
-    # `variant` (set by aggregate): the target, '<target>_f<frozen blocks>' or 'scratch'.
-    ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")]
-    cv = curves[curves.study == "pretext"]
-
-    # 1. Learning curves: pretraining (pretext val accuracy) and finetuning (val accuracy).
-    sel = cv[cv.metric == "val/acc"]
-    g = sns.relplot(data=sel, x="epoch", y="value", hue="variant", col="dataset", row="phase", kind="line",
-                    errorbar="sd", facet_kws={"sharey": False, "sharex": False}, height=3, aspect=1.3)
-    g.set_axis_labels("epoch", "validation accuracy")
-    figs["pretext_curves"] = out / "pretext_curves.png"
-    _save(g.figure, figs["pretext_curves"])
-
-    # 2. Downstream test accuracy by target and dataset, error bars = sd over seeds.
-    g = sns.catplot(data=ft, x="variant", y="test/acc", col="dataset", kind="bar", errorbar="sd",
-                    height=3.2, aspect=1.6, sharey=False)
-    g.set_axis_labels("", "downstream test accuracy")
-    for ax in g.axes.flat:
-        ax.tick_params(axis="x", rotation=45)
-    figs["pretext_accuracy"] = out / "pretext_accuracy.png"
-    _save(g.figure, figs["pretext_accuracy"])
-
-    # 3. Gap: pretrained minus from-scratch, paired by (dataset, seed).
-    gap = pretext_gap(summary)
-    g = sns.catplot(data=gap, x="variant", y="gap", col="dataset", kind="bar", errorbar="sd", height=3.2,
-                    aspect=1.6)
-    for ax in g.axes.flat:
-        ax.axhline(0, color="k", lw=0.8)
-        ax.tick_params(axis="x", rotation=45)
-    g.set_axis_labels("", "test acc: pretrained - scratch")
-    figs["pretext_gap"] = out / "pretext_gap.png"
-    _save(g.figure, figs["pretext_gap"])
-    return figs
-
-
-def pretext_gap(summary: pd.DataFrame) -> pd.DataFrame:
-    ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")]
-    base = ft[ft.init == "scratch"][["dataset", "seed", "test/acc"]].rename(columns={"test/acc": "scratch"})
-    pre = ft[ft.init != "scratch"].merge(base, on=["dataset", "seed"])
-    pre = pre.assign(gap=pre["test/acc"] - pre["scratch"])
-    return pre[["dataset", "seed", "init", "frozen", "variant", "test/acc", "scratch", "gap"]]
 
 
 def _table(df: pd.DataFrame, by: list[str], col: str) -> str:
@@ -71,25 +42,170 @@ def _table(df: pd.DataFrame, by: list[str], col: str) -> str:
     return agg[by + ["mean ± sd", "count"]].to_markdown(index=False)  # needs tabulate
 
 
-def write_report(summary: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> Path:
-    fig_dir = out_dir / "figures"
-    figs = pretext_figures(summary, curves, fig_dir)
-    ft = summary[(summary.study == "pretext") & (summary.phase == "finetune")].copy()
-    pre = summary[(summary.study == "pretext") & (summary.phase == "pretrain")]
+# ------------------------------------------------------------------ study 1: pretext
+def pretext_gap(summary: pd.DataFrame) -> pd.DataFrame:
+    ft = summary[summary.phase == "finetune"]
+    base = ft[ft.init == "scratch"][["dataset", "seed", "test/acc"]].rename(columns={"test/acc": "scratch"})
+    pre = ft[ft.init != "scratch"].merge(base, on=["dataset", "seed"])
+    pre = pre.assign(gap=pre["test/acc"] - pre["scratch"])
+    return pre[["dataset", "seed", "init", "frozen", "variant", "test/acc", "scratch", "gap"]]
+
+
+def pretext_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    figs = {}
+    # `variant` (set by aggregate): the target, '<target>_f<frozen blocks>' or 'scratch'.
+    ft = t.summary[t.summary.phase == "finetune"]
+    sel = t.curves[t.curves.metric == "val/acc"]
+    g = sns.relplot(data=sel, x="epoch", y="value", hue="variant", col="dataset", row="phase", kind="line",
+                    errorbar="sd", facet_kws={"sharey": False, "sharex": False}, height=3, aspect=1.3)
+    g.set_axis_labels("epoch", "validation accuracy")
+    figs["pretext_curves"] = out / "pretext_curves.png"
+    _save(g.figure, figs["pretext_curves"])
+
+    g = sns.catplot(data=ft, x="variant", y="test/acc", col="dataset", kind="bar", errorbar="sd",
+                    height=3.2, aspect=1.6, sharey=False)
+    g.set_axis_labels("", "downstream test accuracy")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=45)
+    figs["pretext_accuracy"] = out / "pretext_accuracy.png"
+    _save(g.figure, figs["pretext_accuracy"])
+
+    gap = pretext_gap(t.summary)
+    g = sns.catplot(data=gap, x="variant", y="gap", col="dataset", kind="bar", errorbar="sd", height=3.2, aspect=1.6)
+    for ax in g.axes.flat:
+        ax.axhline(0, color="k", lw=0.8)
+        ax.tick_params(axis="x", rotation=45)
+    g.set_axis_labels("", "test acc: pretrained - scratch")
+    figs["pretext_gap"] = out / "pretext_gap.png"
+    _save(g.figure, figs["pretext_gap"])
+
+    pre = t.summary[t.summary.phase == "pretrain"]
     lines = [
-        "# transferlab report", "",
-        "Generated from `results/summary.csv` and `results/curves.csv`; every number is a mean ± sd over seeds.",
-        "", "## Study 1: pretext pretraining", "",
+        "## Study 1: pretext pretraining", "",
         "Pretext test accuracy (the pretraining task itself):", "",
         _table(pre, ["dataset", "init"], "test/acc"), "",
         "Downstream test accuracy after finetuning on the labelled subset (`frozen` = leading feature "
         "blocks kept frozen; `scratch` = same budget from random init):", "",
         _table(ft, ["dataset", "init", "frozen"], "test/acc"), "",
         "Gap to the from-scratch baseline (paired by seed):", "",
-        _table(pretext_gap(summary), ["dataset", "init", "frozen"], "gap"), "",
+        _table(gap, ["dataset", "init", "frozen"], "gap"), "",
     ]
-    for name, path in figs.items():
-        lines += [f"![{name}](figures/{path.name})", ""]
+    return figs, lines
+
+
+# ------------------------------------------------------------------ study 2: semi-supervised
+def semisup_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    ft = t.summary[t.summary.phase == "finetune"].rename(columns={"dataset": "pretrained on", "target": "head on"})
+    g = sns.relplot(data=ft, x="s", y="test/acc", hue="variant", row="pretrained on", col="head on", kind="line",
+                    errorbar="sd", marker="o", height=3, aspect=1.3, facet_kws={"sharey": False})
+    for ax in g.axes.flat:
+        ax.set_xscale("log", base=2)
+    g.set_axis_labels("labelled samples per class in pretraining (s)", "test accuracy, frozen extractor")
+    g.legend.set_title("augmentation")
+    figs = {"semisup_accuracy": out / "semisup_accuracy.png"}
+    _save(g.figure, figs["semisup_accuracy"])
+    pre = t.summary[t.summary.phase == "pretrain"]
+    lines = [
+        "## Study 2: semi-supervised (frozen extractor, new head)", "",
+        "Test accuracy of the generalizer head on the frozen extractor, by pretraining set, target set, "
+        "augmentation and labelled samples per class *s* in pretraining:", "",
+        _table(ft, ["pretrained on", "head on", "variant", "s"], "test/acc"), "",
+        "Pretrainer test accuracy (on the pretraining set's own test split):", "",
+        _table(pre, ["dataset", "variant", "s"], "test/acc"), "",
+    ]
+    return figs, lines
+
+
+# ------------------------------------------------------------------ study 3: supervised recipe
+AVERAGING = {"val/acc": "plain", "val_ema/acc": "EMA", "val_polyak/acc": "Polyak",
+             "val_polyak_bn/acc": "Polyak + BN recal."}
+TEST_VARIANTS = {"test/acc": "plain (best epoch on val)", "test_final/acc": "plain (last epoch)",
+                 "test_ema/acc": "EMA", "test_polyak/acc": "Polyak", "test_polyak_bn/acc": "Polyak + BN recal."}
+
+
+def recipe_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    figs = {}
+    lr = t.plots["lr_find.csv"]
+    chosen = lr[lr.chosen].iloc[0]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(lr.lr, lr.loss, color="0.75", lw=0.8, label="loss")
+    ax.plot(lr.lr, lr.smoothed, color="C0", label="smoothed loss")
+    ax.axvline(chosen.lr, color="C3", ls="--", label=f"{chosen['rule']} point: {chosen.lr:.2g}")
+    if chosen.chosen_lr != chosen.lr:
+        ax.axvline(chosen.chosen_lr, color="C2", ls=":", label=f"chosen lr {chosen.chosen_lr:.2g}")
+    ax.set_xscale("log")
+    top = lr.smoothed.iloc[: max(10, int(chosen.step) + 1)].max()
+    ax.set_ylim(lr.smoothed.min() * 0.9, top * 1.5)
+    ax.set(xlabel="learning rate", ylabel="training loss", title=f"LR range test ({chosen['rule']} rule)")
+    ax.legend(fontsize=8)
+    figs["recipe_lr_find"] = out / "recipe_lr_find.png"
+    _save(fig, figs["recipe_lr_find"])
+
+    tr = t.curves[(t.curves.phase == "train") & t.curves.metric.isin(AVERAGING)]
+    tr = tr.assign(weights=tr.metric.map(AVERAGING))
+    g = sns.relplot(data=tr, x="epoch", y="value", hue="weights", col="variant", kind="line", errorbar="sd",
+                    height=3, aspect=1.1, col_wrap=min(4, tr.variant.nunique()))
+    g.set_axis_labels("epoch", "validation accuracy")
+    figs["recipe_averaging"] = out / "recipe_averaging.png"
+    _save(g.figure, figs["recipe_averaging"])
+
+    pr = t.curves[(t.curves.phase == "pretext") & (t.curves.metric == "probe/val_acc")]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sns.lineplot(data=pr, x="epoch", y="value", errorbar="sd", marker="o", ax=ax)
+    ax.set(xlabel="rotation pretext epoch", ylabel="linear probe val. accuracy")
+    figs["recipe_probe"] = out / "recipe_probe.png"
+    _save(fig, figs["recipe_probe"])
+
+    conf = t.plots["confusion.csv"]
+    order = list(dict.fromkeys(conf.actual))
+    m = conf.groupby(["actual", "predicted"])["count"].sum().unstack().loc[order, order]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.heatmap(m.div(m.sum(1), axis=0), annot=m.values, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set(xlabel="predicted", ylabel="actual", title="linear probe at the best probe epoch (test, all seeds)")
+    figs["recipe_confusion"] = out / "recipe_confusion.png"
+    _save(fig, figs["recipe_confusion"])
+
+    trs = t.summary[t.summary.phase == "train"]
+    long = trs.melt(id_vars=["variant", "seed"], value_vars=[c for c in TEST_VARIANTS if c in trs],
+                    var_name="weights", value_name="test acc")
+    long["weights"] = long.weights.map(TEST_VARIANTS)
+    g = sns.catplot(data=long, x="variant", y="test acc", hue="weights", kind="bar", errorbar="sd", height=3.4,
+                    aspect=2.0)
+    g.set_axis_labels("arm (extractor init _ head init)", "test accuracy")
+    figs["recipe_arms"] = out / "recipe_arms.png"
+    _save(g.figure, figs["recipe_arms"])
+
+    pre = t.summary[t.summary.phase == "pretext"]
+    lines = [
+        "## Study 3: supervised recipe", "",
+        f"LR range test: the `{chosen['rule']}` rule picked lr = {chosen.chosen_lr:.3g} "
+        f"(`recipe.train.lr: auto` uses it).", "",
+        "Test accuracy by arm (extractor init: `scratch` or the rotation pretext's best-probe epoch; head "
+        "init: `random` or a logistic regression on the frozen features) and by weights:", "",
+        long.groupby(["variant", "weights"])["test acc"].agg(["mean", "std", "count"]).round(4)
+            .reset_index().to_markdown(index=False), "",
+        "Rotation pretext: best linear-probe epoch and the probe's accuracy there:", "",
+        _table(pre, ["dataset"], "probe/val_acc"), "",
+        _table(pre, ["dataset"], "probe/test_acc"), "",
+    ]
+    return figs, lines
+
+
+REPORTS: dict[str, Callable[[Tables, Path], tuple[dict[str, Path], list[str]]]] = {
+    "pretext": pretext_report,
+    "semisup": semisup_report,
+    "recipe": recipe_report,
+}
+
+
+def write_report(tables: dict[str, Tables], out_dir: Path) -> Path:
+    lines = ["# transferlab report", "",
+             "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
+    for study, t in tables.items():
+        figs, text = REPORTS[study](t, out_dir / "figures")
+        lines += text
+        for name, path in figs.items():
+            lines += [f"![{name}](figures/{path.name})", ""]
     dest = out_dir / "report.md"
     atomic_write_text(dest, "\n".join(lines))
     return dest
@@ -97,9 +213,10 @@ def write_report(summary: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> 
 
 def main(argv=None) -> None:
     ap = parser("Make the figures and the Markdown report")
-    for flag in ("--summary", "--curves", "--out-dir"):
-        ap.add_argument(flag, required=True)
+    ap.add_argument("--results", required=True, help="folder with one <study>/ folder of tables per study")
+    ap.add_argument("--out-dir", required=True)
     a = ap.parse_args(argv)
     setup()
     sns.set_theme(style="whitegrid")
-    write_report(pd.read_csv(a.summary), pd.read_csv(a.curves), Path(a.out_dir))
+    tables = {s: Tables.read(Path(a.results) / s) for s in REPORTS}
+    write_report(tables, Path(a.out_dir))

@@ -1,0 +1,215 @@
+"""Mechanics of the supervised recipe: LR finder, EMA/Polyak averaging, BN recalibration,
+the logistic-regression head warm start and the per-epoch probe with best-epoch selection."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from transferlab import engine, lrfind, models
+from transferlab import probe as PR
+from transferlab.averaging import Averages, ema_decay, recalibrate_bn
+from transferlab.data.format import Split
+from transferlab.engine import DeviceData
+
+
+def _synthetic_curve(n=200, lr_min=1e-7, lr_max=1.0, drop_at=1e-3, blow_at=0.1, noise=0.0, seed=0):
+    """A range test's loss: flat at 2.3, falls as a logistic in log10(lr) centred on drop_at
+    (steepest there), flat near 0.3, then explodes past blow_at."""
+    lrs = lr_min * (lr_max / lr_min) ** (np.arange(n) / (n - 1))
+    z = np.log10(lrs) - np.log10(drop_at)
+    loss = 0.3 + 2.0 / (1 + np.exp(4 * z))
+    loss = loss + np.where(lrs > blow_at, (np.log10(lrs / blow_at) * 40) ** 2, 0)
+    loss = loss + np.random.default_rng(seed).normal(0, noise, n)
+    return list(lrs), list(loss)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_lr_finder_picks_the_steepest_descent_before_divergence(noise):
+    lrs, loss = _synthetic_curve(noise=noise)
+    sm = lrfind.smooth(loss, 0.9 if noise else 0.0)
+    pick = lrfind.choose(lrs, sm, "steepest", 4.0)
+    # The EMA lags the curve by a few points; the steepest point of the smoothed curve is
+    # within a factor 2 of the true one (1e-3), and far from the flat parts and the blow-up.
+    assert 5e-4 < pick["lr"] < 2e-3, pick
+    assert pick["diverged_at"] is not None and lrs[pick["diverged_at"]] > 0.1
+    low = lrfind.choose(lrs, sm, "min_div10", 4.0)
+    assert low["lr"] == pytest.approx(lrs[low["index"]] / 10)
+    assert 1e-3 < lrs[low["index"]] <= 0.2  # the minimum lies on the flat bottom, before the blow-up
+
+
+def test_lr_finder_smoothing_is_the_bias_corrected_ema():
+    loss = [4.0, 2.0, 3.0]
+    beta = 0.5
+    assert lrfind.smooth(loss, beta) == pytest.approx([4.0, (0.25 * 4 + 0.5 * 2) / 0.75,
+                                                       (0.125 * 4 + 0.25 * 2 + 0.5 * 3) / 0.875])
+    assert lrfind.divergence_index([3, 2, 1, 3.9, 4.1], 4.0) == 4
+
+
+def test_lr_sweep_spans_the_range_and_stops_at_divergence(tiny_data):
+    train, _ = tiny_data
+    model = models.build("small_cnn", (1, 28, 28), {"main": 10})
+    curve = lrfind.sweep(model, engine.classification(10), train, lr_min=1e-6, lr_max=1e3, steps=60, batch_size=16,
+                         optimizer="sgd", weight_decay=0.0, beta=0.8, diverge_factor=4.0, seed=0)
+    lrs = curve["lr"]
+    assert lrs[0] == pytest.approx(1e-6) and all(b / a == pytest.approx(lrs[1] / lrs[0]) for a, b in zip(lrs, lrs[1:]))
+    assert len(lrs) < 60  # an LR of 1e3 with plain SGD diverges: the sweep stopped early
+    assert lrfind.divergence_index(curve["smoothed"], 4.0) == len(lrs) - 1 or not math.isfinite(curve["loss"][-1])
+
+
+@pytest.fixture
+def tiny_data():
+    g = torch.Generator().manual_seed(0)
+    imgs = (torch.rand(96, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    labels = torch.arange(96) % 10
+    # Class-dependent brightness: learnable in a few steps.
+    imgs = (imgs.float() * 0.3 + labels.view(-1, 1, 1, 1) * 17).clamp(0, 255).to(torch.uint8)
+    split = Split(imgs, labels)
+    stats = engine.channel_stats(imgs)
+    val = split.subset(torch.arange(40))
+    return DeviceData.from_split(split, "cpu", stats), DeviceData.from_split(val, "cpu", stats)
+
+
+class Scalar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3))
+
+
+def test_ema_equals_its_closed_form():
+    """e_0 = p_0; e_t = d e_{t-1} + (1 - d) p_t  =>  e_T = d^T p_0 + sum_t (1 - d) d^(T-t) p_t."""
+    span = 9
+    d = ema_decay(span)
+    assert d == pytest.approx(0.8)
+    model = Scalar()
+    hooks = Averages.__new__(Averages)  # only the averaging part: no data needed
+    Averages.__init__(hooks, model, ema_span=span, polyak_start_epoch=2, task=None, train=None, val=None)
+    values = [torch.tensor([1.0, -2.0, 0.5]) * (t + 1) + t ** 2 for t in range(7)]
+    epochs = [0, 0, 1, 1, 2, 2, 3]
+    for v, ep in zip(values, epochs):
+        with torch.no_grad():
+            model.w.copy_(v)
+        hooks.step(model, ep)
+    T = len(values) - 1
+    closed = d ** T * values[0] + sum((1 - d) * d ** (T - t) * values[t] for t in range(1, T + 1))
+    torch.testing.assert_close(hooks.ema.module.w, closed)
+    # Polyak: the plain mean of the values from polyak_start_epoch (2) on.
+    torch.testing.assert_close(hooks.polyak.module.w, torch.stack(values[4:]).mean(0))
+
+
+def test_bn_recalibration_changes_the_buffers_and_only_them(tiny_data):
+    train, _ = tiny_data
+    model = models.build("small_cnn", (1, 28, 28), {"main": 10})
+    with torch.no_grad():  # stale statistics, as an average of weights carries
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.fill_(3.0)
+                m.running_var.fill_(7.0)
+    before = copy.deepcopy(model.state_dict())
+    recalibrate_bn(model, train, batch_size=32)
+    after = model.state_dict()
+    params = {n for n, _ in model.named_parameters()}
+    buffers = {n for n, _ in model.named_buffers()}
+    assert all(torch.equal(before[n], after[n]) for n in params)
+    changed = {n for n in buffers if not torch.equal(before[n], after[n])}
+    assert {n for n in buffers if n.endswith(("running_mean", "running_var"))} <= changed
+    # The recomputed first-layer mean is the batch statistics' mean over the whole data set.
+    x = train.normalize(train.images.float() / 255)
+    first_conv = model.features[0][0]
+    with torch.no_grad():
+        expected = first_conv(x).mean((0, 2, 3))
+    torch.testing.assert_close(model.features[0][1].running_mean, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_averages_resume_from_their_state_dict(tiny_data):
+    train, val = tiny_data
+    model = models.build("mlp", (1, 28, 28), {"main": 10}, width=16)
+    task = engine.classification(10)
+    a = Averages(model, ema_span=5, polyak_start_epoch=0, task=task, train=train, val=val)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1)
+        a.step(model, 1)
+    b = Averages(models.build("mlp", (1, 28, 28), {"main": 10}, width=16), ema_span=5, polyak_start_epoch=0,
+                 task=task, train=train, val=val)
+    b.load_state_dict(a.state_dict())
+    for x, y in zip(a.models(model).values(), b.models(model).values()):
+        for (k, v), (_, w) in zip(x.state_dict().items(), y.state_dict().items()):
+            assert torch.equal(v, w), k
+    assert set(a.epoch_metrics(model, 1)) == {f"val_{v}/{m}" for v in ("ema", "polyak", "polyak_bn")
+                                              for m in ("loss", "acc")}
+
+
+def test_logreg_head_warm_start_reproduces_sklearn(tiny_data):
+    from sklearn.linear_model import LogisticRegression
+
+    train, _ = tiny_data
+    model = models.build("small_cnn", (1, 28, 28), {"main": 10}).eval()
+    PR.warm_start_head(model.heads["main"], model.features, train, C=0.5, seed=0)
+    feats = engine.feature_data(model.features, train).images.double().numpy()
+    mu, sd = feats.mean(0), feats.std(0) + 1e-6
+    clf = LogisticRegression(C=0.5, max_iter=500, random_state=0).fit((feats - mu) / sd, train.labels.numpy())
+    with torch.no_grad():
+        logits = model(train.normalize(train.images.float() / 255)).double().numpy()
+    np.testing.assert_allclose(logits, clf.decision_function((feats - mu) / sd), rtol=1e-4, atol=1e-3)
+    assert (logits.argmax(1) == clf.predict((feats - mu) / sd)).all()
+
+
+def test_confusion_counts():
+    pred = torch.tensor([0, 1, 1, 2, 2, 2])
+    true = torch.tensor([0, 1, 2, 2, 2, 0])
+    c = PR.confusion(pred, true, 3)
+    assert c.tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]] and int(c.sum()) == 6
+
+
+class Epochs(engine.Hooks):
+    """Reports a made-up metric per epoch: the best must be the epoch where it peaks."""
+
+    def __init__(self, values):
+        self.values, self.seen = values, []
+
+    def epoch_metrics(self, model, epoch):
+        self.seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"score": self.values[epoch]}
+
+
+def test_fit_keeps_the_best_epochs_weights_and_resumes_with_them(tiny_data, tmp_path):
+    train, val = tiny_data
+    cfg = engine.FitConfig(epochs=4, batch_size=32, optimizer="adam", lr=1e-2)
+    task = engine.classification(10)
+
+    def run(hooks, ckpt=None, on_step=None):
+        torch.manual_seed(0)
+        m = models.build("mlp", (1, 28, 28), {"main": 10}, width=16)
+        return engine.fit(m, task, train, val, cfg, seed=0, run_config={"x": 1}, hooks=hooks, select="score",
+                          ckpt_path=ckpt, on_step=on_step)
+
+    hooks = Epochs([0.1, 0.7, 0.7, 0.2])
+    res = run(hooks)
+    assert res.best["epoch"] == 2 and res.best["value"] == 0.7  # ties keep the first
+    for k, v in res.best["model"].items():
+        assert torch.equal(v, hooks.seen[1][k])
+
+    class Crash(Exception):
+        pass
+
+    def crash(epoch, step):
+        if epoch == 2 and step == 8:
+            raise Crash
+
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(Crash):
+        run(Epochs([0.1, 0.7, 0.7, 0.2]), ckpt, crash)
+    resumed = run(Epochs([0.1, 0.7, 0.7, 0.2]), ckpt)
+    assert resumed.best["epoch"] == 2
+    for k, v in res.best["model"].items():
+        assert torch.equal(v, resumed.best["model"][k])
+    with pytest.raises(KeyError, match="select='nope'"):
+        torch.manual_seed(0)
+        engine.fit(models.build("mlp", (1, 28, 28), {"main": 10}, width=16), task, train, val,
+                   engine.FitConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-2), seed=0, run_config={},
+                   select="nope")

@@ -1,0 +1,136 @@
+"""Mechanics of the semi-supervised study: mixup/collage batches, and the head-only finetune
+on a frozen extractor."""
+
+import pytest
+import torch
+
+from transferlab import augment as A
+from transferlab import engine, models
+from transferlab.data import format as fmt
+from transferlab.data.format import Split
+from transferlab.stages import semisup as S
+from transferlab.stages.common import save_model
+
+
+def _coded_batch(b=16, classes=5, seed=0):
+    """Image i is the constant i + 1 (so a pixel reveals its source), label i % classes."""
+    x = (torch.arange(b, dtype=torch.float32) + 1).view(b, 1, 1, 1).expand(b, 2, 12, 10).clone()
+    return x, torch.arange(b) % classes
+
+
+@pytest.mark.parametrize("name", ["mixup", "collage"])
+@pytest.mark.parametrize("b", [2, 3, 16, 64])
+def test_mixed_targets_sum_to_one_and_never_pair_an_image_with_itself(name, b):
+    fn, _ = A.AUGMENTS[name]
+    gen = torch.Generator().manual_seed(b)
+    for _ in range(20):
+        x, y = _coded_batch(b)
+        out, t, partner, lam = fn(x, y, gen, 5, 0.7)
+        assert t.shape == (b, 5)
+        torch.testing.assert_close(t.sum(1), torch.ones(b))
+        assert (partner != torch.arange(b)).all()
+        assert ((lam >= 0) & (lam <= 1)).all()
+        own = torch.nn.functional.one_hot(y, 5).float()
+        torch.testing.assert_close(t, lam[:, None] * own + (1 - lam[:, None]) * own[partner])
+        values = x[:, 0, 0, 0]
+        if name == "mixup":
+            torch.testing.assert_close(out, lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * x[partner])
+        else:
+            # Every pixel comes from the image itself or its partner, and the partner's share of
+            # the pixels is exactly 1 - lam.
+            from_self = out == values.view(-1, 1, 1, 1)
+            from_partner = out == values[partner].view(-1, 1, 1, 1)
+            assert (from_self | from_partner).all()
+            torch.testing.assert_close(from_partner[:, 0].flatten(1).float().mean(1), 1 - lam)
+            assert (from_partner[:, 0] == from_partner[:, 1]).all()  # one box through all channels
+
+
+def test_partners_are_uniform_over_the_others():
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.zeros(4, 4)
+    for _ in range(4000):
+        p = A._partners(4, gen)
+        counts[torch.arange(4), p] += 1
+    assert (counts.diagonal() == 0).all()
+    off = counts[~torch.eye(4, dtype=bool)] / 4000
+    assert ((off - 1 / 3).abs() < 0.03).all()
+
+
+def test_a_batch_of_one_passes_unmixed():
+    x, y = _coded_batch(1)
+    for name in ("mixup", "collage"):
+        out, t, partner, lam = A.AUGMENTS[name][0](x, y, torch.Generator().manual_seed(0), 5, 1.0)
+        assert torch.equal(out, x) and t.tolist() == [[1, 0, 0, 0, 0]] and lam.tolist() == [1.0]
+
+
+def test_augmented_task_trains_on_soft_targets_and_evaluates_clean():
+    task = S.augmented_task("mixup", 5, {"mixup_alpha": 0.4})
+    x, y = _coded_batch(8)
+    x2, t, head = task.make(x / 16, y, torch.Generator().manual_seed(0), 0)
+    assert t.dtype == torch.float32 and t.shape == (8, 5) and task.eval is not None
+    assert task.eval.make(x, y, None, 0)[1] is y
+
+
+def _dataset(n_per_class=12, classes=4, seed=0, shape=(1, 28, 28)):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat(n_per_class)
+    imgs = (torch.rand(len(labels), *shape, generator=g) * 80 + labels.view(-1, 1, 1, 1) * 40).to(torch.uint8)
+    test = Split(imgs[: 2 * classes].clone(), labels[: 2 * classes].clone())
+    return fmt.Dataset("toy", "test", [str(c) for c in range(classes)], {"train": Split(imgs, labels), "test": test})
+
+
+def _params(tiny_params):
+    p = {k: tiny_params[k] for k in ("train", "semisup")}
+    p["train"] = dict(p["train"], device="cpu", progress=False)
+    return p
+
+
+def test_finetune_trains_only_a_new_head_on_the_frozen_extractor(params, tmp_path):
+    p = _params(params)
+    p["semisup"]["finetune"].update(epochs=3, train_per_class=None, lr=0.05)
+    model, _, _, stats = S.pretrain(_dataset(), "collage", 4, 0, p, run_config={"a": 1})
+    save_model(model, tmp_path, {"a": 1}, stats)
+    pre = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
+    target = _dataset(classes=3, seed=1)
+    ft, res, summary, _ = S.finetune(target, 0, p, init=tmp_path / "model.pt", run_config={"b": 2})
+    after = ft.state_dict()
+    feats = [k for k in pre if k.startswith("features.")]
+    assert feats and all(torch.equal(pre[k], after[k]) for k in feats)  # weights and BN buffers
+    head_params = sum(q.numel() for q in ft.heads.parameters())
+    assert summary["params/trainable"] == head_params == ft.feat_dim * 3 + 3
+    assert summary["check/frozen_unchanged"] == 1.0
+    assert ft.heads["main"].out_features == 3
+    assert res.history[-1]["train/loss"] < res.history[0]["train/loss"]  # the head did learn
+
+
+def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
+    """The frozen-extractor check can fail: sneak an update into the extractor mid-training."""
+    p = _params(params)
+    model, _, _, stats = S.pretrain(_dataset(), "none", 4, 0, p, run_config={"a": 1})
+    save_model(model, tmp_path, {"a": 1}, stats)
+    real_fit = engine.fit
+
+    def tampering_fit(m, *a, **kw):
+        res = real_fit(m, *a, **kw)
+        with torch.no_grad():
+            next(iter(tampered.features.parameters())).add_(1e-3)
+        return res
+
+    tampered = None
+    real_build = models.build
+
+    def build(*a, **kw):
+        nonlocal tampered
+        tampered = real_build(*a, **kw)
+        return tampered
+
+    monkeypatch.setattr(S.engine, "fit", tampering_fit)
+    monkeypatch.setattr(S.models, "build", build)
+    with pytest.raises(RuntimeError, match="frozen weights changed"):
+        S.finetune(_dataset(classes=3, seed=1), 0, p, init=tmp_path / "model.pt", run_config={"b": 2})
+
+
+def test_pretrain_uses_exactly_s_examples_per_class(params):
+    p = _params(params)
+    model, res, summary, _ = S.pretrain(_dataset(), "mixup", 3, 0, p, run_config={})
+    assert summary["data/train_size"] == 3 * 4
