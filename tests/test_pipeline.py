@@ -169,6 +169,7 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     # metrics and plot data, which dvc.yaml leaves to git (cache: false).
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
     in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
+                                           snake_ws / paths.PLOTS_INDEX.format(study=s),
                                            *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored

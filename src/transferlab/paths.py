@@ -20,6 +20,9 @@ SUMMARY = AGGREGATE + "/summary.csv"
 CURVES = AGGREGATE + "/curves.csv"
 METRICS = AGGREGATE + "/metrics.json"
 PLOTS = AGGREGATE + "/plots"  # DVC plot data (csv), one folder per study
+# name -> md5 of every plots/*.csv: the report's declared input. A folder's time cannot be
+# checksummed, so a folder input would rerun the report after every `dvc checkout`.
+PLOTS_INDEX = AGGREGATE + "/plots.json"
 # Checkpoints are not outputs: both runners delete a failed job's outputs, which would
 # throw away the state a resumed run needs.
 CHECKPOINT = "checkpoints/{run}.pt"

@@ -29,6 +29,7 @@ rule aggregate:
         curves=paths.CURVES,
         metrics=paths.METRICS,
         plots=directory(paths.PLOTS),
+        index=paths.PLOTS_INDEX,
     params:
         values=lambda w: stage_params("aggregate", study=w.study),
         out=lambda w: paths.AGGREGATE.format(**w),
@@ -44,7 +45,7 @@ rule report:
     input:
         expand(paths.SUMMARY, study=STUDIES),
         expand(paths.CURVES, study=STUDIES),
-        expand(paths.PLOTS, study=STUDIES),
+        expand(paths.PLOTS_INDEX, study=STUDIES),
     output:
         md="reports/report.md",
         figures=[report(f"reports/figures/{f}.png", caption=f"../report/{f}.rst", category=c)

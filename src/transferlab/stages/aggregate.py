@@ -15,7 +15,7 @@ import pandas as pd
 from .. import params as P
 from .. import paths
 from ..io import atomic_path, atomic_write_json
-from .common import parser, setup
+from .common import file_digest, parser, setup
 
 
 def pretext_runs(p: dict) -> Iterator[dict]:
@@ -147,7 +147,8 @@ def main(argv=None) -> None:
     ap = parser("Gather one study's run metrics into tidy tables, DVC metrics and plot data")
     ap.add_argument("--params", required=True)
     ap.add_argument("--study", required=True, choices=list(STUDIES))
-    ap.add_argument("--out-dir", required=True, help="gets summary.csv, curves.csv, metrics.json and plots/*.csv")
+    ap.add_argument("--out-dir", required=True,
+                    help="gets summary.csv, curves.csv, metrics.json, plots/*.csv and their index plots.json")
     ap.add_argument("--root", default=".", help="directory the run paths are relative to")
     a = ap.parse_args(argv)
     setup()
@@ -155,8 +156,11 @@ def main(argv=None) -> None:
     summary, curves, tables = aggregate(a.study, p, Path(a.root))
     out = Path(a.out_dir)
     metrics, plots = dvc_views(a.study, summary, curves)
+    index = {}
     for name, df in {**plots, **tables}.items():
         _write_csv(df, out / "plots" / name)
+        index[name] = file_digest(out / "plots" / name)
+    atomic_write_json(out / "plots.json", index)
     atomic_write_json(out / "metrics.json", metrics)
     _write_csv(curves, out / "curves.csv")
     _write_csv(summary, out / "summary.csv")  # last: the report's trigger

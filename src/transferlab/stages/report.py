@@ -26,7 +26,19 @@ class Tables:
 
     @classmethod
     def read(cls, folder: Path) -> "Tables":
-        plots = {f.name: pd.read_csv(f) for f in sorted((folder / "plots").glob("*.csv"))}
+        """The tables aggregate wrote; plot tables through their index (plots.json), each
+        checked against its md5 so that a stale or edited file is never plotted."""
+        import json
+
+        from .common import file_digest
+
+        plots = {}
+        for name, md5 in json.loads((folder / "plots.json").read_text()).items():
+            f = folder / "plots" / name
+            if not f.is_file() or file_digest(f) != md5:
+                raise RuntimeError(f"{f}: missing or not the file its index {folder / 'plots.json'} names; "
+                                   "rerun the study's aggregate stage")
+            plots[name] = pd.read_csv(f)
         return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), plots)
 
 
