@@ -113,6 +113,7 @@ def semisup_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     for ax in g.axes.flat:
         ax.set_xscale("log", base=2)
     g.set_axis_labels("labelled samples per class in pretraining (s)", "test accuracy, frozen extractor")
+    g.set_titles("pretrained on {row_name}, head on {col_name}", size=9)
     g.legend.set_title("augmentation")
     figs = {"semisup_accuracy": out / "semisup_accuracy.png"}
     _save(g.figure, figs["semisup_accuracy"])
