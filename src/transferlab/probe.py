@@ -15,10 +15,11 @@ from torch import nn
 from .engine import DeviceData, feature_data
 
 
-def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, *, C: float = 1.0, max_iter: int = 500,
+def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 500,
                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight [classes, D], bias [classes]) of a logistic regression on feats [N, D] that
-    acts on *raw* features. Classes absent from `labels` get -inf-like bias (never predicted)."""
+    """(weight [n_classes, D], bias [n_classes]) of a logistic regression on feats [N, D] that
+    acts on *raw* features. Classes absent from `labels` get zero weights and a -1e4 bias
+    (never predicted)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -34,7 +35,6 @@ def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, *, C: float = 1.0, max
     coef, icpt = clf.coef_, clf.intercept_
     if coef.shape[0] == 1:  # binary: sklearn keeps one row, for class 1
         coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
-    n_classes = int(labels.max()) + 1
     w = np.zeros((n_classes, f.shape[1]))
     b = np.full(n_classes, -1e4)
     w[clf.classes_] = coef / sigma
@@ -50,7 +50,7 @@ def confusion(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch
 def linear_probe(extractor: nn.Module, train: DeviceData, evals: dict[str, DeviceData], n_classes: int, *,
                  C: float = 1.0, seed: int = 0) -> dict:
     """Fit on train's features, score each split in `evals`: {name: {"acc", "pred"}}."""
-    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, C=C, seed=seed)
+    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, n_classes, C=C, seed=seed)
     out = {}
     for name, data in evals.items():
         f = feature_data(extractor, data).images
@@ -62,10 +62,7 @@ def linear_probe(extractor: nn.Module, train: DeviceData, evals: dict[str, Devic
 def warm_start_head(head: nn.Linear, extractor: nn.Module, train: DeviceData, *, C: float = 1.0,
                     seed: int = 0) -> None:
     """Set `head` to the logistic regression fitted on the frozen extractor's features."""
-    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, C=C, seed=seed)
-    if w.shape[0] != head.out_features:  # a class missing from train: pad, never predicted
-        w = torch.cat([w, torch.zeros(head.out_features - w.shape[0], w.shape[1])])
-        b = torch.cat([b, torch.full((head.out_features - b.shape[0],), -1e4)])
+    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, head.out_features, C=C, seed=seed)
     with torch.no_grad():
         head.weight.copy_(w)
         head.bias.copy_(b)
