@@ -11,6 +11,7 @@ from transferlab import engine, models
 from transferlab.data import synth
 from transferlab.preempt import EXIT_PREEMPTED
 from transferlab.stages import pretext as stage
+from transferlab.stages.common import load_extractor
 from conftest import make_workspace, run, tiny_params, tool_env
 
 
@@ -171,20 +172,20 @@ def test_extractor_contract(tmp_path):
     src = _model()
     torch.save({"model": src.state_dict()}, tmp_path / "ok.pt")
     dst = models.build("small_cnn", (1, 28, 28), {"main": 26})
-    stage.load_extractor(dst, tmp_path / "ok.pt")
+    load_extractor(dst, tmp_path / "ok.pt")
     assert torch.equal(dst.features[0][0].weight, src.features[0][0].weight)
     other = models.build("small_cnn", (1, 28, 28), {"main": 10}, width=16)
     torch.save({"model": other.state_dict()}, tmp_path / "bad.pt")
     with pytest.raises(RuntimeError):
-        stage.load_extractor(dst, tmp_path / "bad.pt")
+        load_extractor(dst, tmp_path / "bad.pt")
     mlp = models.build("mlp", (1, 28, 28), {"main": 10})
     torch.save({"model": mlp.state_dict()}, tmp_path / "mlp.pt")
     with pytest.raises(RuntimeError, match=r"features\.0\.1\.weight"):
-        stage.load_extractor(dst, tmp_path / "mlp.pt")
+        load_extractor(dst, tmp_path / "mlp.pt")
     partial = {k: v for k, v in src.state_dict().items() if k != "features.2.0.weight"}
     torch.save({"model": partial}, tmp_path / "partial.pt")
     with pytest.raises(RuntimeError, match=r"missing \['features\.2\.0\.weight'\]"):
-        stage.load_extractor(dst, tmp_path / "partial.pt")
+        load_extractor(dst, tmp_path / "partial.pt")
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))

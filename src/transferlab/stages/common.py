@@ -31,6 +31,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description)
 
 
+def training_parser(description: str, *required: str) -> argparse.ArgumentParser:
+    """A training stage's CLI: --params --data --checkpoint --out --seed, plus `required` flags."""
+    ap = parser(description)
+    for flag in ("--params", "--data", *required, "--checkpoint", "--out"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    return ap
+
+
 def file_digest(path: str | Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -46,6 +55,18 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
     stats = engine.channel_stats(train.images)
     to_dev = lambda s: engine.DeviceData.from_split(s, device, stats) if s is not None else None  # noqa: E731
     return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
+
+
+def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, train_cfg: dict,
+              init: str | Path | None = None) -> tuple[models.Net, torch.device]:
+    """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
+    on the device `train.device` names."""
+    device = engine.pick_device(train_cfg["device"])
+    torch.manual_seed(seed)
+    model = models.build(name, ds.shape, heads)
+    if init is not None:
+        load_extractor(model, init)
+    return model.to(device), device
 
 
 def load_extractor(model: models.Net, path: str | Path) -> dict:
@@ -64,3 +85,10 @@ def load_extractor(model: models.Net, path: str | Path) -> dict:
 def save_model(model, out: Path, run_config: dict, stats) -> None:
     atomic_torch_save({"model": model.state_dict(), "config": run_config,
                        "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
+
+
+def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt) -> None:
+    """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
+    checkpoint dropped)."""
+    save_model(model, out, run_config, stats)
+    engine.finish(res, summary, out / "metrics.json", ckpt)

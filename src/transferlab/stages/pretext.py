@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 
 from .. import engine, models
 from .. import params as P
 from .. import pretext as PT
 from ..data import format as fmt
-from .common import file_digest, load_extractor, parser, prepare_data, save_model, setup
+from .common import file_digest, new_model, prepare_data, save_run, setup, training_parser
 
 log = logging.getLogger("transferlab.pretext")
 
@@ -38,10 +37,8 @@ def pretext_task(target: str, cfg: dict) -> engine.Task:
 def pretrain(ds: fmt.Dataset, target: str, seed: int, p: dict, *, run_config: dict, ckpt=None, live_dir=None,
              on_step=None):
     cfg = p["pretext"]["pretrain"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     task = pretext_task(target, cfg)
-    model = models.build(p["pretext"]["model"], ds.shape, task.heads).to(device)
+    model, device = new_model(p["pretext"]["model"], ds, task.heads, seed, p["train"])
     train, val, test, stats = prepare_data(ds, p["train"], seed, device)
     res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), seed=seed, run_config=run_config,
                      ckpt_path=ckpt, live_dir=live_dir, amp=p["train"]["amp"], progress=p["train"]["progress"],
@@ -53,15 +50,10 @@ def pretrain(ds: fmt.Dataset, target: str, seed: int, p: dict, *, run_config: di
 def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Path | None, run_config: dict,
              ckpt=None, live_dir=None, on_step=None):
     cfg = p["pretext"]["finetune"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
-    task = engine.classification(ds.num_classes)
-    model = models.build(p["pretext"]["model"], ds.shape, task.heads)
-    if init is not None:
-        load_extractor(model, init)
-    elif frozen:
+    if init is None and frozen:
         raise ValueError("freezing layers of a from-scratch model makes no sense: frozen must be 0 without --init")
-    model.to(device)
+    task = engine.classification(ds.num_classes)
+    model, device = new_model(p["pretext"]["model"], ds, task.heads, seed, p["train"], init)
     train, val, test, stats = prepare_data(ds, p["train"], seed, device)
     freeze = engine.Freeze(frozen, cfg["unfreeze_after"])
     engine.apply_freeze(model, freeze.active(0))
@@ -76,11 +68,7 @@ def finetune(ds: fmt.Dataset, seed: int, frozen: int, p: dict, *, init: str | Pa
 
 
 def pretrain_main(argv=None) -> None:
-    ap = parser("Pretrain a model on a pretext target")
-    for flag in ("--params", "--data", "--target", "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    a = ap.parse_args(argv)
+    a = training_parser("Pretrain a model on a pretext target", "--target").parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "pretrain")
     if a.target not in ("mixed", *PT.TARGETS):
@@ -90,18 +78,14 @@ def pretrain_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = pretrain(fmt.load(a.data), a.target, a.seed, p, run_config=run_config,
                                           ckpt=a.checkpoint, live_dir=out / "live")
-    save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
+    save_run(out, model, run_config, stats, res, summary, a.checkpoint)
     log.info("pretrain %s: %s", a.target, summary)
 
 
 def finetune_main(argv=None) -> None:
-    ap = parser("Finetune on the downstream labels, from a pretrained extractor or from scratch")
-    for flag in ("--params", "--data", "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
+    ap = training_parser("Finetune on the downstream labels, from a pretrained extractor or from scratch")
     ap.add_argument("--init", help="pretrained model.pt; omit for the from-scratch baseline")
     ap.add_argument("--frozen", type=int, default=0, help="leading feature blocks kept frozen")
-    ap.add_argument("--seed", type=int, required=True)
     a = ap.parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "finetune")
@@ -110,6 +94,5 @@ def finetune_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = finetune(fmt.load(a.data), a.seed, a.frozen, p, init=a.init,
                                           run_config=run_config, ckpt=a.checkpoint, live_dir=out / "live")
-    save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
+    save_run(out, model, run_config, stats, res, summary, a.checkpoint)
     log.info("finetune init=%s frozen=%d: %s", a.init or "scratch", a.frozen, summary)

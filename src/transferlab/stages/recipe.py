@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from .. import engine, lrfind, models
+from .. import engine, lrfind
 from .. import params as P
 from .. import pretext as PT
 from .. import probe as PR
 from ..averaging import Averages
 from ..data import format as fmt
 from ..io import atomic_path, atomic_write_json
-from .common import file_digest, load_extractor, parser, prepare_data, save_model, setup
+from .common import file_digest, new_model, parser, prepare_data, save_run, setup, training_parser
 
 log = logging.getLogger("transferlab.recipe")
 INITS = ("scratch", "rotation")
@@ -41,10 +41,8 @@ def _rotation_task() -> engine.Task:
 # ------------------------------------------------------------------ LR finder
 def lr_find(ds: fmt.Dataset, p: dict, seed: int = 0) -> dict:
     cfg, tr = p["recipe"]["lr_find"], p["recipe"]["train"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     task = engine.classification(ds.num_classes)
-    model = models.build(p["recipe"]["model"], ds.shape, task.heads).to(device)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
     train, _, _, _ = prepare_data(ds, p["train"], seed, device)
     curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
                          batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
@@ -80,10 +78,8 @@ class ProbeHooks(engine.Hooks):
 
 def pretext(ds: fmt.Dataset, seed: int, p: dict, *, run_config: dict, ckpt=None, live_dir=None):
     cfg = p["recipe"]["pretext"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     task = _rotation_task()
-    model = models.build(p["recipe"]["model"], ds.shape, task.heads).to(device)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
     labelled, val, test, stats = prepare_data(ds, p["train"], seed, device)
     images = ds.splits.get(fmt.UNLABELED, ds.splits["train"])
     # Without an unlabeled split the pretext trains on the labelled part's images only
@@ -116,13 +112,8 @@ def _write_confusion(conf: torch.Tensor, classes: list[str], dest: Path) -> None
 def train(ds: fmt.Dataset, seed: int, p: dict, *, init: str | Path | None, head: str, lr: float, run_config: dict,
           ckpt=None, live_dir=None):
     cfg = dict(p["recipe"]["train"], lr=lr)
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     task = engine.classification(ds.num_classes)
-    model = models.build(p["recipe"]["model"], ds.shape, task.heads)
-    if init is not None:
-        load_extractor(model, init)
-    model.to(device)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"], init)
     tr, val, test, stats = prepare_data(ds, p["train"], seed, device)
     if head == "logreg":
         PR.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
@@ -157,11 +148,7 @@ def lr_find_main(argv=None) -> None:
 
 
 def pretext_main(argv=None) -> None:
-    ap = parser("Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch")
-    for flag in ("--params", "--data", "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    a = ap.parse_args(argv)
+    a = training_parser("Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch").parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "recipe-pretext")
     run_config = {"stage": "recipe-pretext", "params": p, "seed": a.seed, "data": file_digest(a.data)}
@@ -169,19 +156,16 @@ def pretext_main(argv=None) -> None:
     ds = fmt.load(a.data)
     model, res, summary, stats, conf = pretext(ds, a.seed, p, run_config=run_config, ckpt=a.checkpoint,
                                                live_dir=out / "live")
-    save_model(model, out, run_config, stats)
     _write_confusion(conf, ds.classes, out / "confusion.csv")
-    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
+    save_run(out, model, run_config, stats, res, summary, a.checkpoint)
     log.info("recipe pretext: %s", summary)
 
 
 def train_main(argv=None) -> None:
-    ap = parser("Supervised recipe: warmup+cosine, best epoch on validation, EMA/Polyak averages")
-    for flag in ("--params", "--data", "--checkpoint", "--out", "--lr-find"):
-        ap.add_argument(flag, required=True)
+    ap = training_parser("Supervised recipe: warmup+cosine, best epoch on validation, EMA/Polyak averages",
+                         "--lr-find")
     ap.add_argument("--init", help="model.pt of the rotation pretext; omit to start from scratch")
     ap.add_argument("--head", choices=HEADS, required=True)
-    ap.add_argument("--seed", type=int, required=True)
     a = ap.parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "recipe-train")
@@ -191,6 +175,5 @@ def train_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = train(fmt.load(a.data), a.seed, p, init=a.init, head=a.head, lr=lr,
                                        run_config=run_config, ckpt=a.checkpoint, live_dir=out / "live")
-    save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
+    save_run(out, model, run_config, stats, res, summary, a.checkpoint)
     log.info("recipe train init=%s head=%s lr=%.3g: %s", a.init or "scratch", a.head, lr, summary)

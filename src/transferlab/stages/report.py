@@ -42,10 +42,13 @@ class Tables:
         return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), plots)
 
 
-def _save(fig, dest: Path) -> None:
+def _save(fig, out: Path, name: str) -> Path:
+    """Write figure `name` as <out>/<name>.png (atomically) and close it; returns the path."""
+    dest = out / f"{name}.png"
     with atomic_path(dest, ".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
+    return dest
 
 
 def _table(df: pd.DataFrame, by: list[str], col: str) -> str:
@@ -71,16 +74,14 @@ def pretext_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g = sns.relplot(data=sel, x="epoch", y="value", hue="variant", col="dataset", row="phase", kind="line",
                     errorbar="sd", facet_kws={"sharey": False, "sharex": False}, height=3, aspect=1.3)
     g.set_axis_labels("epoch", "validation accuracy")
-    figs["pretext_curves"] = out / "pretext_curves.png"
-    _save(g.figure, figs["pretext_curves"])
+    figs["pretext_curves"] = _save(g.figure, out, "pretext_curves")
 
     g = sns.catplot(data=ft, x="variant", y="test/acc", col="dataset", kind="bar", errorbar="sd",
                     height=3.2, aspect=1.6, sharey=False)
     g.set_axis_labels("", "downstream test accuracy")
     for ax in g.axes.flat:
         ax.tick_params(axis="x", rotation=45)
-    figs["pretext_accuracy"] = out / "pretext_accuracy.png"
-    _save(g.figure, figs["pretext_accuracy"])
+    figs["pretext_accuracy"] = _save(g.figure, out, "pretext_accuracy")
 
     gap = pretext_gap(t.summary)
     g = sns.catplot(data=gap, x="variant", y="gap", col="dataset", kind="bar", errorbar="sd", height=3.2, aspect=1.6)
@@ -88,8 +89,7 @@ def pretext_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
         ax.axhline(0, color="k", lw=0.8)
         ax.tick_params(axis="x", rotation=45)
     g.set_axis_labels("", "test acc: pretrained - scratch")
-    figs["pretext_gap"] = out / "pretext_gap.png"
-    _save(g.figure, figs["pretext_gap"])
+    figs["pretext_gap"] = _save(g.figure, out, "pretext_gap")
 
     pre = t.summary[t.summary.phase == "pretrain"]
     lines = [
@@ -115,8 +115,7 @@ def semisup_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g.set_axis_labels("labelled samples per class in pretraining (s)", "test accuracy, frozen extractor")
     g.set_titles("pretrained on {row_name}, head on {col_name}", size=9)
     g.legend.set_title("augmentation")
-    figs = {"semisup_accuracy": out / "semisup_accuracy.png"}
-    _save(g.figure, figs["semisup_accuracy"])
+    figs = {"semisup_accuracy": _save(g.figure, out, "semisup_accuracy")}
     pre = t.summary[t.summary.phase == "pretrain"]
     lines = [
         "## Study 2: semi-supervised (frozen extractor, new head)", "",
@@ -151,23 +150,20 @@ def recipe_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     ax.set_ylim(lr.smoothed.min() * 0.9, top * 1.5)
     ax.set(xlabel="learning rate", ylabel="training loss", title=f"LR range test ({chosen['rule']} rule)")
     ax.legend(fontsize=8)
-    figs["recipe_lr_find"] = out / "recipe_lr_find.png"
-    _save(fig, figs["recipe_lr_find"])
+    figs["recipe_lr_find"] = _save(fig, out, "recipe_lr_find")
 
     tr = t.curves[(t.curves.phase == "train") & t.curves.metric.isin(AVERAGING)]
     tr = tr.assign(weights=tr.metric.map(AVERAGING))
     g = sns.relplot(data=tr, x="epoch", y="value", hue="weights", col="variant", kind="line", errorbar="sd",
                     height=3, aspect=1.1, col_wrap=min(4, tr.variant.nunique()))
     g.set_axis_labels("epoch", "validation accuracy")
-    figs["recipe_averaging"] = out / "recipe_averaging.png"
-    _save(g.figure, figs["recipe_averaging"])
+    figs["recipe_averaging"] = _save(g.figure, out, "recipe_averaging")
 
     pr = t.curves[(t.curves.phase == "pretext") & (t.curves.metric == "probe/val_acc")]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     sns.lineplot(data=pr, x="epoch", y="value", errorbar="sd", marker="o", ax=ax)
     ax.set(xlabel="rotation pretext epoch", ylabel="linear probe val. accuracy")
-    figs["recipe_probe"] = out / "recipe_probe.png"
-    _save(fig, figs["recipe_probe"])
+    figs["recipe_probe"] = _save(fig, out, "recipe_probe")
 
     conf = t.plots["confusion.csv"]
     order = list(dict.fromkeys(conf.actual))
@@ -175,8 +171,7 @@ def recipe_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     fig, ax = plt.subplots(figsize=(6, 5))
     sns.heatmap(m.div(m.sum(1), axis=0), annot=m.values, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set(xlabel="predicted", ylabel="actual", title="linear probe at the best probe epoch (test, all seeds)")
-    figs["recipe_confusion"] = out / "recipe_confusion.png"
-    _save(fig, figs["recipe_confusion"])
+    figs["recipe_confusion"] = _save(fig, out, "recipe_confusion")
 
     trs = t.summary[t.summary.phase == "train"]
     long = trs.melt(id_vars=["variant", "seed"], value_vars=[c for c in TEST_VARIANTS if c in trs],
@@ -185,8 +180,7 @@ def recipe_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g = sns.catplot(data=long, x="variant", y="test acc", hue="weights", kind="bar", errorbar="sd", height=3.4,
                     aspect=2.0)
     g.set_axis_labels("arm (extractor init _ head init)", "test accuracy")
-    figs["recipe_arms"] = out / "recipe_arms.png"
-    _save(g.figure, figs["recipe_arms"])
+    figs["recipe_arms"] = _save(g.figure, out, "recipe_arms")
 
     pre = t.summary[t.summary.phase == "pretext"]
     lines = [

@@ -22,7 +22,7 @@ from .. import engine, models
 from .. import params as P
 from ..data import format as fmt
 from ..data import subsample as sub
-from .common import file_digest, load_extractor, parser, prepare_data, save_model, setup
+from .common import file_digest, new_model, prepare_data, save_run, setup, training_parser
 
 log = logging.getLogger("transferlab.semisup")
 
@@ -55,11 +55,9 @@ def subsample(ds: fmt.Dataset, per_class: int | None, seed: int) -> fmt.Dataset:
 def pretrain(ds: fmt.Dataset, augment: str, s: int, seed: int, p: dict, *, run_config: dict, ckpt=None,
              live_dir=None):
     cfg = p["semisup"]["pretrain"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     ds = subsample(ds, s, seed)
     task = augmented_task(augment, ds.num_classes, cfg)
-    model = models.build(p["semisup"]["model"], ds.shape, task.heads).to(device)
+    model, device = new_model(p["semisup"]["model"], ds, task.heads, seed, p["train"])
     # s examples per class are all there is: none is held out (validation would cost a
     # fifth of the data at s = 5); the test split measures the pretrainer.
     train, _, test, stats = prepare_data(ds, dict(p["train"], val_fraction=0.0), seed, device)
@@ -73,13 +71,11 @@ def pretrain(ds: fmt.Dataset, augment: str, s: int, seed: int, p: dict, *, run_c
 def finetune(ds: fmt.Dataset, seed: int, p: dict, *, init: str | Path, run_config: dict, ckpt=None,
              live_dir=None):
     cfg = p["semisup"]["finetune"]
-    device = engine.pick_device(p["train"]["device"])
-    torch.manual_seed(seed)
     ds = subsample(ds, cfg["train_per_class"], seed)
     task = engine.classification(ds.num_classes)
-    model = models.build(p["semisup"]["model"], ds.shape, task.heads)
-    load_extractor(model, init)  # contract: every features.* key loads; only the heads are new
-    model.to(device).eval()
+    # The extractor's contract is checked on load: every features.* key loads; only heads are new.
+    model, device = new_model(p["semisup"]["model"], ds, task.heads, seed, p["train"], init)
+    model.eval()
     before = engine.state_of([model.features])
     train, val, test, stats = prepare_data(ds, p["train"], seed, device)
     feats = {k: engine.feature_data(model.features, d) if d is not None else None
@@ -105,11 +101,8 @@ def finetune(ds: fmt.Dataset, seed: int, p: dict, *, init: str | Path, run_confi
 
 
 def pretrain_main(argv=None) -> None:
-    ap = parser("Semi-supervised: pretrain on s examples per class with an augmentation")
-    for flag in ("--params", "--data", "--augment", "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
+    ap = training_parser("Semi-supervised: pretrain on s examples per class with an augmentation", "--augment")
     ap.add_argument("--per-class", type=int, required=True)
-    ap.add_argument("--seed", type=int, required=True)
     a = ap.parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "semisup-pretrain")
@@ -120,17 +113,13 @@ def pretrain_main(argv=None) -> None:
     out = Path(a.out)
     model, res, summary, stats = pretrain(fmt.load(a.data), a.augment, a.per_class, a.seed, p,
                                           run_config=run_config, ckpt=a.checkpoint, live_dir=out / "live")
-    save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", a.checkpoint)
+    save_run(out, model, run_config, stats, res, summary, a.checkpoint)
     log.info("semisup pretrain %s s=%d: %s", a.augment, a.per_class, summary)
 
 
 def finetune_main(argv=None) -> None:
-    ap = parser("Semi-supervised: train a new head on a target data set over the frozen extractor")
-    for flag in ("--params", "--data", "--init", "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    a = ap.parse_args(argv)
+    a = training_parser("Semi-supervised: train a new head on a target data set over the frozen extractor",
+                        "--init").parse_args(argv)
     setup(a.seed)
     p = P.load_stage(a.params, "semisup-finetune")
     run_config = {"stage": "semisup-finetune", "params": p, "seed": a.seed, "data": file_digest(a.data),
