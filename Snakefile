@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretext.smk"
 include: "workflow/rules/semisup.smk"
 include: "workflow/rules/recipe.smk"
+include: "workflow/rules/warmstart.smk"
 include: "workflow/rules/report.smk"
 
 

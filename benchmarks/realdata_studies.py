@@ -28,7 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cifar_subset(zip_path: Path, dest: Path, per_class: int, seed: int = 0) -> None:
+def cifar_subset(zip_path: Path, dest: Path, per_class: int, seed: int = 0, test_per_class: int | None = None) -> None:
     from PIL import Image
 
     z = zipfile.ZipFile(zip_path)
@@ -36,7 +36,7 @@ def cifar_subset(zip_path: Path, dest: Path, per_class: int, seed: int = 0) -> N
     classes = sorted({n.split("/")[-2] for n in names})
     rng = np.random.default_rng(seed)
     out = {}
-    for split, per in (("train", per_class), ("test", None)):
+    for split, per in (("train", per_class), ("test", test_per_class)):
         xs, ys = [], []
         for ci, c in enumerate(classes):
             files = sorted(n for n in names if n.split("/")[-3] == split and n.split("/")[-2] == c)

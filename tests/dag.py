@@ -75,13 +75,14 @@ def compare(snake: dict, dvc: dict) -> list[str]:
 
 
 def smk_rule_families(workflow_dir: Path) -> dict[str, tuple[str | None, str]]:
-    """rule -> (family named in its stage_params(...) call, transferlab subcommand of its shell)."""
+    """rule -> (family named in its stage_params(...) / ws_params(..., family) call, transferlab
+    subcommand of its shell)."""
     out = {}
     for smk in sorted(workflow_dir.glob("rules/*.smk")):
         for block in re.split(r"\n(?=rule )", smk.read_text()):
             m = re.match(r"rule (\w+):", block)
             sub = re.search(r'"transferlab ([\w-]+)', block)
             if m and sub:
-                fam = re.search(r'stage_params\("([\w-]+)"', block)
+                fam = re.search(r'(?:stage_params\(|ws_params\(.*, )"([\w-]+)"', block)
                 out[m.group(1)] = (fam.group(1) if fam else None, sub.group(1))
     return out

@@ -142,6 +142,12 @@ def test_sklearn_digits_upsampled_and_stratified():
     assert ds.splits["train"].images[:, :, :4].max() == 0  # MNIST-like empty border
     counts = torch.bincount(ds.splits["test"].labels)
     assert counts.min() >= 43 and counts.max() <= 47
+    small = sources.build("d16", {"source": "sklearn_digits", "test_fraction": 0.25, "seed": 0, "image_size": 16},
+                          DATA)
+    assert small.shape == (1, 16, 16)  # an 11x11 glyph in the middle of the frame, same split
+    x = small.splits["train"].images
+    assert x[:, :, :2].max() == 0 and x[:, :, -3:].max() == 0 and x[:, :, 2:13].max() > 200
+    assert torch.equal(small.splits["test"].labels, ds.splits["test"].labels)
 
 
 def test_npz_and_folder_sources(tmp_path):

@@ -16,9 +16,11 @@ from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
-STUDIES = ("pretext", "semisup", "recipe")
+STUDIES = ("pretext", "semisup", "recipe", "warmstart")
 FIGURES = ("pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
-           "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion")
+           "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion",
+           *(f"ws_{x}" for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
+                                 "remedies")))
 
 
 def summary_of(ws: Path, study: str = "pretext") -> pd.DataFrame:
@@ -41,7 +43,7 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 26
+    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 43
     return ws
 
 
@@ -56,7 +58,7 @@ def test_snakemake_builds_report(snake_ws):
     for fig in FIGURES:
         assert (snake_ws / f"reports/figures/{fig}.png").stat().st_size > 5000, fig
     text = (snake_ws / "reports/report.md").read_text()
-    assert all(f"Study {i}" in text for i in (1, 2, 3))
+    assert all(f"Study {i}" in text for i in (1, 2, 3, 4))
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))
 
 
@@ -80,6 +82,25 @@ def test_semisup_and_recipe_results_hold_their_contracts(snake_ws):
     assert {"probe/val_acc", "val_ema/acc", "val_polyak_bn/acc"} <= set(curves.metric)
 
 
+def test_warmstart_runs_hold_their_contracts(snake_ws):
+    ws = summary_of(snake_ws, "warmstart")
+    assert set(ws.experiment) == {"optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
+                                  "remedies"}
+    assert (ws[ws.phase.isin(["warm", "fresh", "stages"])].epochs == 2).all()  # train_epochs on the full set
+    assert (ws[ws.phase == "transition"].epochs == 4).all()  # one run of pretrain + train epochs
+    reset = ws[ws.experiment == "resets"].iloc[0]
+    assert reset["reset/layers"] == 1 and reset.warm == 1  # nth 2: one layer re-drawn
+    remedy = ws[ws.experiment == "remedies"].iloc[0]
+    assert remedy["reset/layers"] == 1 and remedy["shrink_perturb/shrink"] == 0.4
+    stages = ws[ws.experiment == "stages"].iloc[0]
+    assert 2 <= stages.pretrain_epochs_total <= 2 * 2  # two stages of at most until_fit.max_epochs
+    gaps = pd.read_csv(snake_ws / paths.PLOTS.format(study="warmstart") / "gaps.csv")
+    assert len(gaps) == len(ws[~ws.phase.isin(["pretrain", "fresh"])].groupby(["experiment", "arm"]))
+    # no model.pt from full-set runs; pretraining runs keep theirs for the warm starts
+    assert not list((snake_ws / "results/warmstart").rglob("warm/*/model.pt"))
+    assert list((snake_ws / "results/warmstart").rglob("pretrain/*/model.pt"))
+
+
 def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
     """recipe.train.epochs feeds training only; batch size also the LR finder (which runs
     with training's batch size); semisup.finetune only the heads."""
@@ -88,6 +109,8 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
         (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "2", "recipe_rotation": "2",
                                                   "aggregate": "1"}),
         (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "3", "aggregate": "1"}),
+        # the remedy's settings: the remedy runs and the many-stages runs (shrink-and-perturb at arrivals)
+        (("warmstart", "shrink_perturb", "shrink"), 0.5, {"ws_remedy": "1", "ws_stages": "1", "aggregate": "1"}),
     ]
     original = (snake_ws / "params.yaml").read_text()
     try:
@@ -151,7 +174,7 @@ def test_slurm_profile_plans_by_bare_name(workspace):
     (workspace / "slurm").symlink_to("workflow/profiles/slurm")
     res = run(["snakemake", "-n", "--profile", "slurm"], workspace)
     out = res.stdout + res.stderr
-    assert "Using profile slurm" in out and re.search(r"total\s+27", out)
+    assert "Using profile slurm" in out and re.search(r"total\s+44", out)
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):

@@ -86,8 +86,9 @@ class DeviceData:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def order(self, gen: torch.Generator | None) -> torch.Tensor:
-        """One epoch's sample order [N]: shuffled with `gen` when given, in order otherwise."""
+    def order(self, gen: torch.Generator | None, epoch: int = 0) -> torch.Tensor:
+        """One epoch's sample order [N]: shuffled with `gen` when given, in order otherwise.
+        (`epoch`: for samplers whose mixture changes over training, e.g. TransitionData.)"""
         n = len(self)
         order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
         return order.to(self.images.device)
@@ -327,7 +328,7 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
         seed: int, run_config: dict, ckpt_path: str | Path | None = None, live_dir: str | Path | None = None,
         freeze: Freeze = Freeze(), amp: bool = False, progress: bool = False,
         on_step: Callable[[int, int], None] | None = None, hooks: Hooks | None = None,
-        select: str | None = None) -> FitResult:
+        select: str | None = None, until: Callable[[dict], bool] | None = None) -> FitResult:
     """Train `model` on `task` for cfg.epochs, checkpointing every epoch to ckpt_path.
 
     If ckpt_path holds a checkpoint of the same run_config, training resumes from it, also
@@ -335,6 +336,8 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     raises Preempted. `on_step(epoch, step)` is called after every optimizer step (tests use
     it to crash mid-run). With `select` (a history key, e.g. "val/acc"), the weights of the
     epoch where it was highest (first such epoch) are kept in `result.best`, checkpoint and all.
+    With `until` (a test on the last epoch's history row, e.g. train accuracy reached 1), training
+    stops after the first epoch that passes it; cfg.epochs is then the most it may take.
     """
     device = train.images.device
     gen = torch.Generator().manual_seed(seed)  # data order and task randomness
@@ -386,6 +389,8 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
                desc="epochs", mininterval=1.0)
     with StopSignals() as stop:
         for epoch in bar:
+            if until is not None and result.history and in_epoch is None and until(result.history[-1]):
+                break  # checked here, not after the epoch: a run resumed after the stop stops too
             n_frozen = freeze.active(epoch)
             if n_frozen < freeze.blocks and epoch == freeze.until and in_epoch is None:
                 # Unfreezing now: first prove the frozen phase left the blocks untouched.
@@ -394,7 +399,7 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             model.train()
             apply_freeze(model, n_frozen)
             if in_epoch is None:
-                order, first = train.order(gen), 0
+                order, first = train.order(gen, epoch), 0
                 loss_sum = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.long)
                 seen = 0

@@ -73,6 +73,7 @@ MODELS: dict[str, Callable[..., tuple[nn.Sequential, int]]] = {
     "small_cnn": small_cnn,
     "mlp": mlp,
     "resnet18": resnet,
+    "resnet": resnet,  # the same family, named for runs that set width/stages/blocks themselves
 }
 
 

@@ -32,6 +32,13 @@ STAGE_KEYS: dict[str, list[str]] = {
                 "recipe.train.weight_decay"],
     "recipe-pretext": ["train", "recipe.model", "recipe.pretext"],
     "recipe-train": ["train", "recipe.model", "recipe.train"],
+    # Warm starting: the run's numbers (optimizer, epochs, gamma, ...) come on the command line
+    # from the experiment grids, so a grid change adds or removes stages and reruns no other.
+    "ws-pretrain": ["train", "warmstart.setup"],
+    "ws-train": ["train", "warmstart.setup"],
+    "ws-remedy": ["train", "warmstart.setup", "warmstart.shrink_perturb"],
+    "ws-transition": ["train", "warmstart.setup"],
+    "ws-stages": ["train", "warmstart.setup", "warmstart.until_fit", "warmstart.shrink_perturb"],
     "aggregate": ["{study}"],  # the study's section: its grid decides which runs are gathered
     "report": [],
 }
@@ -109,13 +116,24 @@ def _cross_checks(p: dict) -> list[str]:
     refs = [(f"pretext.datasets.{i}", n) for i, n in enumerate(p["pretext"]["datasets"])]
     refs += [(f"semisup.{k}.{i}", n) for k in ("pretrain_datasets", "finetune_datasets")
              for i, n in enumerate(p["semisup"][k])]
-    refs += [("recipe.dataset", p["recipe"]["dataset"])]
+    refs += [("recipe.dataset", p["recipe"]["dataset"]), ("warmstart.dataset", p["warmstart"]["dataset"])]
     for key, name in refs:
         if name not in p["datasets"]:
             problems.append(f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})")
     if p["train"]["val_fraction"] == 0:
         problems.append("train.val_fraction: the recipe study picks its best epoch on a validation split, "
                         "expected > 0, got 0")
+    ws = p["warmstart"]
+    if ws["setup"]["optimizer"] not in ws["optimizers"]:
+        problems.append(f"warmstart.optimizers: the base runs are the optimizers experiment's runs of "
+                        f"warmstart.setup.optimizer ({ws['setup']['optimizer']!r}): expected it in {ws['optimizers']}")
+    n_layers = ws["setup"]["depth"] + 2  # stem conv, the stages, the head
+    if max(ws["reset_layers"]) > n_layers:
+        problems.append(f"warmstart.reset_layers: a depth-{ws['setup']['depth']} ResNet has {n_layers} layers "
+                        f"(stem, stages, fc), got {max(ws['reset_layers'])}")
+    if ws["setup"]["eval_last"] > ws["setup"]["train_epochs"]:
+        problems.append(f"warmstart.setup.eval_last: expected <= train_epochs ({ws['setup']['train_epochs']}), "
+                        f"got {ws['setup']['eval_last']}")
     return problems
 
 

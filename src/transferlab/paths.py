@@ -13,6 +13,18 @@ SEMI_FINETUNE = "results/semisup/{dataset}/finetune/{target_set}/{augment}/k{s}/
 LR_FIND = "results/recipe/{dataset}/lr_find"
 RECIPE_PRETEXT = "results/recipe/{dataset}/pretext/s{seed}"
 RECIPE_TRAIN = "results/recipe/{dataset}/train/{start}_{head}/s{seed}"  # start: scratch | rotation
+# Study 4: warm starting. {phase}: pretrain (on the pretrain half), warm or fresh (full set).
+WS = "results/warmstart/{dataset}"
+WS_OPTIM = WS + "/optim/{optimizer}/{phase}/s{seed}"   # the setup.optimizer runs are the base runs
+WS_LENGTH = WS + "/length/e{epochs}/{phase}/s{seed}"
+WS_TRANSITION = WS + "/transition/g{gamma}/s{seed}"
+WS_STAGES = WS + "/stages/n{stages}_r{ratio}_{remedy}/s{seed}"
+WS_ARCH = WS + "/arch/w{width}_d{depth}/{phase}/s{seed}"
+WS_RESET = WS + "/reset/{mode}{n}/s{seed}"
+WS_TUNE_PRE = WS + "/tuning/p{plr}/pretrain/s{seed}"
+WS_TUNE = WS + "/tuning/p{plr}/t{tlr}/s{seed}"
+WS_TUNE_FRESH = WS + "/tuning/fresh/t{tlr}/s{seed}"
+WS_REMEDY = WS + "/remedy/{remedy}/s{seed}"
 # Per-study tables (aggregate) and the report's inputs.
 RESULTS = "results"
 AGGREGATE = "results/aggregate/{study}"

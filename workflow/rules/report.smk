@@ -9,6 +9,8 @@ FIGURES = {  # figure -> report category (captions: workflow/report/<figure>.rst
     "recipe_arms": "Study 3: supervised recipe",
     "recipe_probe": "Study 3: supervised recipe",
     "recipe_confusion": "Study 3: supervised recipe",
+    **{f"ws_{x}": "Study 4: warm starting" for x in ("optimizers", "length", "transition", "stages", "width_depth",
+                                                    "resets", "tuning", "remedies")},
 }
 
 

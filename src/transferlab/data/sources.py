@@ -210,14 +210,18 @@ COLOR_SETS = {"cifar10": load_cifar10, "stl10": load_stl10}
 
 # ------------------------------------------------------------------ scikit-learn digits
 def load_sklearn_digits(name: str, cfg: dict, data: dict) -> Dataset:
-    """The 1,797 real 8x8 handwritten digits, upsampled to a 20x20 glyph in a 28x28 frame like MNIST."""
+    """The 1,797 real 8x8 handwritten digits, upsampled to a 20x20 glyph in a 28x28 frame like
+    MNIST (or the same proportions in an `image_size` frame: 11x11 in 16x16)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # [1797, 1, 8, 8] in [0, 1]
-    x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
-    x = F.pad(x, (4, 4, 4, 4))  # [1797, 1, 28, 28]
+    size = cfg.get("image_size", 28)
+    glyph = round(size * 20 / 28)
+    lo, hi = (size - glyph) // 2, size - glyph - (size - glyph) // 2
+    x = F.interpolate(x, size=(glyph, glyph), mode="bilinear", align_corners=False)
+    x = F.pad(x, (lo, hi, lo, hi))  # [1797, 1, size, size]
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     labels = torch.tensor(d.target, dtype=torch.int64)
     tr, te = train_test_split(np.arange(len(labels)), test_size=cfg["test_fraction"],

@@ -58,12 +58,12 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
 
 
 def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, train_cfg: dict,
-              init: str | Path | None = None) -> tuple[models.Net, torch.device]:
+              init: str | Path | None = None, **model_kwargs) -> tuple[models.Net, torch.device]:
     """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
-    on the device `train.device` names."""
+    on the device `train.device` names; `model_kwargs` go to the model's builder (width, ...)."""
     device = engine.pick_device(train_cfg["device"])
     torch.manual_seed(seed)
-    model = models.build(name, ds.shape, heads)
+    model = models.build(name, ds.shape, heads, **model_kwargs)
     if init is not None:
         load_extractor(model, init)
     return model.to(device), device
