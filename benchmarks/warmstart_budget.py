@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from transferlab import engine, models
+from transferlab import params as P
 from transferlab.stages.aggregate import warmstart_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,13 +30,9 @@ SIZES = {"cifar10": (50000, 10000, (3, 32, 32)), "digits16": (1347, 450, (1, 16,
 
 
 def preset_params(name: str) -> dict:
+    """params.yaml with a preset laid over it, as `transferlab preset` would (file untouched)."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
-    over = yaml.safe_load((REPO / f"workflow/presets/{name}.yaml").read_text())
-    for k, v in over.get("warmstart", {}).items():
-        if isinstance(v, dict):
-            p["warmstart"][k].update(v)
-        else:
-            p["warmstart"][k] = v
+    P._deep_update(p, yaml.safe_load((REPO / f"workflow/presets/{name}.yaml").read_text()))
     return p
 
 

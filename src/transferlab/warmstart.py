@@ -50,7 +50,7 @@ class TransitionData(DeviceData):
 
     def __init__(self, full: DeviceData, half: torch.Tensor, gamma: float, batch_size: int, total_epochs: int):
         super().__init__(full.images, full.labels, full.mean, full.std)
-        self.half = half.to(full.images.device)  # indices [H] into full
+        self.half = half.cpu()  # indices [H] into full; drawn from on the CPU like the rest of the order
         self.gamma, self.batch_size = gamma, batch_size
         self.total_steps = total_epochs * self.num_batches(batch_size)
 
@@ -65,7 +65,7 @@ class TransitionData(DeviceData):
         p = transition_probability(self.slot_steps(epoch), self.total_steps, self.gamma)
         from_full = torch.rand(len(self), generator=gen, dtype=torch.float64) < p
         full_pick = torch.randint(len(self), (len(self),), generator=gen)
-        half_pick = self.half.cpu()[torch.randint(len(self.half), (len(self),), generator=gen)]
+        half_pick = self.half[torch.randint(len(self.half), (len(self),), generator=gen)]
         return torch.where(from_full, full_pick, half_pick).to(self.images.device)
 
 

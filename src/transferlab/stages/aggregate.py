@@ -70,7 +70,7 @@ def recipe_runs(p: dict) -> Iterator[dict]:
                        "dir": paths.RECIPE_TRAIN.format(dataset=ds, start=init, head=head, seed=seed)}
 
 
-def recipe_tables(p: dict, root: Path, runs: list[dict]) -> dict[str, pd.DataFrame]:
+def recipe_tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The LR finder's curve (with the pick marked) and the best-probe confusion matrices."""
     ds = p["recipe"]["dataset"]
     found = json.loads((root / paths.LR_FIND.format(dataset=ds) / "lr_find.json").read_text())
@@ -170,8 +170,7 @@ def warmstart_gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def warmstart_tables(p: dict, root: Path, runs: list[dict]) -> dict[str, pd.DataFrame]:
-    summary = pd.DataFrame([read_run(root, r)[0] for r in runs])
+def warmstart_tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"gaps.csv": warmstart_gaps(summary, p["warmstart"]["setup"]["optimizer"])}
 
 
@@ -179,8 +178,9 @@ def warmstart_tables(p: dict, root: Path, runs: list[dict]) -> dict[str, pd.Data
 class Study:
     runs: Callable[[dict], Iterator[dict]]
     group: list[str]  # labels naming an arm in DVC metrics (besides study and phase)
-    # extra plot tables beyond the per-epoch validation curves: (params, root, runs) -> {name: df}
-    tables: Callable[[dict, Path, list[dict]], dict[str, pd.DataFrame]] = field(default=lambda p, root, runs: {})
+    # extra plot tables beyond the per-epoch validation curves: (params, root, runs, summary) -> {name: df}
+    tables: Callable[[dict, Path, list[dict], pd.DataFrame], dict[str, pd.DataFrame]] = field(
+        default=lambda p, root, runs, summary: {})
     curve: str = "val/acc"  # the per-epoch metric of its DVC plots
 
 
@@ -212,7 +212,8 @@ def aggregate(study: str, p: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFra
         r, c = read_run(root, run)
         rows.append(r)
         curves.extend(c)
-    return pd.DataFrame(rows), pd.DataFrame(curves), STUDIES[study].tables(p, root, runs)
+    summary = pd.DataFrame(rows)
+    return summary, pd.DataFrame(curves), STUDIES[study].tables(p, root, runs, summary)
 
 
 def _write_csv(df: pd.DataFrame, dest: Path) -> None:

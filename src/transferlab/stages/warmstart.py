@@ -198,7 +198,9 @@ def stages(st: Setting, seed: int, n_stages: int, ratio: float, remedy: str, *, 
     ckpt = Path(ckpt) if ckpt else None
     history, reached = [], []
     for i, (data, epochs, until) in enumerate(plan):
-        done = ckpt.with_name(f"{ckpt.stem}.stage{i}.done.pt") if ckpt else None
+        # per stage: a finished stage's weights and history (done), the running stage's checkpoint
+        done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None
+                         for kind in ("done.", ""))
         cfg = {**run_config, "stage": i}
         if done and done.exists() and (ck := torch.load(done, map_location="cpu", weights_only=False))["config"] == cfg:
             model.load_state_dict(ck["model"])
@@ -206,12 +208,11 @@ def stages(st: Setting, seed: int, n_stages: int, ratio: float, remedy: str, *, 
         else:
             if i > 0 and remedy == "shrink_perturb":  # new data arrives: shrink and perturb first
                 REMEDIES["shrink_perturb"](model, sp, seed * 1000 + i)
-            res = st.fit(model, data, epochs, seed=seed * 1000 + i, run_config=cfg,
-                         ckpt=ckpt.with_name(f"{ckpt.stem}.stage{i}.pt") if ckpt else None, until=until)
+            res = st.fit(model, data, epochs, seed=seed * 1000 + i, run_config=cfg, ckpt=running, until=until)
             rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
             if done:
                 atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
-                ckpt.with_name(f"{ckpt.stem}.stage{i}.pt").unlink(missing_ok=True)
+                running.unlink(missing_ok=True)
         if until is not None:
             reached.append(rows[-1]["train/acc"] >= target)
         offset = len(history)
