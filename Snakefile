@@ -14,6 +14,8 @@ include: "workflow/rules/pretext.smk"
 include: "workflow/rules/semisup.smk"
 include: "workflow/rules/recipe.smk"
 include: "workflow/rules/warmstart.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/nlp.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -39,6 +39,21 @@ def tiny_params() -> dict:
               reset_layers=[2], pretrain_lrs=[0.01], tune_lrs=[0.003], remedies=["shrink_perturb_head"])
     ws["setup"].update(width=4, depth=1, batch_size=16, pretrain_epochs=2, train_epochs=2, eval_last=2)
     ws["until_fit"]["max_epochs"] = 2
+    # transfer: the stand-in on tiny_shapes, both modes of one head; language: the real
+    # stand-in corpus and NLI templates, a toy LM, two variants per encoder (the bundled MiniLM)
+    tf = p["transfer"]
+    tf.update(dataset="synth_digits", labels_per_class=[2], seeds=[0], heads=["linear"], modes=["frozen", "unfrozen"])
+    tf["standin"].update(dataset="tiny_shapes", epochs=1, batch_size=32)
+    tf["finetune"].update(epochs=3, freeze_epochs=1, hidden=16, batch_size=10)
+    p["text"]["nli"].update(train=60, validation=15)
+    n = p["nlp"]
+    n["tokenizer"]["max_vocab"] = 300
+    n["lm"].update(emb=16, hidden=16, bptt=10, epochs=1, batch_size=50)
+    n["nli_lm"].update(variants=["frozen", "random"], epochs=1, hidden=16, batch_size=16)
+    n["bert"].update(variants=["feature", "scratch"], max_len=32)
+    n["bert"]["scratch"].update(hidden_size=16, layers=1, heads=2, intermediate_size=32)
+    for o in n["bert"]["optim"].values():
+        o.update(epochs=1, batch_size=16, warmup_epochs=0)
     p["train"]["progress"] = False
     return p
 

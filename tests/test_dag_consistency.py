@@ -9,8 +9,9 @@ def test_snakemake_and_dvc_graphs_agree(workspace):
     snake, dvc = snakemake_jobs(workspace), dvc_jobs(workspace)
     # pretext: 1 subsample, 2 pretrain, 4 finetune, 1 scratch; semisup: 3 pretrain, 3 finetune;
     # recipe: lr_find, 1 pretext, 4 train; warmstart: optimizers 3, length 2, transition, stages,
-    # width/depth 3, reset, tuning 3, remedy; 3 prepare, 4 aggregate, report
-    assert len(snake) == len(dvc) == 43
+    # width/depth 3, reset, tuning 3, remedy; transfer: stand-in, subsample, 2 finetune; nlp: corpus,
+    # nli data, lm, 2 nli_lm, 2 nli_bert; 3 prepare, 6 aggregate, report
+    assert len(snake) == len(dvc) == 56
     assert compare(snake, dvc) == []
 
 
@@ -23,8 +24,8 @@ def test_default_params_graphs_agree(tmp_path):
     snake, dvc = snakemake_jobs(tmp_path), dvc_jobs(tmp_path)
     # prepare 5; pretext 4 + 16 + 32 + 4; semisup 36 + 72; recipe 1 + 2 + 4 + 4; warmstart (2 seeds):
     # optimizers 24, length 8, transition 4, stages 8, width/depth 24, resets 12, tuning 16, remedies 6;
-    # aggregate 4; report
-    assert len(dvc) == 287
+    # transfer 1 + 2 + 12; nlp 1 + 1 + 1 + 4 + 3; aggregate 6; report
+    assert len(dvc) == 314
     assert compare(snake, dvc) == []
 
 
@@ -45,7 +46,8 @@ def test_snakemake_rules_declare_the_params_of_their_stage():
             "lr_find", "recipe_pretext", "recipe_scratch", "recipe_rotation", "ws_optim_pretrain", "ws_optim_warm",
             "ws_optim_fresh", "ws_length_pretrain", "ws_length_warm", "ws_transition", "ws_stages", "ws_arch_pretrain",
             "ws_arch_warm", "ws_arch_fresh", "ws_reset", "ws_tune_pretrain", "ws_tune_warm", "ws_tune_fresh",
-            "ws_remedy"} <= set(families)
+            "ws_remedy", "transfer_standin", "transfer_subsample", "transfer_finetune", "corpus", "nli_data", "lm",
+            "nli_lm", "nli_bert"} <= set(families)
     for rule, (declared, command) in families.items():
         if P.STAGE_KEYS[command]:
             assert declared == command, f"rule {rule} runs `transferlab {command}` but declares {declared!r}"

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -16,11 +17,12 @@ from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
-STUDIES = ("pretext", "semisup", "recipe", "warmstart")
+STUDIES = ("pretext", "semisup", "recipe", "warmstart", "transfer", "nlp")
 FIGURES = ("pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
            "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion",
            *(f"ws_{x}" for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
-                                 "remedies")))
+                                 "remedies")),
+           "transfer_accuracy", "transfer_curves", "nlp_perplexity", "nlp_mnli")
 
 
 def summary_of(ws: Path, study: str = "pretext") -> pd.DataFrame:
@@ -43,7 +45,7 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 43
+    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 56
     return ws
 
 
@@ -58,7 +60,8 @@ def test_snakemake_builds_report(snake_ws):
     for fig in FIGURES:
         assert (snake_ws / f"reports/figures/{fig}.png").stat().st_size > 5000, fig
     text = (snake_ws / "reports/report.md").read_text()
-    assert all(f"Study {i}" in text for i in (1, 2, 3, 4))
+    assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
+    assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))
 
 
@@ -101,6 +104,27 @@ def test_warmstart_runs_hold_their_contracts(snake_ws):
     assert list((snake_ws / "results/warmstart").rglob("pretrain/*/model.pt"))
 
 
+def test_transfer_and_language_runs_hold_their_contracts(snake_ws):
+    tf = summary_of(snake_ws, "transfer")
+    ft = tf[tf.phase == "finetune"].set_index("mode")
+    assert set(ft.extractor) == {"standin:tiny_shapes"}
+    assert ft.loc["frozen", "extractor/changed"] == 0 and ft.loc["frozen", "frozen_unchanged"] == 1
+    assert ft.loc["unfrozen", "extractor/changed"] == 1 and ft.loc["unfrozen", "frozen_unchanged_before_unfreeze"] == 1
+    assert ft.loc["frozen", "params/trainable_final"] == ft.loc["frozen", "params/trainable_frozen"]
+    assert ft.loc["unfrozen", "params/trainable_final"] > 11_000_000  # all of ResNet-18 trains after the switch
+    assert (ft["data/train_size"] == 2 * 10).all()  # k = 2 labels per class from the subsample stage
+    nlp = summary_of(snake_ws, "nlp").set_index("phase")
+    lm = nlp.loc["lm"]
+    assert lm["test/ppl"] == pytest.approx(math.exp(lm["test/loss"])) and 1 < lm["test/ppl"] < lm["data/vocab"]
+    nli = nlp.loc[["nli_lm", "nli_bert"]]
+    assert sorted(nli.variant) == ["feature", "frozen", "random", "scratch"]
+    assert nli["test/acc"].between(0, 1).all() and nli["test_mismatched/acc"].between(0, 1).all()
+    assert (nli[nli.variant.isin(["frozen", "feature"])]["frozen_unchanged"] == 1).all()
+    assert nlp.loc["nli_lm"].set_index("variant").loc["frozen", "encoder/loaded_tensors"] == 5  # embedding + LSTM
+    curves = pd.read_csv(snake_ws / paths.CURVES.format(study="nlp"))
+    assert {"val/ppl", "train/ppl", "val/acc"} <= set(curves.metric)
+
+
 def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
     """recipe.train.epochs feeds training only; batch size also the LR finder (which runs
     with training's batch size); semisup.finetune only the heads."""
@@ -111,6 +135,9 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
         (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "3", "aggregate": "1"}),
         # the remedy's settings: the remedy runs and the many-stages runs (shrink-and-perturb at arrivals)
         (("warmstart", "shrink_perturb", "shrink"), 0.5, {"ws_remedy": "1", "ws_stages": "1", "aggregate": "1"}),
+        # the extractor's LR share: finetuning only, not the stand-in; the LM's shape: the LM and its NLI runs
+        (("transfer", "finetune", "extractor_lr_scale"), 0.5, {"transfer_finetune": "2", "aggregate": "1"}),
+        (("nlp", "lm", "dropout"), 0.3, {"lm": "1", "nli_lm": "2", "aggregate": "1"}),
     ]
     original = (snake_ws / "params.yaml").read_text()
     try:
@@ -174,7 +201,7 @@ def test_slurm_profile_plans_by_bare_name(workspace):
     (workspace / "slurm").symlink_to("workflow/profiles/slurm")
     res = run(["snakemake", "-n", "--profile", "slurm"], workspace)
     out = res.stdout + res.stderr
-    assert "Using profile slurm" in out and re.search(r"total\s+44", out)
+    assert "Using profile slurm" in out and re.search(r"total\s+57", out)
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):

@@ -37,6 +37,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, weight_decay=wd),
     "momentum": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd),
     "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd),
+    "adamw": lambda groups, lr, wd: torch.optim.AdamW(groups, lr=lr, weight_decay=wd),
     "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, weight_decay=wd),
 }
 
@@ -76,8 +77,8 @@ class DeviceData:
 
     images: torch.Tensor
     labels: torch.Tensor
-    mean: torch.Tensor  # [1, C, 1, 1]
-    std: torch.Tensor   # [1, C, 1, 1]
+    mean: torch.Tensor | None  # [1, C, 1, 1]; None for token ids, which pass through as they are
+    std: torch.Tensor | None   # [1, C, 1, 1]
 
     @classmethod
     def from_split(cls, split: Split, device, stats: tuple[torch.Tensor, torch.Tensor]):
@@ -108,6 +109,8 @@ class DeviceData:
             yield self.batch(order, i, batch_size)
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:  # token ids [B, ...] (text): nothing to normalize
+            return x01
         return (x01 - self.mean) / self.std
 
 
@@ -190,7 +193,9 @@ def apply_freeze(model: nn.Module, n: int) -> None:
 
 
 def state_of(modules: list[nn.Module]) -> dict[str, torch.Tensor]:
-    return {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()}
+    # weights and buffers; not a module's extra state (an RNN's carried state is no weight)
+    return {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()
+            if torch.is_tensor(v)}
 
 
 def assert_unchanged(before: dict[str, torch.Tensor], modules: list[nn.Module]) -> None:
@@ -211,6 +216,7 @@ class FitConfig:
     schedule: str = "constant"
     warmup_epochs: int = 0
     extractor_lr_scale: float = 1.0
+    clip_grad_norm: float = 0.0  # > 0: clip the global gradient norm (RNNs under BPTT need it)
 
     @classmethod
     def from_params(cls, p: dict) -> "FitConfig":
@@ -242,6 +248,7 @@ def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int 
         return {k: sum(e[k] for e in each) / len(each) for k in each[0]}
     was_training = model.training
     model.eval()
+    _reset_state(model)
     gen = torch.Generator().manual_seed(seed)
     dev = data.images.device
     loss_sum = torch.zeros((), device=dev)
@@ -255,6 +262,14 @@ def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int 
     model.train(was_training)
     n = len(data)
     return {"loss": float(loss_sum) / n, "acc": float(correct) / n}
+
+
+def _reset_state(model: nn.Module) -> None:
+    """Models that carry state from batch to batch (an LM under truncated BPTT carries its RNN
+    state) start every epoch and every evaluation from a clean state."""
+    for m in model.modules():
+        if hasattr(m, "reset_state"):
+            m.reset_state()
 
 
 def hard_labels(y: torch.Tensor) -> torch.Tensor:
@@ -273,6 +288,8 @@ def _param_groups(model: nn.Module, cfg: FitConfig, freeze: Freeze) -> list[dict
     if freeze.until is None:  # frozen for good: those params are never given to the optimizer
         never_trained = {id(p) for m in frozen_modules(model, freeze.blocks) for p in m.parameters()}
     head = list(model.heads.parameters())
+    # a parameter shared by head and features (an LM's tied embedding) goes in the head's group
+    never_trained |= {id(p) for p in head}
     feats = [p for p in model.features.parameters() if id(p) not in never_trained]
     groups = [{"params": head, "name": "head"}]
     if feats:
@@ -399,6 +416,7 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             model.train()
             apply_freeze(model, n_frozen)
             if in_epoch is None:
+                _reset_state(model)  # (mid-epoch, the carried state came back with the model's state dict)
                 order, first = train.order(gen, epoch), 0
                 loss_sum = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.long)
@@ -415,6 +433,8 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if cfg.clip_grad_norm > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
                 opt.step()
                 sched.step()
                 hooks.step(model, epoch)
@@ -457,10 +477,15 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
 
 
 def finish(result: FitResult, summary: dict[str, float], metrics_path: str | Path,
-           ckpt_path: str | Path | None = None) -> None:
+           ckpt_path: str | Path | None = None, labels: dict[str, str] | None = None) -> None:
     """Write the run's metrics.json (summary + per-epoch history, what aggregation reads) and the
-    dvclive dir (for `dvc plots`), each atomically, then drop the checkpoint."""
-    atomic_write_json(metrics_path, {"summary": summary, "history": result.history})
+    dvclive dir (for `dvc plots`), each atomically, then drop the checkpoint. `labels`: what
+    the run was made of when params alone do not say it (e.g. which extractor weights loaded);
+    aggregation puts them in the run's row."""
+    out = {"summary": summary, "history": result.history}
+    if labels:
+        out["labels"] = labels
+    atomic_write_json(metrics_path, out)
     result.live.write(result.history, summary)
     if ckpt_path:
         Path(ckpt_path).unlink(missing_ok=True)

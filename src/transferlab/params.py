@@ -39,6 +39,15 @@ STAGE_KEYS: dict[str, list[str]] = {
     "ws-remedy": ["train", "warmstart.setup", "warmstart.shrink_perturb"],
     "ws-transition": ["train", "warmstart.setup"],
     "ws-stages": ["train", "warmstart.setup", "warmstart.until_fit", "warmstart.shrink_perturb"],
+    # Vision transfer: the stand-in extractor (offline), then few-label finetuning.
+    "transfer-standin": ["train", "transfer.image_size", "transfer.standin"],
+    "transfer-finetune": ["train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"],
+    # Language: data, LM, NLI with its encoder, NLI with BERT.
+    "corpus": ["data", "text.corpus"],
+    "nli-data": ["data", "text.nli"],
+    "lm": ["train", "nlp.tokenizer", "nlp.lm"],
+    "nli-lm": ["train", "nlp.nli_lm"],  # vocabulary and encoder shape come with the LM
+    "nli-bert": ["train", "data.download", "nlp.bert"],
     "aggregate": ["{study}"],  # the study's section: its grid decides which runs are gathered
     "report": [],
 }
@@ -116,7 +125,9 @@ def _cross_checks(p: dict) -> list[str]:
     refs = [(f"pretext.datasets.{i}", n) for i, n in enumerate(p["pretext"]["datasets"])]
     refs += [(f"semisup.{k}.{i}", n) for k in ("pretrain_datasets", "finetune_datasets")
              for i, n in enumerate(p["semisup"][k])]
-    refs += [("recipe.dataset", p["recipe"]["dataset"]), ("warmstart.dataset", p["warmstart"]["dataset"])]
+    refs += [("recipe.dataset", p["recipe"]["dataset"]), ("warmstart.dataset", p["warmstart"]["dataset"]),
+             ("transfer.dataset", p["transfer"]["dataset"]),
+             ("transfer.standin.dataset", p["transfer"]["standin"]["dataset"])]
     for key, name in refs:
         if name not in p["datasets"]:
             problems.append(f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})")
@@ -134,6 +145,16 @@ def _cross_checks(p: dict) -> list[str]:
     if ws["setup"]["eval_last"] > ws["setup"]["train_epochs"]:
         problems.append(f"warmstart.setup.eval_last: expected <= train_epochs ({ws['setup']['train_epochs']}), "
                         f"got {ws['setup']['eval_last']}")
+    tf = p["transfer"]["finetune"]
+    if "unfrozen" in p["transfer"]["modes"] and tf["freeze_epochs"] >= tf["epochs"]:
+        problems.append(f"transfer.finetune.freeze_epochs: the unfrozen mode unfreezes after it, expected < epochs "
+                        f"({tf['epochs']}), got {tf['freeze_epochs']}")
+    lm = p["nlp"]["lm"]
+    if lm["tied"] and lm["emb"] != lm["hidden"]:
+        problems.append(f"nlp.lm.tied: tied weights need emb == hidden, got emb {lm['emb']}, hidden {lm['hidden']}")
+    sc = p["nlp"]["bert"]["scratch"]
+    if sc["hidden_size"] % sc["heads"]:
+        problems.append(f"nlp.bert.scratch.heads: must divide hidden_size ({sc['hidden_size']}), got {sc['heads']}")
     return problems
 
 
@@ -177,8 +198,9 @@ def load_stage(path: str | Path, family: str, **fmt: str) -> dict:
 
 # ---------------------------------------------------------------- presets
 # Sections a preset replaces whole instead of merging into: a preset must be able to drop
+# a source's keys (text.corpus: pydoc -> hf) and
 # data sets (the embedded preset cannot prepare MNIST offline).
-REPLACED_BY_PRESETS = {"datasets"}
+REPLACED_BY_PRESETS = {"datasets", "text"}
 
 
 def _deep_update(node, overlay, top=True):
@@ -210,7 +232,10 @@ def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | N
     rt = YAML()
     rt.preserve_quotes = True
     doc = rt.load(params_path.read_text())
-    _deep_update(doc, load_yaml(preset_file))
+    load_yaml(preset_file)  # a clear error for a missing or unparsable preset
+    # overlaid as ruamel reads it: floats keep their spelling (PyYAML would write 2e-05, which
+    # YAML 1.1 readers take for a string)
+    _deep_update(doc, rt.load(preset_file.read_text()))
     doc["preset"] = name
     buf = StringIO()
     rt.dump(doc, buf)

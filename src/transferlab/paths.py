@@ -25,6 +25,16 @@ WS_TUNE_PRE = WS + "/tuning/p{plr}/pretrain/s{seed}"
 WS_TUNE = WS + "/tuning/p{plr}/t{tlr}/s{seed}"
 WS_TUNE_FRESH = WS + "/tuning/fresh/t{tlr}/s{seed}"
 WS_REMEDY = WS + "/remedy/{remedy}/s{seed}"
+# Study 5: transfer. Vision: the stand-in extractor, k-per-class subsets, finetuning runs.
+TRANSFER_STANDIN = "results/transfer/standin/{dataset}"
+TRANSFER_SUBSET = "data/subsets/transfer/{dataset}/k{k}_s{seed}.pt"
+TRANSFER = "results/transfer/{dataset}/{head}_{mode}/k{k}/s{seed}"
+# Language: the corpus and NLI set, the LM, NLI on its encoder and with BERT.
+CORPUS = "data/text/corpus.json"
+NLI_DATA = "data/text/nli.json"
+LM = "results/nlp/lm/s{seed}"
+NLI_LM = "results/nlp/nli_lm/{variant}/s{seed}"
+NLI_BERT = "results/nlp/nli_bert/{variant}/s{seed}"
 # Per-study tables (aggregate) and the report's inputs.
 RESULTS = "results"
 AGGREGATE = "results/aggregate/{study}"

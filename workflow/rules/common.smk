@@ -60,6 +60,8 @@ if "SLURM_JOB_ID" in os.environ:
 # `prepare`, which downloads data: compute nodes often have no internet.
 localrules:
     prepare,
+    corpus,
+    nli_data,
     aggregate,
     report,
 
@@ -79,7 +81,6 @@ wildcard_constraints:
     augment="none|mixup|collage",
     s=r"\d+",
     target_set="[a-z][a-z0-9_]*",
-    head="random|logreg",
     study="|".join(STUDIES),
     optimizer="sgd|momentum|adam|rmsprop",
     epochs=r"\d+",
@@ -89,7 +90,9 @@ wildcard_constraints:
     remedy="none|shrink_perturb|head_reset|shrink_perturb_head",
     width=r"\d+",
     depth=r"\d+",
-    mode="nth|first|last",
     n=r"\d+",
     plr=r"[0-9.e-]+",
     tlr=r"[0-9.e-]+",
+    head="random|logreg|linear|mlp|block_mlp",
+    mode="nth|first|last|frozen|unfrozen",
+    variant="[a-z_]+",

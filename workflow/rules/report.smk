@@ -11,6 +11,10 @@ FIGURES = {  # figure -> report category (captions: workflow/report/<figure>.rst
     "recipe_confusion": "Study 3: supervised recipe",
     **{f"ws_{x}": "Study 4: warm starting" for x in ("optimizers", "length", "transition", "stages", "width_depth",
                                                     "resets", "tuning", "remedies")},
+    "transfer_accuracy": "Study 5a: vision transfer",
+    "transfer_curves": "Study 5a: vision transfer",
+    "nlp_perplexity": "Study 5b: language",
+    "nlp_mnli": "Study 5b: language",
 }
 
 

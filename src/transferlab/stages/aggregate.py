@@ -174,6 +174,33 @@ def warmstart_tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFram
     return {"gaps.csv": warmstart_gaps(summary, p["warmstart"]["setup"]["optimizer"])}
 
 
+def transfer_runs(p: dict) -> Iterator[dict]:
+    """The stand-in extractor's run (phase standin; it exists in every configuration) and the
+    finetuning runs; variant = '<head>_<mode>'."""
+    tf = p["transfer"]
+    sd = tf["standin"]["dataset"]
+    yield {"study": "transfer", "phase": "standin", "dataset": sd, "head": "fc", "mode": "trained", "k": 0,
+           "variant": "standin", "seed": 0, "dir": paths.TRANSFER_STANDIN.format(dataset=sd)}
+    for k, seed, head, mode in itertools.product(tf["labels_per_class"], tf["seeds"], tf["heads"], tf["modes"]):
+        yield {"study": "transfer", "phase": "finetune", "dataset": tf["dataset"], "head": head, "mode": mode,
+               "k": k, "variant": f"{head}_{mode}", "seed": seed,
+               "dir": paths.TRANSFER.format(dataset=tf["dataset"], head=head, mode=mode, k=k, seed=seed)}
+
+
+def nlp_runs(p: dict) -> Iterator[dict]:
+    """The LM runs (phase lm), NLI on the LM's encoder (nli_lm) and with BERT (nli_bert)."""
+    n = p["nlp"]
+    for seed in n["seeds"]:
+        yield {"study": "nlp", "phase": "lm", "variant": n["lm"]["cell"], "seed": seed,
+               "dir": paths.LM.format(seed=seed)}
+        for v in n["nli_lm"]["variants"]:
+            yield {"study": "nlp", "phase": "nli_lm", "variant": v, "seed": seed,
+                   "dir": paths.NLI_LM.format(variant=v, seed=seed)}
+        for v in n["bert"]["variants"]:
+            yield {"study": "nlp", "phase": "nli_bert", "variant": v, "seed": seed,
+                   "dir": paths.NLI_BERT.format(variant=v, seed=seed)}
+
+
 @dataclass
 class Study:
     runs: Callable[[dict], Iterator[dict]]
@@ -181,7 +208,8 @@ class Study:
     # extra plot tables beyond the per-epoch validation curves: (params, root, runs, summary) -> {name: df}
     tables: Callable[[dict, Path, list[dict], pd.DataFrame], dict[str, pd.DataFrame]] = field(
         default=lambda p, root, runs, summary: {})
-    curve: str = "val/acc"  # the per-epoch metric of its DVC plots
+    curves: tuple[str, ...] = ("val/acc",)  # the per-epoch metrics of its DVC plots (where a phase has them)
+    metrics: tuple[str, ...] = ("test/acc",)  # its DVC metrics (mean per phase and arm, where a run has them)
 
 
 STUDIES: dict[str, Study] = {
@@ -189,7 +217,11 @@ STUDIES: dict[str, Study] = {
     "semisup": Study(semisup_runs, ["dataset", "target", "variant", "s"]),
     "recipe": Study(recipe_runs, ["dataset", "variant"], recipe_tables),
     # no validation split in the warm-start runs: the papers' metric is on the test split
-    "warmstart": Study(warmstart_runs, ["experiment", "arm"], warmstart_tables, curve="test/acc"),
+    "warmstart": Study(warmstart_runs, ["experiment", "arm"], warmstart_tables, curves=("test/acc",)),
+    # few labels and nothing selected: the per-epoch test accuracy is the curve
+    "transfer": Study(transfer_runs, ["dataset", "variant", "k"], curves=("test/acc",)),
+    "nlp": Study(nlp_runs, ["variant"], curves=("val/ppl", "val/acc"),
+                 metrics=("test/ppl", "test/acc", "test_mismatched/acc")),
 }
 
 
@@ -199,7 +231,7 @@ def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
         raise FileNotFoundError(f"{mfile}: metrics of run {run['dir']} missing (did its stage run?)")
     labels = {k: v for k, v in run.items() if k != "dir"}
     m = json.loads(mfile.read_text())
-    row = {**labels, **m["summary"]}
+    row = {**labels, **m.get("labels", {}), **m["summary"]}
     curves = [{**labels, "epoch": h["epoch"], "metric": k, "value": float(v)}
               for h in m["history"] for k, v in h.items() if k != "epoch"]
     return row, curves
@@ -224,20 +256,26 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> None:
 def dvc_views(study: str, summary: pd.DataFrame, curves: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
     """What `dvc metrics show` / `dvc plots show` read: mean test accuracy per phase and arm;
     mean validation-accuracy curves per phase, one column per arm."""
-    group = STUDIES[study].group
+    st = STUDIES[study]
+    group = st.group
     metrics: dict = {}
-    for key, acc in summary.groupby(["phase", *group])["test/acc"]:
-        node = metrics.setdefault(study, {})
-        for part in key[:-1]:
-            node = node.setdefault(str(part), {})
-        node[str(key[-1])] = round(float(acc.mean()), 6)
+    for name in st.metrics:
+        if name not in summary:
+            continue
+        for key, values in summary.dropna(subset=[name]).groupby(["phase", *group])[name]:
+            # one metric: study/phase/arm...; several: study/phase/arm.../metric
+            path = [study, *map(str, key)] + ([name] if len(st.metrics) > 1 else [])
+            node = metrics
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = round(float(values.mean()), 6)
     plots = {}
-    metric = STUDIES[study].curve
-    c = curves[curves.metric == metric]
-    for phase, part in c.groupby("phase"):
-        wide = part.groupby(["epoch", *group])["value"].mean().unstack(group)
-        wide.columns = ["/".join(map(str, col if isinstance(col, tuple) else (col,))) for col in wide.columns]
-        plots[f"{study}_{phase}_{metric.replace('/', '_')}.csv"] = wide.reset_index()
+    for metric in st.curves:
+        c = curves[curves.metric == metric]
+        for phase, part in c.groupby("phase"):
+            wide = part.groupby(["epoch", *group])["value"].mean().unstack(group)
+            wide.columns = ["/".join(map(str, col if isinstance(col, tuple) else (col,))) for col in wide.columns]
+            plots[f"{study}_{phase}_{metric.replace('/', '_')}.csv"] = wide.reset_index()
     return metrics, plots
 
 

@@ -87,8 +87,19 @@ def save_model(model, out: Path, run_config: dict, stats) -> None:
                        "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
 
 
-def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt) -> None:
+def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt,
+             labels: dict | None = None) -> None:
     """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
     checkpoint dropped)."""
     save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", ckpt)
+    engine.finish(res, summary, out / "metrics.json", ckpt, labels)
+
+
+class TestEachEpoch(engine.Hooks):
+    """The test accuracy after every epoch (the papers' metric averages the last ones)."""
+
+    def __init__(self, task: engine.Task, test: engine.DeviceData, amp: bool):
+        self.task, self.test, self.amp = task, test, amp
+
+    def epoch_metrics(self, model, epoch):
+        return {f"test/{k}": v for k, v in engine.evaluate(model, self.task, self.test, amp=self.amp).items()}

@@ -287,11 +287,95 @@ def warmstart_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     return figs, lines
 
 
+# ------------------------------------------------------------------ study 5: transfer
+def _stand_in_note(labels: pd.Series, what: str) -> list[str]:
+    """A loud line when a stand-in was used: the numbers are not about the real data/weights."""
+    used = sorted(set(labels.dropna().astype(str)))
+    stand = [u for u in used if "stand" in u.lower()]
+    return [f"> **{what}: {', '.join(used)}.**" + (" These are offline STAND-INS, not the real data/weights: "
+                                                  "the numbers test the pipeline, not the science." if stand else ""),
+            ""]
+
+
+def transfer_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    s = t.summary
+    ft = s[s.phase == "finetune"]
+    g = sns.catplot(data=ft, x="head", y="test/acc", hue="mode", col="k", kind="bar", errorbar="sd", height=3.2,
+                    aspect=1.2)
+    g.set_axis_labels("finetune model", "test accuracy")
+    g.set_titles("{col_name} labels per class")
+    figs = {"transfer_accuracy": _save(g.figure, out, "transfer_accuracy")}
+    c = t.curves[(t.curves.phase == "finetune") & (t.curves.metric == "test/acc")]
+    g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line", errorbar="sd",
+                    height=3.2, aspect=1.3)
+    g.set_axis_labels("epoch", "test accuracy")
+    g.set_titles("{col_name} labels per class")
+    figs["transfer_curves"] = _save(g.figure, out, "transfer_curves")
+    standin = s[s.phase == "standin"]
+    lines = ["## Study 5a: vision transfer (ResNet-18 extractor, few labels)", ""]
+    lines += _stand_in_note(ft["extractor"], "Extractor weights")
+    lines += ["Test accuracy by finetune model and mode (*frozen*: the extractor never trains; *unfrozen*: frozen "
+              "for the first epochs, then all parameters train at a lower extractor LR):", "",
+              _table(ft, ["dataset", "k", "head", "mode"], "test/acc"), ""]
+    if len(standin):
+        lines += [f"Stand-in extractor's own test accuracy on {standin['dataset'].iloc[0]}: "
+                  f"{standin['test/acc'].mean():.3f}.", ""]
+    return figs, lines
+
+
+# Published results on the real data sets, measured elsewhere (cited, not reproduced here).
+ANCHORS_LM = [("AWD-LSTM (Merity et al. 2018)", 65.6), ("AWD-LSTM + finetuning", 64.7),
+              ("AWD-LSTM + finetuning + cache pointer", 50.6)]
+ANCHORS_MNLI = [("BiLSTM + ELMo + Attn (GLUE baseline)", 76.4, 76.1), ("BERT-base (Devlin et al. 2019)", 84.6, 83.4),
+                ("BERT-tiny (Turc et al. 2019)", 70.2, 70.3), ("BERT-mini (Turc et al. 2019)", 74.8, 74.3)]
+NLI_PHASES = {"nli_lm": "our LM encoder", "nli_bert": "BERT"}
+
+
+def nlp_report(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    s, c = t.summary, t.curves
+    lm = c[(c.phase == "lm") & c.metric.isin(["val/ppl", "train/ppl"])]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(data=lm, x="epoch", y="value", hue="metric", errorbar="sd", marker="o", ax=ax)
+    ax.set_yscale("log")
+    ax.set(ylabel="perplexity", title="RNN LM: perplexity per epoch (train: with dropout)")
+    figs = {"nlp_perplexity": _save(fig, out, "nlp_perplexity")}
+    nli = s[s.phase.isin(list(NLI_PHASES))].copy()
+    nli["encoder"] = nli.phase.map(NLI_PHASES)
+    long = nli.melt(id_vars=["encoder", "variant", "seed"], value_vars=["test/acc", "test_mismatched/acc"],
+                    var_name="split", value_name="accuracy")
+    long["split"] = long.split.map({"test/acc": "matched", "test_mismatched/acc": "mismatched"})
+    g = sns.catplot(data=long, x="variant", y="accuracy", hue="split", col="encoder", kind="bar", errorbar="sd",
+                    height=3.2, aspect=1.2, sharex=False)
+    for ax in g.axes.flat:
+        ax.axhline(1 / 3, color="grey", ls=":", lw=1)
+    g.set_titles("{col_name}")
+    figs["nlp_mnli"] = _save(g.figure, out, "nlp_mnli")
+    lm_runs = s[s.phase == "lm"]
+    lines = ["## Study 5b: language (RNN LM, MNLI with its encoder and with BERT)", ""]
+    lines += _stand_in_note(s["data"], "Data")
+    lines += ["LM (test perplexity = exp(mean token NLL) on the test split; vocabulary from the training split):", "",
+              _table(lm_runs, ["variant"], "test/ppl"), "",
+              f"Test tokens unknown to the vocabulary: {lm_runs['data/test_unk_rate'].mean():.3%}. Perplexities "
+              "compare only at the same vocabulary and tokenization.", "",
+              "NLI accuracy, matched (test/acc) and mismatched, by encoder and variant (dotted line: chance):", "",
+              _table(nli, ["encoder", "variant"], "test/acc"), "",
+              _table(nli, ["encoder", "variant"], "test_mismatched/acc"), ""]
+    if "data/unk_rate" in nli:
+        rate = nli.loc[nli.phase == "nli_lm", "data/unk_rate"].mean()
+        lines += [f"NLI tokens unknown to the LM's vocabulary: {rate:.1%}.", ""]
+    lines += ["Anchors: published results on the real data (measured elsewhere, quoted for scale):", "",
+              pd.DataFrame(ANCHORS_LM, columns=["WikiText-2 LM", "test perplexity"]).to_markdown(index=False), "",
+              pd.DataFrame(ANCHORS_MNLI, columns=["MNLI model", "matched", "mismatched"]).to_markdown(index=False), ""]
+    return figs, lines
+
+
 REPORTS: dict[str, Callable[[Tables, Path], tuple[dict[str, Path], list[str]]]] = {
     "pretext": pretext_report,
     "semisup": semisup_report,
     "recipe": recipe_report,
     "warmstart": warmstart_report,
+    "transfer": transfer_report,
+    "nlp": nlp_report,
 }
 
 

@@ -34,7 +34,7 @@ from .. import params as P
 from .. import warmstart as W
 from ..data import format as fmt
 from ..io import atomic_torch_save
-from .common import file_digest, new_model, save_run, setup, training_parser
+from .common import TestEachEpoch, file_digest, new_model, save_run, setup, training_parser
 
 log = logging.getLogger("transferlab.warmstart")
 
@@ -51,16 +51,6 @@ def run_settings(p: dict, **overrides) -> dict:
 
 def fit_config(s: dict, epochs: int) -> engine.FitConfig:
     return engine.FitConfig(epochs=epochs, batch_size=s["batch_size"], optimizer=s["optimizer"], lr=s["lr"])
-
-
-class TestEachEpoch(engine.Hooks):
-    """The test accuracy after every epoch (the papers' metric averages the last ones)."""
-
-    def __init__(self, task: engine.Task, test: engine.DeviceData, amp: bool):
-        self.task, self.test, self.amp = task, test, amp
-
-    def epoch_metrics(self, model, epoch):
-        return {f"test/{k}": v for k, v in engine.evaluate(model, self.task, self.test, amp=self.amp).items()}
 
 
 @dataclass

@@ -1,0 +1,118 @@
+"""Vision transfer: torchvision's ImageNet loader via the hub cache, input adaptation, the
+finetune models, and the frozen/unfrozen switch."""
+
+import pytest
+import torch
+
+from transferlab import engine
+from transferlab import transfer as T
+from transferlab.data.format import DataError
+
+
+def _fake_imagenet_file(torch_home) -> dict:
+    """A resnet18 state dict (random, seeded) where torchvision's IMAGENET1K_V1 loader looks."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(123)
+    state = resnet18().state_dict()
+    dest = torch_home / "hub" / "checkpoints" / T.IMAGENET_FILE
+    dest.parent.mkdir(parents=True)
+    torch.save(state, dest)
+    return state
+
+
+def test_imagenet_weights_come_through_torchvisions_loader_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(DataError, match="resnet18-f37072fd.pth"):
+        T.load_resnet18("imagenet", None, download=False)  # nothing cached, no download: a clear error
+    state = _fake_imagenet_file(tmp_path)
+    net, info = T.load_resnet18("imagenet", None, download=False)
+    assert info["extractor"] == "imagenet" and info["extractor_file"].startswith(str(tmp_path))
+    got = net.state_dict()
+    assert set(got) == set(state) and all(torch.equal(got[k], state[k]) for k in state)
+
+
+def test_standin_is_labelled_and_must_exist(tmp_path):
+    from torchvision.models import resnet18
+
+    with pytest.raises(DataError, match="stand-in"):
+        T.load_resnet18("standin", tmp_path / "none.pt", download=False)
+    net = resnet18(num_classes=4)
+    torch.save({"state_dict": net.state_dict(), "num_classes": 4, "dataset": "shapes"}, tmp_path / "s.pt")
+    loaded, info = T.load_resnet18("standin", tmp_path / "s.pt", download=False)
+    assert info["extractor"] == "standin:shapes"
+    assert torch.equal(loaded.conv1.weight, net.conv1.weight)
+
+
+def test_adapt_repeats_grey_resizes_and_normalizes():
+    x = torch.rand(2, 1, 28, 28)
+    y = T.Adapt(32)(x)
+    assert y.shape == (2, 3, 32, 32)
+    mean, std = torch.tensor(T.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(T.IMAGENET_STD).view(1, 3, 1, 1)
+    back = y * std + mean  # undo the normalization: the three channels are the same grey image
+    assert torch.allclose(back[:, 0], back[:, 1], atol=1e-5) and torch.allclose(back[:, 1], back[:, 2], atol=1e-5)
+    # a constant image stays that constant through the resize
+    assert torch.allclose(T.Adapt(32)(torch.full((1, 3, 28, 28), 0.5)) * std + mean, torch.full((1, 3, 32, 32), 0.5),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("head", list(T.HEADS))
+def test_finetune_models_map_feature_maps_to_logits(head):
+    m = T.HEADS[head](512, 7, 16)
+    assert m(torch.randn(3, 512, 2, 2)).shape == (3, 7)
+
+
+class Snapshots(engine.Hooks):
+    """The extractor's state (weights and BN buffers) after every epoch."""
+
+    def __init__(self, model):
+        self.model, self.states = model, []
+
+    def epoch_metrics(self, model, epoch):
+        self.states.append(engine.state_of(list(self.model.features)))
+        return {}
+
+
+def _run(mode: str, epochs=4, freeze_epochs=2):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    model = T.transfer_model(resnet18(), 32, "mlp", 4, 16)
+    n = len(model.features)
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(16, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    data = engine.DeviceData(images, torch.arange(16) % 4, torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    initial = engine.state_of(list(model.features))
+    head0 = [p.detach().clone() for p in model.heads.parameters()]
+    snaps = Snapshots(model)
+    freeze = engine.Freeze(n, None if mode == "frozen" else freeze_epochs)
+    cfg = engine.FitConfig(epochs=epochs, batch_size=8, optimizer="adam", lr=1e-3, extractor_lr_scale=0.1)
+    res = engine.fit(model, engine.classification(4), data, None, cfg, seed=0, run_config={}, freeze=freeze,
+                     hooks=snaps)
+    same = [all(torch.equal(s[k], initial[k]) for k in initial) for s in snaps.states]
+    head_moved = any(not torch.equal(a, b) for a, b in zip(head0, model.heads.parameters()))
+    return same, head_moved, res, model
+
+
+def test_frozen_extractor_never_changes_and_only_the_head_trains():
+    same, head_moved, res, model = _run("frozen")
+    assert same == [True] * 4 and head_moved
+    assert res.extra["frozen_unchanged"] == 1.0
+    from transferlab.models import count_trainable
+
+    assert count_trainable(model) == sum(p.numel() for p in model.heads.parameters())
+
+
+def test_unfrozen_extractor_is_unchanged_before_the_switch_and_changes_after():
+    same, head_moved, res, _ = _run("unfrozen", epochs=4, freeze_epochs=2)
+    assert same == [True, True, False, False] and head_moved
+    assert res.extra["frozen_unchanged_before_unfreeze"] == 1.0
+
+
+def test_unfrozen_extractor_trains_at_the_lower_lr():
+    from torchvision.models import resnet18
+
+    model = T.transfer_model(resnet18(), 32, "linear", 4, 16)
+    cfg = engine.FitConfig(epochs=1, batch_size=8, optimizer="adam", lr=1e-3, extractor_lr_scale=0.1)
+    groups = engine._param_groups(model, cfg, engine.Freeze(len(model.features), 2))
+    assert {g["name"]: g["lr"] for g in groups if "lr" in g} == {"features": pytest.approx(1e-4)}
