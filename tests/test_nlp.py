@@ -43,6 +43,7 @@ def test_wikitext_parquet_in_the_hubs_layout_loads_through_datasets(tmp_path):
     corpus = D.build_corpus({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
     assert {k: len(v) for k, v in corpus["splits"].items()} == {"train": 12, "validation": 4, "test": 6}
     assert corpus["splits"]["test"][0] == " = Article test 0 = "  # blank lines dropped, newline stripped
+    assert D.describe(corpus).startswith("parquet (train=train-00000-of-00001.parquet")
 
 
 def test_tokenized_wikitext_files_without_validation_carve_it_from_train(tmp_path):

@@ -261,9 +261,20 @@ def _source(registry: dict, cfg: dict, what: str) -> Callable:
     return registry[src]
 
 
+def _name(cfg: dict) -> str:
+    """What the set is called in logs, tables and the report: the hub id (and config) or the
+    local files for `hf`, the source otherwise."""
+    if cfg["source"] != "hf":
+        return cfg["source"]
+    name = cfg["path"] + (f":{cfg['name']}" if cfg.get("name") else "")
+    if cfg.get("data_files"):
+        name += " (" + ", ".join(f"{k}={Path(v).name}" for k, v in cfg["data_files"].items()) + ")"
+    return name
+
+
 def build_corpus(cfg: dict, data: dict) -> dict:
     splits, meta = _source(CORPUS_SOURCES, cfg, "corpus")(cfg, data)
-    return {"name": cfg.get("name", cfg["source"]), "source": cfg["source"], "meta": meta, "splits": splits}
+    return {"name": _name(cfg), "source": cfg["source"], "meta": meta, "splits": splits}
 
 
 def build_nli(cfg: dict, data: dict) -> dict:
@@ -275,7 +286,7 @@ def build_nli(cfg: dict, data: dict) -> dict:
         splits["train"] = rng.sample(splits["train"], cfg["max_train"])
     counts = {s: [sum(1 for r in rows if r[2] == k) for k in range(3)] for s, rows in splits.items()}
     meta["label_counts"] = counts
-    return {"name": cfg.get("name", cfg["source"]), "source": cfg["source"], "meta": meta, "labels": list(LABELS),
+    return {"name": _name(cfg), "source": cfg["source"], "meta": meta, "labels": list(LABELS),
             "splits": splits}
 
 
