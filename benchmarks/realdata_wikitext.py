@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--realdata", type=Path, default=REPO.parent / "shared/realdata")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=0.002, help="Adam's LR")
     ap.add_argument("--cores", type=int, default=2)
     a = ap.parse_args()
     work = a.work.resolve()
@@ -47,7 +48,7 @@ def main() -> None:
                            "data_files": {"train": str(wt / "valid.txt"), "test": str(wt / "test.txt")}}
     # WikiText's files are tokenized already: split on whitespace, keep case, keep every word seen
     p["nlp"]["tokenizer"] = {"kind": "whitespace", "lowercase": False, "max_vocab": 100000, "min_freq": 1}
-    p["nlp"]["lm"].update(emb=a.width, hidden=a.width, epochs=a.epochs, dropout=0.3, lr=0.002)
+    p["nlp"]["lm"].update(emb=a.width, hidden=a.width, epochs=a.epochs, dropout=0.3, lr=a.lr)
     (work / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     target = "results/nlp/lm/s0/metrics.json"
     t0 = time.time()
@@ -56,7 +57,7 @@ def main() -> None:
     m = json.loads((work / target).read_text())
     s = m["summary"]
     print(f"\nWikiText-2 (real; trained on 90% of its validation split, {s['data/train_tokens']:.0f} tokens), "
-          f"LSTM 1x{a.width}, tied, {a.epochs} epochs, {time.time() - t0:.0f} s wall on {a.cores} cores")
+          f"LSTM 1x{a.width}, tied, Adam lr {a.lr}, {a.epochs} epochs, {time.time() - t0:.0f} s wall on {a.cores} cores")
     print("epoch  train ppl  val ppl")
     for row in m["history"]:
         print(f"{row['epoch']:5d}  {row['train/ppl']:9.1f}  {row['val/ppl']:7.1f}")
