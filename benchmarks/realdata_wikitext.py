@@ -57,7 +57,8 @@ def main() -> None:
     m = json.loads((work / target).read_text())
     s = m["summary"]
     print(f"\nWikiText-2 (real; trained on 90% of its validation split, {s['data/train_tokens']:.0f} tokens), "
-          f"LSTM 1x{a.width}, tied, Adam lr {a.lr}, {a.epochs} epochs, {time.time() - t0:.0f} s wall on {a.cores} cores")
+          f"LSTM 1x{a.width}, tied, Adam lr {a.lr}, {a.epochs} epochs, "
+          f"{time.time() - t0:.0f} s wall on {a.cores} cores")
     print("epoch  train ppl  val ppl")
     for row in m["history"]:
         print(f"{row['epoch']:5d}  {row['train/ppl']:9.1f}  {row['val/ppl']:7.1f}")
