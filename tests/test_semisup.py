@@ -134,3 +134,20 @@ def test_pretrain_uses_exactly_s_examples_per_class(params):
     p = _params(params)
     model, res, summary, _ = S.pretrain(_dataset(), "mixup", 3, 0, p, run_config={})
     assert summary["data/train_size"] == 3 * 4
+
+
+def test_batched_crop_flip_matches_per_image_crops():
+    from transferlab.augment import crop_flip
+
+    x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float).view(2, 3, 5, 6)
+    gen = torch.Generator().manual_seed(1)
+    out = crop_flip(x, gen, pad=2)
+    # replay the draws, crop each image by hand from its zero-padded copy
+    g = torch.Generator().manual_seed(1)
+    oy, ox = torch.randint(0, 5, (2,), generator=g), torch.randint(0, 5, (2,), generator=g)
+    mirror = torch.rand(2, generator=g) < 0.5
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        ref = padded[i, :, oy[i]:oy[i] + 5, ox[i]:ox[i] + 6]
+        assert torch.equal(out[i], ref.flip(-1) if mirror[i] else ref)
+    assert out.shape == x.shape

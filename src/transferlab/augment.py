@@ -84,3 +84,22 @@ AUGMENTS: dict[str, tuple[Callable, str | None]] = {
     "mixup": (mixup, "mixup_alpha"),
     "collage": (collage, "collage_alpha"),
 }
+
+
+def crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
+    """The CIFAR recipe's random crop (zero padding `pad`, a crop of the original size at a
+    random offset) and horizontal flip, for the whole batch at once on its device: one
+    gather per axis instead of a per-image PIL transform on the CPU.
+    x [B, C, H, W] -> [B, C, H, W]; offsets and flips per image from `gen`."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))                                   # [B, C, H+2p, W+2p]
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
+    rows = (oy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * pad)
+    out = padded.gather(2, rows)                                              # [B, C, H, W+2p]
+    cols = (ox.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
+    out = out.gather(3, cols)                                                 # [B, C, H, W]
+    if flip:
+        mirror = (torch.rand(b, generator=gen) < 0.5).to(x.device).view(b, 1, 1, 1)
+        out = torch.where(mirror, out.flip(-1), out)
+    return out
