@@ -51,6 +51,13 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def on_device(ds, n_train: int, device) -> tuple[engine.DeviceData, engine.DeviceData]:
+    """The first n_train training images and the whole test split as the engine holds them."""
+    stats = engine.channel_stats(ds.splits["train"].images)
+    return (engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(n_train)), device, stats),
+            engine.DeviceData.from_split(ds.splits["test"], device, stats))
+
+
 def baseline(name, root, n_train, batch, device, epochs=1, workers=0):
     """The assignments' loop; returns (train samples/s, eval samples/s, final train loss)."""
     import torchvision
@@ -91,9 +98,7 @@ def baseline(name, root, n_train, batch, device, epochs=1, workers=0):
 
 
 def engine_run(name, ds, n_train, batch, device, epochs=1, channels_last=False, compile_=False):
-    stats = engine.channel_stats(ds.splits["train"].images)
-    train = engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(n_train)), device, stats)
-    test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
+    train, test = on_device(ds, n_train, device)
     torch.manual_seed(0)
     model = models.build(name, (1, 28, 28), {"main": 10}).to(device)
     if channels_last:
@@ -121,8 +126,7 @@ def engine_run(name, ds, n_train, batch, device, epochs=1, channels_last=False, 
 
 def seeds_run(name, ds, n_train, batch, device, n_seeds):
     """(batched samples/s, sequential samples/s) over all seeds: samples = seeds x n_train."""
-    stats = engine.channel_stats(ds.splits["train"].images)
-    train = engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(n_train)), device, stats)
+    train, _ = on_device(ds, n_train, device)
     cfg = engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3)
     seeds = list(range(n_seeds))
     stack = SeedStack(lambda: models.build(name, (1, 28, 28), {"main": 10}), seeds).to(device)
@@ -143,8 +147,7 @@ def seeds_run(name, ds, n_train, batch, device, n_seeds):
 def profile(name, ds, batch, device, steps=30) -> str:
     from torch.profiler import ProfilerActivity, profile as prof
 
-    stats = engine.channel_stats(ds.splits["train"].images)
-    train = engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(steps * batch)), device, stats)
+    train, _ = on_device(ds, steps * batch, device)
     model = models.build(name, (1, 28, 28), {"main": 10}).to(device)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with prof(activities=acts) as p:

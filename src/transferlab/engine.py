@@ -136,13 +136,19 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
+def holdout(n: int, frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random `frac` of n indices held out: (kept, held out), in permutation order."""
+    n_val = int(round(frac * n))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:], perm[:n_val]
+
+
 def split_val(split: Split, frac: float, seed: int) -> tuple[Split, Split | None]:
     """Hold out a seeded random fraction of a training split for per-epoch validation."""
-    n_val = int(round(frac * len(split)))
-    if n_val == 0:
+    kept, held = holdout(len(split), frac, seed)
+    if len(held) == 0:
         return split, None
-    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
-    return split.subset(torch.sort(perm[n_val:]).values), split.subset(torch.sort(perm[:n_val]).values)
+    return split.subset(torch.sort(kept).values), split.subset(torch.sort(held).values)
 
 
 # ------------------------------------------------------------------ tasks

@@ -69,6 +69,15 @@ def resnet(in_shape: tuple[int, int, int], width: int = 64, stages: int = 4,
     return nn.Sequential(*layers), cin
 
 
+def mlp_head(n_in: int, hidden: int, n_out: int, dropout: float = 0.0) -> nn.Module:
+    """A classifier on [B, n_in] features: a linear layer when hidden is 0, else one hidden ReLU
+    layer (dropout after it, when > 0)."""
+    if hidden == 0:
+        return nn.Linear(n_in, n_out)
+    drop = [nn.Dropout(dropout)] if dropout > 0 else []
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), *drop, nn.Linear(hidden, n_out))
+
+
 MODELS: dict[str, Callable[..., tuple[nn.Sequential, int]]] = {
     "small_cnn": small_cnn,
     "mlp": mlp,

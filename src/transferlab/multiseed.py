@@ -64,15 +64,11 @@ class SeedStack(nn.Module):
         return m
 
 
-def seed_orders(n: int, seeds: list[int]) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(s) for s in seeds]
-
-
 def fit_seeds(stack: SeedStack, data: engine.DeviceData, cfg: engine.FitConfig) -> list[list[float]]:
     """Train all seeds together for cfg.epochs; every seed reads `data` in its own order.
     Returns the per-step training loss of every seed [S][steps] (one host sync per epoch)."""
     opt = engine.OPTIMIZERS[cfg.optimizer]([{"params": list(stack.parameters())}], cfg.lr, cfg.weight_decay)
-    gens = seed_orders(len(data), stack.seeds)
+    gens = [torch.Generator().manual_seed(s) for s in stack.seeds]  # each seed's own data order
     n_b = data.num_batches(cfg.batch_size)
     losses: list[torch.Tensor] = []
     stack.train()

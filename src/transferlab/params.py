@@ -198,8 +198,8 @@ def load_stage(path: str | Path, family: str, **fmt: str) -> dict:
 
 # ---------------------------------------------------------------- presets
 # Sections a preset replaces whole instead of merging into: a preset must be able to drop
-# a source's keys (text.corpus: pydoc -> hf) and
-# data sets (the embedded preset cannot prepare MNIST offline).
+# data sets (the embedded preset cannot prepare MNIST offline) and a text source's keys
+# (text.corpus: pydoc -> hf).
 REPLACED_BY_PRESETS = {"datasets", "text"}
 
 
@@ -221,7 +221,7 @@ def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | N
     """
     from io import StringIO
 
-    from ruamel.yaml import YAML
+    from ruamel.yaml import YAML, YAMLError
 
     params_path = Path(params_path)
     presets_dir = Path(presets_dir) if presets_dir else params_path.parent / "workflow/presets"
@@ -232,10 +232,13 @@ def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | N
     rt = YAML()
     rt.preserve_quotes = True
     doc = rt.load(params_path.read_text())
-    load_yaml(preset_file)  # a clear error for a missing or unparsable preset
     # overlaid as ruamel reads it: floats keep their spelling (PyYAML would write 2e-05, which
     # YAML 1.1 readers take for a string)
-    _deep_update(doc, rt.load(preset_file.read_text()))
+    try:
+        overlay = rt.load(preset_file.read_text())
+    except YAMLError as e:
+        raise ParamsError(f"{preset_file}: not valid YAML: {e}") from e
+    _deep_update(doc, overlay)
     doc["preset"] = name
     buf = StringIO()
     rt.dump(doc, buf)

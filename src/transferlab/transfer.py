@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.format import DataError
-from .models import Net
+from .models import Net, mlp_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -87,14 +87,13 @@ def _pooled(head: nn.Module) -> nn.Module:
 def _block_mlp(ch: int, n: int, hidden: int) -> nn.Module:
     from torchvision.models.resnet import BasicBlock
 
-    return nn.Sequential(BasicBlock(ch, ch), _pooled(nn.Sequential(nn.Linear(ch, hidden), nn.ReLU(),
-                                                                   nn.Linear(hidden, n))))
+    return nn.Sequential(BasicBlock(ch, ch), _pooled(mlp_head(ch, hidden, n)))
 
 
 # The finetune model on the extractor's feature maps [B, 512, h, w] -> logits [B, classes].
 HEADS: dict[str, Callable[[int, int, int], nn.Module]] = {
-    "linear": lambda ch, n, hidden: _pooled(nn.Linear(ch, n)),
-    "mlp": lambda ch, n, hidden: _pooled(nn.Sequential(nn.Linear(ch, hidden), nn.ReLU(), nn.Linear(hidden, n))),
+    "linear": lambda ch, n, hidden: _pooled(mlp_head(ch, 0, n)),
+    "mlp": lambda ch, n, hidden: _pooled(mlp_head(ch, hidden, n)),
     "block_mlp": _block_mlp,  # one more (trainable) ResNet BasicBlock, then the MLP
 }
 

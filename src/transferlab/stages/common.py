@@ -69,6 +69,26 @@ def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, trai
     return model.to(device), device
 
 
+def fit_head_on_features(model: models.Net, task: engine.Task, train: engine.DeviceData,
+                         val: engine.DeviceData | None, cfg: engine.FitConfig, *, feature_batch: int = 1024,
+                         **fit_kwargs):
+    """Train only `model`'s heads on its frozen extractor. The extractor's outputs are computed
+    once (eval mode, no augmentation: exactly the inputs the head would see every epoch, so the
+    same computation, epochs times cheaper) and the head trains on them; the extractor is then
+    checked unchanged. Returns the fit result, the head-only Net (it shares `model.heads`) and
+    the function that turns a DeviceData into its features."""
+    before = engine.state_of([model.features])
+
+    def feats(d: engine.DeviceData | None) -> engine.DeviceData | None:
+        return None if d is None else engine.feature_data(model.features, d, batch_size=feature_batch)
+
+    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
+    head_only.heads = model.heads  # shared modules: training head_only trains model's head
+    res = engine.fit(head_only, task, feats(train), feats(val), cfg, **fit_kwargs)
+    engine.assert_unchanged(before, [model.features])
+    return res, head_only, feats
+
+
 def load_extractor(model: models.Net, path: str | Path) -> dict:
     """Load a pretrained extractor. The contract: every `features.*` key loads, and the only
     keys missing are the new heads' (moco's main_lincls check)."""
@@ -87,12 +107,11 @@ def save_model(model, out: Path, run_config: dict, stats) -> None:
                        "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
 
 
-def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt,
-             labels: dict | None = None) -> None:
+def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt) -> None:
     """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
     checkpoint dropped)."""
     save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", ckpt, labels)
+    engine.finish(res, summary, out / "metrics.json", ckpt)
 
 
 class TestEachEpoch(engine.Hooks):

@@ -20,7 +20,6 @@ import logging
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .. import engine, models
 from .. import params as P
@@ -28,7 +27,7 @@ from ..io import atomic_torch_save
 from ..text import bert as B
 from ..text import data as D
 from ..text import lm as L
-from .common import file_digest, parser, setup, training_parser
+from .common import file_digest, fit_head_on_features, parser, setup, training_parser
 
 log = logging.getLogger("transferlab.nlp")
 
@@ -100,10 +99,9 @@ def lm_main(argv=None) -> None:
 
 # ------------------------------------------------------------------ NLI, shared
 def _hold_out(x: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
-    """(train, val) index split of a seeded random `frac` of the pairs."""
-    n_val = int(round(frac * len(y)))
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    return (x[perm[n_val:]], y[perm[n_val:]]), (x[perm[:n_val]], y[perm[:n_val]]) if n_val else None
+    """(train, val) pairs: a seeded random `frac` of them held out (engine.holdout)."""
+    kept, held = engine.holdout(len(y), frac, seed)
+    return (x[kept], y[kept]), (x[held], y[held]) if len(held) else None
 
 
 def _token_data(xy, device) -> engine.DeviceData | None:
@@ -125,14 +123,8 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, seed: int
     fit_cfg = engine.FitConfig.from_params(cfg)
     common = dict(seed=seed, run_config=run_config, ckpt_path=ckpt, live_dir=live_dir, amp=p["train"]["amp"],
                   progress=p["train"]["progress"])
-    before = engine.state_of(list(model.features))
     if frozen:
-        extractor = model.features
-        head_only = models.Net(nn.Sequential(nn.Identity()), model.feat_dim, {})
-        head_only.heads["main"] = model.heads["main"]  # the same module: training it trains the model's head
-        feats = lambda d: None if d is None else engine.feature_data(extractor, d, batch_size=256)  # noqa: E731
-        res = engine.fit(head_only, task, feats(train), feats(val), fit_cfg, **common)
-        engine.assert_unchanged(before, list(model.features))
+        res, _, _ = fit_head_on_features(model, task, train, val, fit_cfg, feature_batch=256, **common)
         res.extra["frozen_unchanged"] = 1.0
     else:
         res = engine.fit(model, task, train, val, fit_cfg, **common)

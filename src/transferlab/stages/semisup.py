@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from .. import augment as A
 from .. import engine, models
 from .. import params as P
 from ..data import format as fmt
 from ..data import subsample as sub
-from .common import file_digest, new_model, prepare_data, save_run, setup, training_parser
+from .common import file_digest, fit_head_on_features, new_model, prepare_data, save_run, setup, training_parser
 
 log = logging.getLogger("transferlab.semisup")
 
@@ -76,19 +74,12 @@ def finetune(ds: fmt.Dataset, seed: int, p: dict, *, init: str | Path, run_confi
     # The extractor's contract is checked on load: every features.* key loads; only heads are new.
     model, device = new_model(p["semisup"]["model"], ds, task.heads, seed, p["train"], init)
     model.eval()
-    before = engine.state_of([model.features])
     train, val, test, stats = prepare_data(ds, p["train"], seed, device)
-    feats = {k: engine.feature_data(model.features, d) if d is not None else None
-             for k, d in {"train": train, "val": val, "test": test}.items()}
-    # The trainable model is the head alone: [B, D] features -> [B, classes].
-    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})
-    head_only.heads = model.heads  # shared modules: training head_only trains model's head
+    res, head_only, feats = fit_head_on_features(
+        model, task, train, val, engine.FitConfig.from_params(cfg), seed=seed, run_config=run_config,
+        ckpt_path=ckpt, live_dir=live_dir, amp=p["train"]["amp"], progress=p["train"]["progress"])
     n_trainable = models.count_trainable(head_only)
-    res = engine.fit(head_only, task, feats["train"], feats["val"], engine.FitConfig.from_params(cfg), seed=seed,
-                     run_config=run_config, ckpt_path=ckpt, live_dir=live_dir, amp=p["train"]["amp"],
-                     progress=p["train"]["progress"])
-    engine.assert_unchanged(before, [model.features])
-    on_feats = engine.evaluate(head_only, task, feats["test"])
+    on_feats = engine.evaluate(head_only, task, feats(test))
     on_images = engine.evaluate(model, task, test)
     if abs(on_feats["acc"] - on_images["acc"]) > 1e-6:
         raise RuntimeError(f"head on cached features scores {on_feats['acc']} but the assembled model "

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..data.format import DataError
-from ..models import Net
-from .lm import mlp_head
+from ..models import Net, mlp_head
 
 
 def resolve_checkpoint(name: str) -> str:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .. import engine
-from ..models import Net
+from ..models import Net, mlp_head
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 SPECIALS = (PAD, UNK, EOS)  # ids 0, 1, 2
@@ -222,13 +222,6 @@ class PairFeatures(nn.Module):
         pooled = POOLS[self.pool](self.encoder(ids), ids != 0)  # [2B, H]
         u, v = pooled[:b], pooled[b:]
         return torch.cat([u, v, (u - v).abs(), u * v], dim=1)
-
-
-def mlp_head(n_in: int, hidden: int, n_out: int, dropout: float = 0.0) -> nn.Module:
-    """A linear layer when hidden is 0, else one hidden ReLU layer."""
-    if hidden == 0:
-        return nn.Linear(n_in, n_out)
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))
 
 
 def nli_model(lm_cfg: dict, vocab_size: int, pool: str, hidden: int, dropout: float) -> Net:
