@@ -13,6 +13,7 @@ import torch
 
 from transferlab import engine, models
 from transferlab.data import sources
+from transferlab.runs import Run
 
 SETS = {
     "synth_digits": {"source": "synth", "charset": "digits", "train_per_class": 600, "test_per_class": 100,
@@ -42,7 +43,7 @@ def main() -> None:
             te = engine.DeviceData.from_split(ds.splits["test"], "cpu", stats)
             task = engine.classification(ds.num_classes)
             m = models.build("small_cnn", ds.shape, task.heads)
-            engine.fit(m, task, tr, None, engine.FitConfig(a.epochs, 128, "adam", 1e-3), seed=seed, run_config={})
+            engine.fit(m, task, tr, None, engine.FitConfig(a.epochs, 128, "adam", 1e-3), Run(seed, {}))
             accs.append(engine.evaluate(m, task, te)["acc"])
         print(f"{name:15s} {len(ds.splits['train']):7d} {render:8.2f} " + " ".join(f"{x:.3f}" for x in accs))
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from transferlab.workspace import copy_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -37,9 +38,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     ws = Path(tempfile.mkdtemp(prefix="overheads-"))
-    for name in ("Snakefile", "dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, ws / name)
-    shutil.copytree(REPO / "workflow", ws / "workflow")
+    copy_pipeline(ws)
     subprocess.run([str(BIN / "dvc"), "init", "--no-scm", "-q"], cwd=ws, check=True)
     py = str(BIN / "python")
     prep = ws / "data/prepared/digits.pt"
@@ -50,11 +49,11 @@ def main() -> None:
          timed([str(BIN / "snakemake"), "-n", "--cores", "1", "--quiet", "all"], ws, a.repeat)),
         ("dvc status (the whole default DAG, nothing built)", timed([str(BIN / "dvc"), "status"], ws, a.repeat)),
         ("python -c 'import torch'", timed([py, "-c", "import torch"], ws, a.repeat)),
-        ("stage start-up: import transferlab.stages.pretext + load a prepared set",
-         timed([py, "-c", "from transferlab.stages import pretext; from transferlab.data import format as f; "
+        ("stage start-up: import transferlab.studies.pretext.stages + load a prepared set",
+         timed([py, "-c", "from transferlab.studies.pretext import stages; from transferlab.data import format as f; "
                 f"f.load({str(prep)!r})"], ws, a.repeat)),
-        ("stage start-up: import transferlab.stages.nlp (transformers, datasets lazily)",
-         timed([py, "-c", "from transferlab.stages import nlp"], ws, a.repeat)),
+        ("stage start-up: import transferlab.studies.nlp.stages (transformers, datasets lazily)",
+         timed([py, "-c", "from transferlab.studies.nlp import stages"], ws, a.repeat)),
         ("transferlab validate (params + schema)", timed([str(BIN / "transferlab"), "validate"], ws, a.repeat)),
     ]
     print(f"| what | median of {a.repeat} (s) |\n|---|---|")

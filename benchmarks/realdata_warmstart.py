@@ -11,7 +11,6 @@ every seed, then prints warm, fresh, the gap with its 95% interval and what each
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realdata_studies import REPO, cifar_subset  # noqa: E402
 
-from transferlab.stages.aggregate import read_run, warmstart_gaps, warmstart_runs  # noqa: E402
+from transferlab.stages.aggregate import read_run  # noqa: E402
+from transferlab.studies.warmstart import tables  # noqa: E402
+from transferlab.workspace import copy_pipeline  # noqa: E402
 
 
 def main() -> None:
@@ -42,9 +43,6 @@ def main() -> None:
     if not npz.exists():
         cifar_subset(next((a.realdata / "cifar10").glob("*.zip")), npz, a.train_per_class,
                      test_per_class=a.test_per_class)
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / "workflow", work / "workflow", dirs_exist_ok=True)
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["datasets"] = {"cifar10ws": {"source": "npz", "path": str(npz)}, **p["datasets"]}
     p["train"]["progress"] = False
@@ -52,18 +50,17 @@ def main() -> None:
     ws.update(dataset="cifar10ws", seeds=list(range(a.seeds)))
     ws["setup"].update(width=16, depth=2, blocks=1, batch_size=64, pretrain_epochs=a.epochs, train_epochs=a.epochs,
                        eval_last=4)
-    (work / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    runs = [r for r in warmstart_runs(p) if (r["experiment"] == "optimizers" and r.get("base"))
+    copy_pipeline(work, p)
+    runs = [r for r in tables.runs(p) if (r["experiment"] == "optimizers" and r.get("base"))
             or r["experiment"] == "remedies"]
     targets = [r["dir"] + "/metrics.json" for r in runs]
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(REPO / "workflow/profiles/local"),
-                    "--cores", str(a.cores), *targets], cwd=work, check=True)
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores), *targets], cwd=work, check=True)
     print(f"wall: {time.monotonic() - t0:.0f} s for {len(targets)} runs")
     summary = pd.DataFrame([read_run(work, r)[0] for r in runs]).assign(tlr=float("nan"))
     base = summary[summary.experiment == "optimizers"]
     print(base[base.phase != "pretrain"].groupby("phase")["test/acc"].agg(["mean", "std", "count"]).round(4))
-    print(warmstart_gaps(summary, ws["setup"]["optimizer"]).round(4).to_string(index=False))
+    print(tables.gaps(summary, ws["setup"]["optimizer"]).round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import yaml
+from transferlab.workspace import copy_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,9 +39,6 @@ def main() -> None:
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     wt = (a.realdata / "wikitext2").resolve()
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / "workflow", work / "workflow", dirs_exist_ok=True)
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["train"]["progress"] = False
     p["text"]["corpus"] = {"source": "hf", "path": "text", "val_fraction": 0.1,
@@ -49,7 +46,7 @@ def main() -> None:
     # WikiText's files are tokenized already: split on whitespace, keep case, keep every word seen
     p["nlp"]["tokenizer"] = {"kind": "whitespace", "lowercase": False, "max_vocab": 100000, "min_freq": 1}
     p["nlp"]["lm"].update(emb=a.width, hidden=a.width, epochs=a.epochs, dropout=0.3, lr=a.lr)
-    (work / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    copy_pipeline(work, p)
     target = "results/nlp/lm/s0/metrics.json"
     t0 = time.time()
     subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", str(a.cores), target], cwd=work,

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from transferlab import engine, models
 from transferlab.data import sources
 from transferlab.multiseed import SeedStack, fit_seeds
+from transferlab.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -107,15 +108,15 @@ def engine_run(name, ds, n_train, batch, device, epochs=1, channels_last=False, 
     if compile_:
         t0 = time.perf_counter()
         model.compile()
-        engine.fit(model, engine.classification(10), train, None,  # warm-up: the compile happens here
-                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), seed=1, run_config={})
+        engine.fit(model, engine.classification(10), train, None,
+                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), Run(1, {}))
         sync(device)
         compile_s = time.perf_counter() - t0
     cfg = engine.FitConfig(epochs=epochs, batch_size=batch, optimizer="adam", lr=1e-3)
     task = engine.classification(10)
     sync(device)
     t0 = time.perf_counter()
-    engine.fit(model, task, train, None, cfg, seed=0, run_config={}, amp=device.type == "cuda")
+    engine.fit(model, task, train, None, cfg, Run(0, {}, amp=device.type == "cuda"))
     sync(device)
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -139,7 +140,7 @@ def seeds_run(name, ds, n_train, batch, device, n_seeds):
     for s in seeds:
         torch.manual_seed(s)
         m = models.build(name, (1, 28, 28), {"main": 10}).to(device)
-        engine.fit(m, engine.classification(10), train, None, cfg, seed=s, run_config={})
+        engine.fit(m, engine.classification(10), train, None, cfg, Run(s, {}))
     sync(device)
     return batched, n_seeds * n_train / (time.perf_counter() - t0)
 
@@ -152,7 +153,7 @@ def profile(name, ds, batch, device, steps=30) -> str:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with prof(activities=acts) as p:
         engine.fit(model, engine.classification(10), train, None,
-                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), seed=0, run_config={})
+                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), Run(0, {}))
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return p.key_averages().table(sort_by=key, row_limit=12)
 

@@ -23,7 +23,7 @@ import yaml
 
 from transferlab import engine, models
 from transferlab import params as P
-from transferlab.stages.aggregate import warmstart_runs
+from transferlab.studies.warmstart.tables import runs as warmstart_runs
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"cifar10": (50000, 10000, (3, 32, 32)), "digits16": (1347, 450, (1, 16, 16))}

@@ -1,12 +1,13 @@
 import copy
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from transferlab.workspace import copy_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,12 +65,9 @@ def params() -> dict:
 
 
 def make_workspace(dest: Path, params: dict) -> Path:
-    """A throw-away copy of the pipeline definition with the given params.yaml."""
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(REPO / name, dest / name)
-    shutil.copytree(REPO / "workflow", dest / "workflow")
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return dest
+    """A throw-away copy of the pipeline (and the sources its stages depend on) with the given
+    params.yaml."""
+    return copy_pipeline(dest, params)
 
 
 @pytest.fixture

@@ -1,55 +1,79 @@
-"""Snakefile and dvc.yaml must describe the same stages: commands, deps, params and outs."""
+"""One declaration per stage: the Snakemake rules and dvc.yaml come from it and must agree on
+commands, deps (code included), params and outs; the committed dvc.yaml is the generated one."""
 
+import yaml
+
+from transferlab import dvcfile
 from transferlab import params as P
-from conftest import REPO
-from dag import compare, dvc_jobs, smk_rule_families, snakemake_jobs
+from transferlab.registry import STAGES
+from conftest import REPO, make_workspace
+from dag import compare, dvc_jobs, snakemake_jobs
 
 
 def test_snakemake_and_dvc_graphs_agree(workspace):
     snake, dvc = snakemake_jobs(workspace), dvc_jobs(workspace)
-    # pretext: 1 subsample, 2 pretrain, 4 finetune, 1 scratch; semisup: 3 pretrain, 3 finetune;
-    # recipe: lr_find, 1 pretext, 4 train; warmstart: optimizers 3, length 2, transition, stages,
-    # width/depth 3, reset, tuning 3, remedy; transfer: stand-in, subsample, 2 finetune; nlp: corpus,
-    # nli data, lm, 2 nli_lm, 2 nli_bert; 3 prepare, 6 aggregate, report
-    assert len(snake) == len(dvc) == 56
+    # a job per configuration, its seeds (and other batched arms) inside. pretext: 1 subsample,
+    # 2 pretrain, 2 finetune, 1 scratch; semisup: 3 pretrain, 1 finetune; recipe: lr_find, pretext,
+    # scratch, rotation; warmstart: the 9 experiment stages once each; transfer: stand-in, subsample,
+    # finetune; nlp: corpus, nli data, lm, nli_lm, nli_bert; 3 prepare, 6 aggregate, report
+    assert len(snake) == len(dvc) == 42
     assert compare(snake, dvc) == []
 
 
 def test_default_params_graphs_agree(tmp_path):
-    import shutil
-
-    for name in ("Snakefile", "dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    snake, dvc = snakemake_jobs(tmp_path), dvc_jobs(tmp_path)
-    # prepare 5; pretext 4 + 16 + 32 + 4; semisup 36 + 72; recipe 1 + 2 + 4 + 4; warmstart (2 seeds):
-    # optimizers 24, length 8, transition 4, stages 8, width/depth 24, resets 12, tuning 16, remedies 6;
-    # transfer 1 + 2 + 12; nlp 1 + 1 + 1 + 4 + 3; aggregate 6; report
-    assert len(dvc) == 314
+    ws = make_workspace(tmp_path, P.load_yaml(REPO / "params.yaml"))
+    snake, dvc = snakemake_jobs(ws), dvc_jobs(ws)
+    # prepare 5; pretext 2 + 8 + 8 + 2; semisup 18 + 4; recipe 1 + 1 + 1 + 1; warmstart: optimizers 4,
+    # length 2, transition 1, stages 1, width x depth 4, resets 1, tuning 2 + 2 + 1, remedies 1;
+    # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; report. (Per run, as before: 314.)
+    assert len(dvc) == 85
     assert compare(snake, dvc) == []
 
 
 def test_drift_is_detected(workspace):
     snake = snakemake_jobs(workspace)
     text = (workspace / "dvc.yaml").read_text()
-    drifted = text.replace("- pretext.finetune\n", "- pretext.finetune\n      - pretext.pretrain\n", 1)
-    drifted = drifted.replace("/live\n", "/livex\n", 1).replace("--frozen ${item.frozen}", "--frozen 0")
+    drifted = text.replace("- pretext.finetune\n", "- pretext.finetune\n    - pretext.pretrain\n", 1)
+    drifted = drifted.replace("    - results/pretext/${item.dataset}/pretrain/${item.target}\n",
+                              "    - results/pretext/${item.dataset}/pretrain/${item.target}x\n", 1)
+    drifted = drifted.replace("transferlab scratch ", "transferlab scratch --fast ")
+    drifted = drifted.replace("    - src/transferlab/engine.py\n", "", 1)
     problems = compare(snake, dvc_jobs(workspace, drifted))
     text_of = "\n".join(problems)
     assert "outs differ" in text_of and "only in dvc.yaml" in text_of and "only in Snakemake" in text_of
     assert any("dvc params" in p for p in problems)
+    assert any("deps differ" in p and "engine.py" in p for p in problems)
 
 
-def test_snakemake_rules_declare_the_params_of_their_stage():
-    families = smk_rule_families(REPO / "workflow")
-    assert {"prepare", "pretrain", "finetune", "scratch", "aggregate", "semisup_pretrain", "semisup_finetune",
-            "lr_find", "recipe_pretext", "recipe_scratch", "recipe_rotation", "ws_optim_pretrain", "ws_optim_warm",
-            "ws_optim_fresh", "ws_length_pretrain", "ws_length_warm", "ws_transition", "ws_stages", "ws_arch_pretrain",
-            "ws_arch_warm", "ws_arch_fresh", "ws_reset", "ws_tune_pretrain", "ws_tune_warm", "ws_tune_fresh",
-            "ws_remedy", "transfer_standin", "transfer_subsample", "transfer_finetune", "corpus", "nli_data", "lm",
-            "nli_lm", "nli_bert"} <= set(families)
-    for rule, (declared, command) in families.items():
-        if P.STAGE_KEYS[command]:
-            assert declared == command, f"rule {rule} runs `transferlab {command}` but declares {declared!r}"
-        else:
-            assert declared is None, f"rule {rule}: stage {command} reads no params but declares {declared!r}"
+def test_committed_dvc_yaml_is_the_generated_one():
+    committed = (REPO / "dvc.yaml").read_text()
+    generated = dvcfile.render(P.load(REPO / "params.yaml"))
+    assert committed == generated, "dvc.yaml is stale: run `transferlab dvc_yaml` and commit it"
+
+
+def test_one_name_per_stage():
+    """rule name = DVC stage name = command = function name; every stage a declared command."""
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert list(dvc) == list(STAGES)
+    for name, st in STAGES.items():
+        assert st.func.__name__ == name
+        body = dvc[name].get("do", dvc[name])
+        assert body["cmd"].startswith(f"transferlab {name} ")
+
+
+def test_code_dependencies_follow_imports():
+    """A stage depends on its module and what it imports: training stages on the engine, the
+    data and table stages not; a study's module only for its own stages."""
+    engine, pretext = "src/transferlab/engine.py", "src/transferlab/studies/pretext/stages.py"
+    training = [st for st in STAGES.values() if st.checkpoint]
+    assert len(training) > 20 and all(engine in st.code_files() for st in training)
+    for name in ("prepare", "subsample", "corpus", "nli_data", "aggregate", "report"):
+        assert engine not in STAGES[name].code_files(), name
+    assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch"}
+    assert "src/transferlab/studies/pretext/targets.py" in STAGES["recipe_pretext"].code_files()  # rotation
+    # a study's figures and tables are the report's and the aggregate's code, no training stage's
+    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/figures.py" in st.code_files()} == {
+        "report"}
+    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/tables.py" in st.code_files()} == {
+        "aggregate"}
+    assert "src/transferlab/stage.py" not in STAGES["pretrain"].code_files()  # declaring computes nothing

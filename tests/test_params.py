@@ -28,6 +28,18 @@ def test_unknown_key_is_named(params):
     assert "pretext.finetune.lrr: unknown key" in msg and "lr" in msg
 
 
+def test_a_bad_value_is_the_only_error_named(params):
+    """A value failing its check inside a shared block (optim settings) is not also reported
+    as an unknown key, nor are its sibling keys."""
+    params["pretext"]["pretrain"]["epochs"] = -1
+    lines = error_of(params).splitlines()[1:]
+    assert [line.strip() for line in lines] == ["pretext.pretrain.epochs: expected >= 1, got -1"]
+    params["pretext"]["pretrain"]["epoch"] = 3  # a real unknown key beside it is still named
+    msg = error_of(params)
+    assert "pretext.pretrain.epoch: unknown key" in msg and "pretext.pretrain.epochs: expected >= 1" in msg
+    assert "pretext.pretrain.batch_size" not in msg
+
+
 def test_unknown_top_level_key_is_named(params):
     params["pretext_typo"] = {}
     assert "pretext_typo: unknown key" in error_of(params)
@@ -83,13 +95,25 @@ def test_cli_reports_bad_key_without_traceback(workspace):
     assert "pretext.seeds.0" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_a_stage_names_a_job_axis_outside_its_grid(workspace):
+    """A job's axes must be values of its grid in params.yaml: a typo is named, not trained."""
+    from conftest import run
+
+    res = run(["transferlab", "pretrain", "--params", "params.yaml", "--data", "d.pt", "--dataset", "synth_digits",
+               "--target", "rotatoin", "--checkpoint", "ck", "--out", "out"], workspace, check=False)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "--target 'rotatoin': not one of pretext.targets values ['rotation', 'overlay']" in res.stderr
+
+
 def test_stage_sees_only_declared_keys(params):
-    view = P.stage_params(params, "finetune")
+    from transferlab.registry import STAGES
+
+    view = STAGES["finetune"].view(params)
     assert set(view) == {"train", "pretext"}
-    assert set(view["pretext"]) == {"model", "finetune"}
+    assert set(view["pretext"]) == {"model", "finetune", "seeds"}  # seeds: the job trains each of them
     with pytest.raises(KeyError):
         view["pretext"]["pretrain"]
-    assert P.stage_params(params, "prepare", dataset="synth_digits")["datasets"].keys() == {"synth_digits"}
+    assert STAGES["prepare"].view(params, dataset="synth_digits")["datasets"].keys() == {"synth_digits"}
 
 
 def test_preset_switch_keeps_comments_and_round_trips(workspace):

@@ -1,5 +1,6 @@
 """End to end on the tiny config through both runners, and DVC/Snakemake rerun semantics."""
 
+import contextlib
 import hashlib
 import json
 import math
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from transferlab import paths
+from transferlab.registry import STAGES
 from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
@@ -23,6 +25,35 @@ FIGURES = ("pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accurac
            *(f"ws_{x}" for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
                                  "remedies")),
            "transfer_accuracy", "transfer_curves", "nlp_perplexity", "nlp_mnli")
+
+
+# the stages that run the engine (by their declared imports): every training stage and the LR finder
+RUNS_ENGINE = {name for name, st in STAGES.items() if "src/transferlab/engine.py" in st.code_files()}
+assert {name for name, st in STAGES.items() if st.checkpoint} | {"lr_find"} == RUNS_ENGINE
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """A real edit of a source file (a comment appended), then the file as it was: bytes and times."""
+    original, times = path.read_bytes(), path.stat()
+    path.write_bytes(original + b"\n# an edit\n")
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
+def planned(ws: Path, *args: str) -> dict[str, int]:
+    """rule -> jobs a plain `snakemake -n` (the default workflow profile only) would run."""
+    res = run(["snakemake", "-n", "--quiet", "rules", *args], ws)
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
+
+
+def dvc_changed(ws: Path) -> set[str]:
+    """Stages whose dependencies (code, data or params) changed, by name without the @item."""
+    status = json.loads(run(["dvc", "status", "--json"], ws, env=DVC_ENV).stdout or "{}")
+    return {name.split("@")[0] for name in status}
 
 
 def summary_of(ws: Path, study: str = "pretext") -> pd.DataFrame:
@@ -36,7 +67,7 @@ def _outputs(ws: Path):
 @pytest.fixture(scope="module")
 def snake_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("snake"), tiny_params())
-    run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "2"], ws)
+    run(["snakemake", "--cores", "2"], ws)
     return ws
 
 
@@ -45,7 +76,7 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 56
+    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 42
     return ws
 
 
@@ -100,8 +131,8 @@ def test_warmstart_runs_hold_their_contracts(snake_ws):
     gaps = pd.read_csv(snake_ws / paths.PLOTS.format(study="warmstart") / "gaps.csv")
     assert len(gaps) == len(ws[~ws.phase.isin(["pretrain", "fresh"])].groupby(["experiment", "arm"]))
     # no model.pt from full-set runs; pretraining runs keep theirs for the warm starts
-    assert not list((snake_ws / "results/warmstart").rglob("warm/*/model.pt"))
-    assert list((snake_ws / "results/warmstart").rglob("pretrain/*/model.pt"))
+    kept = list((snake_ws / "results/warmstart").rglob("model.pt"))
+    assert kept and all("/pretrain/" in str(p) for p in kept)
 
 
 def test_transfer_and_language_runs_hold_their_contracts(snake_ws):
@@ -129,15 +160,15 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
     """recipe.train.epochs feeds training only; batch size also the LR finder (which runs
     with training's batch size); semisup.finetune only the heads."""
     cases = [
-        (("recipe", "train", "epochs"), 4, {"recipe_scratch": "2", "recipe_rotation": "2", "aggregate": "1"}),
-        (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "2", "recipe_rotation": "2",
+        (("recipe", "train", "epochs"), 4, {"recipe_scratch": "1", "recipe_rotation": "1", "aggregate": "1"}),
+        (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "1", "recipe_rotation": "1",
                                                   "aggregate": "1"}),
-        (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "3", "aggregate": "1"}),
+        (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "1", "aggregate": "1"}),
         # the remedy's settings: the remedy runs and the many-stages runs (shrink-and-perturb at arrivals)
         (("warmstart", "shrink_perturb", "shrink"), 0.5, {"ws_remedy": "1", "ws_stages": "1", "aggregate": "1"}),
         # the extractor's LR share: finetuning only, not the stand-in; the LM's shape: the LM and its NLI runs
-        (("transfer", "finetune", "extractor_lr_scale"), 0.5, {"transfer_finetune": "2", "aggregate": "1"}),
-        (("nlp", "lm", "dropout"), 0.3, {"lm": "1", "nli_lm": "2", "aggregate": "1"}),
+        (("transfer", "finetune", "extractor_lr_scale"), 0.5, {"transfer_finetune": "1", "aggregate": "1"}),
+        (("nlp", "lm", "dropout"), 0.3, {"lm": "1", "nli_lm": "1", "aggregate": "1"}),
     ]
     original = (snake_ws / "params.yaml").read_text()
     try:
@@ -145,7 +176,7 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
             p = yaml.safe_load(original)
             p[a][b][c] = value
             (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-            res = run(["snakemake", "--profile", "workflow/profiles/local", "-n", "--quiet", "rules"], snake_ws)
+            res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
             counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
             total = sum(int(v) for v in expected.values()) + 2
             assert counts == {**expected, "report": "1", "all": "1", "total": str(total)}, (a, b, c)
@@ -159,8 +190,21 @@ def test_snakemake_rerun_is_noop_even_after_dvc_style_mtimes(snake_ws):
     for p in _outputs(snake_ws):
         t = 1_600_000_000 + rng.randint(0, 10**7)
         os.utime(p, (t, t))
-    res = run(["snakemake", "--profile", "workflow/profiles/local", "-n"], snake_ws)
+    res = run(["snakemake", "-n"], snake_ws)
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_snakemake_code_edit_reruns_exactly_its_dependents(snake_ws):
+    """The engine: every training stage and what consumes them; the pretext study's module:
+    its three stages, its table and the report. Data stages never."""
+    with edited(snake_ws / "src/transferlab/engine.py"):
+        counts = planned(snake_ws)
+    assert set(counts) == RUNS_ENGINE | {"aggregate", "report", "all", "total"}
+    assert counts["aggregate"] == 6 and counts["report"] == 1
+    with edited(snake_ws / "src/transferlab/studies/pretext/stages.py"):
+        counts = planned(snake_ws)
+    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
+    assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout  # the original bytes: nothing
 
 
 def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
@@ -168,9 +212,9 @@ def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
     p["pretext"]["finetune"]["lr"] = 0.002
     (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     try:
-        res = run(["snakemake", "--profile", "workflow/profiles/local", "-n", "--quiet", "rules"], snake_ws)
+        res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
         counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
-        assert counts == {"finetune": "4", "scratch": "1", "aggregate": "1", "report": "1", "all": "1", "total": "8"}
+        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "report": "1", "all": "1", "total": "6"}
     finally:
         p["pretext"]["finetune"]["lr"] = 0.001
         (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -184,6 +228,23 @@ def test_both_runners_give_identical_results(snake_ws, dvc_ws):
     assert "synth_digits" in shown
 
 
+def test_snakemake_has_nothing_to_do_after_dvc_repro(dvc_ws):
+    """Outputs DVC built, no Snakemake metadata: a plain `snakemake -n` plans nothing. (Without
+    Snakemake's records it has only file times to go by: a source file touched after `dvc
+    repro` would make it plan that file's stages; `snakemake --touch` adopts DVC's outputs.)"""
+    assert "Nothing to be done" in run(["snakemake", "-n"], dvc_ws).stdout
+
+
+def test_dvc_code_edit_marks_exactly_the_stages_that_run_it(dvc_ws):
+    assert dvc_changed(dvc_ws) == set()
+    with edited(dvc_ws / "src/transferlab/engine.py"):
+        assert dvc_changed(dvc_ws) == RUNS_ENGINE
+    with edited(dvc_ws / "src/transferlab/studies/pretext/stages.py"):
+        assert dvc_changed(dvc_ws) == {"pretrain", "finetune", "scratch"}
+    with edited(dvc_ws / "src/transferlab/data/synth.py"):  # the data set's renderer: every prepare
+        assert dvc_changed(dvc_ws) == {"prepare", "subsample", "transfer_subsample"}
+
+
 def test_dvc_param_change_reruns_exactly_dependents(dvc_ws):
     p = yaml.safe_load((dvc_ws / "params.yaml").read_text())
     p["pretext"]["finetune"]["lr"] = 0.002
@@ -192,7 +253,7 @@ def test_dvc_param_change_reruns_exactly_dependents(dvc_ws):
     ran = set(re.findall(r"Running stage '([^']+)'", res.stdout))
     families = {s.split("@")[0] for s in ran}
     assert families == {"finetune", "scratch", "aggregate", "report"}, ran
-    assert len(ran) == 4 + 1 + 1 + 1
+    assert len(ran) == 2 + 1 + 1 + 1
     again = run(["dvc", "repro"], dvc_ws, env=DVC_ENV)
     assert "Running stage" not in again.stdout
 
@@ -201,7 +262,9 @@ def test_slurm_profile_plans_by_bare_name(workspace):
     (workspace / "slurm").symlink_to("workflow/profiles/slurm")
     res = run(["snakemake", "-n", "--profile", "slurm"], workspace)
     out = res.stdout + res.stderr
-    assert "Using profile slurm" in out and re.search(r"total\s+57", out)
+    # the cluster profile, and the workflow's default profile beside it (rerun triggers, checksums)
+    assert re.search(r"Using profiles? slurm and workflow specific profile workflow/profiles/default", out)
+    assert re.search(r"total\s+43", out)
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
@@ -213,6 +276,18 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     run(["dvc", "commit", "-f"], snake_ws, env=DVC_ENV)
     assert "Data and pipelines are up to date" in run(["dvc", "status"], snake_ws, env=DVC_ENV).stdout
     assert "Running stage" not in run(["dvc", "repro"], snake_ws, env=DVC_ENV).stdout
+    # ...and the runners agree: a plain snakemake (no profile named) has nothing to do either,
+    # also after outputs deleted and checked out again (new file times, upstream newer than downstream)
+    assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout
+    restored = [snake_ws / paths.PREPARED.format(dataset="synth_digits"),
+                snake_ws / paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0) / "model.pt",
+                snake_ws / paths.CORPUS]
+    before_restore = [p.read_bytes() for p in restored]
+    for p in restored:
+        p.unlink()
+    run(["dvc", "checkout"], snake_ws, env=DVC_ENV)
+    assert [p.read_bytes() for p in restored] == before_restore
+    assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout
     run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], snake_ws, env=DVC_ENV)
     run(["dvc", "push"], snake_ws, env=DVC_ENV)
     # DVC 3's remote layout: files/md5/<first 2 hex>/<rest>. Every output is there except the

@@ -1,7 +1,7 @@
 import torch
 
-from transferlab import pretext as PT
-from transferlab.stages.pretext import pretext_task
+from transferlab.studies.pretext import targets
+from transferlab.studies.pretext.stages import pretext_task
 
 
 def batch(n=16, seed=0):
@@ -11,7 +11,7 @@ def batch(n=16, seed=0):
 
 def test_rotation_label_is_quarter_turns():
     x = batch()
-    out, k = PT.rotation(x, torch.Generator().manual_seed(1))
+    out, k = targets.rotation(x, torch.Generator().manual_seed(1))
     assert set(k.tolist()) <= {0, 1, 2, 3} and len(set(k.tolist())) > 1
     for i in range(len(x)):
         assert torch.equal(out[i], torch.rot90(x[i], int(k[i]), dims=(1, 2)))
@@ -21,7 +21,7 @@ def test_rotation_label_is_quarter_turns():
 
 def test_noise_label_marks_noisy_images():
     x = batch(64)
-    out, y = PT.noise(x, torch.Generator().manual_seed(2), noise_std=0.3)
+    out, y = targets.noise(x, torch.Generator().manual_seed(2), noise_std=0.3)
     assert 0 < y.sum() < len(y)
     assert torch.equal(out[y == 0], x[y == 0])
     assert all(not torch.equal(out[i], x[i]) for i in torch.nonzero(y).flatten())
@@ -30,7 +30,7 @@ def test_noise_label_marks_noisy_images():
 
 def test_overlay_has_two_distinct_source_digits():
     x = batch(32)
-    out, y = PT.overlay(x, torch.Generator().manual_seed(3))
+    out, y = targets.overlay(x, torch.Generator().manual_seed(3))
     assert 0 < y.sum() < len(y)
     assert torch.equal(out[y == 0], x[y == 0])
     for i in torch.nonzero(y).flatten().tolist():
@@ -39,7 +39,7 @@ def test_overlay_has_two_distinct_source_digits():
 
 
 def test_mixed_switches_every_k_steps():
-    which = PT.mixed_schedule(["rotation", "noise", "overlay"], 3)
+    which = targets.mixed_schedule(["rotation", "noise", "overlay"], 3)
     assert [which(s) for s in range(10)] == ["rotation"] * 3 + ["noise"] * 3 + ["overlay"] * 3 + ["rotation"]
     task = pretext_task("mixed", {"mixed_targets": ["rotation", "noise"], "switch_every": 2, "noise_std": 0.5})
     assert task.heads == {"rotation": 4, "noise": 2}

@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from transferlab import engine, lrfind, models
-from transferlab import probe as PR
-from transferlab.averaging import Averages, ema_decay, recalibrate_bn
+from transferlab import engine, models
+from transferlab.studies.recipe import lrfind, probe
+from transferlab.studies.recipe.averaging import Averages, ema_decay, recalibrate_bn
 from transferlab.data.format import Split
 from transferlab.engine import DeviceData
+from transferlab.runs import Run
 
 
 def _synthetic_curve(n=200, lr_min=1e-7, lr_max=1.0, drop_at=1e-3, blow_at=0.1, noise=0.0, seed=0):
@@ -149,7 +150,7 @@ def test_logreg_head_warm_start_reproduces_sklearn(tiny_data):
 
     train, _ = tiny_data
     model = models.build("small_cnn", (1, 28, 28), {"main": 10}).eval()
-    PR.warm_start_head(model.heads["main"], model.features, train, C=0.5, seed=0)
+    probe.warm_start_head(model.heads["main"], model.features, train, C=0.5, seed=0)
     feats = engine.feature_data(model.features, train).images.double().numpy()
     mu, sd = feats.mean(0), feats.std(0) + 1e-6
     clf = LogisticRegression(C=0.5, max_iter=500, random_state=0).fit((feats - mu) / sd, train.labels.numpy())
@@ -162,7 +163,7 @@ def test_logreg_head_warm_start_reproduces_sklearn(tiny_data):
 def test_confusion_counts():
     pred = torch.tensor([0, 1, 1, 2, 2, 2])
     true = torch.tensor([0, 1, 2, 2, 2, 0])
-    c = PR.confusion(pred, true, 3)
+    c = probe.confusion(pred, true, 3)
     assert c.tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]] and int(c.sum()) == 6
 
 
@@ -185,8 +186,8 @@ def test_fit_keeps_the_best_epochs_weights_and_resumes_with_them(tiny_data, tmp_
     def run(hooks, ckpt=None, on_step=None):
         torch.manual_seed(0)
         m = models.build("mlp", (1, 28, 28), {"main": 10}, width=16)
-        return engine.fit(m, task, train, val, cfg, seed=0, run_config={"x": 1}, hooks=hooks, select="score",
-                          ckpt_path=ckpt, on_step=on_step)
+        return engine.fit(m, task, train, val, cfg, Run(0, {"x": 1}, checkpoint=ckpt), hooks=hooks, select="score",
+                          on_step=on_step)
 
     hooks = Epochs([0.1, 0.7, 0.7, 0.2])
     res = run(hooks)
@@ -211,5 +212,4 @@ def test_fit_keeps_the_best_epochs_weights_and_resumes_with_them(tiny_data, tmp_
     with pytest.raises(KeyError, match="select='nope'"):
         torch.manual_seed(0)
         engine.fit(models.build("mlp", (1, 28, 28), {"main": 10}, width=16), task, train, val,
-                   engine.FitConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-2), seed=0, run_config={},
-                   select="nope")
+                   engine.FitConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-2), Run(0, {}), select="nope")

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from transferlab.stages.common import file_digest
-from transferlab.stages.report import Tables
+from transferlab.runs import file_digest
+from transferlab.figures import Tables
 
 
 def test_report_refuses_a_plot_table_its_index_does_not_name(tmp_path):

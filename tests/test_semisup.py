@@ -4,11 +4,12 @@ on a frozen extractor."""
 import pytest
 import torch
 
-from transferlab import augment as A
+from transferlab.runs import Run
+from transferlab import augment
 from transferlab import engine, models
 from transferlab.data import format as fmt
 from transferlab.data.format import Split
-from transferlab.stages import semisup as S
+from transferlab.studies.semisup import stages
 from transferlab.stages.common import save_model
 
 
@@ -21,7 +22,7 @@ def _coded_batch(b=16, classes=5, seed=0):
 @pytest.mark.parametrize("name", ["mixup", "collage"])
 @pytest.mark.parametrize("b", [2, 3, 16, 64])
 def test_mixed_targets_sum_to_one_and_never_pair_an_image_with_itself(name, b):
-    fn, _ = A.AUGMENTS[name]
+    fn, _ = augment.AUGMENTS[name]
     gen = torch.Generator().manual_seed(b)
     for _ in range(20):
         x, y = _coded_batch(b)
@@ -49,7 +50,7 @@ def test_partners_are_uniform_over_the_others():
     gen = torch.Generator().manual_seed(0)
     counts = torch.zeros(4, 4)
     for _ in range(4000):
-        p = A._partners(4, gen)
+        p = augment._partners(4, gen)
         counts[torch.arange(4), p] += 1
     assert (counts.diagonal() == 0).all()
     off = counts[~torch.eye(4, dtype=bool)] / 4000
@@ -59,12 +60,12 @@ def test_partners_are_uniform_over_the_others():
 def test_a_batch_of_one_passes_unmixed():
     x, y = _coded_batch(1)
     for name in ("mixup", "collage"):
-        out, t, partner, lam = A.AUGMENTS[name][0](x, y, torch.Generator().manual_seed(0), 5, 1.0)
+        out, t, partner, lam = augment.AUGMENTS[name][0](x, y, torch.Generator().manual_seed(0), 5, 1.0)
         assert torch.equal(out, x) and t.tolist() == [[1, 0, 0, 0, 0]] and lam.tolist() == [1.0]
 
 
 def test_augmented_task_trains_on_soft_targets_and_evaluates_clean():
-    task = S.augmented_task("mixup", 5, {"mixup_alpha": 0.4})
+    task = stages.augmented_task("mixup", 5, {"mixup_alpha": 0.4})
     x, y = _coded_batch(8)
     x2, t, head = task.make(x / 16, y, torch.Generator().manual_seed(0), 0)
     assert t.dtype == torch.float32 and t.shape == (8, 5) and task.eval is not None
@@ -88,11 +89,11 @@ def _params(tiny_params):
 def test_finetune_trains_only_a_new_head_on_the_frozen_extractor(params, tmp_path):
     p = _params(params)
     p["semisup"]["finetune"].update(epochs=3, train_per_class=None, lr=0.05)
-    model, _, _, stats = S.pretrain(_dataset(), "collage", 4, 0, p, run_config={"a": 1})
+    model, _, _, stats = stages.pretrain(_dataset(), "collage", 4, p, Run(0, {"a": 1}))
     save_model(model, tmp_path, {"a": 1}, stats)
     pre = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
     target = _dataset(classes=3, seed=1)
-    ft, res, summary, _ = S.finetune(target, 0, p, init=tmp_path / "model.pt", run_config={"b": 2})
+    ft, res, summary, _ = stages.finetune(target, p, Run(0, {"b": 2}), tmp_path / "model.pt")
     after = ft.state_dict()
     feats = [k for k in pre if k.startswith("features.")]
     assert feats and all(torch.equal(pre[k], after[k]) for k in feats)  # weights and BN buffers
@@ -106,7 +107,7 @@ def test_finetune_trains_only_a_new_head_on_the_frozen_extractor(params, tmp_pat
 def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
     """The frozen-extractor check can fail: sneak an update into the extractor mid-training."""
     p = _params(params)
-    model, _, _, stats = S.pretrain(_dataset(), "none", 4, 0, p, run_config={"a": 1})
+    model, _, _, stats = stages.pretrain(_dataset(), "none", 4, p, Run(0, {"a": 1}))
     save_model(model, tmp_path, {"a": 1}, stats)
     real_fit = engine.fit
 
@@ -124,15 +125,15 @@ def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
         tampered = real_build(*a, **kw)
         return tampered
 
-    monkeypatch.setattr(S.engine, "fit", tampering_fit)
-    monkeypatch.setattr(S.models, "build", build)
+    monkeypatch.setattr(stages.engine, "fit", tampering_fit)
+    monkeypatch.setattr(stages.models, "build", build)
     with pytest.raises(RuntimeError, match="frozen weights changed"):
-        S.finetune(_dataset(classes=3, seed=1), 0, p, init=tmp_path / "model.pt", run_config={"b": 2})
+        stages.finetune(_dataset(classes=3, seed=1), p, Run(0, {"b": 2}), tmp_path / "model.pt")
 
 
 def test_pretrain_uses_exactly_s_examples_per_class(params):
     p = _params(params)
-    model, res, summary, _ = S.pretrain(_dataset(), "mixup", 3, 0, p, run_config={})
+    model, res, summary, _ = stages.pretrain(_dataset(), "mixup", 3, p, Run(0, {}))
     assert summary["data/train_size"] == 3 * 4
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -90,10 +91,12 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
     jobs = slurm_jobs(ws)
     by_rule = pd.Series([rule_of(j) for j in jobs]).value_counts().to_dict()
     print(f"\nSLURM run: {wall:.0f} s wall, {len(jobs)} jobs submitted {by_rule}")
-    assert "Using profile slurm" in res.stdout + res.stderr
+    assert re.search(r"Using profiles? slurm and workflow specific profile workflow/profiles/default",
+                     res.stdout + res.stderr)
 
     # Training rules went to sbatch; prepare/aggregate/report ran on the submit host.
-    assert by_rule == {"subsample": 1, "pretrain": 2, "finetune": 4, "scratch": 1}
+    # one job per configuration, its seeds (and finetune's frozen-blocks settings) inside
+    assert by_rule == {"subsample": 1, "pretrain": 2, "finetune": 2, "scratch": 1}
     for j in jobs:
         assert j["JobState"] == "COMPLETED", j
         train = rule_of(j) in ("pretrain", "finetune", "scratch")
@@ -104,7 +107,7 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
         assert ("gres:gpu:1" in j.get("TresPerJob", "") + j.get("TresPerNode", "")) == train
     # The results equal a local run's, bit for bit.
     local = make_workspace(tmp_path_factory.mktemp("local"), cluster_params())
-    run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "2", TARGET], local)
+    run(["snakemake", "--cores", "2", TARGET], local)
     pd.testing.assert_frame_equal(pd.read_csv(ws / TARGET), pd.read_csv(local / TARGET))
     # Rerunning submits nothing.
     again = run(["snakemake", "--profile", "slurm", TARGET], ws)
@@ -145,9 +148,10 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
     p["pretext"]["pretrain"].update(epochs=10, batch_size=16)  # ~0.5 s an epoch: room to act between
     ws = slurm_workspace(tmp_path_factory.mktemp("preempt"), p)
     run_dir = paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0)
+    job_dir = run_dir.removesuffix("/s0")  # the job's folder: its seeds' runs inside
     target = f"{run_dir}/model.pt"
-    ck = ws / paths.checkpoint(run_dir)
-    log = ws / "logs" / f"{run_dir}.log"
+    ck = ws / "checkpoints" / job_dir / "s0.pt"
+    log = ws / "logs" / f"{job_dir}.log"
     proc = subprocess.Popen(["snakemake", "--profile", "slurm", target], cwd=ws, env=tool_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -163,7 +167,7 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
         _wait(lambda: (_ckpt_epoch(ck) or 0) > stopped["epoch"] and "(mid-epoch)" in _read(log),
               "the resubmitted job to resume and finish an epoch", 300, proc)
         killed_at = _ckpt_epoch(ck)
-        pid = _sh("pgrep", "-f", f"transferlab pretrain .*--out {run_dir}").split()
+        pid = _sh("pgrep", "-f", f"transferlab pretrain .*--out {job_dir} ").split()
         assert len(pid) == 1, pid
         os.kill(int(pid[0]), 9)
         out, _ = proc.communicate(timeout=400)
@@ -184,7 +188,7 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
 
     # The same job, uninterrupted, on the local executor.
     local = make_workspace(tmp_path_factory.mktemp("uninterrupted"), p)
-    run(["snakemake", "--profile", "workflow/profiles/local", "--cores", "1", target], local)
+    run(["snakemake", "--cores", "1", target], local)
     a = json.loads((local / run_dir / "metrics.json").read_text())
     b = json.loads((ws / run_dir / "metrics.json").read_text())
     assert a == b

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from transferlab import engine
-from transferlab import transfer as T
+from transferlab.studies.transfer import resnet
 from transferlab.data.format import DataError
+from transferlab.runs import Run
 
 
 def _fake_imagenet_file(torch_home) -> dict:
@@ -15,7 +16,7 @@ def _fake_imagenet_file(torch_home) -> dict:
 
     torch.manual_seed(123)
     state = resnet18().state_dict()
-    dest = torch_home / "hub" / "checkpoints" / T.IMAGENET_FILE
+    dest = torch_home / "hub" / "checkpoints" / resnet.IMAGENET_FILE
     dest.parent.mkdir(parents=True)
     torch.save(state, dest)
     return state
@@ -24,9 +25,9 @@ def _fake_imagenet_file(torch_home) -> dict:
 def test_imagenet_weights_come_through_torchvisions_loader_from_the_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(DataError, match="resnet18-f37072fd.pth"):
-        T.load_resnet18("imagenet", None, download=False)  # nothing cached, no download: a clear error
+        resnet.load_resnet18("imagenet", None, download=False)  # nothing cached, no download: a clear error
     state = _fake_imagenet_file(tmp_path)
-    net, info = T.load_resnet18("imagenet", None, download=False)
+    net, info = resnet.load_resnet18("imagenet", None, download=False)
     assert info["extractor"] == "imagenet" and info["extractor_file"].startswith(str(tmp_path))
     got = net.state_dict()
     assert set(got) == set(state) and all(torch.equal(got[k], state[k]) for k in state)
@@ -36,29 +37,29 @@ def test_standin_is_labelled_and_must_exist(tmp_path):
     from torchvision.models import resnet18
 
     with pytest.raises(DataError, match="stand-in"):
-        T.load_resnet18("standin", tmp_path / "none.pt", download=False)
+        resnet.load_resnet18("standin", tmp_path / "none.pt", download=False)
     net = resnet18(num_classes=4)
     torch.save({"state_dict": net.state_dict(), "num_classes": 4, "dataset": "shapes"}, tmp_path / "s.pt")
-    loaded, info = T.load_resnet18("standin", tmp_path / "s.pt", download=False)
+    loaded, info = resnet.load_resnet18("standin", tmp_path / "s.pt", download=False)
     assert info["extractor"] == "standin:shapes"
     assert torch.equal(loaded.conv1.weight, net.conv1.weight)
 
 
 def test_adapt_repeats_grey_resizes_and_normalizes():
     x = torch.rand(2, 1, 28, 28)
-    y = T.Adapt(32)(x)
+    y = resnet.Adapt(32)(x)
     assert y.shape == (2, 3, 32, 32)
-    mean, std = torch.tensor(T.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(T.IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(resnet.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(resnet.IMAGENET_STD).view(1, 3, 1, 1)
     back = y * std + mean  # undo the normalization: the three channels are the same grey image
     assert torch.allclose(back[:, 0], back[:, 1], atol=1e-5) and torch.allclose(back[:, 1], back[:, 2], atol=1e-5)
     # a constant image stays that constant through the resize
-    assert torch.allclose(T.Adapt(32)(torch.full((1, 3, 28, 28), 0.5)) * std + mean, torch.full((1, 3, 32, 32), 0.5),
-                          atol=1e-5)
+    adapted = resnet.Adapt(32)(torch.full((1, 3, 28, 28), 0.5))
+    assert torch.allclose(adapted * std + mean, torch.full((1, 3, 32, 32), 0.5), atol=1e-5)
 
 
-@pytest.mark.parametrize("head", list(T.HEADS))
+@pytest.mark.parametrize("head", list(resnet.HEADS))
 def test_finetune_models_map_feature_maps_to_logits(head):
-    m = T.HEADS[head](512, 7, 16)
+    m = resnet.HEADS[head](512, 7, 16)
     assert m(torch.randn(3, 512, 2, 2)).shape == (3, 7)
 
 
@@ -77,7 +78,7 @@ def _run(mode: str, epochs=4, freeze_epochs=2):
     from torchvision.models import resnet18
 
     torch.manual_seed(0)
-    model = T.transfer_model(resnet18(), 32, "mlp", 4, 16)
+    model = resnet.transfer_model(resnet18(), 32, "mlp", 4, 16)
     n = len(model.features)
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(16, 1, 28, 28, generator=g) * 255).to(torch.uint8)
@@ -87,8 +88,7 @@ def _run(mode: str, epochs=4, freeze_epochs=2):
     snaps = Snapshots(model)
     freeze = engine.Freeze(n, None if mode == "frozen" else freeze_epochs)
     cfg = engine.FitConfig(epochs=epochs, batch_size=8, optimizer="adam", lr=1e-3, extractor_lr_scale=0.1)
-    res = engine.fit(model, engine.classification(4), data, None, cfg, seed=0, run_config={}, freeze=freeze,
-                     hooks=snaps)
+    res = engine.fit(model, engine.classification(4), data, None, cfg, Run(0, {}), freeze=freeze, hooks=snaps)
     same = [all(torch.equal(s[k], initial[k]) for k in initial) for s in snaps.states]
     head_moved = any(not torch.equal(a, b) for a, b in zip(head0, model.heads.parameters()))
     return same, head_moved, res, model
@@ -112,7 +112,7 @@ def test_unfrozen_extractor_is_unchanged_before_the_switch_and_changes_after():
 def test_unfrozen_extractor_trains_at_the_lower_lr():
     from torchvision.models import resnet18
 
-    model = T.transfer_model(resnet18(), 32, "linear", 4, 16)
+    model = resnet.transfer_model(resnet18(), 32, "linear", 4, 16)
     cfg = engine.FitConfig(epochs=1, batch_size=8, optimizer="adam", lr=1e-3, extractor_lr_scale=0.1)
     groups = engine._param_groups(model, cfg, engine.Freeze(len(model.features), 2))
     assert {g["name"]: g["lr"] for g in groups if "lr" in g} == {"features": pytest.approx(1e-4)}

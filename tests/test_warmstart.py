@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
+from transferlab.runs import Run
 from transferlab import engine, models
 from transferlab import params as P
-from transferlab import warmstart as W
+from transferlab.studies.warmstart import interventions, remedies
 from transferlab.data import format as fmt
-from transferlab.stages import aggregate as A
-from transferlab.stages import warmstart as S
+from transferlab.studies.warmstart import tables
+from transferlab.studies.warmstart import stages
 from conftest import REPO
 
 SCHEMA = REPO / "workflow/schemas/params.schema.yaml"
@@ -22,14 +23,14 @@ SCHEMA = REPO / "workflow/schemas/params.schema.yaml"
 def test_transition_probability_closed_form():
     N = 1000
     for gamma in (0.1, 0.5, 0.9):
-        assert W.transition_probability(0, N, gamma) == 0
+        assert interventions.transition_probability(0, N, gamma) == 0
         # 50 n / N = 1 at n = N / 50: p = 1 - gamma
-        assert math.isclose(float(W.transition_probability(N // 50, N, gamma)), 1 - gamma, rel_tol=1e-12)
-        assert math.isclose(float(W.transition_probability(N, N, gamma)), 1 - gamma ** 50, rel_tol=1e-12)
-    p = W.transition_probability(torch.arange(N), N, 0.5)
+        assert math.isclose(float(interventions.transition_probability(N // 50, N, gamma)), 1 - gamma, rel_tol=1e-12)
+        assert math.isclose(float(interventions.transition_probability(N, N, gamma)), 1 - gamma ** 50, rel_tol=1e-12)
+    p = interventions.transition_probability(torch.arange(N), N, 0.5)
     assert (p.diff() >= 0).all() and (p[:200].diff() > 0).all()  # monotone towards the full set
     # smaller gamma moves to the full set sooner
-    assert W.transition_probability(10, N, 0.1) > W.transition_probability(10, N, 0.9)
+    assert interventions.transition_probability(10, N, 0.1) > interventions.transition_probability(10, N, 0.9)
 
 
 def _device_data(n=1000, classes=10, shape=(1, 4, 4), seed=0):
@@ -41,16 +42,16 @@ def _device_data(n=1000, classes=10, shape=(1, 4, 4), seed=0):
 
 def test_transition_sampler_draws_from_the_full_set_with_probability_p():
     full = _device_data(2000)
-    half = W.pretrain_half(len(full), 0.5, seed=0)
+    half = interventions.pretrain_half(len(full), 0.5, seed=0)
     in_half = torch.zeros(len(full), dtype=torch.bool)
     in_half[half] = True
-    data = W.TransitionData(full, half, gamma=0.5, batch_size=50, total_epochs=4)
+    data = interventions.TransitionData(full, half, gamma=0.5, batch_size=50, total_epochs=4)
     gen = torch.Generator().manual_seed(0)
     outside, expected = [], []
     for epoch in range(4):
         order = data.order(gen, epoch)
         assert order.shape == (len(full),)
-        p = W.transition_probability(data.slot_steps(epoch), data.total_steps, 0.5)
+        p = interventions.transition_probability(data.slot_steps(epoch), data.total_steps, 0.5)
         if epoch == 0:  # step 0: p = 0, the whole first batch from the pretrain half
             assert in_half[order[:50]].all()
         # a full-set draw lands outside the half with probability 1/2
@@ -66,7 +67,7 @@ def test_transition_sampler_draws_from_the_full_set_with_probability_p():
 # ------------------------------------------------------------------ many stages
 def test_stage_chunks_partition_classes_at_ratio_zero():
     labels = torch.arange(1000) % 10  # 100 per class
-    chunks = W.stage_chunks(labels, 5, 0.0, seed=3)
+    chunks = interventions.stage_chunks(labels, 5, 0.0, seed=3)
     assert [len(c) for c in chunks] == [200] * 5
     assert torch.equal(torch.sort(torch.cat(chunks)).values, torch.arange(1000))  # disjoint, all data
     owned = [set(labels[c].tolist()) for c in chunks]
@@ -76,13 +77,13 @@ def test_stage_chunks_partition_classes_at_ratio_zero():
 
 def test_stage_chunks_more_stages_than_classes():
     labels = torch.arange(1000) % 10
-    chunks = W.stage_chunks(labels, 20, 0.0, seed=0)
+    chunks = interventions.stage_chunks(labels, 20, 0.0, seed=0)
     assert all(len(set(labels[c].tolist())) == 1 for c in chunks)  # half a class per chunk
 
 
 def test_stage_chunks_uniform_share():
     labels = torch.arange(2000) % 10
-    uniform, by_class = W.stage_parts(labels, 4, 0.5, seed=1)
+    uniform, by_class = interventions.stage_parts(labels, 4, 0.5, seed=1)
     assert [len(u) for u in uniform] == [250] * 4 and [len(c) for c in by_class] == [250] * 4
     # the class-ordered pieces own disjoint class ranges (a class may straddle one cut)
     spans = [set(labels[c].tolist()) for c in by_class]
@@ -94,11 +95,11 @@ def test_stage_chunks_uniform_share():
         counts = torch.bincount(labels[u], minlength=10).double()
         assert counts.min() > 8 and counts.max() < 45
     # ratio 1: nothing class-ordered; every chunk balanced
-    chunks = W.stage_chunks(labels, 4, 1.0, seed=1)
+    chunks = interventions.stage_chunks(labels, 4, 1.0, seed=1)
     for c in chunks:
         assert torch.bincount(labels[c], minlength=10).min() > 25
     with pytest.raises(ValueError, match="ratio"):
-        W.stage_chunks(labels, 4, 1.5, seed=0)
+        interventions.stage_chunks(labels, 4, 1.5, seed=0)
 
 
 # ------------------------------------------------------------------ layer resets
@@ -109,12 +110,12 @@ def _resnet(seed=0, depth=4):
 
 def test_layers_are_stem_stages_fc():
     m = _resnet()
-    assert len(W.layers(m)) == 6  # conv1, 4 stages, fc
-    assert W.select_layers("nth", 2, 6) == [1]
-    assert W.select_layers("first", 3, 6) == [0, 1, 2]
-    assert W.select_layers("last", 2, 6) == [4, 5]
+    assert len(interventions.layers(m)) == 6  # conv1, 4 stages, fc
+    assert interventions.select_layers("nth", 2, 6) == [1]
+    assert interventions.select_layers("first", 3, 6) == [0, 1, 2]
+    assert interventions.select_layers("last", 2, 6) == [4, 5]
     with pytest.raises(ValueError, match="6 layers"):
-        W.select_layers("last", 7, 6)
+        interventions.select_layers("last", 7, 6)
 
 
 @pytest.mark.parametrize("mode,n", [("nth", 3), ("first", 2), ("last", 1)])
@@ -129,8 +130,8 @@ def test_reset_layers_redraws_chosen_and_keeps_others(mode, n):
                 mod.running_mean.fill_(0.3)
                 mod.running_var.fill_(2.0)
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    which = W.select_layers(mode, n, 6)
-    redrawn = set(W.reset_layers(m, which, seed=5))
+    which = interventions.select_layers(mode, n, 6)
+    redrawn = set(interventions.reset_layers(m, which, seed=5))
     after = m.state_dict()
     for k in before:
         if k in redrawn:
@@ -139,7 +140,7 @@ def test_reset_layers_redraws_chosen_and_keeps_others(mode, n):
             assert not torch.equal(before[k], after[k]), k
         else:
             assert torch.equal(before[k], after[k]), k  # bit-identical
-    chosen = [W.layers(m)[i] for i in which]
+    chosen = [interventions.layers(m)[i] for i in which]
     for layer in chosen:
         for mod in layer.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):  # BN back to its init: stats 0/1, affine 1/0
@@ -152,7 +153,7 @@ def test_reset_layers_redraws_chosen_and_keeps_others(mode, n):
     # the same seed re-draws the same values
     m2 = _resnet()
     m2.load_state_dict(before)
-    W.reset_layers(m2, which, seed=5)
+    interventions.reset_layers(m2, which, seed=5)
     assert all(torch.equal(v, m2.state_dict()[k]) for k, v in after.items())
 
 
@@ -162,15 +163,22 @@ def test_shrink_perturb_closed_form():
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]]))
         lin.bias.copy_(torch.tensor([2.0, -4.0]))
-    W.shrink_perturb(lin, 0.4, 0.0, torch.Generator().manual_seed(0))
+    interventions.shrink_perturb(lin, 0.4, 0.0, torch.Generator().manual_seed(0))
     assert torch.equal(lin.weight, torch.tensor([[0.4, -0.8, 1.2], [0.2, 0.0, -0.4]]))
     assert torch.allclose(lin.bias, torch.tensor([0.8, -1.6]))
     w0, b0 = lin.weight.clone(), lin.bias.clone()
-    W.shrink_perturb(lin, 0.4, 0.1, torch.Generator().manual_seed(7))
+    interventions.shrink_perturb(lin, 0.4, 0.1, torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(7)  # noise in parameter order: weight, then bias
     eps_w, eps_b = torch.randn((2, 3), generator=g), torch.randn((2,), generator=g)
     assert torch.allclose(lin.weight, 0.4 * w0 + 0.1 * eps_w)
     assert torch.allclose(lin.bias, 0.4 * b0 + 0.1 * eps_b)
+
+
+def test_unknown_remedy_or_missing_setting_is_named():
+    with pytest.raises(P.ParamsError, match="warmstart.remedies: unknown remedy 'nope'"):
+        remedies.get("nope", {})
+    with pytest.raises(P.ParamsError, match="warmstart.shrink_perturb: remedy 'shrink_perturb' needs perturb"):
+        remedies.get("shrink_perturb", {"shrink_perturb": {"shrink": 0.4}})
 
 
 def test_remedies_touch_what_they_name():
@@ -179,7 +187,8 @@ def test_remedies_touch_what_they_name():
     for name, head_changes, features_change in [("head_reset", True, False), ("shrink_perturb", True, True),
                                                 ("shrink_perturb_head", True, True)]:
         m = _resnet()
-        out = S.REMEDIES[name](m, sp, 0)
+        remedy, settings = remedies.get(name, {"shrink_perturb": sp})
+        out = remedy.before(m, settings, 0)
         assert isinstance(out, dict)
         same = {k: torch.equal(v, m.state_dict()[k]) for k, v in ref.state_dict().items()
                 if not k.endswith("num_batches_tracked") and "running" not in k}
@@ -201,7 +210,7 @@ def _setting(n=60, classes=3):
                      {"train": fmt.Split(images, labels), "test": fmt.Split(test, test_labels)})
     s = {"width": 4, "depth": 1, "blocks": 1, "pretrain_fraction": 0.5, "batch_size": 16, "optimizer": "adam",
          "lr": 0.01, "pretrain_epochs": 2, "train_epochs": 3, "eval_last": 2}
-    return S.Setting.make(ds, s, {"device": "cpu", "amp": False, "progress": False})
+    return stages.Setting.make(ds, s, {"device": "cpu", "amp": False, "progress": False})
 
 
 def test_every_stage_starts_a_new_optimizer(monkeypatch):
@@ -216,16 +225,15 @@ def test_every_stage_starts_a_new_optimizer(monkeypatch):
 
     monkeypatch.setitem(engine.OPTIMIZERS, "adam", recording)
     until = {"train_acc": 1.0, "max_epochs": 2}
-    model, res, summary = S.stages(st, 0, 1, 1.0, "none", until_fit=until, sp={"shrink": 1, "perturb": 0},
-                                   run_config={})
+    model, res, summary = stages.stages(st, Run(0, {}), 1, 1.0, "none", until_fit=until, sp={"shrink": 1, "perturb": 0})
     assert created == [0, 0]  # one optimizer per stage, each without state
 
     # The same two stages by hand, each with a brand-new optimizer: bitwise the same weights.
     monkeypatch.setitem(engine.OPTIMIZERS, "adam", adam)
-    chunks = W.stage_chunks(st.full.labels, 2, 1.0, 0)
+    chunks = interventions.stage_chunks(st.full.labels, 2, 1.0, 0)
     ref = st.model(0)
-    st.fit(ref, st.subset(chunks[0]), 2, seed=0, run_config={}, until=lambda r: r["train/acc"] >= 1.0)
-    st.fit(ref, st.full, 3, seed=1, run_config={})
+    st.fit(ref, st.subset(chunks[0]), 2, Run(0, {}), until=lambda r: r["train/acc"] >= 1.0)
+    st.fit(ref, st.full, 3, Run(1, {}))
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in model.state_dict().items())
     assert [r["stage"] for r in res.history][-3:] == [2.0, 2.0, 2.0]
     assert summary["test/acc"] == pytest.approx(sum(r["test/acc"] for r in res.history[-2:]) / 2)
@@ -235,14 +243,14 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     st = _setting()
     until = {"train_acc": 1.0, "max_epochs": 2}
     sp = {"shrink": 0.5, "perturb": 0.01}
-    ref, ref_res, _ = S.stages(st, 0, 2, 0.5, "shrink_perturb", until_fit=until, sp=sp, run_config={"a": 1})
+    ref, ref_res, _ = stages.stages(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until, sp=sp)
     ckpt = tmp_path / "run.pt"
 
     class Crash(Exception):
         pass
 
     calls = {"n": 0}
-    real_fit = S.Setting.fit
+    real_fit = stages.Setting.fit
 
     def crashing_fit(self, *a, **kw):
         calls["n"] += 1
@@ -250,14 +258,15 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
             raise Crash
         return real_fit(self, *a, **kw)
 
-    S.Setting.fit = crashing_fit
+    stages.Setting.fit = crashing_fit
     try:
         with pytest.raises(Crash):
-            S.stages(st, 0, 2, 0.5, "shrink_perturb", until_fit=until, sp=sp, run_config={"a": 1}, ckpt=ckpt)
+            stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until, sp=sp)
     finally:
-        S.Setting.fit = real_fit
+        stages.Setting.fit = real_fit
     assert len(list(tmp_path.glob("run.stage*.done.pt"))) == 2
-    model, res, _ = S.stages(st, 0, 2, 0.5, "shrink_perturb", until_fit=until, sp=sp, run_config={"a": 1}, ckpt=ckpt)
+    model, res, _ = stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until,
+                                  sp=sp)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ref.state_dict().items())
     assert res.history == ref_res.history
     assert not list(tmp_path.glob("run.stage*"))  # cleaned up
@@ -265,27 +274,26 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
 
 def test_warm_start_carries_weights_only(tmp_path):
     st = _setting()
-    model, res, _ = S.pretrain(st, 0, run_config={})
+    model, res, _ = stages.pretrain(st, Run(0, {}))
     from transferlab.stages.common import save_model
 
     save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
     saved = torch.load(tmp_path / "model.pt", weights_only=False)
     assert "optimizer" not in saved  # nothing of the optimizer to carry over
-    warm, _, summary = S.train(st, 0, init=tmp_path / "model.pt", run_config={})
+    warm, _, summary = stages.train(st, Run(0, {}), init=tmp_path / "model.pt")
     assert summary["warm"] == 1.0
     wrong = _setting()
     wrong.s = dict(wrong.s, width=6)
     with pytest.raises(RuntimeError, match="does not fit"):
-        S.train(wrong, 0, init=tmp_path / "model.pt", run_config={})
+        stages.train(wrong, Run(0, {}), init=tmp_path / "model.pt")
 
 
 def test_fit_until_stops_early_and_stays_stopped(tmp_path):
     st = _setting()
     model = st.model(0)
-    res = st.fit(model, st.full, 10, seed=0, run_config={"x": 1}, ckpt=tmp_path / "c.pt",
-                 until=lambda r: r["epoch"] >= 3)
+    res = st.fit(model, st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"), until=lambda r: r["epoch"] >= 3)
     assert len(res.history) == 3
-    again = st.fit(st.model(0), st.full, 10, seed=0, run_config={"x": 1}, ckpt=tmp_path / "c.pt",
+    again = st.fit(st.model(0), st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"),
                    until=lambda r: r["epoch"] >= 3)  # resumed from the checkpoint: stops at once
     assert again.history == res.history
 
@@ -303,7 +311,7 @@ def test_gap_table_pairs_seeds_and_gives_t_interval():
                   "test/acc": warm[seed]},
                  {"experiment": "remedies", "arm": "shrink_perturb", "phase": "warm", "seed": seed,
                   "test/acc": sp[seed]}]
-    gaps = A.warmstart_gaps(pd.DataFrame(rows).assign(tlr=float("nan")), "adam").set_index("arm")
+    gaps = tables.gaps(pd.DataFrame(rows).assign(tlr=float("nan")), "adam").set_index("arm")
     d = pd.Series([warm[s] - fresh[s] for s in fresh])
     half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t(0.975, 2)
     assert gaps.loc["adam", "gap"] == pytest.approx(d.mean())
@@ -315,12 +323,12 @@ def test_gap_table_pairs_seeds_and_gives_t_interval():
     # a warm start that did not lose accuracy leaves nothing to recover
     better = pd.DataFrame(rows).assign(tlr=float("nan"))
     better.loc[(better.phase == "warm") & (better.experiment == "optimizers"), "test/acc"] = 0.9
-    assert math.isnan(A.warmstart_gaps(better, "adam").set_index("arm").loc["shrink_perturb", "recovered"])
+    assert math.isnan(tables.gaps(better, "adam").set_index("arm").loc["shrink_perturb", "recovered"])
 
 
 def test_summary_metric_is_the_mean_of_the_last_epochs():
     hist = [{"epoch": i + 1, "test/acc": a, "train/acc": 0.5} for i, a in enumerate([0.1, 0.2, 0.3, 0.6])]
-    s = S.summarize(hist, 2)
+    s = stages.summarize(hist, 2)
     assert s["test/acc"] == pytest.approx(0.45) and s["test_last/acc"] == 0.6
 
 

@@ -1,63 +1,59 @@
-"""`transferlab <command> ...`: one entry point for every stage (registry of commands)."""
+"""`transferlab <command> ...`: one entry point for every stage (transferlab.registry) and
+the project's tools (validate, preset, dvc_yaml)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
-# command -> "module:function", imported lazily so `transferlab report` never imports torch.
-COMMANDS = {
-    "prepare": "transferlab.stages.data:prepare_main",
-    "subsample": "transferlab.stages.data:subsample_main",
-    "pretrain": "transferlab.stages.pretext:pretrain_main",
-    "finetune": "transferlab.stages.pretext:finetune_main",
-    "semisup-pretrain": "transferlab.stages.semisup:pretrain_main",
-    "semisup-finetune": "transferlab.stages.semisup:finetune_main",
-    "lr-find": "transferlab.stages.recipe:lr_find_main",
-    "recipe-pretext": "transferlab.stages.recipe:pretext_main",
-    "recipe-train": "transferlab.stages.recipe:train_main",
-    "ws-pretrain": "transferlab.stages.warmstart:pretrain_main",
-    "ws-train": "transferlab.stages.warmstart:train_main",
-    "ws-remedy": "transferlab.stages.warmstart:remedy_main",
-    "ws-transition": "transferlab.stages.warmstart:transition_main",
-    "ws-stages": "transferlab.stages.warmstart:stages_main",
-    "transfer-standin": "transferlab.stages.transfer:standin_main",
-    "transfer-finetune": "transferlab.stages.transfer:finetune_main",
-    "corpus": "transferlab.stages.nlp:corpus_main",
-    "nli-data": "transferlab.stages.nlp:nli_data_main",
-    "lm": "transferlab.stages.nlp:lm_main",
-    "nli-lm": "transferlab.stages.nlp:nli_lm_main",
-    "nli-bert": "transferlab.stages.nlp:nli_bert_main",
-    "aggregate": "transferlab.stages.aggregate:main",
-    "report": "transferlab.stages.report:main",
-    "validate": "transferlab.cli:validate_main",
-    "preset": "transferlab.cli:preset_main",
-}
 
-
-def validate_main(argv=None) -> None:
+def validate(argv=None) -> None:
     import argparse
 
     from . import params as P
 
-    ap = argparse.ArgumentParser(description="Validate params.yaml against the schema")
+    ap = argparse.ArgumentParser(prog="transferlab validate", description="Validate params.yaml against the schema")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args(argv)
     P.load(a.params)
     print(f"{a.params}: valid")
 
 
-def preset_main(argv=None) -> None:
+def preset(argv=None) -> None:
     import argparse
 
     from . import params as P
 
-    ap = argparse.ArgumentParser(description="Switch params.yaml to a preset (workflow/presets/<name>.yaml)")
+    ap = argparse.ArgumentParser(prog="transferlab preset",
+                                 description="Switch params.yaml to a preset (workflow/presets/<name>.yaml)")
     ap.add_argument("name")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args(argv)
     P.apply_preset(a.params, a.name)
     print(f"{a.params}: preset {a.name} applied")
+
+
+def dvc_yaml(argv=None) -> None:
+    import argparse
+
+    from . import dvcfile
+
+    ap = argparse.ArgumentParser(prog="transferlab dvc_yaml",
+                                 description="Write dvc.yaml from the stage declarations (commit the result)")
+    ap.add_argument("--out", default="dvc.yaml")
+    ap.add_argument("--params", default="params.yaml", help="only tells DVC's dict axes from list axes")
+    a = ap.parse_args(argv)
+    dvcfile.write(a.out, a.params)
+    print(f"{a.out}: written")
+
+
+TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml)}
+
+
+def usage() -> str:
+    from .registry import STAGES
+
+    return (f"usage: transferlab COMMAND [args] [--log FILE]\n  stages: {', '.join(STAGES)}\n"
+            f"  tools:  {', '.join(TOOLS)}\n`transferlab COMMAND --help` describes one.")
 
 
 def _redirect_stderr(path: str, argv: list[str]) -> int:
@@ -96,11 +92,22 @@ def _pop_log(argv: list[str]) -> tuple[list[str], str | None]:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        raise SystemExit(0 if argv else 2)
+    if argv[0] in TOOLS:
+        run = TOOLS[argv[0]]
+    else:
+        from .registry import STAGES
+
+        if argv[0] not in STAGES:
+            print(f"transferlab: unknown command {argv[0]!r}\n{usage()}", file=sys.stderr)
+            raise SystemExit(2)
+        from .runs import Job
+
+        st = STAGES[argv[0]]
+        run = lambda args: st.func(Job.parse(st, args))  # noqa: E731
     argv, log_path = _pop_log(argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: transferlab {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        raise SystemExit(2)
-    mod, fn = COMMANDS[argv[0]].split(":")
     from .data.format import DataError
     from .params import ParamsError
     from .preempt import EXIT_PREEMPTED, Preempted
@@ -118,7 +125,7 @@ def main(argv=None) -> None:
             os.write(original, msg.encode())
 
     try:
-        getattr(importlib.import_module(mod), fn)(argv[1:])
+        run(argv[1:])
     except (ParamsError, DataError) as e:
         # Bad input: a clear message, no traceback, non-zero exit.
         say(f"transferlab {argv[0]}: error: {e}\n")

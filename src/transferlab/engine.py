@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +28,7 @@ from torch import nn
 from .data.format import Split
 from .io import atomic_dir, atomic_torch_save, atomic_write_json
 from .preempt import Preempted, StopSignals
+from .runs import Run
 
 log = logging.getLogger("transferlab")
 
@@ -233,7 +233,7 @@ class FitConfig:
 class FitResult:
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
-    live: "Live | None" = None
+    live: "Live | None" = None  # writes the run's dvclive folder
     best: dict | None = None  # with fit(select=...): epoch, metric, value, model (state dict)
 
 
@@ -306,10 +306,15 @@ def _param_groups(model: nn.Module, cfg: FitConfig, freeze: Freeze) -> list[dict
 class Hooks:
     """Study-specific additions to the loop; every method is optional.
 
+    penalty(model) -> scalar tensor or None: a term added to the training loss of every step
+        (e.g. L2 toward the initial weights); train/loss in the history stays the data loss.
     step(model, epoch): after every optimizer step (e.g. update weight averages).
     epoch_metrics(model, epoch) -> dict: extra metrics for the epoch's history row.
     state_dict()/load_state_dict(): their state, saved in (and resumed from) the checkpoint.
     """
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        return None
 
     def step(self, model: nn.Module, epoch: int) -> None:
         pass
@@ -322,6 +327,31 @@ class Hooks:
 
     def load_state_dict(self, state: dict | None) -> None:
         pass
+
+
+class AllHooks(Hooks):
+    """Several hooks as one: penalties add up, metrics merge, each keeps its own state."""
+
+    def __init__(self, *hooks: Hooks):
+        self.hooks = hooks
+
+    def penalty(self, model):
+        terms = [t for t in (h.penalty(model) for h in self.hooks) if t is not None]
+        return sum(terms) if terms else None
+
+    def step(self, model, epoch):
+        for h in self.hooks:
+            h.step(model, epoch)
+
+    def epoch_metrics(self, model, epoch):
+        return {k: v for h in self.hooks for k, v in h.epoch_metrics(model, epoch).items()}
+
+    def state_dict(self):
+        return [h.state_dict() for h in self.hooks]
+
+    def load_state_dict(self, state):
+        for h, st in zip(self.hooks, state or [None] * len(self.hooks)):
+            h.load_state_dict(st)
 
 
 class Live:
@@ -347,14 +377,145 @@ class Live:
             live.end()
 
 
-def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, *,
-        seed: int, run_config: dict, ckpt_path: str | Path | None = None, live_dir: str | Path | None = None,
-        freeze: Freeze = Freeze(), amp: bool = False, progress: bool = False,
-        on_step: Callable[[int, int], None] | None = None, hooks: Hooks | None = None,
-        select: str | None = None, until: Callable[[dict], bool] | None = None) -> FitResult:
-    """Train `model` on `task` for cfg.epochs, checkpointing every epoch to ckpt_path.
+class Loop:
+    """The training loop of one run, in parts: set-up, resume, one epoch, the end of an epoch,
+    save, the end of training. `fit` strings them together."""
 
-    If ckpt_path holds a checkpoint of the same run_config, training resumes from it, also
+    def __init__(self, model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig,
+                 run: Run, freeze: Freeze, hooks: Hooks, on_step, select: str | None):
+        self.model, self.task, self.train, self.val, self.cfg, self.run = model, task, train, val, cfg, run
+        self.freeze, self.hooks, self.on_step, self.select = freeze, hooks, on_step, select
+        self.device = train.images.device
+        self.gen = torch.Generator().manual_seed(run.seed)  # data order and task randomness
+        self.n_batches = train.num_batches(cfg.batch_size)
+        self.opt = OPTIMIZERS[cfg.optimizer](_param_groups(model, cfg, freeze), cfg.lr, cfg.weight_decay)
+        self.sched = SCHEDULES[cfg.schedule](self.opt, cfg.epochs * self.n_batches, cfg.warmup_epochs * self.n_batches)
+        self.result = FitResult(live=Live(run.live_dir))
+        self.start_epoch, self.step = 0, 0
+        self.in_epoch = None  # where a checkpoint taken mid-epoch stopped: order, next batch, sums so far
+        self.frozen_ref = state_of(frozen_modules(model, freeze.blocks))
+        self.ckpt = Path(run.checkpoint) if run.checkpoint else None
+
+    def resume(self) -> None:
+        """Continue from the run's checkpoint, if it holds this same run (its config)."""
+        if not (self.ckpt and self.ckpt.exists()):
+            return
+        ck = torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        if ck.get("config") != self.run.config:
+            log.warning("ignoring checkpoint %s: it was made with a different config", self.ckpt)
+            return
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.start_epoch, self.step, self.in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
+        self.result.history, self.result.extra, self.result.best = ck["history"], ck.get("extra", {}), ck.get("best")
+        self.frozen_ref = ck["frozen_ref"]
+        self.hooks.load_state_dict(ck.get("hooks"))
+        self.gen.set_state(ck["rng"]["gen"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if self.device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"], self.device)
+        log.info("resumed from %s at epoch %d, step %d%s", self.ckpt, self.start_epoch, self.step,
+                 " (mid-epoch)" if self.in_epoch else "")
+
+    def save(self, epoch: int, in_epoch: dict | None) -> None:
+        """One dict: epoch = epochs completed; in_epoch = progress into the next one (None at its start)."""
+        atomic_torch_save({
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "epoch": epoch, "step": self.step, "in_epoch": in_epoch,
+            "config": self.run.config, "history": self.result.history, "extra": self.result.extra,
+            "frozen_ref": self.frozen_ref, "hooks": self.hooks.state_dict(), "best": self.result.best,
+            "rng": {"gen": self.gen.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
+        }, self.ckpt)
+
+    def begin_epoch(self, epoch: int) -> dict:
+        """Freezing for this epoch, and where the epoch starts: its order, first batch, running sums."""
+        n_frozen = self.freeze.active(epoch)
+        if n_frozen < self.freeze.blocks and epoch == self.freeze.until and self.in_epoch is None:
+            # Unfreezing now: first prove the frozen phase left the blocks untouched.
+            assert_unchanged(self.frozen_ref, frozen_modules(self.model, self.freeze.blocks))
+            self.result.extra["frozen_unchanged_before_unfreeze"] = 1.0
+        self.model.train()
+        apply_freeze(self.model, n_frozen)
+        if self.in_epoch is None:
+            _reset_state(self.model)  # (mid-epoch, the carried state came back with the model's state dict)
+            zero = torch.zeros((), device=self.device)
+            return {"order": self.train.order(self.gen, epoch), "batch": 0, "loss_sum": zero,
+                    "correct": zero.long(), "seen": 0}
+        where, self.in_epoch = self.in_epoch, None
+        return {**where, "order": where["order"].to(self.device), "loss_sum": where["loss_sum"].to(self.device),
+                "correct": where["correct"].to(self.device)}
+
+    def run_epoch(self, epoch: int, stop: StopSignals) -> dict:
+        """The epoch's optimizer steps; on SIGTERM/SIGUSR1 a mid-epoch checkpoint, then Preempted."""
+        sums = self.begin_epoch(epoch)
+        model, cfg, device = self.model, self.cfg, self.device
+        for b in range(sums["batch"], self.n_batches):
+            x, y = self.train.batch(sums["order"], b, cfg.batch_size)
+            x, y, head = self.task.make(x, y, self.gen, self.step)
+            with _amp_ctx(device, self.run.amp):
+                logits = model(self.train.normalize(x), head).float()  # [B, classes]
+            loss = F.cross_entropy(logits, y)
+            penalty = self.hooks.penalty(model)
+            self.opt.zero_grad(set_to_none=True)
+            (loss if penalty is None else loss + penalty).backward()
+            if cfg.clip_grad_norm > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            self.opt.step()
+            self.sched.step()
+            self.hooks.step(model, epoch)
+            # Accumulate on the device: no host sync per step.
+            sums["loss_sum"] += loss.detach() * len(y)
+            sums["correct"] += (logits.detach().argmax(1) == hard_labels(y)).sum()
+            sums["seen"] += len(y)
+            self.step += 1
+            if self.on_step:
+                self.on_step(epoch, self.step)
+            if stop.received:
+                self.preempted(epoch, {**sums, "batch": b + 1}, stop.received)
+        return sums
+
+    def preempted(self, epoch: int, where: dict, signal_name: str) -> None:
+        what = f"{signal_name} at epoch {epoch + 1}/{self.cfg.epochs}, step {self.step}"
+        if not self.ckpt:
+            raise Preempted(f"{what}; no checkpoint path, progress lost")
+        self.save(epoch, {"order": where["order"].cpu(), "batch": where["batch"], "loss_sum": where["loss_sum"].cpu(),
+                          "correct": where["correct"].cpu(), "seen": where["seen"]})
+        raise Preempted(f"{what}: checkpoint saved to {self.ckpt}; rerun to resume")
+
+    def end_epoch(self, epoch: int, sums: dict) -> dict:
+        """The epoch's history row (train, validation, hooks' metrics), the best epoch so far, a checkpoint."""
+        row = {"epoch": epoch + 1, "train/loss": float(sums["loss_sum"]) / sums["seen"],
+               "train/acc": float(sums["correct"]) / sums["seen"], "lr": self.opt.param_groups[0]["lr"]}
+        if self.val is not None:
+            row.update({f"val/{k}": v for k, v in evaluate(self.model, self.task, self.val, amp=self.run.amp).items()})
+        row.update(self.hooks.epoch_metrics(self.model, epoch))
+        self.result.history.append(row)
+        if self.select is not None:
+            if self.select not in row:
+                raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
+            if self.result.best is None or row[self.select] > self.result.best["value"]:
+                self.result.best = {"epoch": epoch + 1, "metric": self.select, "value": row[self.select],
+                                    "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+        if self.ckpt:
+            self.save(epoch + 1, None)
+        return row
+
+    def finish(self) -> FitResult:
+        if self.freeze.blocks and self.freeze.until is None:
+            assert_unchanged(self.frozen_ref, frozen_modules(self.model, self.freeze.blocks))
+            self.result.extra["frozen_unchanged"] = 1.0
+        self.model.eval()
+        return self.result
+
+
+def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, run: Run, *,
+        freeze: Freeze = Freeze(), on_step: Callable[[int, int], None] | None = None, hooks: Hooks | None = None,
+        select: str | None = None, until: Callable[[dict], bool] | None = None) -> FitResult:
+    """Train `model` on `task` for cfg.epochs as `run` says (seed, checkpoint, live folder, amp).
+
+    If run.checkpoint holds a checkpoint of the same run.config, training resumes from it, also
     from the middle of an epoch. On SIGTERM/SIGUSR1 it checkpoints after the current step and
     raises Preempted. `on_step(epoch, step)` is called after every optimizer step (tests use
     it to crash mid-run). With `select` (a history key, e.g. "val/acc"), the weights of the
@@ -362,139 +523,31 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     With `until` (a test on the last epoch's history row, e.g. train accuracy reached 1), training
     stops after the first epoch that passes it; cfg.epochs is then the most it may take.
     """
-    device = train.images.device
-    gen = torch.Generator().manual_seed(seed)  # data order and task randomness
-    n_batches = train.num_batches(cfg.batch_size)
-    opt = OPTIMIZERS[cfg.optimizer](_param_groups(model, cfg, freeze), cfg.lr, cfg.weight_decay)
-    sched = SCHEDULES[cfg.schedule](opt, cfg.epochs * n_batches, cfg.warmup_epochs * n_batches)
-    result = FitResult()
-    start_epoch, step = 0, 0
-    in_epoch = None  # where a checkpoint taken mid-epoch stopped: order, next batch, sums so far
-    frozen_ref = state_of(frozen_modules(model, freeze.blocks))
-    ckpt_path = Path(ckpt_path) if ckpt_path else None
-    live = Live(live_dir)
-    hooks = hooks or Hooks()
-
-    if ckpt_path and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck.get("config") == run_config:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            start_epoch, step, in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
-            result.history, result.extra = ck["history"], ck.get("extra", {})
-            frozen_ref = ck["frozen_ref"]
-            result.best = ck.get("best")
-            hooks.load_state_dict(ck.get("hooks"))
-            gen.set_state(ck["rng"]["gen"])
-            torch.set_rng_state(ck["rng"]["torch"])
-            if device.type == "cuda" and ck["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
-            log.info("resumed from %s at epoch %d, step %d%s", ckpt_path, start_epoch, step,
-                     " (mid-epoch)" if in_epoch else "")
-        else:
-            log.warning("ignoring checkpoint %s: it was made with a different config", ckpt_path)
-
-    def save(epoch: int, in_epoch: dict | None) -> None:
-        """epoch = epochs completed; in_epoch = progress into the next one (None at its start)."""
-        atomic_torch_save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "epoch": epoch, "step": step, "in_epoch": in_epoch, "config": run_config,
-            "history": result.history, "extra": result.extra, "frozen_ref": frozen_ref,
-            "hooks": hooks.state_dict(), "best": result.best,
-            "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-        }, ckpt_path)
-
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, disable=not progress,
-               desc="epochs", mininterval=1.0)
+    loop = Loop(model, task, train, val, cfg, run, freeze, hooks or Hooks(), on_step, select)
+    loop.resume()
+    bar = tqdm(range(loop.start_epoch, cfg.epochs), initial=loop.start_epoch, total=cfg.epochs,
+               disable=not run.progress, desc="epochs", mininterval=1.0)
     with StopSignals() as stop:
         for epoch in bar:
-            if until is not None and result.history and in_epoch is None and until(result.history[-1]):
+            history = loop.result.history
+            if until is not None and history and loop.in_epoch is None and until(history[-1]):
                 break  # checked here, not after the epoch: a run resumed after the stop stops too
-            n_frozen = freeze.active(epoch)
-            if n_frozen < freeze.blocks and epoch == freeze.until and in_epoch is None:
-                # Unfreezing now: first prove the frozen phase left the blocks untouched.
-                assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
-                result.extra["frozen_unchanged_before_unfreeze"] = 1.0
-            model.train()
-            apply_freeze(model, n_frozen)
-            if in_epoch is None:
-                _reset_state(model)  # (mid-epoch, the carried state came back with the model's state dict)
-                order, first = train.order(gen, epoch), 0
-                loss_sum = torch.zeros((), device=device)
-                correct = torch.zeros((), device=device, dtype=torch.long)
-                seen = 0
-            else:
-                order, first = in_epoch["order"].to(device), in_epoch["batch"]
-                loss_sum, correct = in_epoch["loss_sum"].to(device), in_epoch["correct"].to(device)
-                seen, in_epoch = in_epoch["seen"], None
-            for b in range(first, n_batches):
-                x, y = train.batch(order, b, cfg.batch_size)
-                x, y, head = task.make(x, y, gen, step)
-                with _amp_ctx(device, amp):
-                    logits = model(train.normalize(x), head).float()
-                loss = F.cross_entropy(logits, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.clip_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                opt.step()
-                sched.step()
-                hooks.step(model, epoch)
-                # Accumulate on the device: no host sync per step.
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.detach().argmax(1) == hard_labels(y)).sum()
-                seen += len(y)
-                step += 1
-                if on_step:
-                    on_step(epoch, step)
-                if stop.received:
-                    where = f"{stop.received} at epoch {epoch + 1}/{cfg.epochs}, step {step}"
-                    if not ckpt_path:
-                        raise Preempted(f"{where}; no checkpoint path, progress lost")
-                    save(epoch, {"order": order.cpu(), "batch": b + 1, "loss_sum": loss_sum.cpu(),
-                                 "correct": correct.cpu(), "seen": seen})
-                    raise Preempted(f"{where}: checkpoint saved to {ckpt_path}; rerun to resume")
-            row = {"epoch": epoch + 1, "train/loss": float(loss_sum) / seen, "train/acc": float(correct) / seen,
-                   "lr": opt.param_groups[0]["lr"]}
-            if val is not None:
-                for k, v in evaluate(model, task, val, amp=amp).items():
-                    row[f"val/{k}"] = v
-            row.update(hooks.epoch_metrics(model, epoch))
-            result.history.append(row)
-            if select is not None:
-                if select not in row:
-                    raise KeyError(f"select={select!r} is not an epoch metric (have {sorted(row)})")
-                if result.best is None or row[select] > result.best["value"]:
-                    result.best = {"epoch": epoch + 1, "metric": select, "value": row[select],
-                                   "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            row = loop.end_epoch(epoch, loop.run_epoch(epoch, stop))
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
-            if ckpt_path:
-                save(epoch + 1, None)
-    if freeze.blocks and freeze.until is None:
-        assert_unchanged(frozen_ref, frozen_modules(model, freeze.blocks))
-        result.extra["frozen_unchanged"] = 1.0
-    model.eval()
-    result.live = live
-    return result
+    return loop.finish()
 
 
-def finish(result: FitResult, summary: dict[str, float], metrics_path: str | Path,
-           ckpt_path: str | Path | None = None, labels: dict[str, str] | None = None) -> None:
+def finish(result: FitResult, summary: dict[str, float], run: Run, labels: dict[str, str] | None = None) -> None:
     """Write the run's metrics.json (summary + per-epoch history, what aggregation reads) and the
-    dvclive dir (for `dvc plots`), each atomically, then drop the checkpoint. `labels`: what
+    dvclive folder (for `dvc plots`), each atomically, then drop its checkpoint. `labels`: what
     the run was made of when params alone do not say it (e.g. which extractor weights loaded);
     aggregation puts them in the run's row."""
     out = {"summary": summary, "history": result.history}
     if labels:
         out["labels"] = labels
-    atomic_write_json(metrics_path, out)
+    atomic_write_json(run.dir / "metrics.json", out)
     result.live.write(result.history, summary)
-    if ckpt_path:
-        Path(ckpt_path).unlink(missing_ok=True)
-        parent = Path(ckpt_path).parent
-        if parent.exists() and not any(parent.iterdir()):
-            shutil.rmtree(parent, ignore_errors=True)
+    if run.checkpoint:
+        Path(run.checkpoint).unlink(missing_ok=True)

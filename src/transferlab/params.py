@@ -1,13 +1,12 @@
-"""params.yaml: loading, schema validation, per-stage key declarations, presets.
+"""params.yaml: loading, schema validation, presets.
 
-Every stage declares the params keys it reads (STAGE_KEYS). The stage receives only those
-keys, so it cannot read an undeclared one, and dvc.yaml's `params:` lists and Snakemake's
-rule `params:` are built from the same declaration: a change reruns exactly the dependents.
+The keys each stage reads are part of its declaration (transferlab.stage): the stage is
+handed only those, and dvc.yaml's `params:` lists and Snakemake's rule `params:` come from the
+same declaration, so a change reruns exactly the dependents.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -18,40 +17,6 @@ import yaml
 from .io import atomic_write_text
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
-
-# Stage family -> the params keys it reads; "{dataset}" is filled per stage instance.
-STAGE_KEYS: dict[str, list[str]] = {
-    "prepare": ["data", "datasets.{dataset}"],
-    "subsample": [],
-    "pretrain": ["train", "pretext.model", "pretext.pretrain"],
-    "finetune": ["train", "pretext.model", "pretext.finetune"],
-    "semisup-pretrain": ["train", "semisup.model", "semisup.pretrain"],
-    "semisup-finetune": ["train", "semisup.model", "semisup.finetune"],
-    # The range test runs with the optimizer, batch size and weight decay training will use.
-    "lr-find": ["train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
-                "recipe.train.weight_decay"],
-    "recipe-pretext": ["train", "recipe.model", "recipe.pretext"],
-    "recipe-train": ["train", "recipe.model", "recipe.train"],
-    # Warm starting: the run's numbers (optimizer, epochs, gamma, ...) come on the command line
-    # from the experiment grids, so a grid change adds or removes stages and reruns no other.
-    "ws-pretrain": ["train", "warmstart.setup"],
-    "ws-train": ["train", "warmstart.setup"],
-    "ws-remedy": ["train", "warmstart.setup", "warmstart.shrink_perturb"],
-    "ws-transition": ["train", "warmstart.setup"],
-    "ws-stages": ["train", "warmstart.setup", "warmstart.until_fit", "warmstart.shrink_perturb"],
-    # Vision transfer: the stand-in extractor (offline), then few-label finetuning.
-    "transfer-standin": ["train", "transfer.image_size", "transfer.standin"],
-    "transfer-finetune": ["train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"],
-    # Language: data, LM, NLI with its encoder, NLI with BERT.
-    "corpus": ["data", "text.corpus"],
-    "nli-data": ["data", "text.nli"],
-    "lm": ["train", "nlp.tokenizer", "nlp.lm"],
-    "nli-lm": ["train", "nlp.nli_lm"],  # vocabulary and encoder shape come with the LM
-    "nli-bert": ["train", "data.download", "nlp.bert"],
-    "aggregate": ["{study}"],  # the study's section: its grid decides which runs are gathered
-    "report": [],
-}
-
 
 class ParamsError(ValueError):
     """A params file is missing, unparsable, or does not match the schema."""
@@ -71,12 +36,34 @@ def _key_path(parts) -> str:
     return ".".join(str(p) for p in parts) or "<top level>"
 
 
-def _describe(err: jsonschema.ValidationError) -> str:
+def _declared_keys(schema: dict, root: dict) -> set[str]:
+    """The property names a schema declares, through allOf and local $refs (#/$defs/...)."""
+    if "$ref" in schema:
+        node = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        return _declared_keys(node, root)
+    keys = set(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        keys |= _declared_keys(sub, root)
+    return keys
+
+
+def _describe(err: jsonschema.ValidationError, root: dict) -> str | None:
+    """One line naming the bad key and what was expected; None for an error that only echoes
+    another (see below)."""
     where = _key_path(err.absolute_path)
     if err.validator in ("additionalProperties", "unevaluatedProperties"):
         # jsonschema names the offenders: "('a', 'b' were unexpected)" / "('a' was unexpected)".
         extra = re.findall(r"'([^']*)'", err.message.split("(", 1)[-1])
-        allowed = sorted((set(err.schema.get("properties", {})) | set(err.instance)) - set(extra))
+        declared = _declared_keys(err.schema, root)
+        # A key whose value failed its own check counts as unevaluated too (JSON Schema drops
+        # a failing subschema's annotations): that key is not unknown, its value is wrong,
+        # and the value's own error says so.
+        extra = [k for k in extra if k not in declared]
+        if not extra:
+            return None
+        allowed = sorted((declared | set(err.instance)) - set(extra))
         keys = ", ".join(f"{where}.{k}" if err.absolute_path else k for k in extra) or where
         hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
         return f"{keys}: unknown key{hint}"
@@ -112,7 +99,7 @@ def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str 
     schema = load_yaml(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(_leaf_errors(validator.iter_errors(params)), key=lambda e: list(map(str, e.absolute_path)))
-    problems = list(dict.fromkeys(_describe(e) for e in errors))
+    problems = [line for line in dict.fromkeys(_describe(e, schema) for e in errors) if line]
     if not problems:
         problems = _cross_checks(params)
     if problems:
@@ -171,29 +158,6 @@ def get(params: dict, key: str) -> Any:
             raise KeyError(f"params key {key!r} not found")
         node = node[part]
     return node
-
-
-def stage_keys(family: str, **fmt: str) -> list[str]:
-    if family not in STAGE_KEYS:
-        raise KeyError(f"unknown stage family {family!r}; known: {', '.join(STAGE_KEYS)}")
-    return [k.format(**fmt) for k in STAGE_KEYS[family]]
-
-
-def stage_params(params: dict, family: str, **fmt: str) -> dict:
-    """The nested subset of `params` that stage `family` declared; nothing else is visible."""
-    out: dict = {}
-    for key in stage_keys(family, **fmt):
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = copy.deepcopy(get(params, key))
-    return out
-
-
-def load_stage(path: str | Path, family: str, **fmt: str) -> dict:
-    """Validate the whole file (so a bad key anywhere stops every runner), return the stage's view."""
-    return stage_params(load(path), family, **fmt)
 
 
 # ---------------------------------------------------------------- presets

@@ -1,34 +1,39 @@
-"""Where every stage's outputs live: one set of templates for Snakemake rules, the
-aggregator and the dvc.yaml consistency test (dvc.yaml spells the same paths out)."""
+"""Where every run's outputs live: the templates the stage declarations and the aggregator
+share. A job that trains a group of runs (seeds, and other batched axes) writes them side by
+side in its folder: the path up to the first batched axis (e.g. .../pretrain/{target} for the
+runs .../pretrain/{target}/s{seed})."""
 
 PREPARED = "data/prepared/{dataset}.pt"
-SUBSET = "data/subsets/{dataset}/k{k}_s{seed}.pt"
+SUBSET = "data/subsets/{dataset}/k{k}/s{seed}.pt"
 # Study 1: pretext
 PRETRAIN = "results/pretext/{dataset}/pretrain/{target}/s{seed}"
-FINETUNE = "results/pretext/{dataset}/finetune/{init}_f{frozen}/s{seed}"
+# {target}: the pretext target its extractor was pretrained on
+FINETUNE = "results/pretext/{dataset}/finetune/{target}/f{frozen}/s{seed}"
+SCRATCH = "results/pretext/{dataset}/finetune/scratch/s{seed}"  # the from-scratch baseline
 # Study 2: semi-supervised ({dataset} = the pretraining set, {target} = the finetuning set)
 SEMI_PRETRAIN = "results/semisup/{dataset}/pretrain/{augment}/k{s}/s{seed}"
 SEMI_FINETUNE = "results/semisup/{dataset}/finetune/{target_set}/{augment}/k{s}/s{seed}"
 # Study 3: supervised recipe
 LR_FIND = "results/recipe/{dataset}/lr_find"
 RECIPE_PRETEXT = "results/recipe/{dataset}/pretext/s{seed}"
-RECIPE_TRAIN = "results/recipe/{dataset}/train/{start}_{head}/s{seed}"  # start: scratch | rotation
+RECIPE_TRAIN = "results/recipe/{dataset}/train/{start}/{head}/s{seed}"  # start: scratch | rotation
 # Study 4: warm starting. {phase}: pretrain (on the pretrain half), warm or fresh (full set).
 WS = "results/warmstart/{dataset}"
-WS_OPTIM = WS + "/optim/{optimizer}/{phase}/s{seed}"   # the setup.optimizer runs are the base runs
-WS_LENGTH = WS + "/length/e{epochs}/{phase}/s{seed}"
+# An arm's job trains its pretraining, warm and fresh runs seed by seed: .../s{seed}/{phase}
+WS_OPTIM = WS + "/optim/{optimizer}/s{seed}/{phase}"   # the setup.optimizer runs are the base runs
+WS_LENGTH = WS + "/length/e{epochs}/s{seed}/{phase}"
 WS_TRANSITION = WS + "/transition/g{gamma}/s{seed}"
 WS_STAGES = WS + "/stages/n{stages}_r{ratio}_{remedy}/s{seed}"
-WS_ARCH = WS + "/arch/w{width}_d{depth}/{phase}/s{seed}"
+WS_ARCH = WS + "/arch/w{width}_d{depth}/s{seed}/{phase}"
 WS_RESET = WS + "/reset/{mode}{n}/s{seed}"
 WS_TUNE_PRE = WS + "/tuning/p{plr}/pretrain/s{seed}"
-WS_TUNE = WS + "/tuning/p{plr}/t{tlr}/s{seed}"
+WS_TUNE = WS + "/tuning/p{plr}/warm/t{tlr}/s{seed}"
 WS_TUNE_FRESH = WS + "/tuning/fresh/t{tlr}/s{seed}"
 WS_REMEDY = WS + "/remedy/{remedy}/s{seed}"
 # Study 5: transfer. Vision: the stand-in extractor, k-per-class subsets, finetuning runs.
 TRANSFER_STANDIN = "results/transfer/standin/{dataset}"
-TRANSFER_SUBSET = "data/subsets/transfer/{dataset}/k{k}_s{seed}.pt"
-TRANSFER = "results/transfer/{dataset}/{head}_{mode}/k{k}/s{seed}"
+TRANSFER_SUBSET = "data/subsets/transfer/{dataset}/k{k}/s{seed}.pt"
+TRANSFER = "results/transfer/{dataset}/k{k}/{head}_{mode}/s{seed}"
 # Language: the corpus and NLI set, the LM, NLI on its encoder and with BERT.
 CORPUS = "data/text/corpus.json"
 NLI_DATA = "data/text/nli.json"
@@ -45,10 +50,3 @@ PLOTS = AGGREGATE + "/plots"  # DVC plot data (csv), one folder per study
 # name -> md5 of every plots/*.csv: the report's declared input. A folder's time cannot be
 # checksummed, so a folder input would rerun the report after every `dvc checkout`.
 PLOTS_INDEX = AGGREGATE + "/plots.json"
-# Checkpoints are not outputs: both runners delete a failed job's outputs, which would
-# throw away the state a resumed run needs.
-CHECKPOINT = "checkpoints/{run}.pt"
-
-
-def checkpoint(run_dir: str) -> str:
-    return CHECKPOINT.format(run=run_dir)

@@ -1,12 +1,7 @@
-"""Helpers shared by the stage CLIs."""
+"""Helpers shared by the training stages: data on the device, models, saving a run."""
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import logging
-import os
-import sys
 from pathlib import Path
 
 import torch
@@ -14,38 +9,7 @@ import torch
 from .. import engine, models
 from ..data import format as fmt
 from ..io import atomic_torch_save
-
-
-def setup(seed: int | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # OMP_NUM_THREADS is set per job by Snakemake (= the rule's threads) and SLURM jobs;
-    # torch reads it at import. Deterministic kernels make CPU runs bitwise reproducible.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if seed is not None:
-        torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=description)
-
-
-def training_parser(description: str, *required: str) -> argparse.ArgumentParser:
-    """A training stage's CLI: --params --data --checkpoint --out --seed, plus `required` flags."""
-    ap = parser(description)
-    for flag in ("--params", "--data", *required, "--checkpoint", "--out"):
-        ap.add_argument(flag, required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    return ap
-
-
-def file_digest(path: str | Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from ..runs import Run
 
 
 def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
@@ -70,8 +34,8 @@ def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, trai
 
 
 def fit_head_on_features(model: models.Net, task: engine.Task, train: engine.DeviceData,
-                         val: engine.DeviceData | None, cfg: engine.FitConfig, *, feature_batch: int = 1024,
-                         **fit_kwargs):
+                         val: engine.DeviceData | None, cfg: engine.FitConfig, run: Run, *,
+                         feature_batch: int = 1024, **fit_kwargs):
     """Train only `model`'s heads on its frozen extractor. The extractor's outputs are computed
     once (eval mode, no augmentation: exactly the inputs the head would see every epoch, so the
     same computation, epochs times cheaper) and the head trains on them; the extractor is then
@@ -84,7 +48,7 @@ def fit_head_on_features(model: models.Net, task: engine.Task, train: engine.Dev
 
     head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
     head_only.heads = model.heads  # shared modules: training head_only trains model's head
-    res = engine.fit(head_only, task, feats(train), feats(val), cfg, **fit_kwargs)
+    res = engine.fit(head_only, task, feats(train), feats(val), cfg, run, **fit_kwargs)
     engine.assert_unchanged(before, [model.features])
     return res, head_only, feats
 
@@ -107,11 +71,11 @@ def save_model(model, out: Path, run_config: dict, stats) -> None:
                        "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
 
 
-def save_run(out: Path, model, run_config: dict, stats, res: engine.FitResult, summary: dict, ckpt) -> None:
+def save_run(run: Run, model, stats, res: engine.FitResult, summary: dict) -> None:
     """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
     checkpoint dropped)."""
-    save_model(model, out, run_config, stats)
-    engine.finish(res, summary, out / "metrics.json", ckpt)
+    save_model(model, run.dir, run.config, stats)
+    engine.finish(res, summary, run)
 
 
 class TestEachEpoch(engine.Hooks):

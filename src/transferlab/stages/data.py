@@ -1,5 +1,5 @@
-"""Data stages: `prepare` (download/build one data set into the normalized format) and
-`subsample` (s per class, or a random fraction, of its training split)."""
+"""Data stages: `prepare` (download/build one data set into the normalized format) and the
+subsample stages (s labelled examples per class of a training split, one file per seed)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,29 @@ import logging
 import torch
 
 from .. import params as P
+from .. import paths
 from ..data import format as fmt
 from ..data import sources, subsample as sub
-from .common import parser, setup
+from ..runs import Job
+from ..stage import stage
 
 log = logging.getLogger("transferlab.data")
 
 
-def prepare(name: str, p: dict) -> fmt.Dataset:
+def build_dataset(name: str, p: dict) -> fmt.Dataset:
     if name not in p["datasets"]:
         raise P.ParamsError(f"datasets.{name}: not defined in params (defined: {', '.join(p['datasets'])})")
     return sources.build(name, p["datasets"][name], p["data"])
 
 
-def prepare_main(argv=None) -> None:
-    ap = parser("Build data/prepared/<name>.pt from the source named in params.datasets.<name>")
-    ap.add_argument("--params", required=True)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    setup()
-    ds = prepare(a.dataset, P.load_stage(a.params, "prepare", dataset=a.dataset))
-    fmt.save(ds, a.out)
-    log.info("%s: %s, classes=%d, %s", a.dataset, ds.shape,
-             ds.num_classes, {k: len(v) for k, v in ds.splits.items()})
+# `prepare` may download: it runs where Snakemake runs (compute nodes often have no internet).
+@stage(params=("data", "datasets.{dataset}"), grid={"dataset": "datasets"}, out=paths.PREPARED, resources="local")
+def prepare(job: Job) -> None:
+    """Build data/prepared/<name>.pt from the source named in params.datasets.<name>."""
+    name = job.axes["dataset"]
+    ds = build_dataset(name, job.params)
+    fmt.save(ds, job.out)
+    log.info("%s: %s, classes=%d, %s", name, ds.shape, ds.num_classes, {k: len(v) for k, v in ds.splits.items()})
 
 
 def make_subset(ds: fmt.Dataset, *, per_class: int | None, fraction: float | None, seed: int) -> fmt.Dataset:
@@ -46,17 +45,27 @@ def make_subset(ds: fmt.Dataset, *, per_class: int | None, fraction: float | Non
     return fmt.Dataset(ds.name, ds.source, ds.classes, splits, meta)
 
 
-def subsample_main(argv=None) -> None:
-    ap = parser("Subsample a prepared data set's training split")
-    ap.add_argument("--data", required=True)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--per-class", type=int)
-    g.add_argument("--fraction", type=float)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    setup()
-    out = make_subset(fmt.load(a.data), per_class=a.per_class, fraction=a.fraction, seed=a.seed)
-    fmt.save(out, a.out)
-    log.info("subset of %s: %d training examples, counts %s", a.data, len(out.splits["train"]),
-             torch.bincount(out.splits["train"].labels).tolist())
+def write_subsets(job: Job, per_class: int) -> None:
+    """per_class examples of each class of the training split, one file per seed."""
+    ds = fmt.load(job.inputs["data"])
+    for axes, rel in job.items():
+        out = make_subset(ds, per_class=per_class, fraction=None, seed=axes["seed"])
+        fmt.save(out, job.out / rel)
+        log.info("subset %s of %s: %d training examples, counts %s", rel, job.inputs["data"],
+                 len(out.splits["train"]), torch.bincount(out.splits["train"].labels).tolist())
+
+
+@stage(params=("pretext.labels_per_class",), grid={"dataset": "pretext.datasets"}, batch={"seed": "pretext.seeds"},
+       inputs={"data": paths.PREPARED}, runs=paths.SUBSET.replace("{k}", "${pretext.labels_per_class}"),
+       resources="light")
+def subsample(job: Job) -> None:
+    """The pretext study's downstream labels: labels_per_class per class, per seed."""
+    write_subsets(job, job.params["pretext"]["labels_per_class"])
+
+
+@stage(grid={"k": "transfer.labels_per_class"}, batch={"seed": "transfer.seeds"},
+       inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.dataset}")},
+       runs=paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"), resources="light")
+def transfer_subsample(job: Job) -> None:
+    """The vision transfer study's few labels: k per class, per seed."""
+    write_subsets(job, job.axes["k"])

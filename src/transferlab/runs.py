@@ -1,0 +1,145 @@
+"""One runner for every stage's entry point.
+
+The command line becomes a `Job` (its stage's params view, axes, inputs, folders); a training
+job's items become `Run`s, each handed to the engine with all it needs: seed, what the run is
+(the identity a checkpoint must match to be resumed), checkpoint, live folder, amp, progress.
+
+A job that trains a seed group writes each finished run into a staging folder under its
+checkpoint folder and moves them all into its output folder at the end: a job killed after
+some seeds keeps them (outputs of a failed job are deleted by both runners; checkpoints are
+not outputs), and its next attempt resumes the unfinished seed from its checkpoint, bitwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+
+if TYPE_CHECKING:
+    from .stage import Stage
+
+log = logging.getLogger("transferlab")
+DONE = ".done"  # marks a finished run in its staging folder
+
+
+def setup() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # OMP_NUM_THREADS is set per job by Snakemake (= the rule's threads) and SLURM jobs;
+    # torch reads it at import. Deterministic kernels make CPU runs bitwise reproducible.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Run:
+    """One training run: what the engine needs to train it and where its outputs go."""
+
+    seed: int
+    config: dict                    # what the run is: a checkpoint of another config is not resumed
+    dir: Path | None = None         # its outputs (moved into the job's folder once every run is done)
+    checkpoint: Path | None = None  # its engine checkpoint, after every epoch (and on preemption)
+    axes: dict = field(default_factory=dict)    # the job's and the item's axes, seed included
+    inputs: dict[str, str] = field(default_factory=dict)  # its input files, by flag
+    amp: bool = False               # bf16 autocast on CUDA
+    progress: bool = False          # a tqdm bar on stderr
+
+    @property
+    def live_dir(self) -> Path | None:
+        return self.dir / "live" if self.dir else None
+
+    @property
+    def done(self) -> bool:
+        """Finished by an earlier attempt: its metrics (written last) are there."""
+        return self.dir is not None and (self.dir / "metrics.json").is_file()
+
+    def part(self, name: str) -> "Run":
+        """A part of this run with its own outputs (dir/name), checkpoint and identity, e.g. the
+        pretraining, warm and fresh phases of a warm-start arm's seed."""
+        ckpt = self.checkpoint.with_name(f"{self.checkpoint.stem}.{name}.pt") if self.checkpoint else None
+        return replace(self, config={**self.config, "part": name}, dir=self.dir / name, checkpoint=ckpt)
+
+
+@dataclass
+class Job:
+    """One job of a stage, as its command line and params describe it."""
+
+    stage: "Stage"
+    params: dict                    # the stage's view of params.yaml: all it may read
+    axes: dict                      # the job's axes, typed as params holds them
+    inputs: dict[str, str]          # by flag, as given (a batched input: its folder)
+    options: dict[str, str]
+    out: Path
+    checkpoint: Path | None
+    train: dict = field(default_factory=dict)  # params' train section, when declared
+
+    @classmethod
+    def parse(cls, stage: "Stage", argv: list[str]) -> "Job":
+        from . import params as P
+
+        a = vars(stage.parser().parse_args(argv))
+        setup()
+        full = P.load(a["params"]) if "params" in a else {}
+        axes = stage.typed_axes(full, a)
+        view = stage.view(full, **{k: str(v) for k, v in axes.items()}) if full else {}
+        return cls(stage, view, axes, {f: a[f] for f in stage.inputs}, {o: a[o] for o in stage.options},
+                   Path(a["out"]), Path(a["checkpoint"]) if a.get("checkpoint") else None, view.get("train", {}))
+
+    def items(self) -> list[tuple[dict, str]]:
+        """(axes, path under out) of every item; one item, at out itself, when nothing is batched."""
+        if not self.stage.batch:
+            return [({}, "")]
+        return [(it, self.stage.item.format(**self.axes, **it)) for it in self.stage.items(self.params)]
+
+    def item_inputs(self, item: dict) -> dict[str, str]:
+        """An item's input files: a batched input's folder (as given) plus its per-item rest."""
+        out = {}
+        for flag, given in self.inputs.items():
+            rest = self.stage.split_input(flag)[1]
+            out[flag] = f"{given}/{rest.format(**self.axes, **item)}" if rest else given
+        return out
+
+    def runs(self, seed: int | None = None) -> Iterator[Run]:
+        """Every run of this job, one after another; runs a previous attempt finished are
+        skipped. The loop's body trains the run and writes its outputs into run.dir; when every
+        run is done, they move into the job's folder. `seed`: for stages without a seed axis."""
+        root = self.checkpoint
+        items = self.items()
+        for axes, rel in items:
+            staging = root / "runs" / (rel or "run")
+            if (staging / DONE).exists():
+                log.info("%s: finished by an earlier attempt", rel or "run")
+                continue
+            inputs = self.item_inputs(axes)
+            run_seed = axes.get("seed", seed)
+            config = {"stage": self.stage.name, "params": self.params, "axes": {**self.axes, **axes},
+                      "inputs": {f: file_digest(p) for f, p in inputs.items() if Path(p).is_file()}}
+            torch.manual_seed(run_seed)
+            yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
+                      amp=self.train.get("amp", False), progress=self.train.get("progress", False))
+            (staging / DONE).write_text("")
+        for axes, rel in items:
+            staging = root / "runs" / (rel or "run")
+            (staging / DONE).unlink()
+            dest = self.out / rel if rel else self.out
+            if dest.exists():  # a folder the runner made for the outputs, or a failed attempt's
+                shutil.rmtree(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, dest)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,346 @@
+"""A stage is declared once, on its entry point, and everything else is derived from that.
+
+    @stage(params=("train", "pretext.model", "pretext.pretrain"),
+           grid={"dataset": "pretext.datasets", "target": "pretext.targets"},
+           batch={"seed": "pretext.seeds"}, item="s{seed}",
+           inputs={"data": paths.PREPARED}, out=PRETRAIN, outputs=TRAINED, checkpoint=True)
+    def pretrain(job): ...
+
+From this one declaration come: the command `transferlab pretrain` and its arguments (rule
+name = DVC stage name = command = function name), the params keys the stage may read (it is
+handed only those), the Snakemake rule (workflow/rules/stages.smk), the DVC stage
+(`transferlab dvc_yaml` writes dvc.yaml) and the source files the stage runs, which both
+runners treat as dependencies: its module and every `transferlab` module that imports,
+transitively (`code_files`).
+
+`grid`: one job per combination of these axes (a Snakemake wildcard, DVC's matrix).
+`batch`: axes one job loops over, seeds above all: the seeds of a configuration are its
+statistics, so they run together, in one process, and are written side by side, each item in
+`<out>/<item>`. The job's own settings reach the function as a `Job` (transferlab.runs).
+
+Path templates: `{name}` is an axis; `${a.b}` a params value (Snakemake fills it in from the
+config; DVC's templating keeps it, so dvc.yaml stays valid whatever params.yaml holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import importlib.util
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import product
+from pathlib import Path
+from typing import Callable
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_ROOT = "src/transferlab"  # where the package's files sit in the repository (deps are relative paths)
+PARAM_REF = re.compile(r"\$\{([\w.]+)\}")
+AXIS = re.compile(r"(?<!\$)\{(\w+)\}")
+
+# Outputs of a training run, relative to its folder ("/" marks a folder).
+TRAINED = ("model.pt", "metrics.json", "live/")
+MEASURED = ("metrics.json", "live/")  # runs that are only scored, no model kept
+RESOURCE_CLASSES = ("train", "light", "local")  # local: runs where Snakemake runs (login node)
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Inputs a stage finds by itself (not on its command line), listed per runner: DVC a
+    folder template, Snakemake a function (config, wildcards) -> files."""
+
+    dvc: str
+    snakemake: Callable[[dict, dict], list[str]]
+
+
+def _fill(template: str, values: dict) -> str:
+    """Fill the axes named in `values`, leave the others (and ${params}) as they are."""
+    return AXIS.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
+
+
+@dataclass(frozen=True)
+class Stage:
+    func: Callable
+    params: tuple[str, ...] = ()           # params keys it reads ("{axis}" filled per job)
+    grid: dict[str, str | tuple] = field(default_factory=dict)  # job axis -> params key of its values, or the values
+    batch: dict[str, str] = field(default_factory=dict)  # item axis -> params key of its values
+    item: str = ""                         # an item's folder (or file) under out, e.g. "s{seed}"
+    inputs: dict[str, str] = field(default_factory=dict)   # flag -> path template, passed as --flag PATH
+    needs: tuple[str, ...] = ()            # more input templates, not on the command line
+    gather: Gather | None = None
+    out: str = ""                          # --out PATH: the job's folder (or file)
+    outputs: tuple[str, ...] = ("",)       # per item (or per job): "" = the item itself, "x/" = a folder
+    uncached: tuple[str, ...] = ()         # outputs DVC keeps in git, not its cache (small metrics)
+    options: dict[str, str] = field(default_factory=dict)  # fixed flags, e.g. the report's --results
+    checkpoint: bool = False               # training: --checkpoint checkpoints/<out> (per-run state)
+    resources: str = "train"
+    figures: dict[str, str] = field(default_factory=dict)  # report: figure -> Snakemake report category
+
+    @property
+    def name(self) -> str:
+        return self.func.__name__
+
+    @property
+    def log(self) -> str:
+        return f"logs/{re.sub(r'[.](pt|json|csv)$', '', self.out)}.log"
+
+    # ------------------------------------------------------------ params
+    def keys(self, **axes) -> list[str]:
+        """The declared keys, and the lists of the batch axes (they decide a job's items)."""
+        keys = [_fill(k, axes) for k in self.params]
+        covered = lambda k: any(k == d or k.startswith(d + ".") for d in keys)  # noqa: E731
+        return keys + [k for k in dict.fromkeys(self.batch.values()) if not covered(k)]
+
+    def view(self, params: dict, **axes) -> dict:
+        """The nested subset of `params` this stage declared: all it is handed."""
+        from .params import get
+
+        out: dict = {}
+        for key in self.keys(**axes):
+            *parents, leaf = key.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = copy.deepcopy(get(params, key))
+        return out
+
+    # ------------------------------------------------------------ grid and items
+    def axis_values(self, params: dict, axis: str) -> list:
+        from .params import get
+
+        src = {**self.grid, **self.batch}[axis]
+        if not isinstance(src, str):
+            return list(src)
+        values = get(params, src)
+        return list(values) if isinstance(values, dict) else list(values)
+
+    def instances(self, params: dict) -> list[dict]:
+        """Every job: its axes' values."""
+        return [dict(zip(self.grid, combo)) for combo in product(*(self.axis_values(params, a) for a in self.grid))]
+
+    def items(self, params: dict) -> list[dict]:
+        """Every item of a job (the same for each job): its batch axes' values."""
+        return [dict(zip(self.batch, combo)) for combo in product(*(self.axis_values(params, a) for a in self.batch))]
+
+    def split_input(self, flag: str) -> tuple[str, str]:
+        """An input template as (what the command line names, the per-item rest): a batched
+        input is named by its folder, the last one before a batch axis appears."""
+        try:
+            return split_runs(self.inputs[flag], self.batch)
+        except ValueError:
+            return self.inputs[flag], ""
+
+    def item_outputs(self) -> list[str]:
+        """Output templates of one item, under the job's folder."""
+        base = f"{self.out}/{self.item}" if self.item else self.out
+        return [f"{base}/{o}" if o else base for o in self.outputs]
+
+    # ------------------------------------------------------------ the command line
+    def command(self) -> str:
+        """The command line, as a template: both runners fill in the same values."""
+        parts = [f"transferlab {self.name}"]
+        if self.keys():
+            parts.append("--params params.yaml")
+        parts += [f"--{flag.replace('_', '-')} {self.split_input(flag)[0]}" for flag in self.inputs]
+        parts += [f"--{axis.replace('_', '-')} {{{axis}}}" for axis in self.grid]
+        parts += [f"--{k.replace('_', '-')} {v}" for k, v in self.options.items()]
+        if self.checkpoint:
+            parts.append(f"--checkpoint checkpoints/{self.out}")
+        parts += [f"--out {self.out}", f"--log {self.log}"]
+        return " ".join(parts)
+
+    def parser(self) -> argparse.ArgumentParser:
+        doc = (self.func.__doc__ or "").strip().split("\n\n")[0]
+        ap = argparse.ArgumentParser(prog=f"transferlab {self.name}", description=doc)
+        if self.keys():
+            ap.add_argument("--params", required=True)
+        for flag in (*self.inputs, *self.grid, *self.options):
+            ap.add_argument(f"--{flag.replace('_', '-')}", dest=flag, required=True)
+        if self.checkpoint:
+            ap.add_argument("--checkpoint", required=True, help="folder for the runs' checkpoints")
+        ap.add_argument("--out", required=True)
+        return ap
+
+    def typed_axes(self, params: dict, given: dict[str, str]) -> dict:
+        """Each job axis as the value params holds (an int seed, a float LR), checked to be one."""
+        from .params import ParamsError
+
+        axes = {}
+        for axis in self.grid:
+            values = self.axis_values(params, axis)
+            match = [v for v in values if str(v) == given[axis]]
+            if not match:
+                src = self.grid[axis]
+                raise ParamsError(f"--{axis} {given[axis]!r}: not one of {src if isinstance(src, str) else 'the'} "
+                                  f"values {values}")
+            axes[axis] = match[0]
+        return axes
+
+    # ------------------------------------------------------------ Snakemake
+    def snakemake_template(self, t: str, config: dict) -> str:
+        from .params import get
+
+        return PARAM_REF.sub(lambda m: str(get(config, m.group(1))), t)
+
+    def snakemake_inputs(self, config: dict) -> dict:
+        items = self.items(config)
+        ins: dict = {}
+        for flag, template in self.inputs.items():
+            t = self.snakemake_template(template, config)
+            used = set(AXIS.findall(t)) & set(self.batch)
+            ins[flag] = list(dict.fromkeys(_fill(t, it) for it in items)) if used else t
+        if self.needs:
+            ins["needs"] = [self.snakemake_template(p, config) for p in self.needs]
+        return {**ins, "code": self.code_files()}
+
+    def snakemake_outputs(self, config: dict) -> list[tuple[str, bool]]:
+        """(path, is a folder) of every output of a job, items expanded."""
+        outs = []
+        for it in self.items(config) or [{}]:
+            for path in self.item_outputs():
+                path = _fill(self.snakemake_template(path, config), it)
+                outs.append((path.rstrip("/"), path.endswith("/")))
+        return outs
+
+    def render(self, params: dict, axes) -> str:
+        """The command line of one job: params values and the job's axes filled in."""
+        return _fill(self.snakemake_template(self.command(), params), {a: axes[a] for a in self.grid})
+
+    def wildcard_constraints(self, config: dict) -> dict[str, str]:
+        """Each axis matches exactly its grid values: a path outside the grid is no job of this rule."""
+        return {a: "|".join(re.escape(str(v)) for v in self.axis_values(config, a)) for a in self.grid}
+
+    def params_json(self, config: dict, wildcards) -> str:
+        """The declared keys' values: Snakemake's params trigger reruns a job when, and only
+        when, one of them changes (as DVC does)."""
+        return json.dumps(self.view(config, **{a: wildcards[a] for a in self.grid}), sort_keys=True)
+
+    # ------------------------------------------------------------ DVC
+    def dvc_stage(self, params: dict) -> dict:
+        """Its dvc.yaml entry: `foreach` over one axis, `matrix` over several. `params` only
+        tells a dict (DVC's ${key}) from a list; the values stay DVC's templates."""
+        from .params import get
+
+        axes = list(self.grid)
+        if len(axes) == 1:
+            src = self.grid[axes[0]]
+            name = "key" if isinstance(src, str) and isinstance(get(params, src), dict) else "item"
+            sub = lambda t: AXIS.sub("${" + name + "}", t)  # noqa: E731
+        else:
+            sub = lambda t: AXIS.sub(lambda m: "${item." + m.group(1) + "}", t)  # noqa: E731
+        body: dict = {"cmd": sub(self.command())}
+        deps = [sub(self.split_input(flag)[0]) for flag in self.inputs] + [sub(p) for p in self.needs]
+        if self.gather:
+            deps.append(sub(self.gather.dvc))
+        body["deps"] = deps + self.code_files()
+        if self.keys():
+            body["params"] = [sub(k) for k in self.keys()]
+        if self.batch:  # the job's folder holds every item
+            body["outs"] = [sub(self.out)]
+        else:
+            body["outs"] = [{sub(p).rstrip("/"): {"cache": False}} if rel in self.uncached else sub(p).rstrip("/")
+                            for rel, p in zip(self.outputs, self.item_outputs())]
+        if not axes:
+            return body
+        if len(axes) == 1:
+            src = self.grid[axes[0]]
+            return {"foreach": f"${{{src}}}" if isinstance(src, str) else list(src), "do": body}
+        return {"matrix": {a: f"${{{s}}}" if isinstance(s, str) else list(s) for a, s in self.grid.items()}, **body}
+
+    def code_files(self) -> list[str]:
+        return code_files(self.func.__module__)
+
+
+def split_runs(template: str, batch) -> tuple[str, str]:
+    """A run path template as (the job's folder, an item's path under it): the split falls
+    before the first path part that names a batch axis."""
+    parts = template.split("/")
+    for i, part in enumerate(parts):
+        if set(AXIS.findall(part)) & set(batch):
+            return "/".join(parts[:i]), "/".join(parts[i:])
+    raise ValueError(f"{template}: names none of the batch axes {list(batch)}")
+
+
+def stage(**declaration) -> Callable:
+    """Declare the decorated entry point a stage: `func.stage` is its Stage. `runs=TEMPLATE`
+    (a run's folder, e.g. paths.PRETRAIN) gives `out` and `item` by the batch axes."""
+    if "runs" in declaration:
+        declaration["out"], declaration["item"] = split_runs(declaration.pop("runs"), declaration.get("batch", {}))
+    if declaration.get("resources", "train") not in RESOURCE_CLASSES:
+        raise ValueError(f"resources: expected one of {RESOURCE_CLASSES}, got {declaration['resources']!r}")
+    if bool(declaration.get("batch")) != bool(declaration.get("item")):
+        raise ValueError("batch axes need an item path (where each item's outputs go), and an item path batch axes")
+
+    def wrap(func):
+        func.stage = Stage(func=func, **declaration)
+        flags = [*func.stage.inputs, *func.stage.grid, *func.stage.options]
+        if len(set(flags)) < len(flags):
+            raise ValueError(f"{func.__name__}: inputs, grid axes and options share a name: {flags}")
+        for flag in func.stage.inputs:
+            if PARAM_REF.search(func.stage.split_input(flag)[1]):
+                raise ValueError(f"{func.__name__}: input {flag}: a ${{params}} value after the first batch axis")
+        return func
+
+    return wrap
+
+
+# ---------------------------------------------------------------- code dependencies
+def _module_file(name: str) -> Path | None:
+    """The file of transferlab module `name` (a package: its __init__.py), or None."""
+    rel = name.split(".")[1:]
+    path = PACKAGE_DIR.joinpath(*rel)
+    if path.is_dir() and (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    path = path.with_suffix(".py")
+    return path if path.is_file() else None
+
+
+def _imports(name: str) -> set[str]:
+    """The transferlab modules that module `name` imports, anywhere in its body."""
+    file = _module_file(name)
+    is_package = file.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "transferlab"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""),
+                                                   name if is_package else name.rpartition(".")[0])
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != "transferlab":
+                continue
+            found.add(base)
+            # `from pkg import module` imports that module too
+            found |= {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
+    with_parents = set()
+    for mod in found:
+        parts = mod.split(".")
+        with_parents |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return {m for m in with_parents if _module_file(m)}
+
+
+# Declaring a stage computes nothing (what it imports still counts): a change here that matters
+# changes the commands, which both runners compare anyway. Counting it would rerun every stage
+# for a new declaration.
+NOT_CODE = {"transferlab.stage"}
+
+
+@cache
+def code_files(module: str) -> list[str]:
+    """Repository paths of `module` and every transferlab module it imports, transitively
+    (package __init__ files included: importing a module runs them)."""
+    seen, todo = set(), [module]
+    parts = module.split(".")
+    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        seen.add(mod)
+        todo += sorted(_imports(mod) - seen)
+    return sorted(f"{SOURCE_ROOT}/{_module_file(m).relative_to(PACKAGE_DIR).as_posix()}" for m in seen - NOT_CODE)

@@ -1,0 +1,1 @@
+"""One package per study; the shared engine, models, data and report assembly stay outside."""

@@ -1,0 +1,190 @@
+"""Language stages.
+
+(`corpus` and `nli_data`, which build the LM corpus and the NLI set, are data stages:
+transferlab.stages.data.)
+`lm`: an LSTM/GRU language model trained with truncated BPTT; validation perplexity every
+epoch, test perplexity as the metric. Its vocabulary is saved with it: the NLI stages read
+sentences with it.
+`nli_lm`: NLI with the LM's encoder ([u, v, |u-v|, u*v] into an MLP): frozen or finetuned
+pretrained encoder, or the same encoder randomly initialised (trained, or frozen).
+`nli_bert`: NLI with `transformers` BERT: frozen feature extractor + new head, full
+finetuning, or a from-scratch BERT of chosen size.
+Every NLI run trains on the training pairs less a seeded validation hold-out (train.val_fraction,
+the per-epoch curve) and reports accuracy on validation_matched (test/acc) and
+validation_mismatched (test_mismatched/acc): MNLI's test labels are hidden, and nothing is
+selected on these two.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ... import engine, models
+from ... import paths
+from ...io import atomic_torch_save
+from . import bert
+from . import text
+from . import language_model
+from ...runs import Job, Run
+from ...stage import MEASURED, TRAINED, stage
+from ...stages.common import fit_head_on_features
+
+log = logging.getLogger("transferlab.nlp")
+
+
+def _labels(obj: dict) -> dict[str, str]:
+    return {"data": text.describe(obj)}
+
+
+# ------------------------------------------------------------------ LM
+def train_lm(corpus: dict, p: dict, run: Run):
+    cfg, tk, seed = p["nlp"]["lm"], p["nlp"]["tokenizer"], run.seed
+    vocab = language_model.Vocab.build(corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"],
+                                       tk["min_freq"])
+    device = engine.pick_device(p["train"]["device"])
+    torch.manual_seed(seed)
+    model = language_model.language_model(cfg, len(vocab)).to(device)
+    ids = {s: language_model.stream(lines, vocab) for s, lines in corpus["splits"].items()}
+    data = {s: language_model.BPTTData(x, cfg["batch_size"] if s == "train" else cfg["eval_batch_size"], cfg["bptt"],
+                                       device) for s, x in ids.items()}
+    task = engine.classification(len(vocab))
+    fit_cfg = engine.FitConfig.from_params({**cfg, "clip_grad_norm": cfg["clip"]})
+    res = engine.fit(model, task, data["train"], data["validation"], fit_cfg, run)
+    for row in res.history:  # train/ppl is measured with dropout on, over the epoch's changing weights
+        row["train/ppl"] = language_model.perplexity(row["train/loss"])
+        row["val/ppl"] = language_model.perplexity(row["val/loss"])
+    test = engine.evaluate(model, task, data["test"])
+    summary = {"test/loss": test["loss"], "test/ppl": language_model.perplexity(test["loss"]), "test/acc": test["acc"],
+               "val/ppl": res.history[-1]["val/ppl"], "data/vocab": float(len(vocab)),
+               "data/train_tokens": float(ids["train"].numel()), "data/test_tokens": float(ids["test"].numel()),
+               "data/test_unk_rate": language_model.unk_rate(ids["test"])}
+    return model, vocab, res, summary
+
+
+SEEDS = {"seed": "nlp.seeds"}
+
+
+@stage(params=("train", "nlp.tokenizer", "nlp.lm"), batch=SEEDS, inputs={"data": paths.CORPUS}, runs=paths.LM,
+       outputs=TRAINED, checkpoint=True)
+def lm(job: Job) -> None:
+    """Train the RNN language model (truncated BPTT), every seed."""
+    corpus = text.load(job.inputs["data"], text.LM_SPLITS)
+    for run in job.runs():
+        model, vocab, res, summary = train_lm(corpus, job.params, run)
+        atomic_torch_save({"model": model.state_dict(), "vocab": vocab.state(), "lm_config": job.params["nlp"]["lm"],
+                           "config": run.config}, run.dir / "model.pt")
+        engine.finish(res, summary, run, _labels(corpus))
+        log.info("LM on %s, seed %d: %s", text.describe(corpus), run.seed, summary)
+
+
+# ------------------------------------------------------------------ NLI, shared
+def _hold_out(x: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
+    """(train, val) pairs: a seeded random `frac` of them held out (engine.holdout)."""
+    kept, held = engine.holdout(len(y), frac, seed)
+    return (x[kept], y[kept]), (x[held], y[held]) if len(held) else None
+
+
+def _token_data(xy, device) -> engine.DeviceData | None:
+    return None if xy is None else engine.DeviceData(xy[0].to(device), xy[1].to(device), None, None)
+
+
+def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, run: Run
+            ) -> tuple[engine.FitResult, dict]:
+    """Train `model` on encoded {split: (x, y)}; return the result and the summary.
+
+    Frozen: the encoder's features are computed once (eval mode: the inputs the head would
+    see every epoch) and only the head trains on them; the encoder is checked unchanged and
+    the assembled model (encoder + head) is what the matched/mismatched accuracies measure."""
+    device = engine.pick_device(p["train"]["device"])
+    model.to(device)
+    (tr, va) = _hold_out(*encoded["train"], p["train"]["val_fraction"], run.seed)
+    train, val = _token_data(tr, device), _token_data(va, device)
+    task = engine.classification(3)
+    fit_cfg = engine.FitConfig.from_params(cfg)
+    if frozen:
+        res, _, _ = fit_head_on_features(model, task, train, val, fit_cfg, run, feature_batch=256)
+        res.extra["frozen_unchanged"] = 1.0
+    else:
+        res = engine.fit(model, task, train, val, fit_cfg, run)
+    summary = {"params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
+               "data/train_size": float(len(train)), **res.extra}
+    for split, key in (("validation_matched", "test"), ("validation_mismatched", "test_mismatched")):
+        for k, v in engine.evaluate(model, task, _token_data(encoded[split], device), batch_size=256).items():
+            summary[f"{key}/{k}"] = v
+    return res, summary
+
+
+# ------------------------------------------------------------------ NLI with the LM's encoder
+# variant -> (encoder from the LM?, encoder frozen?)
+LM_VARIANTS = {"frozen": (True, True), "finetuned": (True, False), "random": (False, False),
+               "random_frozen": (False, True)}
+
+
+def train_nli_lm(nli: dict, lm_ck: dict, variant: str, p: dict, run: Run):
+    cfg, seed = p["nlp"]["nli_lm"], run.seed
+    pretrained, frozen = LM_VARIANTS[variant]
+    vocab = language_model.Vocab.from_state(lm_ck["vocab"])
+    torch.manual_seed(seed)
+    model = language_model.nli_model(lm_ck["lm_config"], len(vocab), cfg["pool"], cfg["hidden"], cfg["dropout"])
+    loaded = language_model.load_encoder(model, lm_ck["model"]) if pretrained else None
+    encoded = {s: language_model.pair_ids(rows, vocab, cfg["max_len"]) for s, rows in nli["splits"].items()}
+    res, summary = fit_nli(model, encoded, frozen, cfg, p, run)
+    if loaded:
+        summary["encoder/loaded_tensors"] = float(loaded["loaded"])
+    # the share of the pairs' tokens the LM's vocabulary does not know
+    summary["data/unk_rate"] = (sum(float((x == 1).sum()) for x, _ in encoded.values())
+                                / sum(float((x != 0).sum()) for x, _ in encoded.values()))
+    return res, summary
+
+
+# vocabulary and encoder shape come with the LM
+@stage(params=("train", "nlp.nli_lm"), batch={"variant": "nlp.nli_lm.variants", **SEEDS},
+       inputs={"data": paths.NLI_DATA, "lm": paths.LM + "/model.pt"}, runs=paths.NLI_LM, outputs=MEASURED,
+       checkpoint=True)
+def nli_lm(job: Job) -> None:
+    """MNLI with the LM's encoder ([u, v, |u-v|, u*v] into an MLP): every variant and seed."""
+    nli = text.load(job.inputs["data"], text.NLI_SPLITS)
+    for run in job.runs():
+        lm_ck = torch.load(run.inputs["lm"], map_location="cpu", weights_only=False)
+        res, summary = train_nli_lm(nli, lm_ck, run.axes["variant"], job.params, run)
+        engine.finish(res, summary, run, _labels(nli))
+        log.info("NLI, LM encoder %s, seed %d: %s", run.axes["variant"], run.seed, summary)
+
+
+# ------------------------------------------------------------------ NLI with BERT
+# variant -> (pretrained weights?, encoder frozen?)
+BERT_VARIANTS = {"feature": (True, True), "finetune": (True, False), "scratch": (False, False)}
+
+
+def train_nli_bert(nli: dict, variant: str, p: dict, run: Run):
+    cfg, seed = p["nlp"]["bert"], run.seed
+    pretrained, frozen = BERT_VARIANTS[variant]
+    download = p["data"]["download"]
+    tok = bert.tokenizer(cfg["checkpoint"], download)  # the from-scratch BERT reads the same WordPiece ids
+    encoded = {s: bert.encode_pairs(tok, rows, cfg["max_len"]) for s, rows in nli["splits"].items()}
+    torch.manual_seed(seed)
+    if pretrained:
+        encoder, info = bert.load_pretrained(cfg["checkpoint"], download)
+    else:
+        encoder, info = bert.scratch_bert(cfg["scratch"], len(tok), cfg["max_len"]), None
+    torch.manual_seed(seed)  # the new head's init depends on the seed only
+    model = bert.nli_model(encoder, cfg["pool"], cfg["head_hidden"], cfg["dropout"])
+    res, summary = fit_nli(model, encoded, frozen, cfg["optim"][variant], p, run)
+    if info is not None:
+        summary["encoder/checkpoint_keys_left_out"] = float(len(info["unexpected"]))
+    return res, summary
+
+
+@stage(params=("train", "data.download", "nlp.bert"), batch={"variant": "nlp.bert.variants", **SEEDS},
+       inputs={"data": paths.NLI_DATA}, runs=paths.NLI_BERT, outputs=MEASURED, checkpoint=True)
+def nli_bert(job: Job) -> None:
+    """MNLI with transformers BERT (feature extractor, finetuned, or from scratch): every variant and seed."""
+    nli = text.load(job.inputs["data"], text.NLI_SPLITS)
+    for run in job.runs():
+        variant = run.axes["variant"]
+        res, summary = train_nli_bert(nli, variant, job.params, run)
+        encoder = job.params["nlp"]["bert"]["checkpoint"] if variant != "scratch" else "scratch"
+        engine.finish(res, summary, run, {**_labels(nli), "encoder": encoder})
+        log.info("NLI, BERT %s, seed %d: %s", variant, run.seed, summary)

@@ -1,0 +1,64 @@
+"""Study 1: pretext: its figures and its section of the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from ...figures import Tables, mean_sd_table, save
+
+
+FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
+    "pretext_curves": "Study 1: pretext",
+    "pretext_accuracy": "Study 1: pretext",
+    "pretext_gap": "Study 1: pretext",
+}
+
+
+def pretext_gap(summary: pd.DataFrame) -> pd.DataFrame:
+    ft = summary[summary.phase == "finetune"]
+    base = ft[ft.init == "scratch"][["dataset", "seed", "test/acc"]].rename(columns={"test/acc": "scratch"})
+    pre = ft[ft.init != "scratch"].merge(base, on=["dataset", "seed"])
+    pre = pre.assign(gap=pre["test/acc"] - pre["scratch"])
+    return pre[["dataset", "seed", "init", "frozen", "variant", "test/acc", "scratch", "gap"]]
+
+
+def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    figs = {}
+    # `variant` (set by aggregate): the target, '<target>_f<frozen blocks>' or 'scratch'.
+    ft = t.summary[t.summary.phase == "finetune"]
+    sel = t.curves[t.curves.metric == "val/acc"]
+    g = sns.relplot(data=sel, x="epoch", y="value", hue="variant", col="dataset", row="phase", kind="line",
+                    errorbar="sd", facet_kws={"sharey": False, "sharex": False}, height=3, aspect=1.3)
+    g.set_axis_labels("epoch", "validation accuracy")
+    figs["pretext_curves"] = save(g.figure, out, "pretext_curves")
+
+    g = sns.catplot(data=ft, x="variant", y="test/acc", col="dataset", kind="bar", errorbar="sd",
+                    height=3.2, aspect=1.6, sharey=False)
+    g.set_axis_labels("", "downstream test accuracy")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=45)
+    figs["pretext_accuracy"] = save(g.figure, out, "pretext_accuracy")
+
+    gap = pretext_gap(t.summary)
+    g = sns.catplot(data=gap, x="variant", y="gap", col="dataset", kind="bar", errorbar="sd", height=3.2, aspect=1.6)
+    for ax in g.axes.flat:
+        ax.axhline(0, color="k", lw=0.8)
+        ax.tick_params(axis="x", rotation=45)
+    g.set_axis_labels("", "test acc: pretrained - scratch")
+    figs["pretext_gap"] = save(g.figure, out, "pretext_gap")
+
+    pre = t.summary[t.summary.phase == "pretrain"]
+    lines = [
+        "## Study 1: pretext pretraining", "",
+        "Pretext test accuracy (the pretraining task itself):", "",
+        mean_sd_table(pre, ["dataset", "init"], "test/acc"), "",
+        "Downstream test accuracy after finetuning on the labelled subset (`frozen` = leading feature "
+        "blocks kept frozen; `scratch` = same budget from random init):", "",
+        mean_sd_table(ft, ["dataset", "init", "frozen"], "test/acc"), "",
+        "Gap to the from-scratch baseline (paired by seed):", "",
+        mean_sd_table(gap, ["dataset", "init", "frozen"], "gap"), "",
+    ]
+    return figs, lines

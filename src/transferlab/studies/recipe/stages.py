@@ -1,0 +1,195 @@
+"""The supervised-recipe study's stages, on one labelled image set (CIFAR-10; `shapes` offline).
+
+`lr_find`: the LR range test (transferlab.lrfind); its pick feeds `recipe.train.lr: auto`.
+`recipe_pretext`: rotation prediction on the data set's images (its 'unlabeled' split when it
+    has one), with a logistic-regression probe on the frozen features every epoch (fit on the
+    labelled training part, scored on the validation part); the epoch with the best probe
+    accuracy is kept, and its confusion matrix on the test split saved.
+`recipe_scratch`, `recipe_rotation`: supervised training with warmup + cosine, a checkpoint every epoch, the best
+    epoch chosen on validation accuracy, and EMA/Polyak weight averages (transferlab.averaging).
+    The extractor starts random (`scratch`) or from the pretext's best-probe epoch (`rotation`);
+    the head starts random or from a logistic regression on the frozen features (`logreg`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ... import engine
+from . import lrfind
+from ... import params as P
+from ... import paths
+from ..pretext import targets
+from . import probe
+from .averaging import Averages
+from ...data import format as fmt
+from ...io import atomic_path, atomic_write_json
+from ...runs import Job, Run
+from ...stage import TRAINED, stage
+from ...stages.common import new_model, prepare_data, save_run
+
+log = logging.getLogger("transferlab.recipe")
+INITS = ("scratch", "rotation")
+HEADS = ("random", "logreg")
+
+
+def _rotation_task() -> engine.Task:
+    transform, n = targets.TARGETS["rotation"]
+    return engine.Task({"rotation": n}, lambda x, y, gen, step: (*transform(x, gen), "rotation"))
+
+
+# ------------------------------------------------------------------ LR finder
+def find_lr(ds: fmt.Dataset, p: dict, seed: int = 0) -> dict:
+    cfg, tr = p["recipe"]["lr_find"], p["recipe"]["train"]
+    task = engine.classification(ds.num_classes)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
+    train, _, _, _ = prepare_data(ds, p["train"], seed, device)
+    curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
+                         batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
+                         beta=cfg["smoothing"], diverge_factor=cfg["diverge_factor"], seed=seed)
+    pick = lrfind.choose(curve["lr"], curve["smoothed"], cfg["rule"], cfg["diverge_factor"])
+    return {**pick, "curve": curve, "optimizer": tr["optimizer"], "batch_size": tr["batch_size"]}
+
+
+def resolve_lr(cfg: dict, lr_find_path: str | Path | None) -> float:
+    if cfg["lr"] != "auto":
+        return float(cfg["lr"])
+    if lr_find_path is None:
+        raise P.ParamsError("recipe.train.lr: 'auto' needs the LR finder's result (--lr-find)")
+    found = json.loads(Path(lr_find_path).read_text())
+    if found["optimizer"] != cfg["optimizer"] or found["batch_size"] != cfg["batch_size"]:
+        raise P.ParamsError(f"{lr_find_path}: found with {found['optimizer']}/batch {found['batch_size']}, "
+                            f"but recipe.train uses {cfg['optimizer']}/batch {cfg['batch_size']}: rerun lr_find")
+    return float(found["lr"])
+
+
+# ------------------------------------------------------------------ rotation pretext + probe
+class ProbeHooks(engine.Hooks):
+    """Every epoch: a logistic-regression probe on the frozen extractor's features."""
+
+    def __init__(self, labelled: engine.DeviceData, val: engine.DeviceData, n_classes: int, C: float, seed: int):
+        self.labelled, self.val, self.n_classes, self.C, self.seed = labelled, val, n_classes, C, seed
+
+    def epoch_metrics(self, model, epoch):
+        res = probe.linear_probe(model.features, self.labelled, {"val": self.val}, self.n_classes, C=self.C,
+                              seed=self.seed)
+        return {"probe/val_acc": res["val"]["acc"]}
+
+
+def pretext(ds: fmt.Dataset, p: dict, run: Run):
+    cfg, seed = p["recipe"]["pretext"], run.seed
+    task = _rotation_task()
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
+    labelled, val, test, stats = prepare_data(ds, p["train"], seed, device)
+    images = ds.splits.get(fmt.UNLABELED, ds.splits["train"])
+    # Without an unlabeled split the pretext trains on the labelled part's images only
+    # (the validation part stays unseen, as it must for the probe's model selection).
+    pre = engine.DeviceData.from_split(images, device, stats) if fmt.UNLABELED in ds.splits else labelled
+    hooks = ProbeHooks(labelled, val, ds.num_classes, cfg["probe_C"], seed)
+    res = engine.fit(model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks,
+                     select="probe/val_acc")
+    model.load_state_dict(res.best["model"])
+    scores = probe.linear_probe(model.features, labelled, {"val": val, "test": test}, ds.num_classes,
+                                C=cfg["probe_C"], seed=seed)
+    conf = probe.confusion(scores["test"]["pred"], test.labels, ds.num_classes)
+    summary = {"best/epoch": float(res.best["epoch"]), "probe/val_acc": scores["val"]["acc"],
+               "probe/test_acc": scores["test"]["acc"],
+               **{f"rotation_test/{k}": v for k, v in engine.evaluate(model, task, test).items()}}
+    return model, res, summary, stats, conf
+
+
+def _write_confusion(conf: torch.Tensor, classes: list[str], dest: Path) -> None:
+    import pandas as pd
+
+    rows = [{"actual": classes[i], "predicted": classes[j], "count": int(conf[i, j])}
+            for i in range(len(classes)) for j in range(len(classes))]
+    with atomic_path(dest, ".csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+# ------------------------------------------------------------------ supervised training
+def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: str, lr: float):
+    cfg, seed = dict(p["recipe"]["train"], lr=lr), run.seed
+    task = engine.classification(ds.num_classes)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"], init)
+    tr, val, test, stats = prepare_data(ds, p["train"], seed, device)
+    if head == "logreg":
+        probe.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
+    start = {"val/acc": engine.evaluate(model, task, val)["acc"]}  # what the head starts from
+    hooks = Averages(model, ema_span=cfg["ema_span"], polyak_start_epoch=cfg["polyak_start_epoch"], task=task,
+                     train=tr, val=val, amp=run.amp)
+    res = engine.fit(model, task, tr, val, engine.FitConfig.from_params(cfg), run, hooks=hooks, select="val/acc")
+    summary = {"start/val_acc": start["val/acc"], "lr": lr}
+    summary.update({f"test_final/{k}": v for k, v in engine.evaluate(model, task, test).items()})
+    for name, m in hooks.models(model).items():
+        summary.update({f"test_{name}/{k}": v for k, v in engine.evaluate(m, task, test).items()})
+    model.load_state_dict(res.best["model"])  # the plain model = the best epoch on validation
+    summary.update({f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()})
+    summary["best/epoch"] = float(res.best["epoch"])
+    return model, res, summary, stats
+
+
+# ------------------------------------------------------------------ stages
+DATA = paths.PREPARED.replace("{dataset}", "${recipe.dataset}")
+LR_FIND = paths.LR_FIND.replace("{dataset}", "${recipe.dataset}")
+PRETEXT = paths.RECIPE_PRETEXT.replace("{dataset}", "${recipe.dataset}")
+TRAIN = paths.RECIPE_TRAIN.replace("{dataset}", "${recipe.dataset}")
+TRAIN_KEYS = ("train", "recipe.model", "recipe.train")
+ARMS = {"head": "recipe.heads", "seed": "recipe.seeds"}
+
+
+# The range test runs with the optimizer, batch size and weight decay training will use.
+@stage(params=("train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
+               "recipe.train.weight_decay"),
+       inputs={"data": DATA}, out=LR_FIND, outputs=("lr_find.json",))
+def lr_find(job: Job) -> None:
+    """LR range test: exponential LR sweep, smoothed loss, chosen LR by a stated rule."""
+    torch.manual_seed(0)
+    found = find_lr(fmt.load(job.inputs["data"]), job.params)
+    atomic_write_json(job.out / "lr_find.json", found)
+    log.info("lr_find: %s rule picks lr=%.3g (step %d of %d; diverged at %s)", found["rule"], found["lr"],
+             found["index"], len(found["curve"]["lr"]), found["diverged_at"])
+
+
+@stage(params=("train", "recipe.model", "recipe.pretext"), batch={"seed": "recipe.seeds"}, inputs={"data": DATA},
+       runs=PRETEXT, outputs=("model.pt", "metrics.json", "confusion.csv", "live/"), checkpoint=True)
+def recipe_pretext(job: Job) -> None:
+    """Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch (every seed)."""
+    ds = fmt.load(job.inputs["data"])
+    for run in job.runs():
+        model, res, summary, stats, conf = pretext(ds, job.params, run)
+        _write_confusion(conf, ds.classes, run.dir / "confusion.csv")
+        save_run(run, model, stats, res, summary)
+        log.info("recipe pretext seed %d: %s", run.seed, summary)
+
+
+def train_runs(job: Job) -> None:
+    """Every run: supervised training with its head, from its seed's rotation pretext (an
+    init input) or from scratch."""
+    ds = fmt.load(job.inputs["data"])
+    lr = resolve_lr(job.params["recipe"]["train"], job.inputs["lr_find"])
+    for run in job.runs():
+        init, head = run.inputs.get("init"), run.axes["head"]
+        model, res, summary, stats = train(ds, job.params, run, init=init, head=head, lr=lr)
+        save_run(run, model, stats, res, summary)
+        log.info("recipe train init=%s head=%s lr=%.3g seed %d: %s", init or "scratch", head, lr, run.seed, summary)
+
+
+@stage(params=TRAIN_KEYS, batch=ARMS, inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json"},
+       runs=TRAIN.replace("{start}", "scratch"), outputs=TRAINED, checkpoint=True)
+def recipe_scratch(job: Job) -> None:
+    """Supervised recipe from scratch: warmup+cosine, best epoch on validation, EMA/Polyak
+    averages; every head and seed."""
+    train_runs(job)
+
+
+@stage(params=TRAIN_KEYS, batch=ARMS,
+       inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json", "init": PRETEXT + "/model.pt"},
+       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True)
+def recipe_rotation(job: Job) -> None:
+    """Supervised recipe started from the rotation pretext's best-probe epoch; every head and seed."""
+    train_runs(job)

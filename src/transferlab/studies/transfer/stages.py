@@ -1,0 +1,115 @@
+"""Vision transfer stages.
+
+`transfer_standin`: the offline stand-in extractor, a torchvision ResNet-18 trained by
+transferlab on an embedded data set (used only when transfer.weights is standin).
+`transfer_finetune`: the extractor (ImageNet weights or the stand-in) under a finetune model
+on k labels per class. `frozen`: the extractor never trains (checked unchanged at the end).
+`unfrozen`: frozen for the first freeze_epochs (checked unchanged at the switch), then all
+parameters train, the extractor at extractor_lr_scale x the LR. Test accuracy is recorded
+after every epoch (the curve shows the switch); nothing is selected on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ... import engine, models
+from ... import paths
+from . import resnet
+from ...data import format as fmt
+from ...io import atomic_torch_save
+from ...runs import Job, Run
+from ...stage import MEASURED, TRAINED, stage
+from ...stages.common import TestEachEpoch
+
+log = logging.getLogger("transferlab.transfer")
+
+MODES = {  # mode -> Freeze(blocks, until) for an extractor of n blocks
+    "frozen": lambda n, cfg: engine.Freeze(n, None),
+    "unfrozen": lambda n, cfg: engine.Freeze(n, cfg["freeze_epochs"]),
+}
+
+
+def _unit_stats(channels: int):
+    """No dataset normalization: the model's Adapt block applies ImageNet's."""
+    return torch.zeros(1, channels, 1, 1), torch.ones(1, channels, 1, 1)
+
+
+def _data(split: fmt.Split, device) -> engine.DeviceData:
+    return engine.DeviceData.from_split(split, device, _unit_stats(split.images.shape[1]))
+
+
+def train_standin(ds: fmt.Dataset, p: dict, run: Run):
+    t = p["transfer"]
+    device = engine.pick_device(p["train"]["device"])
+    torch.manual_seed(run.seed)
+    net, model = resnet.standin_model(ds.num_classes, t["image_size"])
+    model.to(device)
+    train, test = _data(ds.splits["train"], device), _data(ds.splits["test"], device)
+    task = engine.classification(ds.num_classes)
+    res = engine.fit(model, task, train, None, engine.FitConfig.from_params(t["standin"]), run,
+                     hooks=TestEachEpoch(task, test, run.amp))
+    summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
+    return net.cpu(), res, summary
+
+
+def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=None):
+    t, cfg = p["transfer"], p["transfer"]["finetune"]
+    device = engine.pick_device(p["train"]["device"])
+    torch.manual_seed(run.seed)
+    net, info = resnet.load_resnet18(t["weights"], standin, p["data"]["download"])
+    model = resnet.transfer_model(net, t["image_size"], head, ds.num_classes, cfg["hidden"]).to(device)
+    extractor = list(model.features)
+    before = engine.state_of(extractor)
+    freeze = MODES[mode](len(extractor), cfg)
+    engine.apply_freeze(model, freeze.blocks)
+    trainable_frozen = models.count_trainable(model)  # what trains while the extractor is frozen
+    train, test = _data(ds.splits["train"], device), _data(ds.splits["test"], device)
+    task = engine.classification(ds.num_classes)
+    res = engine.fit(model, task, train, None, engine.FitConfig.from_params(cfg), run, freeze=freeze,
+                     hooks=TestEachEpoch(task, test, run.amp))
+    after = engine.state_of(extractor)
+    changed = any(not torch.equal(before[k], after[k]) for k in before)
+    summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
+    summary.update({"params/trainable_frozen": float(trainable_frozen),
+                    "params/trainable_final": float(models.count_trainable(model)),
+                    "extractor/changed": float(changed), "data/train_size": float(len(train)), **res.extra})
+    return model, res, summary, info
+
+
+STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.dataset}")
+
+
+@stage(params=("train", "transfer.image_size", "transfer.standin"),
+       inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
+       outputs=TRAINED, checkpoint=True)
+def transfer_standin(job: Job) -> None:
+    """Train the stand-in ResNet-18 extractor (torchvision architecture) on an embedded data set."""
+    ds = fmt.load(job.inputs["data"])
+    for run in job.runs(seed=0):
+        net, res, summary = train_standin(ds, job.params, run)
+        atomic_torch_save({"state_dict": net.state_dict(), "num_classes": ds.num_classes, "dataset": ds.name,
+                           "image_size": job.params["transfer"]["image_size"], "config": run.config},
+                          run.dir / "model.pt")
+        engine.finish(res, summary, run, {"extractor": f"standin:{ds.name}"})
+        log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)
+
+
+@stage(params=("train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
+       grid={"k": "transfer.labels_per_class"},
+       batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
+       inputs={"data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
+               "standin": STANDIN + "/model.pt"},
+       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True)
+def transfer_finetune(job: Job) -> None:
+    """Few-label transfer from ResNet-18 (ImageNet weights or the stand-in): every finetune
+    model, mode and seed on k labels per class."""
+    use_standin = job.params["transfer"]["weights"] == "standin"
+    for run in job.runs():
+        standin = run.inputs["standin"] if use_standin else None
+        head, mode = run.axes["head"], run.axes["mode"]
+        model, res, summary, info = finetune(fmt.load(run.inputs["data"]), head, mode, job.params, run, standin)
+        engine.finish(res, summary, run, {"extractor": info["extractor"]})
+        log.info("transfer %s/%s seed %d with %s: %s", head, mode, run.seed, info["extractor"], summary)

@@ -1,0 +1,111 @@
+"""Study 4: warm starting: its figures and its section of the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from ...figures import Tables, mean_sd_table, save
+
+
+FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
+    "ws_optimizers": "Study 4: warm starting",
+    "ws_length": "Study 4: warm starting",
+    "ws_transition": "Study 4: warm starting",
+    "ws_stages": "Study 4: warm starting",
+    "ws_width_depth": "Study 4: warm starting",
+    "ws_resets": "Study 4: warm starting",
+    "ws_tuning": "Study 4: warm starting",
+    "ws_remedies": "Study 4: warm starting",
+}
+
+
+def _band(ax, values: pd.Series, label: str, color: str) -> None:
+    """A baseline as a horizontal band: mean +- sd over seeds."""
+    m, sd = values.mean(), (values.std() if len(values) > 1 else 0.0)
+    ax.axhspan(m - sd, m + sd, color=color, alpha=0.18, lw=0)
+    ax.axhline(m, color=color, ls="--", lw=1, label=label)
+
+
+def _base_bands(ax, s: pd.DataFrame, warm: bool = True) -> None:
+    base = s[(s.experiment == "optimizers") & (s.base == True)]  # noqa: E712 (a column of bools)
+    _band(ax, base[base.phase == "fresh"]["test/acc"], "fresh (base)", "0.3")
+    if warm:
+        _band(ax, base[base.phase == "warm"]["test/acc"], "warm (base)", "C3")
+
+
+def _gap_text(r) -> str:
+    ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+    return f"{r.gap:+.3f}{ci}"
+
+
+def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    s = t.summary
+    ylab = "test acc. (mean of last epochs)"
+    figs = {}
+    kw = {"errorbar": "sd", "err_style": "bars", "marker": "o"}
+
+    def exp(name):
+        return s[s.experiment == name]
+
+    def one(name, draw, xlabel, title, bands=True, warm_band=True, xlog=None):
+        fig, ax = plt.subplots(figsize=(5.6, 3.6))
+        draw(ax)
+        if bands:
+            _base_bands(ax, s, warm_band)
+        if xlog:
+            ax.set_xscale("log", base=xlog)
+        ax.set(xlabel=xlabel, ylabel=ylab, title=title)
+        ax.legend(fontsize=7, loc="best")
+        figs[name] = save(fig, out, name)
+
+    opt = exp("optimizers")
+    one("ws_optimizers", lambda ax: sns.barplot(data=opt[opt.phase != "pretrain"], x="arm", y="test/acc", hue="phase",
+                                                 errorbar="sd", ax=ax),
+        "optimizer (constant LR)", "1. warm start vs fresh, per optimizer", bands=False)
+    one("ws_length", lambda ax: sns.lineplot(data=exp("length")[lambda d: d.phase == "warm"], x="epochs",
+                                              y="test/acc", ax=ax, label="warm", **kw),
+        "pretraining epochs on the half", "2. gap vs pretraining length", warm_band=False, xlog=10)
+    one("ws_transition", lambda ax: sns.lineplot(data=exp("transition"), x="gamma", y="test/acc", ax=ax,
+                                                  label="smooth transition", **kw),
+        "gamma in p(n) = 1 - gamma^(50 n/N)", "3. smooth transition")
+    st = exp("stages").assign(ratio=lambda d: d.ratio.astype(str), remedy=lambda d: d.remedy.astype(str))
+    one("ws_stages", lambda ax: sns.lineplot(data=st, x="stages", y="test/acc", hue="ratio", style="remedy", ax=ax,
+                                              **kw),
+        "pretraining stages before the full set", "4. many stages (ratio r from all classes)", warm_band=False)
+    arch = exp("width_depth")
+    arch = arch[arch.phase != "pretrain"].assign(depth=lambda d: d.depth.astype(int).astype(str))
+    one("ws_width_depth", lambda ax: sns.lineplot(data=arch, x="width", y="test/acc", hue="depth", style="phase",
+                                                   ax=ax, **kw),
+        "width (channels of the first stage)", "5. width and depth (own fresh runs)", bands=False, xlog=2)
+    rs = exp("resets")
+    one("ws_resets", lambda ax: sns.lineplot(data=rs, x="n", y="test/acc", hue="mode", ax=ax, **kw),
+        "n (layers: stem, stages..., fc)", "6. layer resets after pretraining")
+    tu = exp("tuning")
+    tu = tu[tu.phase != "pretrain"].assign(pretrain=lambda d: d.plr.map(lambda v: "fresh" if pd.isna(v) else f"{v:g}"))
+    one("ws_tuning", lambda ax: sns.lineplot(data=tu, x="tlr", y="test/acc", hue="pretrain", ax=ax, **kw),
+        "tuning-stage LR (constant)", "7. tuning LR, per pretraining LR", bands=False, xlog=10)
+    rem = exp("remedies")
+    one("ws_remedies", lambda ax: sns.barplot(data=rem, x="arm", y="test/acc", errorbar="sd", ax=ax, color="C2"),
+        "remedy at the warm start", "8. remedies")
+
+    gaps = t.plots["gaps.csv"]
+    table = gaps.assign(**{"gap [95% CI]": gaps.apply(_gap_text, axis=1)})
+    cols = ["experiment", "arm", "acc", "fresh", "gap [95% CI]", "seeds"]
+    if "recovered" in table:
+        table["recovered"] = table.recovered.map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+        cols.append("recovered")
+    base = s[(s.experiment == "optimizers") & (s.base == True) & (s.phase != "pretrain")]  # noqa: E712
+    lines = [
+        "## Study 4: warm starting and plasticity", "",
+        "Metric: mean test accuracy over the last epochs of training on the full set; gap = arm minus its "
+        "fresh baseline (the arm's own fresh runs for optimizers, width/depth and tuning LR, otherwise the base "
+        "fresh runs), paired by seed, with a 95% t-interval over seeds. `recovered`: the share of the base "
+        "warm-start gap an intervention wins back.", "",
+        mean_sd_table(base, ["arm", "phase"], "test/acc"), "",
+        table[cols].to_markdown(index=False, floatfmt=".3f"), "",
+    ]
+    return figs, lines

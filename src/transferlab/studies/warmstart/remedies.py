@@ -1,0 +1,69 @@
+"""Remedies for the warm-start gap, by name: what each does to the pretrained model when the
+warm start begins (`before`), and what it adds to the tuning run (`hooks`, e.g. a loss term).
+
+A new remedy is a function and an entry in REMEDIES; params.yaml's warmstart.remedies picks
+the ones to run and warmstart.remedy_settings.<name> holds a remedy's settings (the
+shrink-and-perturb ones read warmstart.shrink_perturb, which the many-stages runs share).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ... import engine
+from ... import params as P
+from . import interventions
+
+
+@dataclass(frozen=True)
+class Remedy:
+    before: Callable[[nn.Module, dict, int], dict[str, float]] | None = None  # (model, settings, seed) -> recorded
+    hooks: Callable[[dict, dict[str, torch.Tensor]], engine.Hooks] | None = None  # (settings, initial weights)
+    settings: str | None = None  # its settings: a key under warmstart (default remedy_settings.<name>)
+    needs: tuple[str, ...] = ()  # the keys its settings must have
+
+
+def reset(model: nn.Module, mode: str, n: int, seed: int) -> dict[str, float]:
+    """Re-draw the n-th, the first n or the last n layers (stem, stages, fc) from their init."""
+    which = interventions.select_layers(mode, n, len(interventions.layers(model)))
+    redrawn = interventions.reset_layers(model, which, seed=seed + 7919)
+    return {"reset/layers": float(len(which)), "reset/tensors": float(len(redrawn))}
+
+
+def shrink_perturb(model: nn.Module, sp: dict, seed: int) -> dict[str, float]:
+    """theta <- shrink * theta + perturb * N(0, 1) (Ash & Adams 2019)."""
+    interventions.shrink_perturb(model, sp["shrink"], sp["perturb"], torch.Generator().manual_seed(seed + 104729))
+    return {"shrink_perturb/shrink": float(sp["shrink"]), "shrink_perturb/perturb": float(sp["perturb"])}
+
+
+def head_reset(model: nn.Module, settings: dict, seed: int) -> dict[str, float]:
+    return reset(model, "last", 1, seed)
+
+
+REMEDIES: dict[str, Remedy] = {
+    "shrink_perturb": Remedy(before=shrink_perturb, settings="shrink_perturb", needs=("shrink", "perturb")),
+    "head_reset": Remedy(before=head_reset),
+    "shrink_perturb_head": Remedy(before=lambda model, sp, seed: {**shrink_perturb(model, sp, seed),
+                                                                  **head_reset(model, sp, seed)},
+                                  settings="shrink_perturb", needs=("shrink", "perturb")),
+}
+
+
+def get(name: str, warmstart: dict) -> tuple[Remedy, dict]:
+    """A remedy and its settings from params' warmstart section; a clear error for an unknown
+    name or a missing setting."""
+    if name not in REMEDIES:
+        raise P.ParamsError(f"warmstart.remedies: unknown remedy {name!r} (known: {', '.join(REMEDIES)})")
+    remedy = REMEDIES[name]
+    key = remedy.settings or f"remedy_settings.{name}"
+    settings = warmstart
+    for part in key.split("."):
+        settings = settings.get(part, {}) if isinstance(settings, dict) else {}
+    missing = [k for k in remedy.needs if k not in settings]
+    if missing:
+        raise P.ParamsError(f"warmstart.{key}: remedy {name!r} needs {', '.join(missing)}")
+    return remedy, settings

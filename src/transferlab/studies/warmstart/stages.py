@@ -1,0 +1,374 @@
+"""The warm-starting / plasticity study's stages (Ash & Adams 2019; Berariu et al. 2021).
+
+Every run trains a CIFAR-style ResNet (warmstart.setup: width, depth = stages, blocks per
+stage) with a constant LR and no augmentation, and scores the test set after every epoch;
+its metric (`test/acc` in the summary) is the mean test accuracy over the last `eval_last`
+epochs, as in the papers (the last 100 of 500). Each experiment's grid (params.yaml
+warmstart.*) is the grid of its stages, defaults from setup; every job runs all its seeds.
+
+pretrain   train on the pretrain half (setup.pretrain_fraction of the training split).
+warm       train on the full training split from a pretrained model, with a new optimizer: no
+           optimizer state crosses a warm start. fresh: the same from scratch.
+`ws_optim` (1), `ws_length` (2), `ws_arch` (5): an arm per job, each seed's pretraining then
+           its warm (and fresh) runs.
+`ws_transition` (3): one run whose examples move from the pretrain half to the full set smoothly.
+`ws_stages` (4): the data arrives in chunks; every stage (on all data so far) trains until the
+           train accuracy reaches until_fit.train_acc, with a new optimizer; then a final stage
+           on the full set, like the warm runs. Optionally shrink-and-perturb at every arrival.
+`ws_reset` (6), `ws_remedy` (8): warm starts from the base pretrained model (ws_optim's runs of
+           setup.optimizer) with layers re-drawn or a remedy applied first.
+`ws_tune_pretrain`, `ws_tune`, `ws_tune_fresh` (7): pretraining per LR, warm and fresh per tuning LR.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ... import engine
+from ... import params as P
+from ... import paths
+from . import interventions, remedies
+from ...data import format as fmt
+from ...io import atomic_torch_save
+from ...runs import Job, Run
+from ...stage import MEASURED, TRAINED, stage
+from ...stages.common import TestEachEpoch, new_model, save_run
+
+log = logging.getLogger("transferlab.warmstart")
+
+
+# ------------------------------------------------------------------ settings
+def run_settings(p: dict, **overrides) -> dict:
+    """setup with the command line's overrides (None = keep); lr defaults to setup.lr[optimizer]."""
+    s = dict(p["warmstart"]["setup"])
+    s.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("lr") is None:
+        s["lr"] = float(s["lr"][s["optimizer"]])
+    return s
+
+
+def fit_config(s: dict, epochs: int) -> engine.FitConfig:
+    return engine.FitConfig(epochs=epochs, batch_size=s["batch_size"], optimizer=s["optimizer"], lr=s["lr"])
+
+
+@dataclass
+class Setting:
+    """What every run of a data set shares: the model builder, task, data on the device."""
+
+    ds: fmt.Dataset
+    s: dict
+    task: engine.Task
+    full: engine.DeviceData
+    test: engine.DeviceData
+    device: torch.device
+    train_cfg: dict
+
+    @classmethod
+    def make(cls, ds: fmt.Dataset, s: dict, train_cfg: dict) -> "Setting":
+        device = engine.pick_device(train_cfg["device"])
+        # No validation hold-out: as in the papers, runs are compared on the test split only
+        # and nothing is selected on it (the metric is a fixed window of epochs).
+        stats = engine.channel_stats(ds.splits["train"].images)
+        full = engine.DeviceData.from_split(ds.splits["train"], device, stats)
+        test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
+        return cls(ds, s, engine.classification(ds.num_classes), full, test, device, train_cfg)
+
+    def model(self, seed: int) -> nn.Module:
+        model, _ = new_model("resnet", self.ds, self.task.heads, seed, self.train_cfg, width=self.s["width"],
+                             stages=self.s["depth"], blocks=self.s["blocks"])
+        return model
+
+    def subset(self, idx: torch.Tensor) -> engine.DeviceData:
+        idx = idx.to(self.device)
+        return engine.DeviceData(self.full.images[idx], self.full.labels[idx], self.full.mean, self.full.std)
+
+    def half(self, seed: int) -> torch.Tensor:
+        return interventions.pretrain_half(len(self.full), self.s["pretrain_fraction"], seed)
+
+    def fit(self, model, data, epochs: int, run: Run, until=None, hooks: engine.Hooks | None = None
+            ) -> engine.FitResult:
+        test = TestEachEpoch(self.task, self.test, run.amp)
+        return engine.fit(model, self.task, data, None, fit_config(self.s, epochs), run,
+                          hooks=engine.AllHooks(test, hooks) if hooks else test, until=until)
+
+
+def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
+    """test/acc = mean test accuracy over the last `eval_last` epochs (the papers' metric)."""
+    last = history[-eval_last:]
+    return {"test/acc": sum(r["test/acc"] for r in last) / len(last), "test_last/acc": history[-1]["test/acc"],
+            "train/acc": history[-1]["train/acc"], "epochs": float(len(history))}
+
+
+# ------------------------------------------------------------------ warm-start interventions
+def load_pretrained(model: nn.Module, path: str | Path) -> None:
+    """All of the pretrained model: every key must load (same architecture, same heads)."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        missing, unexpected = model.load_state_dict(ck["model"], strict=False)
+    except RuntimeError as e:  # shapes differ: another width/depth
+        raise RuntimeError(f"{path}: does not fit this model (architecture differs): {str(e)[:400]}") from e
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: does not fit this model: missing {missing}, unexpected {unexpected}")
+
+
+# ------------------------------------------------------------------ runs
+def pretrain(st: Setting, run: Run):
+    model = st.model(run.seed)
+    res = st.fit(model, st.subset(st.half(run.seed)), st.s["pretrain_epochs"], run)
+    return model, res, summarize(res.history, st.s["eval_last"])
+
+
+def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dict | None] | None = None,
+          hooks: Callable[[dict[str, torch.Tensor]], engine.Hooks] | None = None):
+    """Train on the full set: fresh (init None) or warm from `init`, after `before(model)`;
+    `hooks(initial weights)`: what a remedy adds to the training (the weights as drawn at
+    init, before the pretrained ones load: the pretraining run started from the same ones)."""
+    model = st.model(run.seed)
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    extra = {"warm": float(init is not None)}
+    if init is not None:
+        load_pretrained(model, init)
+    if before is not None:
+        extra.update(before(model) or {})
+    res = st.fit(model, st.full, st.s["train_epochs"], run, hooks=hooks(initial) if hooks else None)
+    return model, res, {**summarize(res.history, st.s["eval_last"]), **extra}
+
+
+def transition(st: Setting, run: Run, gamma: float):
+    """One run of pretrain_epochs + train_epochs epochs, each example drawn from the full set
+    with probability p(n) = 1 - gamma^(50 n / N), else from the pretrain half."""
+    epochs = st.s["pretrain_epochs"] + st.s["train_epochs"]
+    data = interventions.TransitionData(st.full, st.half(run.seed), gamma, st.s["batch_size"], epochs)
+    model = st.model(run.seed)
+    res = st.fit(model, data, epochs, run)
+    for row in res.history:  # the share of full-set draws at the epoch's end, for the figure
+        row["p_full"] = float(interventions.transition_probability(row["epoch"] * data.num_batches(st.s["batch_size"]),
+                                                       data.total_steps, gamma))
+    return model, res, summarize(res.history, st.s["eval_last"])
+
+
+def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, sp: dict):
+    """n_stages pretrain stages on growing data (chunk 1, chunks 1-2, ...; the data split into
+    n_stages + 1 chunks by interventions.stage_chunks), each until the train accuracy reaches
+    until_fit.train_acc (at most until_fit.max_epochs), then train_epochs on the full set.
+    Every stage starts a new optimizer; `remedy` shrink_perturb is applied at each arrival."""
+    seed = run.seed
+    chunks = interventions.stage_chunks(st.full.labels.cpu(), n_stages + 1, ratio, seed)
+    model = st.model(seed)
+    target = until_fit["train_acc"]
+    plan = [(st.subset(torch.cat(chunks[:i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
+            for i in range(n_stages)]
+    plan.append((st.full, st.s["train_epochs"], None))
+    ckpt = Path(run.checkpoint) if run.checkpoint else None
+    history, reached = [], []
+    for i, (data, epochs, until) in enumerate(plan):
+        # per stage: a finished stage's weights and history (done), the running stage's checkpoint
+        done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None
+                         for kind in ("done.", ""))
+        cfg = {**run.config, "stage": i}
+        if done and done.exists() and (ck := torch.load(done, map_location="cpu", weights_only=False))["config"] == cfg:
+            model.load_state_dict(ck["model"])
+            rows = ck["history"]
+        else:
+            if i > 0 and remedy == "shrink_perturb":  # new data arrives: shrink and perturb first
+                remedies.shrink_perturb(model, sp, seed * 1000 + i)
+            res = st.fit(model, data, epochs, replace(run, seed=seed * 1000 + i, config=cfg, checkpoint=running,
+                                                      dir=None), until=until)
+            rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
+            if done:
+                atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
+                running.unlink(missing_ok=True)
+        if until is not None:
+            reached.append(rows[-1]["train/acc"] >= target)
+        offset = len(history)
+        history += [{**r, "epoch": offset + r["epoch"]} for r in rows]
+    final = [r for r in history if r["stage"] == n_stages + 1]
+    summary = {**summarize(final, st.s["eval_last"]), "stages_reached_train_acc": float(sum(reached)),
+               "pretrain_epochs_total": float(len(history) - len(final))}
+    if ckpt:
+        for f in ckpt.parent.glob(f"{ckpt.stem}.stage*.pt"):
+            f.unlink()
+    return model, engine.FitResult(history=history, live=engine.Live(run.live_dir)), summary
+
+
+# ------------------------------------------------------------------ a job's runs
+def setting(job: Job, **overrides) -> Setting:
+    """The data on the device and setup with a run's overrides (optimizer, lr, width, ...)."""
+    ds = fmt.load(job.inputs["data"])
+    return Setting.make(ds, run_settings(job.params, **overrides), job.params["train"])
+
+
+def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
+    stats = (st.full.mean.cpu(), st.full.std.cpu())
+    if keep_model:
+        save_run(run, model, stats, res, summary)
+    else:  # full-set runs are only measured: no model.pt (hundreds of them at paper scale)
+        engine.finish(res, summary, run)
+    log.info("%s %s: %s", run.config["stage"], run.axes, {k: round(v, 4) for k, v in summary.items()})
+
+
+def arm(job: Job, phases: tuple[str, ...], **overrides) -> None:
+    """An experiment's arm, seed by seed: pretrain on the half, then warm from it and fresh on
+    the full set, each phase in its own folder (run.part); phases an earlier attempt finished
+    are kept."""
+    st = setting(job, **overrides)
+    for run in job.runs():
+        pre = run.part("pretrain")
+        if not pre.done:
+            model, res, summary = pretrain(st, pre)
+            finish_run(pre, model, st, res, summary, keep_model=True)
+        for phase in phases:
+            part = run.part(phase)
+            if not part.done:
+                init = pre.dir / "model.pt" if phase == "warm" else None
+                model, res, summary = train(st, part, init=init)
+                finish_run(part, model, st, res, summary, keep_model=False)
+
+
+def phased(*phases: str) -> tuple[str, ...]:
+    """An arm's outputs per seed: the pretraining run (its model kept for the warm start) and
+    the full-set runs."""
+    return (*(f"pretrain/{o}" for o in TRAINED), *(f"{p}/{o}" for p in phases for o in MEASURED))
+
+
+# ------------------------------------------------------------------ stages
+KEYS = ("train", "warmstart.setup")
+SEEDS = {"seed": "warmstart.seeds"}
+DATA = {"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}
+
+
+def run_dir(template: str, **fixed) -> str:
+    """A run-folder template of the study's data set, with some placeholders fixed (e.g. phase)."""
+    template = template.replace("{dataset}", "${warmstart.dataset}")
+    for k, v in fixed.items():
+        template = template.replace("{" + k + "}", str(v))
+    return template
+
+
+def arm_runs(template: str) -> str:
+    """An arm's per-seed folder (its phases inside)."""
+    return run_dir(template).removesuffix("/{phase}")
+
+
+# The base runs (setup.optimizer's runs of experiment 1): the pretrained model and fresh
+# baseline of experiments 6 and 8.
+BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", phase="pretrain") + "/model.pt"
+
+
+# 1. warm vs fresh per optimizer (constant LR from setup.lr)
+@stage(params=KEYS, grid={"optimizer": "warmstart.optimizers"}, batch=SEEDS, inputs=DATA,
+       runs=arm_runs(paths.WS_OPTIM), outputs=phased("warm", "fresh"), checkpoint=True)
+def ws_optim(job: Job) -> None:
+    """Warm vs fresh with one optimizer: pretrain on the half, then warm and fresh on the full set, every seed."""
+    arm(job, ("warm", "fresh"), optimizer=job.axes["optimizer"])
+
+
+# 2. the gap vs the length of pretraining (the fresh baseline: the base runs)
+@stage(params=KEYS, grid={"epochs": "warmstart.pretrain_epochs"}, batch=SEEDS, inputs=DATA,
+       runs=arm_runs(paths.WS_LENGTH), outputs=phased("warm"), checkpoint=True)
+def ws_length(job: Job) -> None:
+    """Warm starts after a given number of pretraining epochs, every seed."""
+    arm(job, ("warm",), pretrain_epochs=job.axes["epochs"])
+
+
+# 3. smooth transition
+@stage(params=KEYS, batch={"gamma": "warmstart.gammas", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TRANSITION),
+       outputs=MEASURED, checkpoint=True)
+def ws_transition(job: Job) -> None:
+    """Smooth transition from the pretrain half to the full set, p(n) = 1 - gamma^(50 n / N): every gamma and seed."""
+    st = setting(job)
+    for run in job.runs():
+        gamma = run.axes["gamma"]
+        if not 0.0 < gamma < 1.0:
+            raise P.ParamsError(f"warmstart.gammas: expected 0 < gamma < 1, got {gamma}")
+        model, res, summary = transition(st, run, gamma)
+        finish_run(run, model, st, res, summary, keep_model=False)
+
+
+# 4. many stages
+@stage(params=(*KEYS, "warmstart.until_fit", "warmstart.shrink_perturb"),
+       batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies",
+              **SEEDS},
+       inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True)
+def ws_stages(job: Job) -> None:
+    """Many stages: data arriving in chunks, each stage trained to a train accuracy, then the full set."""
+    st, ws = setting(job), job.params["warmstart"]
+    for run in job.runs():
+        a = run.axes
+        model, res, summary = stages(st, run, a["stages"], a["ratio"], a["remedy"], until_fit=ws["until_fit"],
+                                     sp=ws["shrink_perturb"])
+        finish_run(run, model, st, res, summary, keep_model=False)
+
+
+# 5. width x depth
+@stage(params=KEYS, grid={"width": "warmstart.widths", "depth": "warmstart.depths"}, batch=SEEDS, inputs=DATA,
+       runs=arm_runs(paths.WS_ARCH), outputs=phased("warm", "fresh"), checkpoint=True)
+def ws_arch(job: Job) -> None:
+    """Warm vs fresh for one architecture, every seed."""
+    arm(job, ("warm", "fresh"), width=job.axes["width"], depth=job.axes["depth"])
+
+
+# 6. layer resets of the base pretrained model
+@stage(params=KEYS, batch={"mode": "warmstart.reset_modes", "n": "warmstart.reset_layers", **SEEDS},
+       inputs={**DATA, "init": BASE_MODEL}, runs=run_dir(paths.WS_RESET), outputs=MEASURED, checkpoint=True)
+def ws_reset(job: Job) -> None:
+    """Warm starts from the base pretrained model with layers re-drawn first: every selection and seed."""
+    st = setting(job)
+    for run in job.runs():
+        mode, n = run.axes["mode"], run.axes["n"]
+        model, res, summary = train(st, run, init=run.inputs["init"],
+                                    before=lambda m: remedies.reset(m, mode, n, run.seed))
+        finish_run(run, model, st, res, summary, keep_model=False)
+
+
+# 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
+@stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch=SEEDS, inputs=DATA,
+       runs=run_dir(paths.WS_TUNE_PRE), outputs=TRAINED, checkpoint=True)
+def ws_tune_pretrain(job: Job) -> None:
+    """Pretraining at one constant LR, every seed."""
+    st = setting(job, lr=job.axes["plr"])
+    for run in job.runs():
+        model, res, summary = pretrain(st, run)
+        finish_run(run, model, st, res, summary, keep_model=True)
+
+
+@stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch={"tlr": "warmstart.tune_lrs", **SEEDS},
+       inputs={**DATA, "init": run_dir(paths.WS_TUNE_PRE) + "/model.pt"}, runs=run_dir(paths.WS_TUNE),
+       outputs=MEASURED, checkpoint=True)
+def ws_tune(job: Job) -> None:
+    """Warm starts from one pretraining LR's models at every tuning LR, every seed."""
+    for run in job.runs():
+        st = setting(job, lr=run.axes["tlr"])
+        model, res, summary = train(st, run, init=run.inputs["init"])
+        finish_run(run, model, st, res, summary, keep_model=False)
+
+
+@stage(params=KEYS, batch={"tlr": "warmstart.tune_lrs", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TUNE_FRESH),
+       outputs=MEASURED, checkpoint=True)
+def ws_tune_fresh(job: Job) -> None:
+    """Fresh runs at every tuning LR, every seed."""
+    for run in job.runs():
+        st = setting(job, lr=run.axes["tlr"])
+        model, res, summary = train(st, run)
+        finish_run(run, model, st, res, summary, keep_model=False)
+
+
+# 8. remedies applied to the base pretrained model at the warm start (studies/warmstart/remedies.py)
+@stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
+       batch={"remedy": "warmstart.remedies", **SEEDS}, inputs={**DATA, "init": BASE_MODEL},
+       runs=run_dir(paths.WS_REMEDY), outputs=MEASURED, checkpoint=True)
+def ws_remedy(job: Job) -> None:
+    """Warm starts from the base pretrained model with a remedy: every remedy and seed."""
+    st, ws = setting(job), job.params["warmstart"]
+    for run in job.runs():
+        remedy, settings = remedies.get(run.axes["remedy"], ws)
+        before = (lambda m: remedy.before(m, settings, run.seed)) if remedy.before else None
+        hooks = (lambda initial: remedy.hooks(settings, initial)) if remedy.hooks else None
+        model, res, summary = train(st, run, init=run.inputs["init"], before=before, hooks=hooks)
+        finish_run(run, model, st, res, summary, keep_model=False)

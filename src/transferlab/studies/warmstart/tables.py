@@ -1,0 +1,95 @@
+"""The warm-start study's runs, and its gaps table: every arm against its fresh baseline, paired by seed."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from ... import paths
+from ...tables import Study, ci95
+
+
+def runs(p: dict) -> Iterator[dict]:
+    """Every run of the warm-start study. Labels: experiment, arm (the varied value as text),
+    phase (pretrain | warm | fresh | transition | stages), the varied settings themselves, and
+    `baseline`: the arm whose fresh runs a warm arm's gap is measured against."""
+    ws = p["warmstart"]
+    ds, base = ws["dataset"], ws["setup"]["optimizer"]
+
+    def run(template, experiment, arm, phase, seed, **labels):
+        keys = {k: v for k, v in labels.items() if "{" + k + "}" in template}
+        return {"study": "warmstart", "dataset": ds, "experiment": experiment, "arm": str(arm), "phase": phase,
+                "seed": seed, **labels, "dir": template.format(dataset=ds, seed=seed, phase=phase, **keys)}
+
+    for seed in ws["seeds"]:
+        for opt in ws["optimizers"]:
+            for phase in ("pretrain", "warm", "fresh"):
+                yield run(paths.WS_OPTIM, "optimizers", opt, phase, seed, optimizer=opt, base=opt == base)
+        for e in ws["pretrain_epochs"]:
+            for phase in ("pretrain", "warm"):
+                yield run(paths.WS_LENGTH, "length", f"e{e}", phase, seed, epochs=e)
+        for g in ws["gammas"]:
+            yield run(paths.WS_TRANSITION, "transition", f"g{g}", "transition", seed, gamma=g)
+        for n, r, rem in itertools.product(ws["stages"], ws["ratios"], ws["stage_remedies"]):
+            yield run(paths.WS_STAGES, "stages", f"n{n}_r{r}_{rem}", "stages", seed, stages=n, ratio=r, remedy=rem)
+        for w, d in itertools.product(ws["widths"], ws["depths"]):
+            for phase in ("pretrain", "warm", "fresh"):
+                yield run(paths.WS_ARCH, "width_depth", f"w{w}_d{d}", phase, seed, width=w, depth=d)
+        for mode, n in itertools.product(ws["reset_modes"], ws["reset_layers"]):
+            yield run(paths.WS_RESET, "resets", f"{mode}{n}", "warm", seed, mode=mode, n=n)
+        for plr in ws["pretrain_lrs"]:
+            yield run(paths.WS_TUNE_PRE, "tuning", f"p{plr}", "pretrain", seed, plr=plr)
+            for tlr in ws["tune_lrs"]:
+                yield run(paths.WS_TUNE, "tuning", f"p{plr}_t{tlr}", "warm", seed, plr=plr, tlr=tlr)
+        for tlr in ws["tune_lrs"]:
+            yield run(paths.WS_TUNE_FRESH, "tuning", f"t{tlr}", "fresh", seed, tlr=tlr)
+        for rem in ws["remedies"]:
+            yield run(paths.WS_REMEDY, "remedies", rem, "warm", seed, remedy=rem)
+
+
+def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
+    """Every arm's gap = its metric minus its fresh baseline's, paired by seed, with a 95% CI.
+    Baselines: the arm's own fresh runs (optimizers, width_depth; tuning at the same tuning LR),
+    otherwise the base fresh runs (setup.optimizer's). Remedies and resets also report the
+    share of the base gap they recover: (arm - base warm) / (base fresh - base warm), when the
+    base warm start lost accuracy at all (NaN otherwise)."""
+    acc = summary.set_index("seed")
+    opt = acc[acc.experiment == "optimizers"]
+    base_fresh = opt[(opt.arm == base) & (opt.phase == "fresh")]["test/acc"]
+    base_warm = opt[(opt.arm == base) & (opt.phase == "warm")]["test/acc"]
+    rows = []
+
+    def add(experiment, arm, values, fresh, recover=False):
+        gap = (values - fresh).dropna()
+        m, lo, hi, n = ci95(gap)
+        row = {"experiment": experiment, "arm": arm, "acc": float(values.mean()), "fresh": float(fresh.mean()),
+               "gap": m, "ci_low": lo, "ci_high": hi, "seeds": n}
+        if recover:  # only defined where warm starting lost accuracy
+            lost = float(base_fresh.mean() - base_warm.mean())
+            row["recovered"] = float(values.mean() - base_warm.mean()) / lost if lost > 0 else float("nan")
+        rows.append(row)
+
+    measured = acc[~acc.phase.isin(["pretrain", "fresh"])]  # warm, transition, stages runs
+    for (experiment, arm), part in measured.groupby(["experiment", "arm"], sort=False):
+        values = part["test/acc"]
+        if experiment in ("optimizers", "width_depth"):
+            same = acc[(acc.experiment == experiment) & (acc.arm == arm) & (acc.phase == "fresh")]["test/acc"]
+            add(experiment, arm, values, same)
+        elif experiment == "tuning":
+            tlr = part["tlr"].iloc[0]
+            fresh = acc[(acc.experiment == "tuning") & (acc.phase == "fresh") & (acc.tlr == tlr)]["test/acc"]
+            add(experiment, arm, values, fresh)
+        else:
+            add(experiment, arm, values, base_fresh, recover=experiment in ("remedies", "resets"))
+    return pd.DataFrame(rows)
+
+
+def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"gaps.csv": gaps(summary, p["warmstart"]["setup"]["optimizer"])}
+
+
+# no validation split in the warm-start runs: the papers' metric is on the test split
+STUDY = Study(runs, ["experiment", "arm"], tables, curves=("test/acc",))
