@@ -16,7 +16,7 @@ def snakemake_jobs(ws: Path) -> dict[str, dict]:
     jobs: dict[str, dict] = {}
     job = None
     for line in (res.stdout + res.stderr).splitlines():
-        if m := re.match(r"(?:local)?rule (\w+):$", line):
+        if m := re.match(r"\s*(?:local)?rule (\w+):$", line):  # indented: a member of a group job
             job = {"rule": m.group(1), "outs": set(), "deps": set()}
         elif job and (m := re.match(r"\s+(input|output): (.*)$", line)):
             job["deps" if m.group(1) == "input" else "outs"] |= set(m.group(2).split(", "))

@@ -45,6 +45,9 @@ for st in STAGES.values():
         wildcard_constraints:
             **st.wildcard_constraints(config),
         localrule: st.resources == "local"
+        # light jobs (subsampling) form one group: the cluster profile bundles them into few
+        # submissions (group-components), so seconds-long jobs do not each wait in the queue
+        group: "light" if st.resources == "light" else None
         threads: config["resources"]["train"]["cpus"] if st.resources == "train" else 1
         resources:
             **res(st.resources),
