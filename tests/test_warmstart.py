@@ -339,3 +339,42 @@ def test_params_cross_checks(params):
     bad = dict(params, warmstart=dict(params["warmstart"], reset_layers=[9]))
     with pytest.raises(P.ParamsError, match="warmstart.reset_layers"):
         P.validate(bad, SCHEMA)
+
+
+def test_l2_init_adds_lambda_times_squared_distance_to_the_initial_weights():
+    """The penalty and its gradient in closed form: lambda * sum(delta^2) and 2 lambda delta."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 2)
+    initial = {name: p.detach().clone() for name, p in lin.named_parameters()}
+    delta = {"weight": torch.full((2, 3), 0.5), "bias": torch.tensor([1.0, -2.0])}
+    with torch.no_grad():
+        for name, p in lin.named_parameters():
+            p.add_(delta[name])
+    remedy, settings = remedies.get("l2_init", {"remedy_settings": {"l2_init": {"lambda": 0.1}}})
+    assert remedy.before is None  # nothing done to the weights at the warm start itself
+    penalty = remedy.hooks(settings, initial).penalty(lin)
+    assert penalty.item() == pytest.approx(0.1 * (6 * 0.25 + 1 + 4))
+    penalty.backward()
+    for name, p in lin.named_parameters():
+        assert torch.allclose(p.grad, 2 * 0.1 * delta[name])
+    with pytest.raises(P.ParamsError, match="warmstart.remedy_settings.l2_init: remedy 'l2_init' needs lambda"):
+        remedies.get("l2_init", {})
+
+
+def test_l2_init_keeps_a_warm_start_near_its_initial_weights(tmp_path):
+    st = _setting()
+    model, _, _ = stages.pretrain(st, Run(0, {}))
+    from transferlab.stages.common import save_model
+
+    save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
+    initial = {name: p.detach().clone() for name, p in st.model(0).named_parameters()}
+
+    def distance(m):
+        return sum(float(((p.detach() - initial[name]) ** 2).sum()) for name, p in m.named_parameters())
+
+    remedy, settings = remedies.get("l2_init", {"remedy_settings": {"l2_init": {"lambda": 1.0}}})
+    plain, _, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt")
+    pulled, res, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt",
+                                  hooks=lambda w0: remedy.hooks(settings, w0))
+    assert distance(pulled) < 0.5 * distance(plain)
+    assert res.history[-1]["train/loss"] > 0  # train/loss stays the data loss, penalty apart

@@ -44,12 +44,28 @@ def head_reset(model: nn.Module, settings: dict, seed: int) -> dict[str, float]:
     return reset(model, "last", 1, seed)
 
 
+class L2Init(engine.Hooks):
+    """L2-init (Kumar et al. 2023): lambda * ||theta - theta_0||^2 added to the training loss,
+    theta_0 the weights the network was drawn with at init (before pretraining: the warm
+    start's pretraining began from them too). Its gradient, 2 lambda (theta - theta_0), pulls
+    every parameter back toward its initial value."""
+
+    def __init__(self, strength: float, initial: dict[str, torch.Tensor]):
+        self.strength, self.initial = strength, initial
+
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        params = dict(model.named_parameters())
+        return self.strength * sum(((params[name] - w0.to(params[name].device)) ** 2).sum()
+                                   for name, w0 in self.initial.items())
+
+
 REMEDIES: dict[str, Remedy] = {
     "shrink_perturb": Remedy(before=shrink_perturb, settings="shrink_perturb", needs=("shrink", "perturb")),
     "head_reset": Remedy(before=head_reset),
     "shrink_perturb_head": Remedy(before=lambda model, sp, seed: {**shrink_perturb(model, sp, seed),
                                                                   **head_reset(model, sp, seed)},
                                   settings="shrink_perturb", needs=("shrink", "perturb")),
+    "l2_init": Remedy(hooks=lambda settings, initial: L2Init(settings["lambda"], initial), needs=("lambda",)),
 }
 
 
