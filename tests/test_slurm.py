@@ -96,8 +96,9 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
 
     # Training rules went to sbatch; prepare/aggregate/report ran on the submit host.
     # one job per configuration, its seeds (and finetune's frozen-blocks settings) inside; the
-    # light jobs (here the one subsample) go out bundled as the group job "light"
-    assert by_rule == {"light": 1, "pretrain": 2, "finetune": 2, "scratch": 1}
+    # light jobs (here the one subsample) go out bundled as a job of the group "light"
+    # (the executor names it after the group and its rules: light_subsample)
+    assert by_rule == {"light_subsample": 1, "pretrain": 2, "finetune": 2, "scratch": 1}
     for j in jobs:
         assert j["JobState"] == "COMPLETED", j
         train = rule_of(j) in ("pretrain", "finetune", "scratch")
