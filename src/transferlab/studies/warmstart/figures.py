@@ -89,7 +89,8 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     one("ws_tuning", lambda ax: sns.lineplot(data=tu, x="tlr", y="test/acc", hue="pretrain", ax=ax, **kw),
         "tuning-stage LR (constant)", "7. tuning LR, per pretraining LR", bands=False, xlog=10)
     rem = exp("remedies")
-    one("ws_remedies", lambda ax: sns.barplot(data=rem, x="arm", y="test/acc", errorbar="sd", ax=ax, color="C2"),
+    one("ws_remedies", lambda ax: (sns.barplot(data=rem, x="arm", y="test/acc", errorbar="sd", ax=ax, color="C2"),
+                                   ax.tick_params(axis="x", labelrotation=20)),  # long remedy names
         "remedy at the warm start", "8. remedies")
 
     gaps = t.plots["gaps.csv"]
