@@ -121,6 +121,12 @@ class Job:
         run is done, they move into the job's folder. `seed`: for stages without a seed axis."""
         root = self.checkpoint
         items = self.items()
+        digests: dict[str, str] = {}  # a job-wide input (the data set) is hashed once, not per run
+
+        def digest(path: str) -> str:
+            if path not in digests:
+                digests[path] = file_digest(path)
+            return digests[path]
         for axes, rel in items:
             staging = root / "runs" / (rel or "run")
             if (staging / DONE).exists():
@@ -129,7 +135,7 @@ class Job:
             inputs = self.item_inputs(axes)
             run_seed = axes.get("seed", seed)
             config = {"stage": self.stage.name, "params": self.params, "axes": {**self.axes, **axes},
-                      "inputs": {f: file_digest(p) for f, p in inputs.items() if Path(p).is_file()}}
+                      "inputs": {f: digest(p) for f, p in inputs.items() if Path(p).is_file()}}
             torch.manual_seed(run_seed)
             yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
                       amp=self.train.get("amp", False), progress=self.train.get("progress", False))

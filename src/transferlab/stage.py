@@ -115,7 +115,7 @@ class Stage:
         if not isinstance(src, str):
             return list(src)
         values = get(params, src)
-        return list(values) if isinstance(values, dict) else list(values)
+        return list(values)  # a dict's values are its keys (datasets)
 
     def instances(self, params: dict) -> list[dict]:
         """Every job: its axes' values."""

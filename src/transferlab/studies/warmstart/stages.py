@@ -198,9 +198,10 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
 
 
 # ------------------------------------------------------------------ a job's runs
-def setting(job: Job, **overrides) -> Setting:
-    """The data on the device and setup with a run's overrides (optimizer, lr, width, ...)."""
-    ds = fmt.load(job.inputs["data"])
+def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
+    """The data on the device and setup with a run's overrides (optimizer, lr, width, ...);
+    `ds`: the job's data set when it is loaded already (settings that differ per run)."""
+    ds = ds if ds is not None else fmt.load(job.inputs["data"])
     return Setting.make(ds, run_settings(job.params, **overrides), job.params["train"])
 
 
@@ -343,8 +344,9 @@ def ws_tune_pretrain(job: Job) -> None:
        outputs=MEASURED, checkpoint=True)
 def ws_tune(job: Job) -> None:
     """Warm starts from one pretraining LR's models at every tuning LR, every seed."""
+    ds = fmt.load(job.inputs["data"])
     for run in job.runs():
-        st = setting(job, lr=run.axes["tlr"])
+        st = setting(job, ds, lr=run.axes["tlr"])
         model, res, summary = train(st, run, init=run.inputs["init"])
         finish_run(run, model, st, res, summary, keep_model=False)
 
@@ -353,8 +355,9 @@ def ws_tune(job: Job) -> None:
        outputs=MEASURED, checkpoint=True)
 def ws_tune_fresh(job: Job) -> None:
     """Fresh runs at every tuning LR, every seed."""
+    ds = fmt.load(job.inputs["data"])
     for run in job.runs():
-        st = setting(job, lr=run.axes["tlr"])
+        st = setting(job, ds, lr=run.axes["tlr"])
         model, res, summary = train(st, run)
         finish_run(run, model, st, res, summary, keep_model=False)
 
