@@ -55,7 +55,7 @@ def tiny_params() -> dict:
     n["bert"]["scratch"].update(hidden_size=16, layers=1, heads=2, intermediate_size=32)
     for o in n["bert"]["optim"].values():
         o.update(epochs=1, batch_size=16, warmup_epochs=0)
-    p["train"]["progress"] = False
+    p["run"]["progress"] = False
     return p
 
 

@@ -40,6 +40,12 @@ def test_a_bad_value_is_the_only_error_named(params):
     assert "pretext.pretrain.batch_size" not in msg
 
 
+def test_a_run_setting_left_in_train_names_its_new_place(params):
+    params["train"]["device"] = params["run"].pop("device")
+    msg = error_of(params)
+    assert "train.device: moved to run.device" in msg and "run: 'device' is a required property" in msg, msg
+
+
 def test_unknown_top_level_key_is_named(params):
     params["pretext_typo"] = {}
     assert "pretext_typo: unknown key" in error_of(params)

@@ -228,6 +228,21 @@ def test_both_runners_give_identical_results(snake_ws, dvc_ws):
     assert "synth_digits" in shown
 
 
+def test_run_settings_rerun_nothing_in_either_runner(snake_ws, dvc_ws):
+    """device, amp, progress and threads change how a job executes, not what it computes: no
+    stage declares them, so neither runner plans anything after they change."""
+    for ws, planned_nothing in ((snake_ws, lambda: "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout),
+                                (dvc_ws, lambda: dvc_changed(dvc_ws) == set())):
+        original = (ws / "params.yaml").read_text()
+        p = yaml.safe_load(original)
+        p["run"].update(device="cpu", amp=not p["run"]["amp"], progress=not p["run"]["progress"], threads=1)
+        try:
+            (ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+            assert planned_nothing(), ws
+        finally:
+            (ws / "params.yaml").write_text(original)
+
+
 def test_snakemake_has_nothing_to_do_after_dvc_repro(dvc_ws):
     """Outputs DVC built, no Snakemake metadata: a plain `snakemake -n` plans nothing. (Without
     Snakemake's records it has only file times to go by: a source file touched after `dvc

@@ -82,7 +82,6 @@ def _dataset(n_per_class=12, classes=4, seed=0, shape=(1, 28, 28)):
 
 def _params(tiny_params):
     p = {k: tiny_params[k] for k in ("train", "semisup")}
-    p["train"] = dict(p["train"], device="cpu", progress=False)
     return p
 
 

@@ -210,7 +210,7 @@ def _setting(n=60, classes=3):
                      {"train": fmt.Split(images, labels), "test": fmt.Split(test, test_labels)})
     s = {"width": 4, "depth": 1, "blocks": 1, "pretrain_fraction": 0.5, "batch_size": 16, "optimizer": "adam",
          "lr": 0.01, "pretrain_epochs": 2, "train_epochs": 3, "eval_last": 2}
-    return stages.Setting.make(ds, s, {"device": "cpu", "amp": False, "progress": False})
+    return stages.Setting.make(ds, s, torch.device("cpu"))
 
 
 def test_every_stage_starts_a_new_optimizer(monkeypatch):

@@ -59,14 +59,6 @@ def _warmup_cosine(opt, total_steps: int, warmup_steps: int):
 SCHEDULES = {"constant": _constant, "warmup_cosine": _warmup_cosine}
 
 
-def pick_device(pref: str) -> torch.device:
-    if pref == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")
-    if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(pref)
-
-
 # ------------------------------------------------------------------ data on the device
 @dataclass
 class DeviceData:

@@ -18,6 +18,10 @@ from .io import atomic_write_text
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
+# Run settings that once sat in `train` (a params.yaml from before they moved names them there).
+MOVED_TO_RUN = {"device", "amp", "progress"}
+
+
 class ParamsError(ValueError):
     """A params file is missing, unparsable, or does not match the schema."""
 
@@ -100,6 +104,10 @@ def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str 
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(_leaf_errors(validator.iter_errors(params)), key=lambda e: list(map(str, e.absolute_path)))
     problems = [line for line in dict.fromkeys(_describe(e, schema) for e in errors) if line]
+    train = params.get("train") if isinstance(params, dict) else None
+    for key in MOVED_TO_RUN & set(train if isinstance(train, dict) else ()):
+        problems = [f"train.{key}: moved to run.{key} (how a job executes, which no stage declares, so "
+                    "changing it reruns nothing)", *(p for p in problems if not p.startswith(f"train.{key}"))]
     if not problems:
         problems = _cross_checks(params)
     if problems:

@@ -2,7 +2,9 @@
 
 The command line becomes a `Job` (its stage's params view, axes, inputs, folders); a training
 job's items become `Run`s, each handed to the engine with all it needs: seed, what the run is
-(the identity a checkpoint must match to be resumed), checkpoint, live folder, amp, progress.
+(the identity a checkpoint must match to be resumed), checkpoint, live folder, and the run
+settings (device, amp, progress, threads: params.yaml's `run` section, which no stage declares,
+so changing how a job executes reruns nothing and a checkpoint resumes on another device).
 
 A job that trains a seed group writes each finished run into a staging folder under its
 checkpoint folder and moves them all into its output folder at the end: a job killed after
@@ -47,6 +49,35 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def pick_device(pref: str) -> torch.device:
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("run.device is 'cuda' but no CUDA device is visible")
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(pref)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a job executes, not what it computes: params.yaml's `run` section. No stage declares
+    it, so it is not in any stage's params view, run identity or checkpoint."""
+
+    device: str = "auto"    # auto | cpu | cuda
+    amp: bool = True        # bf16 autocast on CUDA; ignored on CPU
+    progress: bool = True   # a tqdm bar on stderr (the job's log)
+    threads: int = 0        # torch CPU threads; 0: as the runner sets them (OMP_NUM_THREADS)
+
+    @classmethod
+    def of(cls, params: dict) -> "Settings":
+        return cls(**params.get("run", {}))
+
+    def apply(self) -> torch.device:
+        """Set the thread count; the device jobs run on."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return pick_device(self.device)
+
+
 @dataclass
 class Run:
     """One training run: what the engine needs to train it and where its outputs go."""
@@ -57,6 +88,7 @@ class Run:
     checkpoint: Path | None = None  # its engine checkpoint, after every epoch (and on preemption)
     axes: dict = field(default_factory=dict)    # the job's and the item's axes, seed included
     inputs: dict[str, str] = field(default_factory=dict)  # its input files, by flag
+    device: torch.device = torch.device("cpu")  # where it trains (run.device)
     amp: bool = False               # bf16 autocast on CUDA
     progress: bool = False          # a tqdm bar on stderr
 
@@ -87,7 +119,8 @@ class Job:
     options: dict[str, str]
     out: Path
     checkpoint: Path | None
-    train: dict = field(default_factory=dict)  # params' train section, when declared
+    settings: Settings = Settings()  # how it executes (params' run section)
+    device: torch.device = torch.device("cpu")
 
     @classmethod
     def parse(cls, stage: "Stage", argv: list[str]) -> "Job":
@@ -98,8 +131,10 @@ class Job:
         full = P.load(a["params"]) if "params" in a else {}
         axes = stage.typed_axes(full, a)
         view = stage.view(full, **{k: str(v) for k, v in axes.items()}) if full else {}
+        settings = Settings.of(full)
         return cls(stage, view, axes, {f: a[f] for f in stage.inputs}, {o: a[o] for o in stage.options},
-                   Path(a["out"]), Path(a["checkpoint"]) if a.get("checkpoint") else None, view.get("train", {}))
+                   Path(a["out"]), Path(a["checkpoint"]) if a.get("checkpoint") else None, settings,
+                   settings.apply())
 
     def items(self) -> list[tuple[dict, str]]:
         """(axes, path under out) of every item; one item, at out itself, when nothing is batched."""
@@ -138,7 +173,7 @@ class Job:
                       "inputs": {f: digest(p) for f, p in inputs.items() if Path(p).is_file()}}
             torch.manual_seed(run_seed)
             yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
-                      amp=self.train.get("amp", False), progress=self.train.get("progress", False))
+                      self.device, amp=self.settings.amp, progress=self.settings.progress)
             (staging / DONE).write_text("")
         for axes, rel in items:
             staging = root / "runs" / (rel or "run")

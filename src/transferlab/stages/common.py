@@ -21,11 +21,10 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
     return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
 
 
-def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, train_cfg: dict,
+def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
               init: str | Path | None = None, **model_kwargs) -> tuple[models.Net, torch.device]:
     """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
-    on the device `train.device` names; `model_kwargs` go to the model's builder (width, ...)."""
-    device = engine.pick_device(train_cfg["device"])
+    on `device`; `model_kwargs` go to the model's builder (width, ...)."""
     torch.manual_seed(seed)
     model = models.build(name, ds.shape, heads, **model_kwargs)
     if init is not None:

@@ -43,7 +43,7 @@ def train_lm(corpus: dict, p: dict, run: Run):
     cfg, tk, seed = p["nlp"]["lm"], p["nlp"]["tokenizer"], run.seed
     vocab = language_model.Vocab.build(corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"],
                                        tk["min_freq"])
-    device = engine.pick_device(p["train"]["device"])
+    device = run.device
     torch.manual_seed(seed)
     model = language_model.language_model(cfg, len(vocab)).to(device)
     ids = {s: language_model.stream(lines, vocab) for s, lines in corpus["splits"].items()}
@@ -97,7 +97,7 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
     Frozen: the encoder's features are computed once (eval mode: the inputs the head would
     see every epoch) and only the head trains on them; the encoder is checked unchanged and
     the assembled model (encoder + head) is what the matched/mismatched accuracies measure."""
-    device = engine.pick_device(p["train"]["device"])
+    device = run.device
     model.to(device)
     (tr, va) = _hold_out(*encoded["train"], p["train"]["val_fraction"], run.seed)
     train, val = _token_data(tr, device), _token_data(va, device)

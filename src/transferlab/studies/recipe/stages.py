@@ -43,10 +43,10 @@ def _rotation_task() -> engine.Task:
 
 
 # ------------------------------------------------------------------ LR finder
-def find_lr(ds: fmt.Dataset, p: dict, seed: int = 0) -> dict:
+def find_lr(ds: fmt.Dataset, p: dict, device: torch.device, seed: int = 0) -> dict:
     cfg, tr = p["recipe"]["lr_find"], p["recipe"]["train"]
     task = engine.classification(ds.num_classes)
-    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
+    model, _ = new_model(p["recipe"]["model"], ds, task.heads, seed, device)
     train, _, _, _ = prepare_data(ds, p["train"], seed, device)
     curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
                          batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
@@ -83,7 +83,7 @@ class ProbeHooks(engine.Hooks):
 def pretext(ds: fmt.Dataset, p: dict, run: Run):
     cfg, seed = p["recipe"]["pretext"], run.seed
     task = _rotation_task()
-    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"])
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device)
     labelled, val, test, stats = prepare_data(ds, p["train"], seed, device)
     images = ds.splits.get(fmt.UNLABELED, ds.splits["train"])
     # Without an unlabeled split the pretext trains on the labelled part's images only
@@ -115,7 +115,7 @@ def _write_confusion(conf: torch.Tensor, classes: list[str], dest: Path) -> None
 def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: str, lr: float):
     cfg, seed = dict(p["recipe"]["train"], lr=lr), run.seed
     task = engine.classification(ds.num_classes)
-    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, p["train"], init)
+    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device, init)
     tr, val, test, stats = prepare_data(ds, p["train"], seed, device)
     if head == "logreg":
         probe.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
@@ -149,7 +149,7 @@ ARMS = {"head": "recipe.heads", "seed": "recipe.seeds"}
 def lr_find(job: Job) -> None:
     """LR range test: exponential LR sweep, smoothed loss, chosen LR by a stated rule."""
     torch.manual_seed(0)
-    found = find_lr(fmt.load(job.inputs["data"]), job.params)
+    found = find_lr(fmt.load(job.inputs["data"]), job.params, job.device)
     atomic_write_json(job.out / "lr_find.json", found)
     log.info("lr_find: %s rule picks lr=%.3g (step %d of %d; diverged at %s)", found["rule"], found["lr"],
              found["index"], len(found["curve"]["lr"]), found["diverged_at"])

@@ -43,7 +43,7 @@ def _data(split: fmt.Split, device) -> engine.DeviceData:
 
 def train_standin(ds: fmt.Dataset, p: dict, run: Run):
     t = p["transfer"]
-    device = engine.pick_device(p["train"]["device"])
+    device = run.device
     torch.manual_seed(run.seed)
     net, model = resnet.standin_model(ds.num_classes, t["image_size"])
     model.to(device)
@@ -57,7 +57,7 @@ def train_standin(ds: fmt.Dataset, p: dict, run: Run):
 
 def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=None):
     t, cfg = p["transfer"], p["transfer"]["finetune"]
-    device = engine.pick_device(p["train"]["device"])
+    device = run.device
     torch.manual_seed(run.seed)
     net, info = resnet.load_resnet18(t["weights"], standin, p["data"]["download"])
     model = resnet.transfer_model(net, t["image_size"], head, ds.num_classes, cfg["hidden"]).to(device)
@@ -82,7 +82,7 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
 STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.dataset}")
 
 
-@stage(params=("train", "transfer.image_size", "transfer.standin"),
+@stage(params=("transfer.image_size", "transfer.standin"),
        inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
        outputs=TRAINED, checkpoint=True)
 def transfer_standin(job: Job) -> None:
@@ -97,7 +97,7 @@ def transfer_standin(job: Job) -> None:
         log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)
 
 
-@stage(params=("train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
+@stage(params=("data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
        grid={"k": "transfer.labels_per_class"},
        batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
        inputs={"data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),

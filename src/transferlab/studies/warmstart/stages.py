@@ -67,20 +67,18 @@ class Setting:
     full: engine.DeviceData
     test: engine.DeviceData
     device: torch.device
-    train_cfg: dict
 
     @classmethod
-    def make(cls, ds: fmt.Dataset, s: dict, train_cfg: dict) -> "Setting":
-        device = engine.pick_device(train_cfg["device"])
+    def make(cls, ds: fmt.Dataset, s: dict, device: torch.device) -> "Setting":
         # No validation hold-out: as in the papers, runs are compared on the test split only
         # and nothing is selected on it (the metric is a fixed window of epochs).
         stats = engine.channel_stats(ds.splits["train"].images)
         full = engine.DeviceData.from_split(ds.splits["train"], device, stats)
         test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
-        return cls(ds, s, engine.classification(ds.num_classes), full, test, device, train_cfg)
+        return cls(ds, s, engine.classification(ds.num_classes), full, test, device)
 
     def model(self, seed: int) -> nn.Module:
-        model, _ = new_model("resnet", self.ds, self.task.heads, seed, self.train_cfg, width=self.s["width"],
+        model, _ = new_model("resnet", self.ds, self.task.heads, seed, self.device, width=self.s["width"],
                              stages=self.s["depth"], blocks=self.s["blocks"])
         return model
 
@@ -202,7 +200,7 @@ def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
     """The data on the device and setup with a run's overrides (optimizer, lr, width, ...);
     `ds`: the job's data set when it is loaded already (settings that differ per run)."""
     ds = ds if ds is not None else fmt.load(job.inputs["data"])
-    return Setting.make(ds, run_settings(job.params, **overrides), job.params["train"])
+    return Setting.make(ds, run_settings(job.params, **overrides), job.device)
 
 
 def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
@@ -239,7 +237,7 @@ def phased(*phases: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ stages
-KEYS = ("train", "warmstart.setup")
+KEYS = ("warmstart.setup",)
 SEEDS = {"seed": "warmstart.seeds"}
 DATA = {"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}
 
