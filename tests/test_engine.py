@@ -145,6 +145,37 @@ def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path,
         assert torch.equal(v, resumed_model.state_dict()[k]), k
 
 
+def test_dvclive_curves_grow_while_training_and_survive_a_resume(ds, tmp_path):
+    """dvclive's folder holds every finished epoch while the run trains (what `dvc plots show`
+    reads of a running job); a crashed run's stray folder is replayed from its checkpoint, so
+    the resumed run's curves equal an uninterrupted run's, step for step."""
+    cfg, task = _cfg(epochs=3), engine.classification(10)
+    seen = {}
+
+    class Crash(Exception):
+        pass
+
+    def watch(epoch, step):  # the first step of each epoch: the finished epochs are on disk
+        if epoch not in seen:
+            tsv = tmp_path / "a/live/plots/metrics/val/acc.tsv"
+            seen[epoch] = len(tsv.read_text().splitlines()) - 1 if tsv.exists() else 0
+        elif epoch == 2:
+            raise Crash
+
+    live_run = lambda name: Run(3, {"a": 1}, dir=tmp_path / name, checkpoint=tmp_path / f"{name}.pt")  # noqa: E731
+    with pytest.raises(Crash):
+        engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("a"), on_step=watch)
+    assert seen == {0: 0, 1: 1, 2: 2}  # rows after the header: one per finished epoch
+    resumed = engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("a"))
+    engine.finish(resumed, {"test/acc": 0.5}, live_run("a"))
+    full = engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("b"))
+    engine.finish(full, {"test/acc": 0.5}, live_run("b"))
+    for name in ("train/loss.tsv", "val/acc.tsv", "lr.tsv"):
+        a, b = (tmp_path / r / "live/plots/metrics" / name for r in "ab")
+        assert a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 1 + 3
+    assert json.loads((tmp_path / "a/live/metrics.json").read_text())["test"]["acc"] == 0.5
+
+
 def test_checkpoint_of_other_config_is_ignored(ds, tmp_path):
     ckpt = tmp_path / "ck.pt"
     task = engine.classification(10)

@@ -347,26 +347,55 @@ class AllHooks(Hooks):
 
 
 class Live:
-    """dvclive writer that can be rebuilt exactly from a history (for resume after a kill)."""
+    """A run's dvclive folder, written while it trains: one step per epoch, so `dvc plots show
+    <folder>/plots/metrics` (or VS Code's DVC extension) draws a running job's curves.
+
+    A resumed run replays its checkpoint's history into a fresh folder before it goes on,
+    rather than appending with dvclive's `resume=True`: an epoch logged but not checkpointed
+    before a kill is then not counted twice, and the folder always equals the history."""
 
     def __init__(self, out_dir: Path | None):
         self.out_dir = Path(out_dir) if out_dir else None
+        self.live = None  # the open dvclive logger while training
 
-    def write(self, history: list[dict], summary: dict[str, float]) -> None:
-        if self.out_dir is None:
-            return
+    @staticmethod
+    def _open(folder: Path):
         from dvclive import Live as DvcLive
 
-        with atomic_dir(self.out_dir) as tmp:
-            live = DvcLive(str(tmp), save_dvc_exp=False, dvcyaml=None, report=None)
+        return DvcLive(str(folder), save_dvc_exp=False, dvcyaml=None, report=None)
+
+    def start(self, history: list[dict]) -> None:
+        """Open the folder for a run that has trained `history` so far (empty: a fresh run)."""
+        if self.out_dir is not None:
+            self.live = self._open(self.out_dir)
             for row in history:
-                for k, v in row.items():
-                    if k != "epoch":
-                        live.log_metric(k, v)
-                live.next_step()
+                self.log(row)
+
+    def log(self, row: dict) -> None:
+        """One epoch's history row: a step of every metric in it."""
+        if self.live is None:
+            return
+        for k, v in row.items():
+            if k != "epoch":
+                self.live.log_metric(k, v)
+        self.live.next_step()
+
+    def write(self, history: list[dict], summary: dict[str, float]) -> None:
+        """The finished folder: the open logger's summary, or (a run trained outside `fit`) the
+        whole history written at once, atomically."""
+        if self.out_dir is None:
+            return
+        if self.live is not None:
             for k, v in summary.items():
-                live.log_metric(k, v, plot=False)
-            live.end()
+                self.live.log_metric(k, v, plot=False)
+            self.live.end()
+            self.live = None
+            return
+        with atomic_dir(self.out_dir) as tmp:
+            self.live = self._open(tmp)
+            for row in history:
+                self.log(row)
+            self.write(history, summary)
 
 
 class Loop:
@@ -484,6 +513,7 @@ class Loop:
             row.update({f"val/{k}": v for k, v in evaluate(self.model, self.task, self.val, amp=self.run.amp).items()})
         row.update(self.hooks.epoch_metrics(self.model, epoch))
         self.result.history.append(row)
+        self.result.live.log(row)
         if self.select is not None:
             if self.select not in row:
                 raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
@@ -519,6 +549,7 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
 
     loop = Loop(model, task, train, val, cfg, run, freeze, hooks or Hooks(), on_step, select)
     loop.resume()
+    loop.result.live.start(loop.result.history)
     bar = tqdm(range(loop.start_epoch, cfg.epochs), initial=loop.start_epoch, total=cfg.epochs,
                disable=not run.progress, desc="epochs", mininterval=1.0)
     with StopSignals() as stop:
