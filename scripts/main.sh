@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 snakemake "$@"
-# The HTML report is rebuilt only when the Markdown report (the last stage) changed since.
-if [ ! -e reports/report.html ] || [ reports/report.md -nt reports/report.html ]; then
+# The HTML report (Snakemake's, with figures, captions and provenance) is rebuilt whenever the
+# report stage wrote anything newer than it: the Markdown report or any figure.
+if [ ! -e reports/report.html ] || [ -n "$(find reports/report.md reports/figures -newer reports/report.html \
+     -type f 2>/dev/null | head -1)" ]; then
   snakemake --report reports/report.html
 fi
 echo "main: done; see reports/report.md and reports/report.html" >&2

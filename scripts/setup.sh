@@ -29,5 +29,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# DVC's plots page with vega inlined (dvc plots show works offline); .dvc/config names it.
+[ -e .dvc/plots.html ] || .venv/bin/transferlab plots_html >/dev/null
+
 # `snakemake --profile slurm` looks for ./slurm first; point it at the versioned profile.
 [ -e slurm ] || ln -s workflow/profiles/slurm slurm

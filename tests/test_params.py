@@ -152,3 +152,32 @@ def test_bad_preset_leaves_params_untouched(workspace):
     with pytest.raises(P.ParamsError, match="pretext.seeds.0"):
         P.apply_preset(path, "broken")
     assert path.read_text() == before
+
+
+def test_snakemake_config_override_names_the_key_and_the_dvc_route(workspace):
+    """Every stage reads params.yaml, so --config cannot change what runs: the refusal names the
+    keys it would change and how to run that change as an experiment."""
+    from conftest import run
+
+    res = run(["snakemake", "-n", "--config", "pretext={seeds: [0]}"], workspace, check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "--config/--configfile would change pretext.seeds" in out and "dvc exp run -S pretext.seeds=" in out
+
+
+def test_snakemake_lint_leaves_only_the_explained_warning(workspace):
+    """`snakemake --lint`: the one lint left is 'conda environment or container per rule' (the
+    software environment is the project's venv; README, "Linting")."""
+    import re
+
+    from conftest import run
+
+    res = run(["snakemake", "--lint"], workspace, check=False)
+    titles = set(re.findall(r"^    \* (.+?):?$", res.stdout + res.stderr, re.M))
+    assert titles == {"Specify a conda environment or container for each rule."}, titles
+
+
+def test_params_differences_are_dotted_keys():
+    a = {"x": {"y": 1, "z": [1]}, "w": 0}
+    assert P.differences(a, {"x": {"y": 2, "z": [1]}, "w": 0, "v": 1}) == ["x.y", "v"]
+    assert P.differences(a, a) == []

@@ -88,8 +88,15 @@ def test_snakemake_builds_report(snake_ws):
     assert s["test/acc"].between(0, 1).all()
     ft = s[(s.phase == "finetune") & (s.frozen > 0)]
     assert (ft["check/frozen_unchanged"] == 1).all()
+    from PIL import Image
+
+    from transferlab.figures import MAX_WIDTH_PX
+
     for fig in FIGURES:
-        assert (snake_ws / f"reports/figures/{fig}.png").stat().st_size > 5000, fig
+        png = snake_ws / f"reports/figures/{fig}.png"
+        assert png.stat().st_size > 5000, fig
+        width, height = Image.open(png).size  # fits a page column, and is no strip
+        assert width <= MAX_WIDTH_PX and height >= 0.3 * width, (fig, width, height)
     text = (snake_ws / "reports/report.md").read_text()
     assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
     assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
@@ -107,10 +114,11 @@ def test_semisup_and_recipe_results_hold_their_contracts(snake_ws):
     found = json.loads((snake_ws / paths.LR_FIND.format(dataset="tiny_shapes") / "lr_find.json").read_text())
     train = rec[rec.phase == "train"]
     assert sorted(train.variant) == ["rotation_logreg", "rotation_random", "scratch_logreg", "scratch_random"]
-    assert (train.lr == found["lr"]).all()  # recipe.train.lr: auto took the finder's pick
+    assert (train.lr == tiny_params()["recipe"]["train"]["lr"]).all()  # a number: the finder's pick unused
+    assert found["flat"] == (found["drop"] < found["min_drop"])
     for col in ("test/acc", "test_final/acc", "test_ema/acc", "test_polyak/acc", "test_polyak_bn/acc"):
         assert train[col].between(0, 1).all(), col
-    conf = pd.read_csv(snake_ws / paths.PLOTS.format(study="recipe") / "confusion.csv")
+    conf = pd.read_csv(snake_ws / paths.TABLES.format(study="recipe") / "confusion.csv")
     assert conf["count"].sum() == 5 * 10  # every test image once: 5 per class, 10 classes
     curves = pd.read_csv(snake_ws / paths.CURVES.format(study="recipe"))
     assert {"probe/val_acc", "val_ema/acc", "val_polyak_bn/acc"} <= set(curves.metric)
@@ -120,7 +128,10 @@ def test_warmstart_runs_hold_their_contracts(snake_ws):
     ws = summary_of(snake_ws, "warmstart")
     assert set(ws.experiment) == {"optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
                                   "remedies"}
-    assert (ws[ws.phase.isin(["warm", "fresh", "stages"])].epochs == 2).all()  # train_epochs on the full set
+    length = ws.experiment == "length"  # its label `epochs` (pretraining length) stays; the trained epochs move
+    assert (ws[ws.phase.isin(["warm", "fresh", "stages"]) & ~length].epochs == 2).all()  # train_epochs, full set
+    assert (ws[length & (ws.phase == "warm")]["summary/epochs"] == 2).all()
+    assert set(ws[length].epochs) == {1}  # warmstart.pretrain_epochs of the tiny params
     assert (ws[ws.phase == "transition"].epochs == 4).all()  # one run of pretrain + train epochs
     reset = ws[ws.experiment == "resets"].iloc[0]
     assert reset["reset/layers"] == 1 and reset.warm == 1  # nth 2: one layer re-drawn
@@ -128,7 +139,7 @@ def test_warmstart_runs_hold_their_contracts(snake_ws):
     assert remedy["reset/layers"] == 1 and remedy["shrink_perturb/shrink"] == 0.4
     stages = ws[ws.experiment == "stages"].iloc[0]
     assert 2 <= stages.pretrain_epochs_total <= 2 * 2  # two stages of at most until_fit.max_epochs
-    gaps = pd.read_csv(snake_ws / paths.PLOTS.format(study="warmstart") / "gaps.csv")
+    gaps = pd.read_csv(snake_ws / paths.TABLES.format(study="warmstart") / "gaps.csv")
     assert len(gaps) == len(ws[~ws.phase.isin(["pretrain", "fresh"])].groupby(["experiment", "arm"]))
     # no model.pt from full-set runs; pretraining runs keep theirs for the warm starts
     kept = list((snake_ws / "results/warmstart").rglob("model.pt"))
@@ -309,7 +320,6 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     # metrics and plot data, which dvc.yaml leaves to git (cache: false).
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
     in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
-                                           snake_ws / paths.PLOTS_INDEX.format(study=s),
                                            *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored

@@ -2,6 +2,7 @@
 the logistic-regression head warm start and the per-epoch probe with best-epoch selection."""
 
 import copy
+import json
 import math
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 from torch import nn
 
 from transferlab import engine, models
+from transferlab.params import ParamsError
 from transferlab.studies.recipe import lrfind, probe
+from transferlab.studies.recipe import stages as recipe_stages
 from transferlab.studies.recipe.averaging import Averages, ema_decay, recalibrate_bn
 from transferlab.data.format import Split
 from transferlab.engine import DeviceData
@@ -32,14 +35,31 @@ def _synthetic_curve(n=200, lr_min=1e-7, lr_max=1.0, drop_at=1e-3, blow_at=0.1, 
 def test_lr_finder_picks_the_steepest_descent_before_divergence(noise):
     lrs, loss = _synthetic_curve(noise=noise)
     sm = lrfind.smooth(loss, 0.9 if noise else 0.0)
-    pick = lrfind.choose(lrs, sm, "steepest", 4.0)
+    pick = lrfind.choose(lrs, sm, "steepest", 4.0, 0.1)
     # The EMA lags the curve by a few points; the steepest point of the smoothed curve is
     # within a factor 2 of the true one (1e-3), and far from the flat parts and the blow-up.
     assert 5e-4 < pick["lr"] < 2e-3, pick
     assert pick["diverged_at"] is not None and lrs[pick["diverged_at"]] > 0.1
-    low = lrfind.choose(lrs, sm, "min_div10", 4.0)
+    low = lrfind.choose(lrs, sm, "min_div10", 4.0, 0.1)
     assert low["lr"] == pytest.approx(lrs[low["index"]] / 10)
     assert 1e-3 < lrs[low["index"]] <= 0.2  # the minimum lies on the flat bottom, before the blow-up
+    assert not pick["flat"] and pick["drop"] > 0.8  # 2.3 -> 0.3
+
+
+def test_a_flat_range_test_is_flagged_and_lr_auto_refuses_it(tmp_path):
+    """A curve that never falls (the loss stays at chance, ln 10 = 2.3) still has a 'steepest'
+    point, at noise; it is marked flat and `lr: auto` refuses it, naming the key to set."""
+    lrs, _ = _synthetic_curve()
+    loss = list(2.3 + np.random.default_rng(0).normal(0, 0.05, len(lrs)))
+    pick = lrfind.choose(lrs, lrfind.smooth(loss, 0.98), "steepest", 4.0, 0.1)
+    assert pick["flat"] and pick["drop"] < 0.1
+    cfg = {"lr": "auto", "optimizer": "adam", "batch_size": 16}
+    found = tmp_path / "lr_find.json"
+    found.write_text(json.dumps({**pick, "optimizer": "adam", "batch_size": 16}))
+    with pytest.raises(ParamsError, match="recipe.train.lr: auto, but the LR finder's curve .* is flat"):
+        recipe_stages.resolve_lr(cfg, found)
+    found.write_text(json.dumps({**pick, "flat": False, "optimizer": "adam", "batch_size": 16}))
+    assert recipe_stages.resolve_lr(cfg, found) == pick["lr"]
 
 
 def test_lr_finder_smoothing_is_the_bias_corrected_ema():

@@ -1,4 +1,4 @@
-"""The report reads plot tables only through aggregate's md5 index."""
+"""The report reads its extra tables only through aggregate's md5 index."""
 
 import json
 
@@ -10,16 +10,42 @@ from transferlab.figures import Tables
 
 
 def test_report_refuses_a_plot_table_its_index_does_not_name(tmp_path):
-    (tmp_path / "plots").mkdir()
+    (tmp_path / "tables").mkdir()
     pd.DataFrame({"a": [1]}).to_csv(tmp_path / "summary.csv", index=False)
     pd.DataFrame({"b": [2]}).to_csv(tmp_path / "curves.csv", index=False)
-    table = tmp_path / "plots/lr_find.csv"
+    table = tmp_path / "tables/lr_find.csv"
     pd.DataFrame({"lr": [0.1, 1.0]}).to_csv(table, index=False)
-    (tmp_path / "plots.json").write_text(json.dumps({"lr_find.csv": file_digest(table)}))
-    assert Tables.read(tmp_path).plots["lr_find.csv"].lr.tolist() == [0.1, 1.0]
+    (tmp_path / "tables.json").write_text(json.dumps({"lr_find.csv": file_digest(table)}))
+    assert Tables.read(tmp_path).tables["lr_find.csv"].lr.tolist() == [0.1, 1.0]
     table.write_text("lr\n0.5\n")  # edited (or left over from another run) after aggregation
     with pytest.raises(RuntimeError, match="lr_find.csv: missing or not the file its index"):
         Tables.read(tmp_path)
     table.unlink()
     with pytest.raises(RuntimeError, match="missing"):
         Tables.read(tmp_path)
+
+
+def test_read_run_keeps_the_run_labels_over_summary_keys(tmp_path):
+    """A warm-start length run is labelled by its pretraining length (epochs=40) and reports
+    the epochs it trained (20): the label names the run, the summary value moves aside."""
+    from transferlab.stages.aggregate import read_run
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/metrics.json").write_text(json.dumps({
+        "summary": {"epochs": 20, "test/acc": 0.5}, "labels": {"extractor": "x", "epochs": 7},
+        "history": [{"epoch": 1, "val/acc": 0.25}]}))
+    row, curves = read_run(tmp_path, {"dir": "r", "experiment": "length", "epochs": 40, "seed": 0})
+    assert row["epochs"] == 40 and row["summary/epochs"] == 20 and row["extractor"] == "x" and row["test/acc"] == 0.5
+    assert curves == [{"experiment": "length", "epochs": 40, "seed": 0, "extractor": "x", "epoch": 1,
+                       "metric": "val/acc", "value": 0.25}]
+
+
+def test_a_single_seed_has_no_spread_and_two_seeds_are_flagged():
+    from transferlab.figures import interval_text, mean_sd_table
+
+    df = pd.DataFrame({"arm": ["a", "b", "b"], "acc": [0.5, 0.4, 0.6]})
+    table = mean_sd_table(df, ["arm"], "acc")
+    assert "| a     | 0.500" in table and "± 0.000" not in table and "0.500 ± 0.141" in table
+    assert interval_text(float("nan"), float("nan"), 1) == ""
+    assert interval_text(-1.256, 1.246, 2) == "[-1.256, +1.246] (only 2 seeds)"
+    assert interval_text(-0.1, 0.2, 5) == "[-0.100, +0.200]"

@@ -1,5 +1,5 @@
 """`transferlab <command> ...`: one entry point for every stage (transferlab.registry) and
-the project's tools (validate, preset, dvc_yaml)."""
+the project's tools (validate, preset, dvc_yaml, plots_html)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,22 @@ def dvc_yaml(argv=None) -> None:
     print(f"{a.out}: written")
 
 
-TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml)}
+def plots_html(argv=None) -> None:
+    import argparse
+
+    from . import dvcfile
+
+    ap = argparse.ArgumentParser(prog="transferlab plots_html",
+                                 description="Write DVC's HTML page template with vega, vega-lite and vega-embed "
+                                             "inlined (from Snakemake's bundled copies), so `dvc plots show` "
+                                             "draws offline; .dvc/config names it (plots.html_template)")
+    ap.add_argument("--out", default=".dvc/plots.html")
+    a = ap.parse_args(argv)
+    dvcfile.write_plots_html(a.out)
+    print(f"{a.out}: written")
+
+
+TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, plots_html)}
 
 
 def usage() -> str:

@@ -29,3 +29,35 @@ def render(params: dict) -> str:
 
 def write(out: str | Path, params_path: str | Path = "params.yaml") -> None:
     atomic_write_text(out, render(P.load(params_path)))
+
+
+# DVC's page template (dvc_render.html.PAGE_HTML) loads vega from a CDN, so `dvc plots show`
+# is blank offline. This one carries the three scripts inline; DVC fills {plot_divs}.
+PLOTS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+    {refresh_tag}
+    <meta charset="utf-8">
+    <title>DVC plots (transferlab)</title>
+    <script>SCRIPTS</script>
+    <style>table { border-spacing: 15px; }</style>
+</head>
+<body>
+    {plot_divs}
+</body>
+</html>
+"""
+
+
+def write_plots_html(out: str | Path) -> None:
+    """Write the offline page template: vega, vega-lite and vega-embed as Snakemake ships them
+    (its own reports are offline too); the versions are theirs."""
+    import snakemake
+
+    assets = Path(snakemake.__file__).parent / "assets" / "data"
+    scripts = [(assets / lib / f"{lib}.js").read_text(encoding="utf-8") for lib in ("vega", "vega-lite", "vega-embed")]
+    # one <script> per library; a library's text never holds "</script>" (that would end the tag)
+    body = "</script>\n    <script>".join(scripts)
+    if "</script>" in "".join(scripts):
+        raise RuntimeError(f"{assets}: a bundled script contains '</script>'; cannot inline it")
+    atomic_write_text(out, PLOTS_PAGE.replace("SCRIPTS", body))

@@ -20,39 +20,77 @@ from .io import atomic_path  # noqa: E402
 class Tables:
     summary: pd.DataFrame
     curves: pd.DataFrame
-    plots: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame]
 
     @classmethod
     def read(cls, folder: Path) -> "Tables":
-        """The tables aggregate wrote; plot tables through their index (plots.json), each
+        """The tables aggregate wrote; the extra tables through their index (tables.json), each
         checked against its md5 so that a stale or edited file is never plotted."""
         import json
 
         from .runs import file_digest
 
-        plots = {}
-        for name, md5 in json.loads((folder / "plots.json").read_text()).items():
-            f = folder / "plots" / name
+        tables = {}
+        for name, md5 in json.loads((folder / "tables.json").read_text()).items():
+            f = folder / "tables" / name
             if not f.is_file() or file_digest(f) != md5:
-                raise RuntimeError(f"{f}: missing or not the file its index {folder / 'plots.json'} names; "
+                raise RuntimeError(f"{f}: missing or not the file its index {folder / 'tables.json'} names; "
                                    "rerun the study's aggregate stage")
-            plots[name] = pd.read_csv(f)
-        return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), plots)
+            tables[name] = pd.read_csv(f)
+        return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), tables)
+
+
+# A page column of the HTML and Markdown reports: wider figures are saved at a lower dpi.
+MAX_WIDTH_PX = 880
+DPI = 110
+# Curves over seeds: the band is the range of the seeds (min to max), which stays inside the
+# metric's own range (an accuracy band never leaves [0, 1], as a +- sd band would).
+SEED_RANGE = ("pi", 100)
 
 
 def save(fig, out: Path, name: str) -> Path:
-    """Write figure `name` as <out>/<name>.png (atomically) and close it; returns the path."""
+    """Write figure `name` as <out>/<name>.png (atomically, at most MAX_WIDTH_PX wide) and
+    close it; returns the path."""
     dest = out / f"{name}.png"
+    fig.canvas.draw()
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width
     with atomic_path(dest, ".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=min(DPI, MAX_WIDTH_PX / width_in), bbox_inches="tight", format="png")
     plt.close(fig)
     return dest
 
 
+def ticks_at(ax, values, axis: str = "x") -> None:
+    """Ticks exactly at a grid's values, written plainly (a log axis would say 2^3 for 8)."""
+    values = sorted({float(v) for v in values if pd.notna(v)})
+    getattr(ax, f"set_{axis}ticks")(values, [f"{v:g}" for v in values])
+    getattr(ax, f"{axis}axis").set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def chance_line(ax, level: float, label: str = "chance") -> None:
+    ax.axhline(level, color="grey", ls=":", lw=1, label=label)
+
+
+def mean_sd(values: pd.Series) -> str:
+    """mean ± sd over seeds; one seed: the value alone (an sd of one value is not 0, it is unknown)."""
+    values = values.dropna()
+    if len(values) < 2:
+        return f"{values.mean():.3f}" if len(values) else ""
+    return f"{values.mean():.3f} ± {values.std():.3f}"
+
+
 def mean_sd_table(df: pd.DataFrame, by: list[str], col: str) -> str:
-    agg = df.groupby(by)[col].agg(["mean", "std", "count"]).reset_index()
-    agg["mean ± sd"] = agg.apply(lambda r: f"{r['mean']:.3f} ± {0 if pd.isna(r['std']) else r['std']:.3f}", axis=1)
-    return agg[by + ["mean ± sd", "count"]].to_markdown(index=False)  # needs tabulate
+    agg = df.groupby(by)[col].agg([mean_sd, "count"]).reset_index().rename(columns={"mean_sd": "mean ± sd",
+                                                                                  "count": "seeds"})
+    return agg.to_markdown(index=False)  # needs tabulate
+
+
+def interval_text(lo: float, hi: float, n: int) -> str:
+    """A 95% interval over n seeds: none for one seed; flagged below 3, where the t-quantile
+    (12.7 for 2 seeds) makes it too wide to say anything."""
+    if n < 2 or pd.isna(lo):
+        return ""
+    return f"[{lo:+.3f}, {hi:+.3f}]" + (f" (only {n} seeds)" if n < 3 else "")
 
 
 def stand_in_note(labels: pd.Series, what: str) -> list[str]:

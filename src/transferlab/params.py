@@ -36,6 +36,13 @@ def load_yaml(path: str | Path) -> Any:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
 
 
+def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two params trees (a key in one only included)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in dict.fromkeys([*a, *b]) for d in differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [prefix.rstrip(".") or "<top level>"] if a != b else []
+
+
 def _key_path(parts) -> str:
     return ".".join(str(p) for p in parts) or "<top level>"
 

@@ -45,8 +45,11 @@ RESULTS = "results"
 AGGREGATE = "results/aggregate/{study}"
 SUMMARY = AGGREGATE + "/summary.csv"
 CURVES = AGGREGATE + "/curves.csv"
-METRICS = AGGREGATE + "/metrics.json"
-PLOTS = AGGREGATE + "/plots"  # DVC plot data (csv), one folder per study
-# name -> md5 of every plots/*.csv: the report's declared input. A folder's time cannot be
+TABLES = AGGREGATE + "/tables"  # the report's extra tables (csv)
+# name -> md5 of every tables/*.csv: the report's declared input. A folder's time cannot be
 # checksummed, so a folder input would rerun the report after every `dvc checkout`.
-PLOTS_INDEX = AGGREGATE + "/plots.json"
+TABLES_INDEX = AGGREGATE + "/tables.json"
+# What `dvc metrics`, `dvc plots` and `dvc exp show` read: small files kept in git (DVC's
+# cache: false), so `dvc metrics diff HEAD` and `dvc plots diff` compare commits.
+METRICS = "results/metrics/{study}.json"  # one number per arm and phase
+PLOTS = "results/plots/{study}"  # long-format plot data (csv), one folder per study

@@ -47,6 +47,11 @@ MEASURED = ("metrics.json", "live/")  # runs that are only scored, no model kept
 RESOURCE_CLASSES = ("train", "light", "local")  # local: runs where Snakemake runs (login node)
 
 
+class Root(str):
+    """An output path from the repository root, not under the job's folder (aggregate's DVC
+    metrics and plot data, which live where git keeps them)."""
+
+
 @dataclass(frozen=True)
 class Gather:
     """Inputs a stage finds by itself (not on its command line), listed per runner: DVC a
@@ -72,7 +77,8 @@ class Stage:
     needs: tuple[str, ...] = ()            # more input templates, not on the command line
     gather: Gather | None = None
     out: str = ""                          # --out PATH: the job's folder (or file)
-    outputs: tuple[str, ...] = ("",)       # per item (or per job): "" = the item itself, "x/" = a folder
+    outputs: tuple[str, ...] = ("",)       # per item (or per job): "" = the item itself, "x/" = a folder,
+    #                                        Root(path): a path from the repository root
     uncached: tuple[str, ...] = ()         # outputs DVC keeps in git, not its cache (small metrics)
     options: dict[str, str] = field(default_factory=dict)  # fixed flags, e.g. the report's --results
     checkpoint: bool = False               # training: --checkpoint checkpoints/<out> (per-run state)
@@ -136,7 +142,7 @@ class Stage:
     def item_outputs(self) -> list[str]:
         """Output templates of one item, under the job's folder."""
         base = f"{self.out}/{self.item}" if self.item else self.out
-        return [f"{base}/{o}" if o else base for o in self.outputs]
+        return [o if isinstance(o, Root) else f"{base}/{o}" if o else base for o in self.outputs]
 
     # ------------------------------------------------------------ the command line
     def command(self) -> str:

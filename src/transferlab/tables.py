@@ -10,19 +10,48 @@ from typing import Callable, Iterator
 import pandas as pd
 
 
+# The Vega-Lite template DVC draws the curve plots with: one line per arm (colour), one dash
+# per revision (`dvc plots diff`), from long-format data (x, arm, y).
+ARMS_TEMPLATE = "workflow/dvc/arms.json"
+ARM = "arm_name"  # the column aggregate adds to summary and curves: a run's group labels joined by "/"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One of a study's DVC plots: its dvc.yaml definition and how aggregate makes its data
+    from (summary, curves, tables)."""
+
+    name: str
+    spec: dict
+    data: Callable[[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]], pd.DataFrame]
+
+
+def curve_plot(study: str, phase: str, metric: str, label: str) -> Plot:
+    """Per-epoch `metric` of `phase`, mean over seeds, one line per arm: rows (epoch, arm, y)."""
+    y = metric.replace("/", "_")
+    spec = {"template": ARMS_TEMPLATE, "x": "epoch", "y": y, "title": f"{study}: {phase}, {label}",
+            "x_label": "epoch", "y_label": label}
+
+    def data(summary, curves, tables):
+        c = curves[(curves.phase == phase) & (curves.metric == metric)]
+        return (c.groupby(["epoch", ARM], sort=False)["value"].mean().round(6).rename(y).reset_index()
+                .rename(columns={ARM: "arm"}))
+    return Plot(f"{phase}_{y}", spec, data)
+
+
 @dataclass
 class Study:
     """A study's runs (from params: every run its grid holds, with identifying labels and its
     folder) and how its tables and DVC views are made."""
 
     runs: Callable[[dict], Iterator[dict]]
-    group: list[str]  # labels naming an arm in DVC metrics (besides study and phase)
-    # extra plot tables beyond the per-epoch validation curves: (params, root, runs, summary) -> {name: df}
+    group: list[str]  # labels naming an arm (joined by "/"), besides study and phase
+    # its DVC metrics: phase -> the one metric of each of its arms (mean over seeds)
+    headline: dict[str, str]
+    plots: tuple[Plot, ...] = ()  # its DVC plots
+    # the report's extra tables: (params, root, runs, summary) -> {name: df}
     tables: Callable[[dict, Path, list[dict], pd.DataFrame], dict[str, pd.DataFrame]] = field(
         default=lambda p, root, runs, summary: {})
-    curves: tuple[str, ...] = ("val/acc",)  # the per-epoch metrics of its DVC plots (where a phase has them)
-    metrics: tuple[str, ...] = ("test/acc",)  # its DVC metrics (mean per phase and arm, where a run has them)
-
 
 
 def ci95(x: pd.Series) -> tuple[float, float, float, int]:

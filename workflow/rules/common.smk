@@ -10,7 +10,12 @@ from snakemake.exceptions import WorkflowError
 from transferlab import params as P
 from transferlab import paths
 
-# Stage commands call `transferlab`: resolve it in this interpreter's environment.
+# Stage commands call `transferlab`: resolve it in this interpreter's environment. Declared,
+# so that cluster jobs get this PATH too (and --lint knows it is used on purpose).
+envvars:
+    "PATH",
+
+
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 try:
@@ -18,9 +23,13 @@ try:
 except P.ParamsError as e:
     raise WorkflowError(str(e))
 if config != _on_disk:
+    # Every stage reads params.yaml itself, so an override here would run stages that disagree
+    # with the workflow and leave results that params.yaml does not describe.
+    _changed = P.differences(_on_disk, config)
     raise WorkflowError(
-        "params.yaml differs from Snakemake's config (--config/--configfile overrides?). "
-        "Edit params.yaml instead, so that DVC and every stage see the same values."
+        f"--config/--configfile would change {', '.join(_changed)}: this workflow runs exactly what params.yaml "
+        "says, as DVC and every stage read it. Edit params.yaml, or run the change as a recorded experiment: "
+        f"`dvc exp run -S {_changed[0]}=VALUE` (then `dvc exp show`, `dvc exp apply`)."
     )
 
 

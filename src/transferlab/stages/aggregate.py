@@ -1,5 +1,7 @@
 """Gather one study's runs into tidy tables: one row per run (summary.csv), one row per
-(run, epoch, metric) (curves.csv), DVC metrics (metrics.json) and plot data (plots/*.csv).
+(run, epoch, metric) (curves.csv), the report's extra tables (tables/*.csv), and what DVC
+shows: one number per arm (results/metrics/<study>.json) and long-format plot data
+(results/plots/<study>/*.csv), both small and kept in git.
 The expected runs come from params, so a stale run left on disk by an older grid is never
 counted, and a missing one is an error."""
 
@@ -13,45 +15,43 @@ import pandas as pd
 from .. import paths
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job, file_digest
-from ..stage import Gather, stage
+from ..stage import Gather, Root, stage
 from ..studies.nlp import tables as nlp
 from ..studies.pretext import tables as pretext
 from ..studies.recipe import tables as recipe
 from ..studies.semisup import tables as semisup
 from ..studies.transfer import tables as transfer
 from ..studies.warmstart import tables as warmstart
-from ..tables import Study
+from ..tables import ARM, Study
 
-# Each study declares its runs and tables in its package (studies/<study>/tables.py).
+# Each study declares its runs, tables and DVC views in its package (studies/<study>/tables.py).
 STUDIES: dict[str, Study] = {m.__name__.split(".")[-2]: m.STUDY
                              for m in (pretext, semisup, recipe, warmstart, transfer, nlp)}
 
-
-# What `dvc metrics show` and `dvc plots show` read (dvc.yaml's metrics and plots sections).
+# dvc.yaml's metrics and plots sections: what `dvc metrics show` and `dvc plots show` read.
 DVC_METRICS = [paths.METRICS.format(study=s) for s in STUDIES]
-DVC_PLOTS = [
-    *({f"{paths.PLOTS.format(study=study)}/{name}.csv": {"x": "epoch"}} for study, name in (
-        ("pretext", "pretext_pretrain_val_acc"), ("pretext", "pretext_finetune_val_acc"),
-        ("semisup", "semisup_finetune_val_acc"), ("recipe", "recipe_train_val_acc"))),
-    {paths.PLOTS.format(study="recipe") + "/lr_find.csv": {"x": "lr", "y": "smoothed"}},
-    {paths.PLOTS.format(study="recipe") + "/confusion.csv": {"template": "confusion", "x": "predicted", "y": "actual"}},
-    *({f"{paths.PLOTS.format(study=study)}/{name}.csv": {"x": "epoch"}} for study, name in (
-        ("warmstart", "warmstart_warm_test_acc"), ("warmstart", "warmstart_fresh_test_acc"),
-        ("transfer", "transfer_finetune_test_acc"), ("nlp", "nlp_lm_val_ppl"), ("nlp", "nlp_nli_lm_val_acc"),
-        ("nlp", "nlp_nli_bert_val_acc"))),
-]
+DVC_PLOTS = [{f"{paths.PLOTS.format(study=s)}/{p.name}.csv": p.spec} for s, st in STUDIES.items() for p in st.plots]
 
 
 def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
+    """A run's row (its labels, then its summary) and its curves. A summary key that is also a
+    label (a warm-start run's `epochs` trained, beside its `epochs` pretraining-length label)
+    is kept as summary/<key>: the label names the run and must not be overwritten."""
     mfile = root / run["dir"] / "metrics.json"
     if not mfile.is_file():
         raise FileNotFoundError(f"{mfile}: metrics of run {run['dir']} missing (did its stage run?)")
     labels = {k: v for k, v in run.items() if k != "dir"}
     m = json.loads(mfile.read_text())
-    row = {**labels, **m.get("labels", {}), **m["summary"]}
+    labels.update({k: v for k, v in m.get("labels", {}).items() if k not in labels})
+    row = {**labels, **{f"summary/{k}" if k in labels else k: v for k, v in m["summary"].items()}}
     curves = [{**labels, "epoch": h["epoch"], "metric": k, "value": float(v)}
               for h in m["history"] for k, v in h.items() if k != "epoch"]
     return row, curves
+
+
+def with_arm(df: pd.DataFrame, group: list[str]) -> pd.DataFrame:
+    """`df` with its arm's name: the group labels joined by "/" (a plot's line, a metric's key)."""
+    return df.assign(**{ARM: df[group].astype(str).agg("/".join, axis=1)}) if len(df) else df.assign(**{ARM: []})
 
 
 def gather_study(study: str, p: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
@@ -70,30 +70,16 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def dvc_views(study: str, summary: pd.DataFrame, curves: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """What `dvc metrics show` / `dvc plots show` read: mean test accuracy per phase and arm;
-    mean validation-accuracy curves per phase, one column per arm."""
-    st = STUDIES[study]
-    group = st.group
-    metrics: dict = {}
-    for name in st.metrics:
-        if name not in summary:
+def dvc_metrics(study: Study, summary: pd.DataFrame) -> dict:
+    """{phase: {arm: mean over seeds of the phase's headline metric}}: one number per arm."""
+    out: dict = {}
+    for phase, metric in study.headline.items():
+        part = summary[summary.phase == phase] if "phase" in summary else summary.iloc[:0]
+        if metric not in part or not len(part):
             continue
-        for key, values in summary.dropna(subset=[name]).groupby(["phase", *group])[name]:
-            # one metric: study/phase/arm...; several: study/phase/arm.../metric
-            path = [study, *map(str, key)] + ([name] if len(st.metrics) > 1 else [])
-            node = metrics
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = round(float(values.mean()), 6)
-    plots = {}
-    for metric in st.curves:
-        c = curves[curves.metric == metric]
-        for phase, part in c.groupby("phase"):
-            wide = part.groupby(["epoch", *group])["value"].mean().unstack(group)
-            wide.columns = ["/".join(map(str, col if isinstance(col, tuple) else (col,))) for col in wide.columns]
-            plots[f"{study}_{phase}_{metric.replace('/', '_')}.csv"] = wide.reset_index()
-    return metrics, plots
+        means = with_arm(part.dropna(subset=[metric]), study.group).groupby(ARM, sort=False)[metric].mean()
+        out[phase] = {arm: round(float(v), 4) for arm, v in means.items()}
+    return out
 
 
 def gathered(config: dict, wildcards) -> list[str]:
@@ -110,19 +96,26 @@ def gathered(config: dict, wildcards) -> list[str]:
 # The study's section of params: its grid decides which runs are gathered. Metrics and plot
 # data are small: DVC keeps them in git (cache: false) for `dvc metrics diff` / `plots diff`.
 @stage(params=("{study}",), grid={"study": tuple(STUDIES)}, gather=Gather("results/{study}", gathered),
-       out=paths.AGGREGATE, outputs=("summary.csv", "curves.csv", "metrics.json", "plots/", "plots.json"),
-       uncached=("metrics.json", "plots/", "plots.json"), resources="local")
+       out=paths.AGGREGATE, outputs=("summary.csv", "curves.csv", "tables/", "tables.json",
+                                     Root(paths.METRICS), Root(paths.PLOTS + "/")),
+       uncached=(paths.METRICS, paths.PLOTS + "/"), resources="local")
 def aggregate(job: Job) -> None:
-    """Gather one study's run metrics into tidy tables, DVC metrics and plot data: summary.csv,
-    curves.csv, metrics.json, plots/*.csv and their index plots.json."""
+    """Gather one study's run metrics into tidy tables (summary.csv, curves.csv, tables/), its
+    DVC metrics (results/metrics/<study>.json) and plot data (results/plots/<study>/)."""
     study, out = job.axes["study"], job.out
     summary, curves, tables = gather_study(study, job.params, Path("."))
-    metrics, plots = dvc_views(study, summary, curves)
+    st = STUDIES[study]
+    plots_dir = Path(paths.PLOTS.format(study=study))
+    for folder in (plots_dir, out / "tables"):  # declared outputs, even when a study has none to put there
+        folder.mkdir(parents=True, exist_ok=True)
+    for plot in st.plots:
+        _write_csv(plot.data(with_arm(summary, st.group), with_arm(curves, st.group), tables),
+                   plots_dir / f"{plot.name}.csv")
+    atomic_write_json(paths.METRICS.format(study=study), dvc_metrics(st, summary))
     index = {}
-    for name, df in {**plots, **tables}.items():
-        _write_csv(df, out / "plots" / name)
-        index[name] = file_digest(out / "plots" / name)
-    atomic_write_json(out / "plots.json", index)
-    atomic_write_json(out / "metrics.json", metrics)
+    for name, df in tables.items():
+        _write_csv(df, out / "tables" / name)
+        index[name] = file_digest(out / "tables" / name)
+    atomic_write_json(out / "tables.json", index)
     _write_csv(curves, out / "curves.csv")
-    _write_csv(summary, out / "summary.csv")  # last: the report's trigger
+    _write_csv(summary, out / "summary.csv")

@@ -39,7 +39,7 @@ def write_report(tables: dict[str, Tables], out_dir: Path) -> Path:
     return dest
 
 
-@stage(needs=tuple(t.format(study=s) for s in REPORTS for t in (paths.SUMMARY, paths.CURVES, paths.PLOTS_INDEX)),
+@stage(needs=tuple(t.format(study=s) for s in REPORTS for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX)),
        out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
        options={"results": "results/aggregate"}, resources="local")
 def report(job: Job) -> None:

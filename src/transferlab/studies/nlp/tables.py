@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ... import paths
-from ...tables import Study
+from ...tables import Study, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -22,4 +22,7 @@ def runs(p: dict) -> Iterator[dict]:
                    "dir": paths.NLI_BERT.format(variant=v, seed=seed)}
 
 
-STUDY = Study(runs, ["variant"], curves=("val/ppl", "val/acc"), metrics=("test/ppl", "test/acc", "test_mismatched/acc"))
+STUDY = Study(runs, ["variant"], headline={"lm": "test/ppl", "nli_lm": "test/acc", "nli_bert": "test/acc"},
+              plots=(curve_plot("nlp", "lm", "val/ppl", "validation perplexity"),
+                     curve_plot("nlp", "nli_lm", "val/acc", "NLI validation accuracy, LM encoder"),
+                     curve_plot("nlp", "nli_bert", "val/acc", "NLI validation accuracy, BERT")))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from ...figures import Tables, mean_sd_table, save
+from ...figures import SEED_RANGE, Tables, chance_line, mean_sd_table, save
 
 
 FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
@@ -29,21 +29,27 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     figs = {}
     # `variant` (set by aggregate): the target, '<target>_f<frozen blocks>' or 'scratch'.
     ft = t.summary[t.summary.phase == "finetune"]
-    sel = t.curves[t.curves.metric == "val/acc"]
-    g = sns.relplot(data=sel, x="epoch", y="value", hue="variant", col="dataset", row="phase", kind="line",
-                    errorbar="sd", facet_kws={"sharey": False, "sharex": False}, height=3, aspect=1.3)
+    # colour: the extractor's pretext target (or scratch); dashes: frozen blocks. 13 arms as 13
+    # colours could not be told apart.
+    sel = t.curves[t.curves.metric == "val/acc"].assign(frozen=lambda d: d.frozen.astype(int).astype(str))
+    g = sns.relplot(data=sel, x="epoch", y="value", hue="init", style="frozen", col="dataset", row="phase",
+                    kind="line", errorbar=SEED_RANGE, palette="tab10", facet_kws={"sharey": False, "sharex": False},
+                    height=2.8, aspect=1.25)
     g.set_axis_labels("epoch", "validation accuracy")
+    g.set_titles("{row_name}: {col_name}", size=9)
     figs["pretext_curves"] = save(g.figure, out, "pretext_curves")
 
-    g = sns.catplot(data=ft, x="variant", y="test/acc", col="dataset", kind="bar", errorbar="sd",
-                    height=3.2, aspect=1.6, sharey=False)
+    g = sns.catplot(data=ft, x="variant", y="test/acc", row="dataset", kind="bar", errorbar="sd",
+                    height=2.6, aspect=2.6, sharey=False)
     g.set_axis_labels("", "downstream test accuracy")
-    for ax in g.axes.flat:
+    for dataset, ax in g.axes_dict.items():
+        chance_line(ax, 1 / ft[ft.dataset == dataset]["data/classes"].iloc[0])
         ax.tick_params(axis="x", rotation=45)
+    g.axes.flat[0].legend(fontsize=7)
     figs["pretext_accuracy"] = save(g.figure, out, "pretext_accuracy")
 
     gap = pretext_gap(t.summary)
-    g = sns.catplot(data=gap, x="variant", y="gap", col="dataset", kind="bar", errorbar="sd", height=3.2, aspect=1.6)
+    g = sns.catplot(data=gap, x="variant", y="gap", row="dataset", kind="bar", errorbar="sd", height=2.6, aspect=2.6)
     for ax in g.axes.flat:
         ax.axhline(0, color="k", lw=0.8)
         ax.tick_params(axis="x", rotation=45)

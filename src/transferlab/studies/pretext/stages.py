@@ -58,6 +58,7 @@ def train_downstream(ds: fmt.Dataset, frozen: int, p: dict, run: Run, init: str 
     res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), run, freeze=freeze, on_step=on_step)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["params/trainable_at_start"] = float(n_trainable)
+    summary["data/classes"] = float(ds.num_classes)  # chance level = 1 / classes (the report draws it)
     summary.update({f"check/{k}": v for k, v in res.extra.items()})
     return model, res, summary, stats
 

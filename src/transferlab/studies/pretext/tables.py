@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ... import paths
-from ...tables import Study
+from ...tables import Study, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -28,4 +28,6 @@ def runs(p: dict) -> Iterator[dict]:
                    "dir": paths.SCRATCH.format(dataset=ds, seed=seed)}
 
 
-STUDY = Study(runs, ["dataset", "variant"])
+STUDY = Study(runs, ["dataset", "variant"], headline={"pretrain": "test/acc", "finetune": "test/acc"},
+              plots=(curve_plot("pretext", "pretrain", "val/acc", "validation accuracy on the pretext task"),
+                     curve_plot("pretext", "finetune", "val/acc", "validation accuracy")))

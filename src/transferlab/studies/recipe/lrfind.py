@@ -9,6 +9,10 @@ Rules (RULES):
   steepest   the LR where the smoothed loss falls fastest per decade, i.e. the most negative
              d(smoothed loss)/d(log10 lr), among points before divergence
   min_div10  a tenth of the LR at the smoothed loss minimum (before divergence)
+Flat: a curve whose smoothed loss never falls `min_drop` (a fraction) below where it started
+(the smoothed loss after SKIP_START steps) has no steepest point worth using: the sweep spent
+too few steps where the model learns. The pick is still reported, marked flat, and
+`recipe.train.lr: auto` refuses it.
 """
 
 from __future__ import annotations
@@ -60,15 +64,23 @@ RULES: dict[str, tuple[Callable[[np.ndarray, np.ndarray], int], float]] = {  # r
 }
 
 
-def choose(lrs: list[float], smoothed: list[float], rule: str, diverge_factor: float) -> dict:
-    """The chosen LR by `rule` among the points before divergence."""
+def relative_drop(smoothed: list[float], end: int) -> float:
+    """How far the smoothed loss falls below its start (after SKIP_START steps), as a fraction."""
+    start = smoothed[min(SKIP_START, end - 1)]
+    return float((start - min(smoothed[:end])) / start) if start > 0 else 0.0
+
+
+def choose(lrs: list[float], smoothed: list[float], rule: str, diverge_factor: float, min_drop: float) -> dict:
+    """The chosen LR by `rule` among the points before divergence, and whether the curve is flat."""
     div = divergence_index(smoothed, diverge_factor)
     end = div if div is not None else len(smoothed)
     if end < 3:
         raise ValueError(f"the loss diverged after {end} steps: lower lr_min")
     pick, factor = RULES[rule]
     i = pick(np.asarray(lrs[:end]), np.asarray(smoothed[:end]))
-    return {"lr": float(lrs[i]) * factor, "index": i, "rule": rule, "diverged_at": div}
+    drop = relative_drop(smoothed, end)
+    return {"lr": float(lrs[i]) * factor, "index": i, "rule": rule, "diverged_at": div, "drop": drop,
+            "min_drop": min_drop, "flat": drop < min_drop}
 
 
 def sweep(model: nn.Module, task: Task, train: DeviceData, *, lr_min: float, lr_max: float, steps: int,

@@ -51,7 +51,7 @@ def find_lr(ds: fmt.Dataset, p: dict, device: torch.device, seed: int = 0) -> di
     curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
                          batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
                          beta=cfg["smoothing"], diverge_factor=cfg["diverge_factor"], seed=seed)
-    pick = lrfind.choose(curve["lr"], curve["smoothed"], cfg["rule"], cfg["diverge_factor"])
+    pick = lrfind.choose(curve["lr"], curve["smoothed"], cfg["rule"], cfg["diverge_factor"], cfg["min_drop"])
     return {**pick, "curve": curve, "optimizer": tr["optimizer"], "batch_size": tr["batch_size"]}
 
 
@@ -64,6 +64,12 @@ def resolve_lr(cfg: dict, lr_find_path: str | Path | None) -> float:
     if found["optimizer"] != cfg["optimizer"] or found["batch_size"] != cfg["batch_size"]:
         raise P.ParamsError(f"{lr_find_path}: found with {found['optimizer']}/batch {found['batch_size']}, "
                             f"but recipe.train uses {cfg['optimizer']}/batch {cfg['batch_size']}: rerun lr_find")
+    if found.get("flat"):
+        raise P.ParamsError(
+            f"recipe.train.lr: auto, but the LR finder's curve ({lr_find_path}) is flat: its smoothed loss falls "
+            f"{found['drop']:.1%} below its start, less than recipe.lr_find.min_drop ({found['min_drop']:.0%}), so "
+            "its pick is noise. Set recipe.train.lr to a number, or give the range test more steps "
+            "(recipe.lr_find.steps) or a range where the model learns (lr_min, lr_max)")
     return float(found["lr"])
 
 

@@ -9,7 +9,7 @@ from typing import Iterator
 import pandas as pd
 
 from ... import paths
-from ...tables import Study
+from ...tables import Plot, Study, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -33,10 +33,28 @@ def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict
     c = found["curve"]
     lr = pd.DataFrame({"step": range(len(c["lr"])), "lr": c["lr"], "loss": c["loss"], "smoothed": c["smoothed"]})
     lr["chosen"] = lr.index == found["index"]
-    lr = lr.assign(dataset=ds, rule=found["rule"], chosen_lr=found["lr"])
+    lr = lr.assign(dataset=ds, rule=found["rule"], chosen_lr=found["lr"], drop=found["drop"],
+                   min_drop=found["min_drop"], flat=found["flat"])
     conf = [pd.read_csv(root / r["dir"] / "confusion.csv").assign(seed=r["seed"], dataset=ds)
             for r in runs if r["phase"] == "pretext"]
     return {"lr_find.csv": lr, "confusion.csv": pd.concat(conf, ignore_index=True)}
 
 
-STUDY = Study(runs, ["dataset", "variant"], tables)
+def _lr_find(summary, curves, tables) -> pd.DataFrame:
+    return tables["lr_find.csv"][["lr", "smoothed"]].rename(columns={"smoothed": "smoothed_loss"})
+
+
+def _confusion(summary, curves, tables) -> pd.DataFrame:
+    """One row per test example (actual, predicted), all seeds: what DVC's confusion template
+    counts (the table holds the counts)."""
+    conf = tables["confusion.csv"]
+    return conf.loc[conf.index.repeat(conf["count"]), ["actual", "predicted"]].reset_index(drop=True)
+
+
+STUDY = Study(runs, ["dataset", "variant"], tables=tables, headline={"train": "test/acc", "pretext": "probe/test_acc"},
+              plots=(curve_plot("recipe", "train", "val/acc", "validation accuracy"),
+                     Plot("lr_find", {"x": "lr", "y": "smoothed_loss", "title": "recipe: LR range test",
+                                      "x_label": "learning rate", "y_label": "smoothed training loss"}, _lr_find),
+                     Plot("confusion", {"template": "confusion", "x": "predicted", "y": "actual",
+                                        "title": "recipe: rotation probe on the test split (all seeds)"},
+                          _confusion)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import seaborn as sns
 
-from ...figures import Tables, mean_sd_table, save
+from ...figures import Tables, chance_line, mean_sd_table, save, ticks_at
 
 
 FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
@@ -18,8 +18,10 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     ft = t.summary[t.summary.phase == "finetune"].rename(columns={"dataset": "pretrained on", "target": "head on"})
     g = sns.relplot(data=ft, x="s", y="test/acc", hue="variant", row="pretrained on", col="head on", kind="line",
                     errorbar="sd", marker="o", height=3, aspect=1.3, facet_kws={"sharey": False})
-    for ax in g.axes.flat:
+    for (_, head_on), ax in g.axes_dict.items():
         ax.set_xscale("log", base=2)
+        ticks_at(ax, ft.s)  # the grid's values (1, 8, 64), not powers of two
+        chance_line(ax, 1 / ft[ft["head on"] == head_on]["data/classes"].iloc[0])
     g.set_axis_labels("labelled samples per class in pretraining (s)", "test accuracy, frozen extractor")
     g.set_titles("pretrained on {row_name}, head on {col_name}", size=9)
     g.legend.set_title("augmentation")

@@ -84,6 +84,7 @@ def finetune(ds: fmt.Dataset, p: dict, run: Run, init: str | Path):
         raise RuntimeError(f"head on cached features scores {on_feats['acc']} but the assembled model "
                            f"{on_images['acc']} on the same test images")
     summary = {f"test/{k}": v for k, v in on_images.items()}
+    summary["data/classes"] = float(ds.num_classes)  # chance level = 1 / classes (the report draws it)
     summary.update({"params/trainable": float(n_trainable), "params/head": float(
         sum(p_.numel() for p_ in model.heads.parameters())), "check/frozen_unchanged": 1.0,
         "data/train_size": float(len(train))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ... import paths
-from ...tables import Study
+from ...tables import Study, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -25,4 +25,5 @@ def runs(p: dict) -> Iterator[dict]:
                                                                  seed=seed)}
 
 
-STUDY = Study(runs, ["dataset", "target", "variant", "s"])
+STUDY = Study(runs, ["dataset", "target", "variant", "s"], headline={"finetune": "test/acc"},
+              plots=(curve_plot("semisup", "finetune", "val/acc", "validation accuracy of the head"),))

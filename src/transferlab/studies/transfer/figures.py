@@ -6,7 +6,7 @@ from pathlib import Path
 
 import seaborn as sns
 
-from ...figures import Tables, mean_sd_table, save, stand_in_note
+from ...figures import SEED_RANGE, Tables, mean_sd_table, save, stand_in_note
 
 
 FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
@@ -24,8 +24,8 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g.set_titles("{col_name} labels per class")
     figs = {"transfer_accuracy": save(g.figure, out, "transfer_accuracy")}
     c = t.curves[(t.curves.phase == "finetune") & (t.curves.metric == "test/acc")]
-    g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line", errorbar="sd",
-                    height=3.2, aspect=1.3)
+    g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line",
+                    errorbar=SEED_RANGE, height=3.2, aspect=1.3)
     g.set_axis_labels("epoch", "test accuracy")
     g.set_titles("{col_name} labels per class")
     figs["transfer_curves"] = save(g.figure, out, "transfer_curves")

@@ -6,7 +6,7 @@ import itertools
 from typing import Iterator
 
 from ... import paths
-from ...tables import Study
+from ...tables import Study, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -23,4 +23,5 @@ def runs(p: dict) -> Iterator[dict]:
 
 
 # few labels and nothing selected: the per-epoch test accuracy is the curve
-STUDY = Study(runs, ["dataset", "variant", "k"], curves=("test/acc",))
+STUDY = Study(runs, ["dataset", "variant", "k"], headline={"finetune": "test/acc"},
+              plots=(curve_plot("transfer", "finetune", "test/acc", "test accuracy"),))

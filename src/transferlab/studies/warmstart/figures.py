@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ...figures import Tables, mean_sd_table, save
+from ...figures import Tables, interval_text, mean_sd_table, save, ticks_at
 
 
 FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
@@ -38,8 +38,7 @@ def _base_bands(ax, s: pd.DataFrame, warm: bool = True) -> None:
 
 
 def _gap_text(r) -> str:
-    ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-    return f"{r.gap:+.3f}{ci}"
+    return f"{r.gap:+.3f} {interval_text(r.ci_low, r.ci_high, int(r.seeds))}".strip()
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
@@ -51,13 +50,16 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     def exp(name):
         return s[s.experiment == name]
 
-    def one(name, draw, xlabel, title, bands=True, warm_band=True, xlog=None):
+    def one(name, draw, xlabel, title, bands=True, warm_band=True, xlog=None, xs=None):
+        """One experiment's figure; `xs`: its numeric grid, ticked at exactly those values."""
         fig, ax = plt.subplots(figsize=(5.6, 3.6))
         draw(ax)
         if bands:
             _base_bands(ax, s, warm_band)
         if xlog:
             ax.set_xscale("log", base=xlog)
+        if xs is not None:
+            ticks_at(ax, xs)
         ax.set(xlabel=xlabel, ylabel=ylab, title=title)
         ax.legend(fontsize=7, loc="best")
         figs[name] = save(fig, out, name)
@@ -66,34 +68,37 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     one("ws_optimizers", lambda ax: sns.barplot(data=opt[opt.phase != "pretrain"], x="arm", y="test/acc", hue="phase",
                                                  errorbar="sd", ax=ax),
         "optimizer (constant LR)", "1. warm start vs fresh, per optimizer", bands=False)
-    one("ws_length", lambda ax: sns.lineplot(data=exp("length")[lambda d: d.phase == "warm"], x="epochs",
-                                              y="test/acc", ax=ax, label="warm", **kw),
-        "pretraining epochs on the half", "2. gap vs pretraining length", warm_band=False, xlog=10)
+    length = exp("length")[lambda d: d.phase == "warm"]
+    one("ws_length", lambda ax: sns.lineplot(data=length, x="epochs", y="test/acc", ax=ax, label="warm", **kw),
+        "pretraining epochs on the half", "2. gap vs pretraining length", warm_band=False, xlog=10,
+        xs=length.epochs)
     one("ws_transition", lambda ax: sns.lineplot(data=exp("transition"), x="gamma", y="test/acc", ax=ax,
                                                   label="smooth transition", **kw),
-        "gamma in p(n) = 1 - gamma^(50 n/N)", "3. smooth transition")
+        "gamma in p(n) = 1 - gamma^(50 n/N)", "3. smooth transition", xs=exp("transition").gamma)
     st = exp("stages").assign(ratio=lambda d: d.ratio.astype(str), remedy=lambda d: d.remedy.astype(str))
     one("ws_stages", lambda ax: sns.lineplot(data=st, x="stages", y="test/acc", hue="ratio", style="remedy", ax=ax,
                                               **kw),
-        "pretraining stages before the full set", "4. many stages (ratio r from all classes)", warm_band=False)
+        "pretraining stages before the full set", "4. many stages (ratio r from all classes)", warm_band=False,
+        xs=st.stages)
     arch = exp("width_depth")
     arch = arch[arch.phase != "pretrain"].assign(depth=lambda d: d.depth.astype(int).astype(str))
     one("ws_width_depth", lambda ax: sns.lineplot(data=arch, x="width", y="test/acc", hue="depth", style="phase",
                                                    ax=ax, **kw),
-        "width (channels of the first stage)", "5. width and depth (own fresh runs)", bands=False, xlog=2)
+        "width (channels of the first stage)", "5. width and depth (own fresh runs)", bands=False, xlog=2,
+        xs=arch.width)
     rs = exp("resets")
     one("ws_resets", lambda ax: sns.lineplot(data=rs, x="n", y="test/acc", hue="mode", ax=ax, **kw),
-        "n (layers: stem, stages..., fc)", "6. layer resets after pretraining")
+        "n (layers: stem, stages..., fc)", "6. layer resets after pretraining", xs=rs.n)
     tu = exp("tuning")
     tu = tu[tu.phase != "pretrain"].assign(pretrain=lambda d: d.plr.map(lambda v: "fresh" if pd.isna(v) else f"{v:g}"))
     one("ws_tuning", lambda ax: sns.lineplot(data=tu, x="tlr", y="test/acc", hue="pretrain", ax=ax, **kw),
-        "tuning-stage LR (constant)", "7. tuning LR, per pretraining LR", bands=False, xlog=10)
+        "tuning-stage LR (constant)", "7. tuning LR, per pretraining LR", bands=False, xlog=10, xs=tu.tlr)
     rem = exp("remedies")
     one("ws_remedies", lambda ax: (sns.barplot(data=rem, x="arm", y="test/acc", errorbar="sd", ax=ax, color="C2"),
                                    ax.tick_params(axis="x", labelrotation=20)),  # long remedy names
         "remedy at the warm start", "8. remedies")
 
-    gaps = t.plots["gaps.csv"]
+    gaps = t.tables["gaps.csv"]
     table = gaps.assign(**{"gap [95% CI]": gaps.apply(_gap_text, axis=1)})
     cols = ["experiment", "arm", "acc", "fresh", "gap [95% CI]", "seeds"]
     if "recovered" in table:

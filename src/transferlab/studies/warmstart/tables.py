@@ -9,7 +9,7 @@ from typing import Iterator
 import pandas as pd
 
 from ... import paths
-from ...tables import Study, ci95
+from ...tables import Study, ci95, curve_plot
 
 
 def runs(p: dict) -> Iterator[dict]:
@@ -92,4 +92,7 @@ def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict
 
 
 # no validation split in the warm-start runs: the papers' metric is on the test split
-STUDY = Study(runs, ["experiment", "arm"], tables, curves=("test/acc",))
+STUDY = Study(runs, ["experiment", "arm"], tables=tables,
+              headline={phase: "test/acc" for phase in ("warm", "fresh", "transition", "stages")},
+              plots=(curve_plot("warmstart", "warm", "test/acc", "test accuracy, warm-started"),
+                     curve_plot("warmstart", "fresh", "test/acc", "test accuracy, fresh")))
