@@ -181,3 +181,19 @@ def test_params_differences_are_dotted_keys():
     a = {"x": {"y": 1, "z": [1]}, "w": 0}
     assert P.differences(a, {"x": {"y": 2, "z": [1]}, "w": 0, "v": 1}) == ["x.y", "v"]
     assert P.differences(a, a) == []
+
+
+def test_help_exits_zero_and_every_command_names_itself(capsys):
+    """`transferlab --help` lists the commands (exit 0); each command's usage starts with its own name."""
+    from transferlab import cli
+    from transferlab.registry import STAGES
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0 and "stages:" in capsys.readouterr().out
+    for name, st in STAGES.items():
+        assert st.parser().format_usage().startswith(f"usage: transferlab {name} "), name
+    for name, tool in cli.TOOLS.items():
+        with pytest.raises(SystemExit) as done:
+            tool(["--help"])
+        assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: transferlab {name} "), name
