@@ -52,6 +52,9 @@ def save(fig, out: Path, name: str) -> Path:
     """Write figure `name` as <out>/<name>.png (atomically, at most MAX_WIDTH_PX wide) and
     close it; returns the path."""
     dest = out / f"{name}.png"
+    for ax in fig.axes:  # epochs are whole numbers: no tick at epoch 1.5
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.canvas.draw()
     width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width
     with atomic_path(dest, ".png") as tmp:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from ...figures import SEED_RANGE, Tables, chance_line, mean_sd_table, save
 
@@ -37,6 +38,8 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
                     height=2.8, aspect=1.25)
     g.set_axis_labels("epoch", "validation accuracy")
     g.set_titles("{row_name}: {col_name}", size=9)
+    for ax in g.axes.flat:  # inner facets carry no "epoch" label for save() to recognise
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     figs["pretext_curves"] = save(g.figure, out, "pretext_curves")
 
     g = sns.catplot(data=ft, x="variant", y="test/acc", row="dataset", kind="bar", errorbar="sd",
@@ -45,7 +48,7 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     for dataset, ax in g.axes_dict.items():
         chance_line(ax, 1 / ft[ft.dataset == dataset]["data/classes"].iloc[0])
         ax.tick_params(axis="x", rotation=45)
-    g.axes.flat[0].legend(fontsize=7)
+    g.axes.flat[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     figs["pretext_accuracy"] = save(g.figure, out, "pretext_accuracy")
 
     gap = pretext_gap(t.summary)
