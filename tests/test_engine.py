@@ -313,3 +313,12 @@ def test_seed_group_equals_single_seed_jobs(cli_ws):
         run(_pretrain_cmd(f"single{seed}", params=f"seed{seed}.yaml"), ws)
         _same_runs(ws, "full", f"single{seed}", seeds=(seed,))
         assert not (ws / f"single{seed}" / f"s{1 - seed}").exists()
+
+
+def test_a_job_computes_the_same_whatever_threads_the_runner_left_it(cli_ws):
+    """DVC starts a stage with no thread count (torch would take every core); Snakemake and
+    SLURM give it the job's cpus. run.threads: 0 sets the job's cpus, so the two are bitwise
+    alike: here the full job ran with OMP_NUM_THREADS=1, this one with nothing set."""
+    env = {k: v for k, v in tool_env().items() if k != "OMP_NUM_THREADS"}
+    subprocess.run(_pretrain_cmd("no_omp"), cwd=cli_ws, env=env, check=True, capture_output=True)
+    _same_runs(cli_ws, "full", "no_omp")

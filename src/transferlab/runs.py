@@ -65,11 +65,19 @@ class Settings:
     device: str = "auto"    # auto | cpu | cuda
     amp: bool = True        # bf16 autocast on CUDA; ignored on CPU
     progress: bool = True   # a tqdm bar on stderr (the job's log)
-    threads: int = 0        # torch CPU threads; 0: as the runner sets them (OMP_NUM_THREADS)
+    threads: int = 0        # torch CPU threads; 0: leave torch's default
 
     @classmethod
-    def of(cls, params: dict) -> "Settings":
-        return cls(**params.get("run", {}))
+    def of(cls, params: dict, resources: str = "train") -> "Settings":
+        """params' run section; threads 0 there means the CPUs the job's resource class asks for
+        (resources.train.cpus, else 1): what Snakemake and SLURM give the job. DVC sets no
+        thread count, and torch would use every core, summing in another order: the same
+        command would then compute other last digits, and train to other weights, than under
+        Snakemake."""
+        run = dict(params.get("run", {}))
+        if not run.get("threads") and "resources" in params:
+            run["threads"] = params["resources"]["train"]["cpus"] if resources == "train" else 1
+        return cls(**run)
 
     def apply(self) -> torch.device:
         """Set the thread count; the device jobs run on."""
@@ -131,7 +139,7 @@ class Job:
         full = P.load(a["params"]) if "params" in a else {}
         axes = stage.typed_axes(full, a)
         view = stage.view(full, **{k: str(v) for k, v in axes.items()}) if full else {}
-        settings = Settings.of(full)
+        settings = Settings.of(full, stage.resources)
         return cls(stage, view, axes, {f: a[f] for f in stage.inputs}, {o: a[o] for o in stage.options},
                    Path(a["out"]), Path(a["checkpoint"]) if a.get("checkpoint") else None, settings,
                    settings.apply())
