@@ -56,9 +56,11 @@ def save(fig, out: Path, name: str) -> Path:
         if ax.get_xlabel() == "epoch":
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.canvas.draw()
-    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width
+    # the saved width: the tight box plus savefig's pad_inches (0.1) on either side
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * 0.1
     with atomic_path(dest, ".png") as tmp:
-        fig.savefig(tmp, dpi=min(DPI, MAX_WIDTH_PX / width_in), bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=min(DPI, (MAX_WIDTH_PX - 1) / width_in), bbox_inches="tight", pad_inches=0.1,
+                    format="png")
     plt.close(fig)
     return dest
 
