@@ -68,7 +68,7 @@ def main() -> None:
     p["data"].update(root=str(work / "raw"), download=False)
     p["datasets"] = {"mnist": {"source": "torchvision", "name": "mnist"},
                      "cifar10k": {"source": "npz", "path": str(npz)}}
-    p["train"]["progress"] = False
+    p["run"]["progress"] = False
     p["pretext"]["datasets"] = ["mnist"]
     p["semisup"].update(pretrain_datasets=["mnist"], finetune_datasets=["mnist"], samples_per_class=[1, 8, 64],
                         seeds=[0, 1])

@@ -45,7 +45,7 @@ def main() -> None:
                      test_per_class=a.test_per_class)
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["datasets"] = {"cifar10ws": {"source": "npz", "path": str(npz)}, **p["datasets"]}
-    p["train"]["progress"] = False
+    p["run"]["progress"] = False
     ws = p["warmstart"]
     ws.update(dataset="cifar10ws", seeds=list(range(a.seeds)))
     ws["setup"].update(width=16, depth=2, blocks=1, batch_size=64, pretrain_epochs=a.epochs, train_epochs=a.epochs,

@@ -40,7 +40,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     wt = (a.realdata / "wikitext2").resolve()
     p = yaml.safe_load((REPO / "params.yaml").read_text())
-    p["train"]["progress"] = False
+    p["run"]["progress"] = False
     p["text"]["corpus"] = {"source": "hf", "path": "text", "val_fraction": 0.1,
                            "data_files": {"train": str(wt / "valid.txt"), "test": str(wt / "test.txt")}}
     # WikiText's files are tokenized already: split on whitespace, keep case, keep every word seen

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from transferlab import engine, models
 from transferlab.data import sources
 from transferlab.multiseed import SeedStack, fit_seeds
-from transferlab.runs import Run
+from transferlab.runs import Run, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -170,7 +170,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="baseline DataLoader workers")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
-    device = engine.pick_device(a.device)
+    device = pick_device(a.device)
     if not (a.realdata / "mnist").is_dir():
         raise SystemExit(f"{a.realdata}/mnist not found: this benchmark measures on real MNIST")
     root = Path(tempfile.mkdtemp(prefix="tput-"))

@@ -23,6 +23,7 @@ import yaml
 
 from transferlab import engine, models
 from transferlab import params as P
+from transferlab.runs import pick_device
 from transferlab.studies.warmstart.tables import runs as warmstart_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +111,7 @@ def main(argv=None) -> None:
     p = preset_params(a.preset)
     ws, s = p["warmstart"], p["warmstart"]["setup"]
     n_train, n_test, shape = SIZES[ws["dataset"]]
-    device = engine.pick_device(a.device)
+    device = pick_device(a.device)
     torch.set_float32_matmul_precision("high")
     secs = {}
 
