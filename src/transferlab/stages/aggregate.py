@@ -71,13 +71,14 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> None:
 
 
 def dvc_metrics(study: Study, summary: pd.DataFrame) -> dict:
-    """{phase: {arm: mean over seeds of the phase's headline metric}}: one number per arm."""
+    """{phase: {arm: mean over seeds of the phase's headline metric}}: one number per arm.
+    `summary`: with its arm names (with_arm)."""
     out: dict = {}
     for phase, metric in study.headline.items():
         part = summary[summary.phase == phase] if "phase" in summary else summary.iloc[:0]
         if metric not in part or not len(part):
             continue
-        means = with_arm(part.dropna(subset=[metric]), study.group).groupby(ARM, sort=False)[metric].mean()
+        means = part.dropna(subset=[metric]).groupby(ARM, sort=False)[metric].mean()
         out[phase] = {arm: round(float(v), 4) for arm, v in means.items()}
     return out
 
@@ -108,10 +109,10 @@ def aggregate(job: Job) -> None:
     plots_dir = Path(paths.PLOTS.format(study=study))
     for folder in (plots_dir, out / "tables"):  # declared outputs, even when a study has none to put there
         folder.mkdir(parents=True, exist_ok=True)
+    named_summary, named_curves = with_arm(summary, st.group), with_arm(curves, st.group)
     for plot in st.plots:
-        _write_csv(plot.data(with_arm(summary, st.group), with_arm(curves, st.group), tables),
-                   plots_dir / f"{plot.name}.csv")
-    atomic_write_json(paths.METRICS.format(study=study), dvc_metrics(st, summary))
+        _write_csv(plot.data(named_summary, named_curves, tables), plots_dir / f"{plot.name}.csv")
+    atomic_write_json(paths.METRICS.format(study=study), dvc_metrics(st, named_summary))
     index = {}
     for name, df in tables.items():
         _write_csv(df, out / "tables" / name)

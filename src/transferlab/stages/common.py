@@ -22,14 +22,14 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
 
 
 def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
-              init: str | Path | None = None, **model_kwargs) -> tuple[models.Net, torch.device]:
+              init: str | Path | None = None, **model_kwargs) -> models.Net:
     """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
     on `device`; `model_kwargs` go to the model's builder (width, ...)."""
     torch.manual_seed(seed)
     model = models.build(name, ds.shape, heads, **model_kwargs)
     if init is not None:
         load_extractor(model, init)
-    return model.to(device), device
+    return model.to(device)
 
 
 def fit_head_on_features(model: models.Net, task: engine.Task, train: engine.DeviceData,

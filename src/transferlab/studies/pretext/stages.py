@@ -38,8 +38,8 @@ def pretext_task(target: str, cfg: dict) -> engine.Task:
 def train_pretext(ds: fmt.Dataset, target: str, p: dict, run: Run, on_step=None):
     cfg = p["pretext"]["pretrain"]
     task = pretext_task(target, cfg)
-    model, device = new_model(p["pretext"]["model"], ds, task.heads, run.seed, run.device)
-    train, val, test, stats = prepare_data(ds, p["train"], run.seed, device)
+    model = new_model(p["pretext"]["model"], ds, task.heads, run.seed, run.device)
+    train, val, test, stats = prepare_data(ds, p["train"], run.seed, run.device)
     res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), run, on_step=on_step)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     return model, res, summary, stats
@@ -50,8 +50,8 @@ def train_downstream(ds: fmt.Dataset, frozen: int, p: dict, run: Run, init: str 
     if init is None and frozen:
         raise ValueError("freezing layers of a from-scratch model makes no sense: frozen must be 0 without --init")
     task = engine.classification(ds.num_classes)
-    model, device = new_model(p["pretext"]["model"], ds, task.heads, run.seed, run.device, init)
-    train, val, test, stats = prepare_data(ds, p["train"], run.seed, device)
+    model = new_model(p["pretext"]["model"], ds, task.heads, run.seed, run.device, init)
+    train, val, test, stats = prepare_data(ds, p["train"], run.seed, run.device)
     freeze = engine.Freeze(frozen, cfg["unfreeze_after"])
     engine.apply_freeze(model, freeze.active(0))
     n_trainable = models.count_trainable(model)

@@ -46,7 +46,7 @@ def _rotation_task() -> engine.Task:
 def find_lr(ds: fmt.Dataset, p: dict, device: torch.device, seed: int = 0) -> dict:
     cfg, tr = p["recipe"]["lr_find"], p["recipe"]["train"]
     task = engine.classification(ds.num_classes)
-    model, _ = new_model(p["recipe"]["model"], ds, task.heads, seed, device)
+    model = new_model(p["recipe"]["model"], ds, task.heads, seed, device)
     train, _, _, _ = prepare_data(ds, p["train"], seed, device)
     curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
                          batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
@@ -89,12 +89,12 @@ class ProbeHooks(engine.Hooks):
 def pretext(ds: fmt.Dataset, p: dict, run: Run):
     cfg, seed = p["recipe"]["pretext"], run.seed
     task = _rotation_task()
-    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device)
-    labelled, val, test, stats = prepare_data(ds, p["train"], seed, device)
+    model = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device)
+    labelled, val, test, stats = prepare_data(ds, p["train"], seed, run.device)
     images = ds.splits.get(fmt.UNLABELED, ds.splits["train"])
     # Without an unlabeled split the pretext trains on the labelled part's images only
     # (the validation part stays unseen, as it must for the probe's model selection).
-    pre = engine.DeviceData.from_split(images, device, stats) if fmt.UNLABELED in ds.splits else labelled
+    pre = engine.DeviceData.from_split(images, run.device, stats) if fmt.UNLABELED in ds.splits else labelled
     hooks = ProbeHooks(labelled, val, ds.num_classes, cfg["probe_C"], seed)
     res = engine.fit(model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks,
                      select="probe/val_acc")
@@ -121,8 +121,8 @@ def _write_confusion(conf: torch.Tensor, classes: list[str], dest: Path) -> None
 def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: str, lr: float):
     cfg, seed = dict(p["recipe"]["train"], lr=lr), run.seed
     task = engine.classification(ds.num_classes)
-    model, device = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device, init)
-    tr, val, test, stats = prepare_data(ds, p["train"], seed, device)
+    model = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device, init)
+    tr, val, test, stats = prepare_data(ds, p["train"], seed, run.device)
     if head == "logreg":
         probe.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
     start = {"val/acc": engine.evaluate(model, task, val)["acc"]}  # what the head starts from

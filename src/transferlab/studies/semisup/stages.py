@@ -58,10 +58,10 @@ def pretrain(ds: fmt.Dataset, kind: str, s: int, p: dict, run: Run):
     cfg = p["semisup"]["pretrain"]
     ds = subsample(ds, s, run.seed)
     task = augmented_task(kind, ds.num_classes, cfg)
-    model, device = new_model(p["semisup"]["model"], ds, task.heads, run.seed, run.device)
+    model = new_model(p["semisup"]["model"], ds, task.heads, run.seed, run.device)
     # s examples per class are all there is: none is held out (validation would cost a
     # fifth of the data at s = 5); the test split measures the pretrainer.
-    train, _, test, stats = prepare_data(ds, dict(p["train"], val_fraction=0.0), run.seed, device)
+    train, _, test, stats = prepare_data(ds, dict(p["train"], val_fraction=0.0), run.seed, run.device)
     res = engine.fit(model, task, train, None, engine.FitConfig.from_params(cfg), run)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["data/train_size"] = float(len(train))
@@ -73,9 +73,9 @@ def finetune(ds: fmt.Dataset, p: dict, run: Run, init: str | Path):
     ds = subsample(ds, cfg["train_per_class"], run.seed)
     task = engine.classification(ds.num_classes)
     # The extractor's contract is checked on load: every features.* key loads; only heads are new.
-    model, device = new_model(p["semisup"]["model"], ds, task.heads, run.seed, run.device, init)
+    model = new_model(p["semisup"]["model"], ds, task.heads, run.seed, run.device, init)
     model.eval()
-    train, val, test, stats = prepare_data(ds, p["train"], run.seed, device)
+    train, val, test, stats = prepare_data(ds, p["train"], run.seed, run.device)
     res, head_only, feats = fit_head_on_features(model, task, train, val, engine.FitConfig.from_params(cfg), run)
     n_trainable = models.count_trainable(head_only)
     on_feats = engine.evaluate(head_only, task, feats(test))

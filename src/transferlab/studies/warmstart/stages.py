@@ -78,9 +78,8 @@ class Setting:
         return cls(ds, s, engine.classification(ds.num_classes), full, test, device)
 
     def model(self, seed: int) -> nn.Module:
-        model, _ = new_model("resnet", self.ds, self.task.heads, seed, self.device, width=self.s["width"],
-                             stages=self.s["depth"], blocks=self.s["blocks"])
-        return model
+        return new_model("resnet", self.ds, self.task.heads, seed, self.device, width=self.s["width"],
+                         stages=self.s["depth"], blocks=self.s["blocks"])
 
     def subset(self, idx: torch.Tensor) -> engine.DeviceData:
         idx = idx.to(self.device)
