@@ -56,7 +56,7 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     for ax in g.axes.flat:
         ax.axhline(0, color="k", lw=0.8)
         ax.tick_params(axis="x", rotation=45)
-    g.set_axis_labels("", "test acc: pretrained - scratch")
+    g.set_axis_labels("", "pretrained − scratch")  # test accuracy; a longer label ran into the next row
     figs["pretext_gap"] = save(g.figure, out, "pretext_gap")
 
     pre = t.summary[t.summary.phase == "pretrain"]
