@@ -53,6 +53,29 @@ def test_frozen_blocks_unchanged_and_not_optimized(ds):
     assert res.extra["frozen_unchanged"] == 1.0
 
 
+def test_evaluation_uses_statistics_of_the_trained_weights(ds):
+    """After every epoch the BatchNorm buffers are those of the weights as they are (recomputed
+    from the training data), not BatchNorm's running EMA of earlier weights; frozen blocks keep
+    theirs. Fails with the EMA left in place: Adam at this LR moves the weights far within the
+    EMA's window."""
+    import copy
+
+    data, task = _data(ds), engine.classification(10)
+    model = _model()
+    engine.fit(model, task, data, None, _cfg(), Run(0, {}), freeze=engine.Freeze(blocks=1))
+    buffers = {k: v for k, v in model.state_dict().items() if "running" in k}
+    as_trained = copy.deepcopy(model).train()
+    engine.apply_freeze(as_trained, 1)  # the frozen block in eval mode, as during training
+    recomputed = engine.recalibrate_bn(as_trained, task, data).state_dict()
+    for k, v in buffers.items():
+        torch.testing.assert_close(v, recomputed[k], rtol=1e-5, atol=1e-6, msg=k)
+    # the frozen first block: its buffers are still the initial ones (mean 0, var 1)
+    assert torch.equal(buffers["features.0.1.running_mean"], torch.zeros_like(buffers["features.0.1.running_mean"]))
+    # and the rest were not: recomputing the frozen block too would change its buffers
+    whole = engine.recalibrate_bn(copy.deepcopy(model).train(), task, data).state_dict()
+    assert not torch.equal(whole["features.0.1.running_mean"], buffers["features.0.1.running_mean"])
+
+
 def test_frozen_check_catches_a_change(ds):
     model = _model()
     ref = engine.state_of(engine.frozen_modules(model, 1))

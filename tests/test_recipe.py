@@ -14,7 +14,8 @@ from transferlab import engine, models
 from transferlab.params import ParamsError
 from transferlab.studies.recipe import lrfind, probe
 from transferlab.studies.recipe import stages as recipe_stages
-from transferlab.studies.recipe.averaging import Averages, ema_decay, recalibrate_bn
+from transferlab.engine import classification, recalibrate_bn
+from transferlab.studies.recipe.averaging import Averages, ema_decay
 from transferlab.data.format import Split
 from transferlab.engine import DeviceData
 from transferlab.runs import Run
@@ -130,7 +131,7 @@ def test_bn_recalibration_changes_the_buffers_and_only_them(tiny_data):
                 m.running_mean.fill_(3.0)
                 m.running_var.fill_(7.0)
     before = copy.deepcopy(model.state_dict())
-    recalibrate_bn(model, train, batch_size=32)
+    recalibrate_bn(model, classification(10), train, batch_size=32)
     after = model.state_dict()
     params = {n for n, _ in model.named_parameters()}
     buffers = {n for n, _ in model.named_buffers()}

@@ -140,10 +140,12 @@ def _cross_checks(p: dict) -> list[str]:
     if ws["setup"]["optimizer"] not in ws["optimizers"]:
         problems.append(f"warmstart.optimizers: the base runs are the optimizers experiment's runs of "
                         f"warmstart.setup.optimizer ({ws['setup']['optimizer']!r}): expected it in {ws['optimizers']}")
-    n_layers = ws["setup"]["depth"] + 2  # stem conv, the stages, the head
+    # the layers resets count: a ResNet's stem conv, stages and fc; an MLP's hidden layers and fc
+    model, depth = ws["setup"]["model"], ws["setup"]["depth"]
+    n_layers = depth + (2 if model == "resnet" else 1)
     if max(ws["reset_layers"]) > n_layers:
-        problems.append(f"warmstart.reset_layers: a depth-{ws['setup']['depth']} ResNet has {n_layers} layers "
-                        f"(stem, stages, fc), got {max(ws['reset_layers'])}")
+        problems.append(f"warmstart.reset_layers: a depth-{depth} {model} has {n_layers} layers, "
+                        f"got {max(ws['reset_layers'])}")
     if ws["setup"]["eval_last"] > ws["setup"]["train_epochs"]:
         problems.append(f"warmstart.setup.eval_last: expected <= train_epochs ({ws['setup']['train_epochs']}), "
                         f"got {ws['setup']['eval_last']}")

@@ -53,3 +53,7 @@ TABLES_INDEX = AGGREGATE + "/tables.json"
 # cache: false), so `dvc metrics diff HEAD` and `dvc plots diff` compare commits.
 METRICS = "results/metrics/{study}.json"  # one number per arm and phase
 PLOTS = "results/plots/{study}"  # long-format plot data (csv), one folder per study
+# The replication scorecard: one row per claim and setting (csv, for people and the report) and
+# the same numbers as a DVC metric (DVC reads metrics from JSON, YAML or TOML, not CSV).
+SCORECARD = "results/scorecard.csv"
+SCORECARD_METRICS = "results/metrics/scorecard.json"

@@ -6,7 +6,7 @@ nothing else."""
 from __future__ import annotations
 
 from .stage import Stage
-from .stages import aggregate, data, report
+from .stages import aggregate, data, report, scorecard
 from .studies.nlp import data_stages as nlp_data
 from .studies.nlp import stages as nlp
 from .studies.pretext import stages as pretext
@@ -16,7 +16,7 @@ from .studies.transfer import stages as transfer
 from .studies.warmstart import stages as warmstart
 
 # In pipeline order: data, the studies, then the tables and the report.
-MODULES = (data, nlp_data, pretext, semisup, recipe, warmstart, transfer, nlp, aggregate, report)
+MODULES = (data, nlp_data, pretext, semisup, recipe, warmstart, transfer, nlp, aggregate, scorecard, report)
 
 
 def _declared(module) -> list[Stage]:

@@ -21,12 +21,14 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
     return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
 
 
-def new_model(name: str, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
+def new_model(name: str | dict, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
               init: str | Path | None = None, **model_kwargs) -> models.Net:
     """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
-    on `device`; `model_kwargs` go to the model's builder (width, ...)."""
+    on `device`. `name`: a model's name or a params spec {name, width, ...}; the spec's other
+    keys and `model_kwargs` go to the model's builder."""
+    spec = {"name": name} if isinstance(name, str) else dict(name)
     torch.manual_seed(seed)
-    model = models.build(name, ds.shape, heads, **model_kwargs)
+    model = models.build(spec.pop("name"), ds.shape, heads, **spec, **model_kwargs)
     if init is not None:
         load_extractor(model, init)
     return model.to(device)

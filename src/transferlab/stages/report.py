@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import seaborn as sns
 
 from .. import paths
 from ..figures import Tables
 from ..io import atomic_write_text
 from ..runs import Job
+from ..scorecard import VERDICTS
 from ..stage import stage
 from ..studies.nlp import figures as nlp
 from ..studies.pretext import figures as pretext
@@ -26,8 +28,29 @@ REPORTS = {m.__name__.split(".")[-2]: m for m in (pretext, semisup, recipe, warm
 FIGURES = {name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}
 
 
-def write_report(tables: dict[str, Tables], out_dir: Path) -> Path:
-    lines = ["# transferlab report", "",
+def scorecard_lines(card: pd.DataFrame) -> list[str]:
+    """The scorecard as Markdown: a count of verdicts, then one row per claim and setting (the
+    claim's sentence, source and reported numbers on its first row)."""
+    counts = ", ".join(f"{card.verdict.eq(v).sum()} {v}" for v in VERDICTS)
+    lines = ["## Scorecard: do the sources' claims hold here?", "",
+             f"{len(card)} tests of {card.claim.nunique()} claims: {counts}. Effect: mean over seeds of the "
+             "measure; interval: 95% t-interval over seeds (paired by seed where both arms share them); "
+             "verdict: from the interval against the expected effect (see `transferlab.claims`).", "",
+             "| claim | setting | data | expected | effect [95% CI] | n | verdict |", "|---|---|---|---|---|---|---|"]
+    for claim, rows in card.groupby("claim", sort=False):
+        first = rows.iloc[0]
+        head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure}.*"
+        for i, row in enumerate(rows.itertuples()):
+            effect = "-" if pd.isna(row.effect) else (
+                f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"))
+            verdict = f"**{row.verdict}**" + (f" ({row.note})" if row.verdict == "not tested" else "")
+            lines.append(f"| {head if i == 0 else ''} | {row.setting} | {row.data} | {row.expected} | {effect} | "
+                         f"{row.n} | {verdict} |")
+    return lines + [""]
+
+
+def write_report(tables: dict[str, Tables], card: pd.DataFrame, out_dir: Path) -> Path:
+    lines = ["# transferlab report", "", *scorecard_lines(card), "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
     for study, t in tables.items():
         figs, text = REPORTS[study].figures(t, out_dir / "figures")
@@ -39,12 +62,13 @@ def write_report(tables: dict[str, Tables], out_dir: Path) -> Path:
     return dest
 
 
-@stage(needs=tuple(t.format(study=s) for s in REPORTS for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX)),
+@stage(needs=(paths.SCORECARD, *(t.format(study=s) for s in REPORTS
+                                   for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX))),
        out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
        options={"results": "results/aggregate"}, resources="local")
 def report(job: Job) -> None:
-    """Make the figures and the Markdown report from every study's tables (--results: one
-    <study>/ folder of them each)."""
+    """Make the figures and the Markdown report (the scorecard first) from every study's tables
+    (--results: one <study>/ folder of them each) and results/scorecard.csv."""
     sns.set_theme(style="whitegrid")
     tables = {s: Tables.read(Path(job.options["results"]) / s) for s in REPORTS}
-    write_report(tables, job.out)
+    write_report(tables, pd.read_csv(paths.SCORECARD), job.out)

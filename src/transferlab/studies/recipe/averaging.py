@@ -8,8 +8,8 @@ Variants (names used in metrics: `val_<variant>/acc`, `test_<variant>/acc`):
   polyak     arithmetic mean of the parameters from `polyak_start_epoch` on; BatchNorm
              buffers are the current model's (swa_utils keeps them in sync), which belong to
              other weights than the average: the mismatch BN recalibration repairs.
-  polyak_bn  polyak with BatchNorm running statistics recomputed by one pass over the
-             training data (swa_utils.update_bn).
+  polyak_bn  polyak with BatchNorm running statistics recomputed for the averaged weights
+             (engine.recalibrate_bn, as the engine does for the trained model every epoch).
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ import copy
 from torch import nn
 from torch.optim import swa_utils
 
-from ...engine import DeviceData, Hooks, Task, evaluate
+from ...engine import DeviceData, Hooks, Task, evaluate, recalibrate_bn
 
 VARIANTS = ("ema", "polyak", "polyak_bn")
 
 
 def ema_decay(span: int) -> float:
     return 1.0 - 2.0 / (span + 1.0)
-
-
-def recalibrate_bn(model: nn.Module, train: DeviceData, batch_size: int = 256) -> nn.Module:
-    """Recompute BatchNorm running mean/var of `model` (in place) from the training images in
-    order (no augmentation). Parameters are untouched; returns the model."""
-    loader = (train.normalize(x) for x, _ in train.batches(batch_size, None))
-    swa_utils.update_bn(loader, model)
-    return model
 
 
 class Averages(Hooks):
@@ -58,7 +50,7 @@ class Averages(Hooks):
         update the Polyak variants are the current model."""
         polyak = self.polyak.module if int(self.polyak.n_averaged) > 0 else model
         return {"ema": self.ema.module, "polyak": polyak,
-                "polyak_bn": recalibrate_bn(copy.deepcopy(polyak), self.train)}
+                "polyak_bn": recalibrate_bn(copy.deepcopy(polyak).train(), self.task, self.train, amp=self.amp)}
 
     def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
         if self.val is None:

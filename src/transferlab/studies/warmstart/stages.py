@@ -44,6 +44,15 @@ log = logging.getLogger("transferlab.warmstart")
 
 
 # ------------------------------------------------------------------ settings
+# setup.model -> its builder's settings from setup: a CIFAR-style ResNet (width = channels of
+# the first stage, depth = stages, blocks per stage), or Ash & Adams' MLP (width = hidden units,
+# depth = hidden layers).
+ARCHITECTURES: dict[str, Callable[[dict], dict]] = {
+    "resnet": lambda s: {"width": s["width"], "stages": s["depth"], "blocks": s["blocks"]},
+    "mlp": lambda s: {"width": s["width"], "depth": s["depth"]},
+}
+
+
 def run_settings(p: dict, **overrides) -> dict:
     """setup with the command line's overrides (None = keep); lr defaults to setup.lr[optimizer]."""
     s = dict(p["warmstart"]["setup"])
@@ -63,23 +72,33 @@ class Setting:
 
     ds: fmt.Dataset
     s: dict
+    fit_to: dict  # warmstart.until_fit: {train_acc, max_epochs}
     task: engine.Task
     full: engine.DeviceData
     test: engine.DeviceData
     device: torch.device
 
     @classmethod
-    def make(cls, ds: fmt.Dataset, s: dict, device: torch.device) -> "Setting":
+    def make(cls, ds: fmt.Dataset, s: dict, fit_to: dict, device: torch.device) -> "Setting":
         # No validation hold-out: as in the papers, runs are compared on the test split only
         # and nothing is selected on it (the metric is a fixed window of epochs).
         stats = engine.channel_stats(ds.splits["train"].images)
         full = engine.DeviceData.from_split(ds.splits["train"], device, stats)
         test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
-        return cls(ds, s, engine.classification(ds.num_classes), full, test, device)
+        return cls(ds, s, fit_to, engine.classification(ds.num_classes), full, test, device)
 
     def model(self, seed: int) -> nn.Module:
-        return new_model("resnet", self.ds, self.task.heads, seed, self.device, width=self.s["width"],
-                         stages=self.s["depth"], blocks=self.s["blocks"])
+        return new_model(self.s["model"], self.ds, self.task.heads, seed, self.device,
+                         **ARCHITECTURES[self.s["model"]](self.s))
+
+    def until(self, fixed: bool = False) -> Callable[[dict], bool] | None:
+        """With setup.until_fit, a phase stops once its train accuracy reaches until_fit.train_acc
+        (its epochs are then the most it may take), as in Ash & Adams; `fixed`: a phase whose
+        length is the experiment's variable (the length experiment's pretraining) keeps it."""
+        if not self.s["until_fit"] or fixed:
+            return None
+        target = self.fit_to["train_acc"]
+        return lambda row: row["train/acc"] >= target
 
     def subset(self, idx: torch.Tensor) -> engine.DeviceData:
         idx = idx.to(self.device)
@@ -115,9 +134,9 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
 
 
 # ------------------------------------------------------------------ runs
-def pretrain(st: Setting, run: Run):
+def pretrain(st: Setting, run: Run, fixed: bool = False):
     model = st.model(run.seed)
-    res = st.fit(model, st.subset(st.half(run.seed)), st.s["pretrain_epochs"], run)
+    res = st.fit(model, st.subset(st.half(run.seed)), st.s["pretrain_epochs"], run, until=st.until(fixed))
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
@@ -133,7 +152,7 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
         load_pretrained(model, init)
     if before is not None:
         extra.update(before(model) or {})
-    res = st.fit(model, st.full, st.s["train_epochs"], run, hooks=hooks(initial) if hooks else None)
+    res = st.fit(model, st.full, st.s["train_epochs"], run, until=st.until(), hooks=hooks(initial) if hooks else None)
     return model, res, {**summarize(res.history, st.s["eval_last"]), **extra}
 
 
@@ -161,7 +180,7 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
     target = until_fit["train_acc"]
     plan = [(st.subset(torch.cat(chunks[:i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
             for i in range(n_stages)]
-    plan.append((st.full, st.s["train_epochs"], None))
+    plan.append((st.full, st.s["train_epochs"], st.until()))
     ckpt = Path(run.checkpoint) if run.checkpoint else None
     history, reached = [], []
     for i, (data, epochs, until) in enumerate(plan):
@@ -181,7 +200,7 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
             if done:
                 atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
                 running.unlink(missing_ok=True)
-        if until is not None:
+        if i < n_stages:
             reached.append(rows[-1]["train/acc"] >= target)
         offset = len(history)
         history += [{**r, "epoch": offset + r["epoch"]} for r in rows]
@@ -199,7 +218,7 @@ def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
     """The data on the device and setup with a run's overrides (optimizer, lr, width, ...);
     `ds`: the job's data set when it is loaded already (settings that differ per run)."""
     ds = ds if ds is not None else fmt.load(job.inputs["data"])
-    return Setting.make(ds, run_settings(job.params, **overrides), job.device)
+    return Setting.make(ds, run_settings(job.params, **overrides), job.params["warmstart"]["until_fit"], job.device)
 
 
 def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
@@ -211,7 +230,7 @@ def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: boo
     log.info("%s %s: %s", run.config["stage"], run.axes, {k: round(v, 4) for k, v in summary.items()})
 
 
-def arm(job: Job, phases: tuple[str, ...], **overrides) -> None:
+def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **overrides) -> None:
     """An experiment's arm, seed by seed: pretrain on the half, then warm from it and fresh on
     the full set, each phase in its own folder (run.part); phases an earlier attempt finished
     are kept."""
@@ -219,7 +238,7 @@ def arm(job: Job, phases: tuple[str, ...], **overrides) -> None:
     for run in job.runs():
         pre = run.part("pretrain")
         if not pre.done:
-            model, res, summary = pretrain(st, pre)
+            model, res, summary = pretrain(st, pre, fixed_pretraining)
             finish_run(pre, model, st, res, summary, keep_model=True)
         for phase in phases:
             part = run.part(phase)
@@ -236,7 +255,7 @@ def phased(*phases: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ stages
-KEYS = ("warmstart.setup",)
+KEYS = ("warmstart.setup", "warmstart.until_fit")
 SEEDS = {"seed": "warmstart.seeds"}
 DATA = {"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}
 
@@ -272,7 +291,7 @@ def ws_optim(job: Job) -> None:
        runs=arm_runs(paths.WS_LENGTH), outputs=phased("warm"), checkpoint=True)
 def ws_length(job: Job) -> None:
     """Warm starts after a given number of pretraining epochs, every seed."""
-    arm(job, ("warm",), pretrain_epochs=job.axes["epochs"])
+    arm(job, ("warm",), fixed_pretraining=True, pretrain_epochs=job.axes["epochs"])
 
 
 # 3. smooth transition
@@ -290,7 +309,7 @@ def ws_transition(job: Job) -> None:
 
 
 # 4. many stages
-@stage(params=(*KEYS, "warmstart.until_fit", "warmstart.shrink_perturb"),
+@stage(params=(*KEYS, "warmstart.shrink_perturb"),
        batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies",
               **SEEDS},
        inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True)

@@ -1,0 +1,314 @@
+"""The sources' claims, each with its expected effect: the one place the scorecard's rows come
+from (transferlab.scorecard tests them against the runs).
+
+Each claim's `settings` yields its comparisons from the configuration that ran: arm a against
+arm b per seed (a claim about a difference of differences hands in the per-seed differences).
+Thresholds other than 0 are margins chosen before any run, for claims of the kind "no gain"
+or "closes the gap": one accuracy point, finer than the sources' tables resolve (they report
+whole points or two digits) and coarser than a few seeds' noise would make meaningless.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+from .scorecard import Claim, Comparison, Expect, Results, compare
+
+ACC = "test/acc"
+MARGIN = 0.01  # one accuracy point (see above)
+MARGIN_WHY = "margin: one accuracy point, fixed before any run"
+
+
+# ------------------------------------------------------------------ 1. pretext (MNIST family)
+def _pretext_vs_scratch(r: Results) -> Iterator[Comparison]:
+    px = r.params["pretext"]
+    for ds, fr in itertools.product(px["datasets"], px["finetune"]["frozen_layers"]):
+        scratch = r.values("pretext", ACC, phase="finetune", dataset=ds, init="scratch")
+        for target in (t for t in px["targets"] if t != "mixed"):
+            a = r.values("pretext", ACC, phase="finetune", dataset=ds, init=target, frozen=fr)
+            yield compare(f"{target}, {fr} frozen blocks", r.dataset(ds), a, scratch, f"{target}_f{fr}", "scratch")
+
+
+def _pretext_mixed(r: Results) -> Iterator[Comparison]:
+    px = r.params["pretext"]
+    if "mixed" not in px["targets"]:
+        yield Comparison("-", "-", None, missing="pretext.targets has no 'mixed'")
+        return
+    for ds, fr in itertools.product(px["datasets"], px["finetune"]["frozen_layers"]):
+        mixed = r.values("pretext", ACC, phase="finetune", dataset=ds, init="mixed", frozen=fr)
+        for target in (t for t in px["targets"] if t != "mixed"):
+            b = r.values("pretext", ACC, phase="finetune", dataset=ds, init=target, frozen=fr)
+            yield compare(f"mixed vs {target}, {fr} frozen blocks", r.dataset(ds), mixed, b, "mixed", target)
+
+
+# ------------------------------------------------------------------ 2. semi-supervised
+def _semisup_pairs(r: Results, cross: bool) -> Iterator[tuple[str, str]]:
+    sm = r.params["semisup"]
+    for src, dst in itertools.product(sm["pretrain_datasets"], sm["finetune_datasets"]):
+        if (src != dst) == cross:
+            yield src, dst
+
+
+def _head(r: Results, src: str, dst: str, augment: str, s: int):
+    return r.values("semisup", ACC, phase="finetune", dataset=src, target=dst, augment=augment, s=s)
+
+
+def _semisup_augment(r: Results) -> Iterator[Comparison]:
+    sm = r.params["semisup"]
+    s = min(sm["samples_per_class"])
+    for (src, dst), aug in itertools.product(_semisup_pairs(r, True), ("mixup", "collage")):
+        yield compare(f"{aug} vs none, s={s}, {src} -> {dst}", f"{r.dataset(src)} -> {r.dataset(dst)}",
+                      _head(r, src, dst, aug, s), _head(r, src, dst, "none", s), aug, "none")
+
+
+def _semisup_shrinks(r: Results) -> Iterator[Comparison]:
+    sm = r.params["semisup"]
+    lo, hi = min(sm["samples_per_class"]), max(sm["samples_per_class"])
+    if lo == hi:
+        yield Comparison("-", "-", None, missing="one value in semisup.samples_per_class: needs two")
+        return
+    for (src, dst), aug in itertools.product(_semisup_pairs(r, True), ("mixup", "collage")):
+        gain = {s: _head(r, src, dst, aug, s) - _head(r, src, dst, "none", s) for s in (lo, hi)}
+        yield compare(f"{aug} gain at s={lo} minus at s={hi}, {src} -> {dst}",
+                      f"{r.dataset(src)} -> {r.dataset(dst)}", gain[lo], gain[hi], f"{aug} s={lo}", f"{aug} s={hi}")
+
+
+def _semisup_cross(r: Results) -> Iterator[Comparison]:
+    sm = r.params["semisup"]
+    for (src, dst), s in itertools.product(_semisup_pairs(r, True), sm["samples_per_class"]):
+        yield compare(f"{src} -> {dst} vs {dst} -> {dst}, s={s}, no augmentation",
+                      f"{r.dataset(src)} -> {r.dataset(dst)}", _head(r, src, dst, "none", s),
+                      _head(r, dst, dst, "none", s), f"{src} -> {dst}", f"{dst} -> {dst}")
+
+
+# ------------------------------------------------------------------ 3. supervised recipe
+def _recipe(r: Results, **labels):
+    return r.values("recipe", labels.pop("metric"), phase="train", **labels)
+
+
+def _recipe_averaging(metric: str):
+    def settings(r: Results) -> Iterator[Comparison]:
+        data = r.dataset(r.params["recipe"]["dataset"])
+        for init in ("scratch", "rotation"):
+            a = _recipe(r, metric=metric, init=init, head="random")
+            b = _recipe(r, metric="test_final/acc", init=init, head="random")
+            yield compare(f"from {init}, random head", data, a, b, metric, "test_final/acc")
+    return settings
+
+
+def _recipe_rotation(r: Results) -> Iterator[Comparison]:
+    data = r.dataset(r.params["recipe"]["dataset"])
+    for head in r.params["recipe"]["heads"]:
+        yield compare(f"{head} head", data, _recipe(r, metric="test_final/acc", init="rotation", head=head),
+                      _recipe(r, metric="test_final/acc", init="scratch", head=head), "rotation", "scratch")
+
+
+def _recipe_head(early: bool):
+    def settings(r: Results) -> Iterator[Comparison]:
+        rc = r.params["recipe"]
+        data = r.dataset(rc["dataset"])
+        if "logreg" not in rc["heads"] or "random" not in rc["heads"]:
+            yield Comparison("-", data, None, missing="recipe.heads needs both random and logreg")
+            return
+        for init in ("rotation", "scratch"):
+            if early:
+                arm = {h: r.at_epoch("recipe", "val/acc", 1, phase="train", init=init, head=h) for h in rc["heads"]}
+            else:
+                arm = {h: _recipe(r, metric="test_final/acc", init=init, head=h) for h in rc["heads"]}
+            yield compare(f"from {init}" + (", validation accuracy after epoch 1" if early else ", end"),
+                          data, arm["logreg"], arm["random"], "logreg", "random")
+    return settings
+
+
+# ------------------------------------------------------------------ 4. warm starting
+def _ws(r: Results, **labels):
+    return r.values("warmstart", ACC, **labels)
+
+
+def _ws_base_fresh(r: Results):
+    return _ws(r, experiment="optimizers", arm=r.params["warmstart"]["setup"]["optimizer"], phase="fresh")
+
+
+def _ws_data(r: Results) -> str:
+    return r.dataset(r.params["warmstart"]["dataset"])
+
+
+def _ws_optimizers(r: Results) -> Iterator[Comparison]:
+    for opt in r.params["warmstart"]["optimizers"]:
+        yield compare(opt, _ws_data(r), _ws(r, experiment="optimizers", arm=opt, phase="warm"),
+                      _ws(r, experiment="optimizers", arm=opt, phase="fresh"), f"{opt} warm", f"{opt} fresh")
+
+
+def _ws_length(r: Results) -> Iterator[Comparison]:
+    e = min(r.params["warmstart"]["pretrain_epochs"])
+    yield compare(f"{e} pretraining epochs", _ws_data(r), _ws(r, experiment="length", arm=f"e{e}", phase="warm"),
+                  _ws_base_fresh(r), f"e{e} warm", "fresh")
+
+
+def _ws_transition(r: Results) -> Iterator[Comparison]:
+    for g in r.params["warmstart"]["gammas"]:
+        yield compare(f"gamma {g}", _ws_data(r), _ws(r, experiment="transition", arm=f"g{g}"),
+                      _ws_base_fresh(r), f"g{g}", "fresh")
+
+
+def _ws_stage(r: Results, ratio, n=None):
+    ws = r.params["warmstart"]
+    n = max(ws["stages"]) if n is None else n
+    return _ws(r, experiment="stages", arm=f"n{n}_r{ratio}_none"), f"n{n}_r{ratio}_none"
+
+
+def _ws_stages(r: Results) -> Iterator[Comparison]:
+    # one pretraining stage is the base warm start itself: more stages should lose more
+    base = r.params["warmstart"]["setup"]["optimizer"]
+    for ratio in r.params["warmstart"]["ratios"]:
+        a, name = _ws_stage(r, ratio)
+        yield compare(f"{name} vs 1 stage (the base warm start), class ratio {ratio}", _ws_data(r), a,
+                      _ws(r, experiment="optimizers", arm=base, phase="warm"), name, "base warm")
+
+
+def _ws_imbalance(r: Results) -> Iterator[Comparison]:
+    ratios = r.params["warmstart"]["ratios"]
+    if 0 not in ratios or 1 not in ratios:
+        yield Comparison("-", _ws_data(r), None, missing="warmstart.ratios needs 0 and 1")
+        return
+    (a, a_name), (b, b_name) = _ws_stage(r, 0), _ws_stage(r, 1)
+    yield compare("class-disjoint stages (ratio 0) vs balanced (ratio 1)", _ws_data(r), a, b, a_name, b_name)
+
+
+def _ws_arch(r: Results) -> Iterator[Comparison]:
+    ws = r.params["warmstart"]
+    for w, d in itertools.product(ws["widths"], ws["depths"]):
+        yield compare(f"width {w}, depth {d}", _ws_data(r), _ws(r, experiment="width_depth", arm=f"w{w}_d{d}",
+                                                                phase="warm"),
+                      _ws(r, experiment="width_depth", arm=f"w{w}_d{d}", phase="fresh"), "warm", "fresh")
+
+
+def _ws_reset(r: Results) -> Iterator[Comparison]:
+    ws = r.params["warmstart"]
+    if "last" not in ws["reset_modes"]:
+        yield Comparison("-", _ws_data(r), None, missing="warmstart.reset_modes has no 'last'")
+        return
+    for n in ws["reset_layers"]:
+        yield compare(f"last {n} layers re-drawn", _ws_data(r), _ws(r, experiment="resets", arm=f"last{n}"),
+                      _ws_base_fresh(r), f"last{n}", "fresh")
+
+
+def _ws_tuning(r: Results) -> Iterator[Comparison]:
+    ws = r.params["warmstart"]
+    lo, hi = min(ws["tune_lrs"]), max(ws["tune_lrs"])
+    if hi < 10 * lo:
+        yield Comparison("-", _ws_data(r), None, missing="warmstart.tune_lrs needs two LRs 10x apart")
+        return
+    for plr in ws["pretrain_lrs"]:
+        gap = {t: _ws(r, experiment="tuning", arm=f"p{plr}_t{t}") - _ws(r, experiment="tuning", arm=f"t{t}")
+               for t in (lo, hi)}
+        yield compare(f"pretraining LR {plr}: gap at tuning LR {hi} minus at {lo}", _ws_data(r), gap[hi], gap[lo],
+                      f"p{plr}_t{hi}", f"p{plr}_t{lo}")
+
+
+def _ws_shrink_perturb(r: Results) -> Iterator[Comparison]:
+    if "shrink_perturb" not in r.params["warmstart"]["remedies"]:
+        yield Comparison("-", _ws_data(r), None, missing="warmstart.remedies has no shrink_perturb")
+        return
+    yield compare("shrink-and-perturb at the warm start vs fresh", _ws_data(r),
+                  _ws(r, experiment="remedies", arm="shrink_perturb"), _ws_base_fresh(r), "shrink_perturb", "fresh")
+
+
+# ------------------------------------------------------------------ 5. transfer
+def _transfer_unfrozen(r: Results) -> Iterator[Comparison]:
+    tf = r.params["transfer"]
+    weights = "ImageNet ResNet-18" if tf["weights"] == "imagenet" else \
+        f"ResNet-18 stand-in trained on {tf['standin']['dataset']} (not ImageNet)"
+    for head, k in itertools.product(tf["heads"], tf["labels_per_class"]):
+        arm = {m: r.values("transfer", ACC, phase="finetune", head=head, k=k, mode=m) for m in ("unfrozen", "frozen")}
+        yield compare(f"{head} head, {k} labels/class", f"{r.dataset(tf['dataset'])}; {weights}",
+                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen")
+
+
+def _nli_data(r: Results) -> str:
+    df = r.summary.get("nlp")
+    rows = df[df.phase == "nli_lm"]["data"].dropna() if df is not None and "data" in df else []
+    return str(rows.iloc[0]) if len(rows) else "-"
+
+
+def _nlp(r: Results, phase: str, variant: str):
+    return r.values("nlp", ACC, phase=phase, variant=variant)
+
+
+def _nli_lm(r: Results) -> Iterator[Comparison]:
+    for pre, rand in (("frozen", "random_frozen"), ("finetuned", "random")):
+        yield compare(f"{pre} pretrained encoder vs {rand}", _nli_data(r), _nlp(r, "nli_lm", pre),
+                      _nlp(r, "nli_lm", rand), pre, rand)
+
+
+def _nli_bert(r: Results) -> Iterator[Comparison]:
+    for bert in r.params["nlp"]["bert"]["variants"]:
+        if bert == "scratch":  # a randomly initialised BERT is no pretrained model
+            continue
+        for lm in ("finetuned", "random"):
+            yield compare(f"BERT {bert} vs LM encoder {lm}", _nli_data(r), _nlp(r, "nli_bert", bert),
+                          _nlp(r, "nli_lm", lm), f"bert {bert}", f"lm {lm}")
+
+
+CLAIMS: list[Claim] = [
+    Claim("pretext.no_gain", "pretext", "Rotation, noise and overlay pretraining give no downstream gain over "
+          "training from scratch.", "MNIST pretext assignment", "downstream test acc. 0.97, 0.97, 0.95, 0.86, 0.69",
+          "pretrained - scratch, test acc.", Expect("<", MARGIN), _pretext_vs_scratch, MARGIN_WHY),
+    Claim("pretext.mixed_least_damage", "pretext", "Switching targets (mixed) does the least damage of the "
+          "pretext targets.", "MNIST pretext assignment", "mixed highest of the pretrained",
+          "mixed - other target, test acc.", Expect(">"), _pretext_mixed),
+    Claim("semisup.augment_helps", "semisup", "At 1 labelled sample per class, mixup and collage raise the "
+          "cross-set head's accuracy.", "semi-supervised hand-in (MNIST -> EMNIST letters)", "about 0.50 -> 0.62",
+          "augmented - none, head test acc.", Expect(">"), _semisup_augment),
+    Claim("semisup.gain_shrinks", "semisup", "The augmentation gain shrinks as the samples per class grow.",
+          "semi-supervised hand-in", "little difference at s = 32-64", "gain at smallest s - gain at largest s",
+          Expect(">"), _semisup_shrinks),
+    Claim("semisup.cross_worse", "semisup", "Cross-set transfer is worse than pretraining on the target set "
+          "itself.", "semi-supervised hand-in", "MNIST -> MNIST about 0.95, above MNIST -> letters",
+          "cross - same-set, head test acc.", Expect("<"), _semisup_cross),
+    Claim("recipe.polyak_alone", "recipe", "Polyak averaging alone is about the plain final weights.",
+          "CIFAR-10 recipe report", "0.703 -> 0.707", "Polyak - final, test acc.", Expect("=", MARGIN),
+          _recipe_averaging("test_polyak/acc"), MARGIN_WHY),
+    Claim("recipe.polyak_bn", "recipe", "Polyak averaging with BatchNorm statistics refreshed gains over the "
+          "plain final weights.", "CIFAR-10 recipe report", "0.703 -> 0.751", "Polyak+BN - final, test acc.",
+          Expect(">"), _recipe_averaging("test_polyak_bn/acc")),
+    Claim("recipe.rotation_init", "recipe", "Supervised training started from the rotation-pretext checkpoint "
+          "ends below training from scratch.", "CIFAR-10 recipe report", "rotation start below scratch",
+          "rotation start - scratch, final test acc.", Expect("<"), _recipe_rotation),
+    Claim("recipe.head_early", "recipe", "A logistic-regression head warm start helps early.",
+          "CIFAR-10 recipe report", "45% after epoch 1", "logreg - random head, val. acc. after epoch 1",
+          Expect(">"), _recipe_head(early=True)),
+    Claim("recipe.head_end", "recipe", "...but not at the end.", "CIFAR-10 recipe report", "no difference at the end",
+          "logreg - random head, final test acc.", Expect("=", MARGIN), _recipe_head(early=False), MARGIN_WHY),
+    Claim("warmstart.gap", "warmstart", "Warm-started training generalises worse than fresh training.",
+          "Ash & Adams 2019", "ResNet-18 Adam 74.4 vs 78.0; SGD 51.7 vs 56.2; MLP Adam 36.1 vs 39.4",
+          "warm - fresh, test acc.", Expect("<"), _ws_optimizers),
+    Claim("warmstart.early", "warmstart", "The gap appears after a few pretraining epochs.", "Ash & Adams 2019",
+          "gap after a few epochs of pretraining", "warm (fewest pretraining epochs) - fresh", Expect("<"), _ws_length),
+    Claim("warmstart.transition", "warmstart", "The gap persists under a smooth transition from the half to the "
+          "full data set.", "Berariu et al. 2021", "persists", "transition - fresh, test acc.", Expect("<"),
+          _ws_transition),
+    Claim("warmstart.stages", "warmstart", "The gap grows with the number of stages.", "Ash & Adams 2019",
+          "more stages, lower accuracy", "most stages - one stage, test acc.", Expect("<"), _ws_stages),
+    Claim("warmstart.imbalance", "warmstart", "The gap grows with class imbalance between stages.",
+          "Berariu et al. 2021", "larger with imbalance", "class-disjoint - balanced stages, test acc.",
+          Expect("<"), _ws_imbalance),
+    Claim("warmstart.width_depth", "warmstart", "Width and depth do not close the gap.", "Ash & Adams 2019",
+          "gap at every width and depth", "warm - fresh, test acc.", Expect("<"), _ws_arch),
+    Claim("warmstart.reset_top", "warmstart", "Resetting only the top layers closes the gap.", "Berariu et al. 2021",
+          "reset top layers: as fresh", "reset last n - fresh, test acc.", Expect(">", -MARGIN), _ws_reset,
+          "closes: not more than one point below fresh (" + MARGIN_WHY + ")"),
+    Claim("warmstart.tuning_lr", "warmstart", "A 10x larger tuning LR shrinks the gap.", "Berariu et al. 2021",
+          "larger LR, smaller gap", "gap at larger tuning LR - gap at smaller", Expect(">"), _ws_tuning),
+    Claim("warmstart.shrink_perturb", "warmstart", "Shrink-and-perturb recovers the gap.", "Ash & Adams 2019",
+          "as fresh", "shrink-perturb warm - fresh, test acc.", Expect(">", -MARGIN), _ws_shrink_perturb,
+          "recovers: not more than one point below fresh (" + MARGIN_WHY + ")"),
+    Claim("transfer.unfrozen", "transfer", "An ImageNet ResNet-18 finetuned unfrozen beats the frozen one on few "
+          "MNIST labels.", "transfer assignment", "unfrozen above frozen", "unfrozen - frozen, test acc.",
+          Expect(">"), _transfer_unfrozen),
+    Claim("nlp.lm_encoder", "nlp", "A pretrained LM encoder beats a random one on MNLI.", "transfer assignment",
+          "pretrained above random", "pretrained - random encoder, test acc.", Expect(">"), _nli_lm),
+    Claim("nlp.bert", "nlp", "BERT beats the LM encoder and a random one on MNLI.", "transfer assignment",
+          "MNLI-m: BiLSTM+ELMo 76.4, BERT-base 84.6", "BERT - LM encoder, test acc.", Expect(">"), _nli_bert),
+]

@@ -1,0 +1,179 @@
+"""The replication scorecard: every claim of the studies' sources (declared in claims.py)
+tested against the runs, one row per claim and setting: the measured effect, its 95%
+interval over seeds (paired by seed where both arms ran the same seeds), n, and a verdict
+read off the interval. Nothing in it is typed by hand.
+
+Verdicts, for an expected effect "> t" (the effect exceeds t):
+    reproduced    the whole interval is above t
+    contradicted  the whole interval is below t
+    inconclusive  the interval contains t
+"< t" mirrors it. "= ±m" (no difference worth m): reproduced when the interval lies inside
+(-m, m), contradicted when it lies wholly outside, else inconclusive. "not tested" names
+why (an arm the configuration does not run, fewer than 2 seeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
+COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected",
+           "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note"]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The effect the source claims: sign ">" or "<" against `threshold`, or "=" within ±threshold."""
+
+    sign: str
+    threshold: float = 0.0
+
+    def __post_init__(self):
+        if self.sign not in (">", "<", "="):
+            raise ValueError(f"Expect.sign must be '>', '<' or '=', not {self.sign!r}")
+        if self.sign == "=" and self.threshold <= 0:
+            raise ValueError("Expect('=', m) needs a margin m > 0")
+
+    def __str__(self) -> str:
+        return f"= 0 ± {self.threshold:g}" if self.sign == "=" else f"{self.sign} {self.threshold:g}"
+
+    def verdict(self, low: float, high: float) -> str:
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return "not tested"
+        t = self.threshold
+        if self.sign == ">":
+            return "reproduced" if low > t else "contradicted" if high < t else "inconclusive"
+        if self.sign == "<":
+            return "reproduced" if high < t else "contradicted" if low > t else "inconclusive"
+        return "reproduced" if -t < low and high < t else "contradicted" if low > t or high < -t else "inconclusive"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One setting of a claim: arm `a` against arm `b`, each a Series of per-seed values
+    indexed by seed (b None: `a` is already the per-seed effect). `missing` names an arm the
+    configuration did not run."""
+
+    setting: str
+    data: str
+    a: pd.Series
+    b: pd.Series | None = None
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    study: str
+    statement: str            # the claim, in a sentence
+    source: str
+    reported: str             # what the source measured
+    measure: str              # what the effect is: "a - b of <metric>"
+    expect: Expect
+    settings: Callable[["Results"], Iterator[Comparison]]
+    why: str = ""             # why the expectation's threshold is what it is
+
+
+def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, int, bool]:
+    """Effect (mean of a - b), its 95% t-interval, n and whether it was paired. Paired (a t
+    interval of the per-seed differences) when a and b share their seeds, else Welch's."""
+    from scipy import stats
+
+    a = a.dropna()
+    b = None if b is None else b.dropna()
+    if b is None or set(a.index) == set(b.index):
+        d = a if b is None else (a - b.reindex(a.index))
+        n = len(d)
+        if n < 2:
+            return (float(d.mean()) if n else float("nan")), float("nan"), float("nan"), n, True
+        if float(d.std(ddof=1)) == 0.0:  # identical differences: the interval is the point
+            return float(d.mean()), float(d.mean()), float(d.mean()), n, True
+        ci = stats.ttest_1samp(d.to_numpy(), 0.0).confidence_interval(0.95)
+        return float(d.mean()), float(ci.low), float(ci.high), n, True
+    n = min(len(a), len(b))
+    effect = float(a.mean() - b.mean())
+    if n < 2:
+        return effect, float("nan"), float("nan"), n, False
+    ci = stats.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False).confidence_interval(0.95)
+    return effect, float(ci.low), float(ci.high), n, False
+
+
+def score(claim: Claim, comparison: Comparison) -> dict:
+    row = {"claim": claim.id, "study": claim.study, "statement": claim.statement, "source": claim.source,
+           "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
+           "measure": claim.measure, "expected": str(claim.expect)}
+    if comparison.missing:
+        return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
+                "paired": False, "verdict": "not tested", "note": comparison.missing}
+    effect, low, high, n, paired = interval(comparison.a, comparison.b)
+    verdict = claim.expect.verdict(low, high)
+    note = "fewer than 2 seeds: no interval" if verdict == "not tested" else claim.why
+    return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
+            "verdict": verdict, "note": note}
+
+
+def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
+    """Every claim's rows. A claim none of whose settings the configuration runs still gets a
+    row, saying so."""
+    rows = []
+    for claim in claims:
+        found = [score(claim, c) for c in claim.settings(results)]
+        rows += found or [score(claim, Comparison("-", "-", pd.Series(dtype=float),
+                                                  missing="no setting of this claim in the configuration"))]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+class Results:
+    """Every study's runs as the claims read them: `summary[study]` one row per run (labels and
+    final metrics, results/aggregate/<study>/summary.csv), `curves(study)` its per-epoch metrics,
+    `params` the configuration they ran."""
+
+    def __init__(self, summary: dict[str, pd.DataFrame], curves: Callable[[str], pd.DataFrame], params: dict):
+        self.summary, self._curves, self.params = summary, curves, params
+        self._curve_cache: dict[str, pd.DataFrame] = {}
+
+    def curves(self, study: str) -> pd.DataFrame:
+        if study not in self._curve_cache:
+            self._curve_cache[study] = self._curves(study)
+        return self._curve_cache[study]
+
+    def values(self, study: str, metric: str, **labels) -> pd.Series:
+        """`metric` of the runs with these labels, one value per seed (empty if none ran)."""
+        df = _select(self.summary.get(study, pd.DataFrame()), labels)
+        if metric not in df or not len(df):
+            return pd.Series(dtype=float)
+        return df.groupby("seed")[metric].mean()
+
+    def at_epoch(self, study: str, metric: str, epoch: int, **labels) -> pd.Series:
+        """`metric` at one epoch of the runs with these labels, one value per seed."""
+        df = _select(self.curves(study), {**labels, "metric": metric, "epoch": epoch})
+        return df.groupby("seed")["value"].mean() if len(df) else pd.Series(dtype=float)
+
+    def dataset(self, name: str) -> str:
+        """A data set's name, saying whether it is real data or an offline stand-in."""
+        spec = self.params.get("datasets", {}).get(name, {})
+        source = spec.get("source", "?")
+        if source in ("torchvision", "npz", "folder"):
+            return f"{spec.get('name', name)} (real)"
+        return f"{name} (stand-in: {source})"
+
+
+def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    for k, v in labels.items():
+        if k not in df:
+            return df.iloc[:0]
+        col = df[k]
+        df = df[np.isclose(pd.to_numeric(col, errors="coerce"), v)] if isinstance(v, (int, float)) \
+            and not isinstance(v, bool) else df[col.astype(str) == str(v)]
+    return df
+
+
+def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "") -> Comparison:
+    """A comparison, or a "not tested" one naming the arm that did not run."""
+    absent = [name for name, s in ((a_name, a), (b_name, b)) if s is not None and not len(s)]
+    return Comparison(setting, data, a, b, missing=f"not run in this configuration: {', '.join(absent)}"
+                      if absent else "")

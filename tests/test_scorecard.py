@@ -1,0 +1,93 @@
+"""The scorecard: effects, intervals and verdicts from synthetic runs with known effects."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from transferlab.claims import CLAIMS
+from transferlab.params import load
+from transferlab.scorecard import Claim, Expect, Results, compare, interval, score_claims
+
+SEEDS = list(range(6))
+PARAMS = {"datasets": {"cifar10": {"source": "torchvision", "name": "cifar10"}},
+          "warmstart": {"dataset": "cifar10", "optimizers": ["adam"], "setup": {"optimizer": "adam"}}}
+
+
+def warmstart_runs(effect: float, noise: float, seed: int = 0) -> pd.DataFrame:
+    """Fresh accuracies per seed and warm = fresh + effect + noise (paired by seed)."""
+    rng = np.random.default_rng(seed)
+    fresh = 0.8 + 0.05 * rng.standard_normal(len(SEEDS))  # seed-to-seed spread shared by both arms
+    warm = fresh + effect + noise * rng.standard_normal(len(SEEDS))
+    rows = [{"experiment": "optimizers", "arm": "adam", "phase": phase, "seed": s, "test/acc": v}
+            for phase, values in (("fresh", fresh), ("warm", warm)) for s, v in zip(SEEDS, values)]
+    return pd.DataFrame(rows)
+
+
+def gap_card(summary: pd.DataFrame) -> pd.Series:
+    claim = next(c for c in CLAIMS if c.id == "warmstart.gap")
+    return score_claims([claim], Results({"warmstart": summary}, lambda s: pd.DataFrame(), PARAMS)).iloc[0]
+
+
+def test_known_effect_gives_its_paired_interval_and_verdict():
+    summary = warmstart_runs(effect=-0.04, noise=0.01)
+    row = gap_card(summary)
+    by = summary.pivot(index="seed", columns="phase", values="test/acc")
+    d = (by.warm - by.fresh).to_numpy()
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    assert row.effect == pytest.approx(d.mean())
+    assert (row.ci_low, row.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert row.effect == pytest.approx(-0.04, abs=0.015)  # the effect put in, up to the noise
+    assert row.n == len(SEEDS) and row.paired
+    assert row.data == "cifar10 (real)"
+    assert row.verdict == "reproduced"
+
+
+def test_wrong_sign_reads_contradicted_and_noise_inconclusive():
+    assert gap_card(warmstart_runs(effect=+0.04, noise=0.01)).verdict == "contradicted"
+    assert gap_card(warmstart_runs(effect=0.0, noise=0.05, seed=3)).verdict == "inconclusive"
+
+
+def test_pairing_removes_the_shared_seed_spread():
+    """The same effect with a large seed-to-seed spread shared by both arms: paired it is
+    clear, unpaired (arms without common seeds) it is lost in the spread."""
+    summary = warmstart_runs(effect=-0.02, noise=0.002)
+    a = summary[summary.phase == "warm"].set_index("seed")["test/acc"]
+    b = summary[summary.phase == "fresh"].set_index("seed")["test/acc"]
+    _, lo, hi, _, paired = interval(a, b)
+    assert paired and hi < 0
+    _, lo_u, hi_u, n_u, paired_u = interval(a, b.set_axis(b.index + 100))
+    assert not paired_u and lo_u < 0 < hi_u and n_u == len(SEEDS)
+
+
+@pytest.mark.parametrize("sign,threshold,low,high,verdict", [
+    (">", 0.0, 0.01, 0.03, "reproduced"), (">", 0.0, -0.03, -0.01, "contradicted"), (">", 0.0, -0.01, 0.01, "inconclusive"),
+    ("<", 0.0, -0.03, -0.01, "reproduced"), ("<", 0.0, 0.01, 0.03, "contradicted"),
+    (">", -0.01, -0.005, 0.02, "reproduced"), (">", -0.01, -0.05, -0.02, "contradicted"),
+    ("=", 0.01, -0.005, 0.008, "reproduced"), ("=", 0.01, 0.02, 0.04, "contradicted"), ("=", 0.01, -0.02, 0.0, "inconclusive"),
+])
+def test_verdict_from_interval(sign, threshold, low, high, verdict):
+    assert Expect(sign, threshold).verdict(low, high) == verdict
+
+
+def test_missing_arm_and_single_seed_are_not_tested_with_the_reason():
+    claim = Claim("x", "s", "A beats B.", "src", "-", "a - b", Expect(">"),
+                  lambda r: iter([compare("one seed", "d", pd.Series([0.9], index=[0]), pd.Series([0.8], index=[0]),
+                                          "a", "b"),
+                                  compare("absent", "d", pd.Series(dtype=float), pd.Series([0.8], index=[0]),
+                                          "arm_a", "b")]))
+    card = score_claims([claim], Results({}, lambda s: pd.DataFrame(), {}))
+    assert list(card.verdict) == ["not tested", "not tested"]
+    assert card.note[0] == "fewer than 2 seeds: no interval" and card.effect[0] == pytest.approx(0.1)
+    assert "arm_a" in card.note[1] and "b" not in card.note[1].split(": ")[1]
+
+
+def test_every_claim_gets_a_row_on_the_default_configuration():
+    """No runs at all: every declared claim still has its rows, each saying what did not run."""
+    card = score_claims(CLAIMS, Results({}, lambda s: pd.DataFrame(), load("params.yaml")))
+    assert set(card.claim) == {c.id for c in CLAIMS}
+    assert (card.verdict == "not tested").all() and card.note.str.len().gt(0).all()
