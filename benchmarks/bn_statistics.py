@@ -95,7 +95,8 @@ def main() -> None:
             t0 = time.perf_counter()
             history, test_acc = train(ds, seed, a.labels_per_class, a.epochs, a.lr, precise, schedule)
             stats = "recomputed" if precise else "running EMA"
-            finals.append({"seed": seed, "BN statistics": stats, "LR schedule": schedule, "test acc": round(test_acc, 4),
+            finals.append({"seed": seed, "BN statistics": stats, "LR schedule": schedule,
+                           "test acc": round(test_acc, 4),
                            "last-5 val acc range": round(max(h["val/acc"] for h in history[-5:])
                                                          - min(h["val/acc"] for h in history[-5:]), 4),
                            "seconds": round(time.perf_counter() - t0, 1)})

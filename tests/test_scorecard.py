@@ -65,10 +65,12 @@ def test_pairing_removes_the_shared_seed_spread():
 
 
 @pytest.mark.parametrize("sign,threshold,low,high,verdict", [
-    (">", 0.0, 0.01, 0.03, "reproduced"), (">", 0.0, -0.03, -0.01, "contradicted"), (">", 0.0, -0.01, 0.01, "inconclusive"),
+    (">", 0.0, 0.01, 0.03, "reproduced"), (">", 0.0, -0.03, -0.01, "contradicted"),
+    (">", 0.0, -0.01, 0.01, "inconclusive"),
     ("<", 0.0, -0.03, -0.01, "reproduced"), ("<", 0.0, 0.01, 0.03, "contradicted"),
     (">", -0.01, -0.005, 0.02, "reproduced"), (">", -0.01, -0.05, -0.02, "contradicted"),
-    ("=", 0.01, -0.005, 0.008, "reproduced"), ("=", 0.01, 0.02, 0.04, "contradicted"), ("=", 0.01, -0.02, 0.0, "inconclusive"),
+    ("=", 0.01, -0.005, 0.008, "reproduced"), ("=", 0.01, 0.02, 0.04, "contradicted"),
+    ("=", 0.01, -0.02, 0.0, "inconclusive"),
 ])
 def test_verdict_from_interval(sign, threshold, low, high, verdict):
     assert Expect(sign, threshold).verdict(low, high) == verdict

@@ -29,7 +29,6 @@ from . import text
 from . import language_model
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...stages.common import fit_head_on_features
 
 log = logging.getLogger("transferlab.nlp")
 
@@ -90,30 +89,66 @@ def _token_data(xy, device) -> engine.DeviceData | None:
     return None if xy is None else engine.DeviceData(xy[0].to(device), xy[1].to(device), None, None)
 
 
-def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, run: Run
-            ) -> tuple[engine.FitResult, dict]:
+def encoder_features(model: models.Net, encoded: dict, device) -> dict[str, engine.DeviceData]:
+    """A frozen encoder's outputs for every split's pairs, as data ({split: features [N, D]}):
+    computed once (eval mode), they are the inputs its head sees every epoch."""
+    model.to(device)
+    return {split: engine.feature_data(model.features, _token_data(xy, device), batch_size=256)
+            for split, xy in encoded.items()}
+
+
+def _feature_split(xy) -> engine.DeviceData | None:
+    zero = torch.zeros((), device=xy[0].device) if xy is not None else None
+    return None if xy is None else engine.DeviceData(xy[0], xy[1], zero, zero + 1)
+
+
+EVAL_SPLITS = (("validation_matched", "test"), ("validation_mismatched", "test_mismatched"))
+
+
+def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, run: Run,
+            features: dict[str, engine.DeviceData] | None = None) -> tuple[engine.FitResult, dict]:
     """Train `model` on encoded {split: (x, y)}; return the result and the summary.
 
-    Frozen: the encoder's features are computed once (eval mode: the inputs the head would
-    see every epoch) and only the head trains on them; the encoder is checked unchanged and
-    the assembled model (encoder + head) is what the matched/mismatched accuracies measure."""
+    Frozen: only the head trains, on the encoder's features (`features`, or computed here:
+    encoder_features); a pretrained encoder's features do not depend on the seed, so a job
+    computes them once for all its seeds. The encoder is checked unchanged, and the head on the
+    same features scores the matched/mismatched splits (what encoder + head computes in eval mode)."""
     device = run.device
     model.to(device)
-    (tr, va) = _hold_out(*encoded["train"], p["train"]["val_fraction"], run.seed)
-    train, val = _token_data(tr, device), _token_data(va, device)
-    task = engine.classification(3)
-    fit_cfg = engine.FitConfig.from_params(cfg)
+    task, fit_cfg, frac = engine.classification(3), engine.FitConfig.from_params(cfg), p["train"]["val_fraction"]
     if frozen:
-        res, _, _ = fit_head_on_features(model, task, train, val, fit_cfg, run, feature_batch=256)
+        before = engine.state_of([model.features])
+        feats = features if features is not None else encoder_features(model, encoded, device)
+        (tr, va) = _hold_out(feats["train"].images, feats["train"].labels, frac, run.seed)
+        scored = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, 3]
+        scored.heads = model.heads  # shared modules: training it trains model's head
+        train = _feature_split(tr)
+        res = engine.fit(scored, task, train, _feature_split(va), fit_cfg, run)
+        engine.assert_unchanged(before, [model.features])
         res.extra["frozen_unchanged"] = 1.0
+        scored_data = {split: feats[split] for split, _ in EVAL_SPLITS}
     else:
-        res = engine.fit(model, task, train, val, fit_cfg, run)
+        (tr, va) = _hold_out(*encoded["train"], frac, run.seed)
+        train = _token_data(tr, device)
+        res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run)
+        scored, scored_data = model, {split: _token_data(encoded[split], device) for split, _ in EVAL_SPLITS}
     summary = {"params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
                "data/train_size": float(len(train)), **res.extra}
-    for split, key in (("validation_matched", "test"), ("validation_mismatched", "test_mismatched")):
-        for k, v in engine.evaluate(model, task, _token_data(encoded[split], device), batch_size=256).items():
+    for split, key in EVAL_SPLITS:
+        for k, v in engine.evaluate(scored, task, scored_data[split], batch_size=256).items():
             summary[f"{key}/{k}"] = v
     return res, summary
+
+
+def _shared_features(shared: dict | None, variant: str, seed_free: bool, model, encoded, device):
+    """The features of a frozen encoder that does not depend on the seed (a pretrained BERT:
+    the same checkpoint for every seed), computed by the job's first seed and reused by the
+    others; None otherwise."""
+    if shared is None or not seed_free:
+        return None
+    if variant not in shared:
+        shared[variant] = encoder_features(model, encoded, device)
+    return shared[variant]
 
 
 # ------------------------------------------------------------------ NLI with the LM's encoder
@@ -130,7 +165,7 @@ def train_nli_lm(nli: dict, lm_ck: dict, variant: str, p: dict, run: Run):
     model = language_model.nli_model(lm_ck["lm_config"], len(vocab), cfg["pool"], cfg["hidden"], cfg["dropout"])
     loaded = language_model.load_encoder(model, lm_ck["model"]) if pretrained else None
     encoded = {s: language_model.pair_ids(rows, vocab, cfg["max_len"]) for s, rows in nli["splits"].items()}
-    res, summary = fit_nli(model, encoded, frozen, cfg, p, run)
+    res, summary = fit_nli(model, encoded, frozen, cfg, p, run)  # each seed's own LM: nothing to share
     if loaded:
         summary["encoder/loaded_tensors"] = float(loaded["loaded"])
     # the share of the pairs' tokens the LM's vocabulary does not know
@@ -158,7 +193,8 @@ def nli_lm(job: Job) -> None:
 BERT_VARIANTS = {"feature": (True, True), "finetune": (True, False), "scratch": (False, False)}
 
 
-def train_nli_bert(nli: dict, variant: str, p: dict, run: Run):
+def train_nli_bert(nli: dict, variant: str, p: dict, run: Run, shared: dict | None = None):
+    """`shared`: the job's cache of a pretrained frozen encoder's features, by variant."""
     cfg, seed = p["nlp"]["bert"], run.seed
     pretrained, frozen = BERT_VARIANTS[variant]
     download = p["data"]["download"]
@@ -171,7 +207,8 @@ def train_nli_bert(nli: dict, variant: str, p: dict, run: Run):
         encoder, info = bert.scratch_bert(cfg["scratch"], len(tok), cfg["max_len"]), None
     torch.manual_seed(seed)  # the new head's init depends on the seed only
     model = bert.nli_model(encoder, cfg["pool"], cfg["head_hidden"], cfg["dropout"])
-    res, summary = fit_nli(model, encoded, frozen, cfg["optim"][variant], p, run)
+    res, summary = fit_nli(model, encoded, frozen, cfg["optim"][variant], p, run,
+                           _shared_features(shared, variant, pretrained and frozen, model, encoded, run.device))
     if info is not None:
         summary["encoder/checkpoint_keys_left_out"] = float(len(info["unexpected"]))
     return res, summary
@@ -181,10 +218,10 @@ def train_nli_bert(nli: dict, variant: str, p: dict, run: Run):
        inputs={"data": paths.NLI_DATA}, runs=paths.NLI_BERT, outputs=MEASURED, checkpoint=True)
 def nli_bert(job: Job) -> None:
     """MNLI with transformers BERT (feature extractor, finetuned, or from scratch): every variant and seed."""
-    nli = text.load(job.inputs["data"], text.NLI_SPLITS)
+    nli, shared = text.load(job.inputs["data"], text.NLI_SPLITS), {}
     for run in job.runs():
         variant = run.axes["variant"]
-        res, summary = train_nli_bert(nli, variant, job.params, run)
+        res, summary = train_nli_bert(nli, variant, job.params, run, shared)
         encoder = job.params["nlp"]["bert"]["checkpoint"] if variant != "scratch" else "scratch"
         engine.finish(res, summary, run, {**_labels(nli), "encoder": encoder})
         log.info("NLI, BERT %s, seed %d: %s", variant, run.seed, summary)
