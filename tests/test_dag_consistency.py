@@ -15,18 +15,18 @@ def test_snakemake_and_dvc_graphs_agree(workspace):
     # a job per configuration, its seeds (and other batched arms) inside. pretext: 1 subsample,
     # 2 pretrain, 2 finetune, 1 scratch; semisup: 3 pretrain, 1 finetune; recipe: lr_find, pretext,
     # scratch, rotation; warmstart: the 9 experiment stages once each; transfer: stand-in, subsample,
-    # finetune; nlp: corpus, nli data, lm, nli_lm, nli_bert; 3 prepare, 6 aggregate, report
-    assert len(snake) == len(dvc) == 42
+    # finetune; nlp: corpus, nli data, lm, nli_lm, nli_bert; 3 prepare, 6 aggregate, scorecard, report
+    assert len(snake) == len(dvc) == 43
     assert compare(snake, dvc) == []
 
 
 def test_default_params_graphs_agree(tmp_path):
     ws = make_workspace(tmp_path, P.load_yaml(REPO / "params.yaml"))
     snake, dvc = snakemake_jobs(ws), dvc_jobs(ws)
-    # prepare 5; pretext 2 + 8 + 8 + 2; semisup 18 + 4; recipe 1 + 1 + 1 + 1; warmstart: optimizers 4,
-    # length 2, transition 1, stages 1, width x depth 4, resets 1, tuning 2 + 2 + 1, remedies 1;
-    # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; report. (Per run, as before: 314.)
-    assert len(dvc) == 85
+    # prepare 5; pretext 1 + 4 + 4 + 1; semisup 12 + 4; recipe 1 + 1 + 1 + 1; warmstart: optimizers 2,
+    # length 2, transition 1, stages 1, width x depth 4, resets 1, tuning 1 + 1 + 1, remedies 1;
+    # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; scorecard; report.
+    assert len(dvc) == 66
     assert compare(snake, dvc) == []
 
 
@@ -67,7 +67,7 @@ def test_code_dependencies_follow_imports():
     engine, pretext = "src/transferlab/engine.py", "src/transferlab/studies/pretext/stages.py"
     training = [st for st in STAGES.values() if st.checkpoint]
     assert len(training) > 20 and all(engine in st.code_files() for st in training)
-    for name in ("prepare", "subsample", "corpus", "nli_data", "aggregate", "report"):
+    for name in ("prepare", "subsample", "corpus", "nli_data", "aggregate", "scorecard", "report"):
         assert engine not in STAGES[name].code_files(), name
     assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch"}
     assert "src/transferlab/studies/pretext/targets.py" in STAGES["recipe_pretext"].code_files()  # rotation

@@ -208,9 +208,9 @@ def _setting(n=60, classes=3):
     test = (torch.rand((30, 3, 8, 8), generator=g) * 120 + test_labels.view(-1, 1, 1, 1) * 60).to(torch.uint8)
     ds = fmt.Dataset("toy", "test", [str(i) for i in range(classes)],
                      {"train": fmt.Split(images, labels), "test": fmt.Split(test, test_labels)})
-    s = {"width": 4, "depth": 1, "blocks": 1, "pretrain_fraction": 0.5, "batch_size": 16, "optimizer": "adam",
-         "lr": 0.01, "pretrain_epochs": 2, "train_epochs": 3, "eval_last": 2}
-    return stages.Setting.make(ds, s, torch.device("cpu"))
+    s = {"model": "resnet", "width": 4, "depth": 1, "blocks": 1, "pretrain_fraction": 0.5, "batch_size": 16,
+         "optimizer": "adam", "lr": 0.01, "pretrain_epochs": 2, "train_epochs": 3, "eval_last": 2, "until_fit": False}
+    return stages.Setting.make(ds, s, {"train_acc": 0.99, "max_epochs": 5}, torch.device("cpu"))
 
 
 def test_every_stage_starts_a_new_optimizer(monkeypatch):
@@ -296,6 +296,27 @@ def test_fit_until_stops_early_and_stays_stopped(tmp_path):
     again = st.fit(st.model(0), st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"),
                    until=lambda r: r["epoch"] >= 3)  # resumed from the checkpoint: stops at once
     assert again.history == res.history
+
+
+def test_until_fit_phases_stop_at_the_train_accuracy_and_the_mlp_is_ash_and_adams(tmp_path):
+    """setup.until_fit: pretraining and full-set phases stop once train accuracy reaches
+    until_fit.train_acc (the epochs are then a cap); a fixed-length pretraining (the length
+    experiment) trains all its epochs. The model is the MLP: depth hidden layers of width."""
+    from dataclasses import replace
+
+    st = _setting()
+    st = replace(st, s={**st.s, "model": "mlp", "width": 16, "depth": 3, "until_fit": True, "pretrain_epochs": 8,
+                        "train_epochs": 8, "eval_last": 1}, fit_to={"train_acc": 0.6, "max_epochs": 8})
+    model = st.model(0)
+    assert [type(m) for m in model.features[1]] == [torch.nn.Linear, torch.nn.ReLU] and len(model.features) == 3
+    assert model.features[0][1].out_features == 16 and model.feat_dim == 16
+    _, res, summary = stages.pretrain(st, Run(0, {"p": 1}))
+    assert res.history[-1]["train/acc"] >= 0.6 and len(res.history) < 8
+    assert all(r["train/acc"] < 0.6 for r in res.history[:-1])  # it stopped at the first epoch that fit
+    _, fixed, _ = stages.pretrain(st, Run(0, {"p": 2}), fixed=True)
+    assert len(fixed.history) == 8
+    _, warm, summary = stages.train(st, Run(0, {"w": 1}))
+    assert warm.history[-1]["train/acc"] >= 0.6 and summary["epochs"] == len(warm.history) < 8
 
 
 # ------------------------------------------------------------------ metric and gaps

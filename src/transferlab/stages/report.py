@@ -39,7 +39,7 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
              "| claim | setting | data | expected | effect [95% CI] | n | verdict |", "|---|---|---|---|---|---|---|"]
     for claim, rows in card.groupby("claim", sort=False):
         first = rows.iloc[0]
-        head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure}.*"
+        head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure.rstrip('.')}.*"
         for i, row in enumerate(rows.itertuples()):
             effect = "-" if pd.isna(row.effect) else (
                 f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"))

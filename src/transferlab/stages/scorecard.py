@@ -13,7 +13,8 @@ from ..io import atomic_path, atomic_write_json
 from ..runs import Job
 from ..scorecard import Results, score_claims
 from ..stage import Root, stage
-from .aggregate import STUDIES
+
+STUDIES = tuple(dict.fromkeys(c.study for c in CLAIMS))  # the studies whose runs the claims read
 
 
 def read_results(params: dict, root: Path = Path(".")) -> Results:
