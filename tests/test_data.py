@@ -171,6 +171,25 @@ def test_npz_and_folder_sources(tmp_path):
         sources.build("e", {"source": "npz", "path": str(tmp_path / "e.npz")}, DATA)
 
 
+def test_real_sources_capped_per_class(tmp_path):
+    """train_per_class / test_per_class keep a seeded k of every class of a real split (the
+    `real` preset's CPU-sized MNIST and CIFAR-10); too few examples name the key."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:20], y_test=y[:20])
+    cfg = {"source": "npz", "path": str(tmp_path / "d.npz"), "train_per_class": 3, "test_per_class": 2, "seed": 1}
+    ds = sources.build("capped", cfg, DATA)
+    assert torch.bincount(ds.splits["train"].labels).tolist() == [3] * 4
+    assert torch.bincount(ds.splits["test"].labels).tolist() == [2] * 4
+    kept = ds.splits["train"].images.numpy().transpose(0, 2, 3, 1)
+    assert all(any((k == row).all() for row in x) for k in kept)  # the real images, not copies or renders
+    again = sources.build("capped", {**cfg, "seed": 2}, DATA)
+    assert not torch.equal(again.splits["train"].images, ds.splits["train"].images)
+    with pytest.raises(DataError, match="train_per_class"):
+        sources.build("capped", {**cfg, "train_per_class": 11}, DATA)
+
+
 def test_subsample_per_class_exact_and_seeded():
     labels = torch.arange(10).repeat(30)
     split = fmt.Split(torch.zeros(300, 1, 2, 2, dtype=torch.uint8), labels)

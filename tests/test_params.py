@@ -140,9 +140,22 @@ def test_presets_cover_the_same_keys():
             for x in keys(v, prefix + k + ".")}
 
     emb = yaml.safe_load((REPO / "workflow/presets/embedded.yaml").read_text())
-    pap = yaml.safe_load((REPO / "workflow/presets/paper.yaml").read_text())
-    assert keys(emb) == keys(pap)  # so switching back and forth restores every value (replaced sections: whole)
-    assert set(emb) == set(pap)
+    others = sorted((REPO / "workflow/presets").glob("*.yaml"))
+    assert {p.stem for p in others} >= {"embedded", "real", "paper"}
+    for path in others:  # so switching back and forth restores every value (replaced sections: whole)
+        other = yaml.safe_load(path.read_text())
+        assert keys(emb) == keys(other), path.name
+        assert set(emb) == set(other), path.name
+
+
+def test_real_preset_validates_and_switches_back(workspace):
+    path = workspace / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    original = P.load(path)
+    real = P.apply_preset(path, "real")
+    assert real["preset"] == "real" and real["datasets"]["mnist"]["train_per_class"] == 1000
+    assert real["warmstart"]["setup"]["model"] == "mlp" and real["warmstart"]["setup"]["until_fit"]
+    assert P.apply_preset(path, "embedded") == original
 
 
 def test_bad_preset_leaves_params_untouched(workspace):

@@ -20,7 +20,7 @@ from conftest import make_workspace, run, tiny_params
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
 STUDIES = ("pretext", "semisup", "recipe", "warmstart", "transfer", "nlp")
-FIGURES = ("pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
+FIGURES = ("scorecard", "pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
            "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion",
            *(f"ws_{x}" for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
                                  "remedies")),
@@ -98,6 +98,13 @@ def test_snakemake_builds_report(snake_ws):
         width, height = Image.open(png).size  # fits a page column, and is no strip
         assert width <= MAX_WIDTH_PX and height >= 0.3 * width, (fig, width, height)
     text = (snake_ws / "reports/report.md").read_text()
+    assert text.startswith("# transferlab report\n\n## Scorecard")  # the report opens with the scorecard
+    card = pd.read_csv(snake_ws / paths.SCORECARD)
+    from transferlab.claims import CLAIMS
+
+    assert set(card.claim) == {c.id for c in CLAIMS}  # every claim has its rows, one seed or not
+    assert set(card.verdict) <= {"not tested"} and card.note.str.len().gt(0).all()  # one seed: no interval
+    assert json.loads((snake_ws / paths.SCORECARD_METRICS).read_text())["verdicts"] == {"not tested": len(card)}
     assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
     assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
-COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected",
-           "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note"]
+COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
+           "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, in
 def score(claim: Claim, comparison: Comparison) -> dict:
     row = {"claim": claim.id, "study": claim.study, "statement": claim.statement, "source": claim.source,
            "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
-           "measure": claim.measure, "expected": str(claim.expect)}
+           "measure": claim.measure, "expected": str(claim.expect), "sign": claim.expect.sign,
+           "threshold": claim.expect.threshold}
     if comparison.missing:
         return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
                 "paired": False, "verdict": "not tested", "note": comparison.missing}

@@ -325,6 +325,21 @@ SOURCES: dict[str, Callable[[str, dict, dict], Dataset]] = {
 
 def build(name: str, cfg: dict, data: dict) -> Dataset:
     """Materialize data set `name` from its params entry `cfg` (data = the params `data` section)."""
-    ds = SOURCES[cfg["source"]](name, cfg, data)
+    ds = capped(SOURCES[cfg["source"]](name, cfg, data), cfg)
     ds.meta["params"] = cfg
     return ds.check(name)
+
+
+def capped(ds: Dataset, cfg: dict) -> Dataset:
+    """Real data at CPU scale: `train_per_class`/`test_per_class` keep a seeded k examples of
+    every class of that split (cfg's `seed`, 0 if unset), in their original order."""
+    from .subsample import per_class
+
+    for split in ("train", "test"):
+        k = cfg.get(f"{split}_per_class")
+        if k and cfg["source"] in ("torchvision", "npz", "folder"):  # the rendered sources size themselves
+            try:
+                ds.splits[split] = ds.splits[split].subset(per_class(ds.splits[split], k, cfg.get("seed", 0)))
+            except DataError as e:
+                raise DataError(f"datasets.{ds.name}.{split}_per_class: {e}") from e
+    return ds

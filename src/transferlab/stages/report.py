@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from .. import paths
-from ..figures import Tables
+from ..figures import Tables, save
 from ..io import atomic_write_text
 from ..runs import Job
 from ..scorecard import VERDICTS
@@ -25,7 +25,9 @@ from ..studies.warmstart import figures as warmstart
 # study -> its figures module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
 REPORTS = {m.__name__.split(".")[-2]: m for m in (pretext, semisup, recipe, warmstart, transfer, nlp)}
 # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
-FIGURES = {name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}
+FIGURES = {"scorecard": "Scorecard", **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}}
+VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:grey",
+                   "not tested": "lightgrey"}
 
 
 def scorecard_lines(card: pd.DataFrame) -> list[str]:
@@ -49,8 +51,33 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
+    """Every scorecard row as its effect and 95% interval (a line per row, top to bottom in the
+    table's order), the expected threshold marked, coloured by verdict."""
+    import matplotlib.pyplot as plt
+
+    rows = card.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.19 * len(rows)))
+    y = -rows.index.to_numpy()
+    for verdict, colour in VERDICT_COLOURS.items():
+        part = rows[rows.verdict == verdict]
+        if len(part):
+            ax.errorbar(part.effect, -part.index.to_numpy(), xerr=[part.effect - part.ci_low, part.ci_high - part.effect],
+                        fmt="o", ms=3, color=colour, label=verdict, lw=1)
+    for i, row in enumerate(rows.itertuples()):  # "= 0 ± m": both ends of the margin
+        marks = [-row.threshold, row.threshold] if row.sign == "=" else [row.threshold]
+        ax.plot(marks, [y[i]] * len(marks), "|", color="black", ms=7)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(y, [f"{c} | {s}"[:70] for c, s in zip(rows.claim, rows.setting)], fontsize=6)
+    ax.set_xlabel("effect (mean over seeds), 95% interval; | = the expected threshold")
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.0, 0.0))
+    return save(fig, out, "scorecard")
+
+
 def write_report(tables: dict[str, Tables], card: pd.DataFrame, out_dir: Path) -> Path:
-    lines = ["# transferlab report", "", *scorecard_lines(card), "## The studies", "",
+    fig = scorecard_figure(card, out_dir / "figures")
+    lines = ["# transferlab report", "", *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
+             "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
     for study, t in tables.items():
         figs, text = REPORTS[study].figures(t, out_dir / "figures")

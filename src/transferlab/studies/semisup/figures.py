@@ -22,7 +22,7 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
         ax.set_xscale("log", base=2)
         ticks_at(ax, ft.s)  # the grid's values (1, 8, 64), not powers of two
         chance_line(ax, 1 / ft[ft["head on"] == head_on]["data/classes"].iloc[0])
-    g.set_axis_labels("labelled samples per class in pretraining (s)", "test accuracy, frozen extractor")
+    g.set_axis_labels("labelled per class in pretraining (s)", "test accuracy, frozen extractor")
     g.set_titles("pretrained on {row_name}, head on {col_name}", size=9)
     g.legend.set_title("augmentation")
     figs = {"semisup_accuracy": save(g.figure, out, "semisup_accuracy")}
