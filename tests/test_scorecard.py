@@ -93,3 +93,26 @@ def test_every_claim_gets_a_row_on_the_default_configuration():
     card = score_claims(CLAIMS, Results({}, lambda s: pd.DataFrame(), load("params.yaml")))
     assert set(card.claim) == {c.id for c in CLAIMS}
     assert (card.verdict == "not tested").all() and card.note.str.len().gt(0).all()
+
+
+def test_a_claim_that_presupposes_another_is_not_tested_without_it():
+    """'Shrink-and-perturb recovers the gap' says nothing where warm starting lost nothing:
+    its rows read "not tested", naming the claim it needs, and keep their numbers."""
+    remedy = next(c for c in CLAIMS if c.id == "warmstart.shrink_perturb")
+    gap = next(c for c in CLAIMS if c.id == "warmstart.gap")
+    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "remedies": ["shrink_perturb"]}}
+
+    def card(effect):
+        runs = warmstart_runs(effect=effect, noise=0.005)
+        fresh = runs[runs.phase == "fresh"]
+        remedied = fresh.assign(experiment="remedies", arm="shrink_perturb", phase="warm")  # = fresh
+        summary = pd.concat([runs, remedied], ignore_index=True)
+        return score_claims([gap, remedy], Results({"warmstart": summary}, lambda s: pd.DataFrame(), params))
+
+    no_gap = card(effect=0.0).set_index("claim")
+    assert no_gap.loc["warmstart.gap", "verdict"] == "inconclusive"
+    assert no_gap.loc["warmstart.shrink_perturb", "verdict"] == "not tested"
+    assert "presupposes warmstart.gap" in no_gap.loc["warmstart.shrink_perturb", "note"]
+    assert no_gap.loc["warmstart.shrink_perturb", "effect"] == pytest.approx(0.0)
+    with_gap = card(effect=-0.05).set_index("claim")
+    assert with_gap.loc["warmstart.shrink_perturb", "verdict"] == "reproduced"

@@ -76,6 +76,9 @@ class Claim:
     expect: Expect
     settings: Callable[["Results"], Iterator[Comparison]]
     why: str = ""             # why the expectation's threshold is what it is
+    # a claim this one presupposes ("closes the gap" needs a gap): unless some row of it is
+    # reproduced here, this claim's rows are "not tested", saying so (their numbers are kept)
+    requires: str = ""
 
 
 def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, int, bool]:
@@ -125,7 +128,14 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
         found = [score(claim, c) for c in claim.settings(results)]
         rows += found or [score(claim, Comparison("-", "-", pd.Series(dtype=float),
                                                   missing="no setting of this claim in the configuration"))]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    card = pd.DataFrame(rows, columns=COLUMNS)
+    for claim in claims:
+        if claim.requires and not card[(card.claim == claim.requires) & (card.verdict == "reproduced")].size:
+            mine = (card.claim == claim.id) & (card.verdict != "not tested")
+            card.loc[mine, "note"] = (f"presupposes {claim.requires}, which no setting reproduces here "
+                                      "(the interval alone would read: " + card.loc[mine, "verdict"] + ")")
+            card.loc[mine, "verdict"] = "not tested"
+    return card
 
 
 class Results:
