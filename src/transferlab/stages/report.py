@@ -25,7 +25,8 @@ from ..studies.warmstart import figures as warmstart
 # study -> its figures module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
 REPORTS = {m.__name__.split(".")[-2]: m for m in (pretext, semisup, recipe, warmstart, transfer, nlp)}
 # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
-FIGURES = {"scorecard": "Scorecard", **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}}
+FIGURES = {"scorecard": "Scorecard",
+           **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}}
 VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:grey",
                    "not tested": "lightgrey"}
 
@@ -62,8 +63,9 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     for verdict, colour in VERDICT_COLOURS.items():
         part = rows[rows.verdict == verdict]
         if len(part):
-            ax.errorbar(part.effect, -part.index.to_numpy(), xerr=[part.effect - part.ci_low, part.ci_high - part.effect],
-                        fmt="o", ms=3, color=colour, label=verdict, lw=1)
+            spread = [part.effect - part.ci_low, part.ci_high - part.effect]
+            ax.errorbar(part.effect, -part.index.to_numpy(), xerr=spread, fmt="o", ms=3, color=colour, label=verdict,
+                        lw=1)
     for i, row in enumerate(rows.itertuples()):  # "= 0 ± m": both ends of the margin
         marks = [-row.threshold, row.threshold] if row.sign == "=" else [row.threshold]
         ax.plot(marks, [y[i]] * len(marks), "|", color="black", ms=7)
