@@ -59,8 +59,8 @@ def main() -> None:
         raise SystemExit(f"{a.realdata}: needs mnist/ and cifar10/ (the real data slices)")
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "params.yaml", work / "params.yaml")
-    params = P.apply_preset(work / "params.yaml", "real", REPO / "workflow/presets")  # validated
+    copy_pipeline(work)  # this repository's pipeline and params.yaml
+    params = P.apply_preset(work / "params.yaml", "real")  # validated against the copied schema
     copy_pipeline(work, stage_data(a.realdata, work, params))
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores), "results/scorecard.csv"],
