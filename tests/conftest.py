@@ -48,6 +48,7 @@ def tiny_params() -> dict:
     tf["finetune"].update(epochs=3, freeze_epochs=1, hidden=16, batch_size=10)
     p["text"]["nli"].update(train=60, validation=15)
     n = p["nlp"]
+    n["seeds"] = [0]
     n["tokenizer"]["max_vocab"] = 300
     n["lm"].update(emb=16, hidden=16, bptt=10, epochs=1, batch_size=50)
     n["nli_lm"].update(variants=["frozen", "random"], epochs=1, hidden=16, batch_size=16)

@@ -196,8 +196,8 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
             (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
             res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
             counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
-            total = sum(int(v) for v in expected.values()) + 2
-            assert counts == {**expected, "report": "1", "all": "1", "total": str(total)}, (a, b, c)
+            total = sum(int(v) for v in expected.values()) + 3
+            assert counts == {**expected, "scorecard": "1", "report": "1", "all": "1", "total": str(total)}, (a, b, c)
     finally:
         (snake_ws / "params.yaml").write_text(original)
 
@@ -217,11 +217,12 @@ def test_snakemake_code_edit_reruns_exactly_its_dependents(snake_ws):
     its three stages, its table and the report. Data stages never."""
     with edited(snake_ws / "src/transferlab/engine.py"):
         counts = planned(snake_ws)
-    assert set(counts) == RUNS_ENGINE | {"aggregate", "report", "all", "total"}
-    assert counts["aggregate"] == 6 and counts["report"] == 1
+    assert set(counts) == RUNS_ENGINE | {"aggregate", "scorecard", "report", "all", "total"}
+    assert counts["aggregate"] == 6 and counts["scorecard"] == 1 and counts["report"] == 1
     with edited(snake_ws / "src/transferlab/studies/pretext/stages.py"):
         counts = planned(snake_ws)
-    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
+    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 1, "scorecard": 1, "report": 1,
+                      "all": 1, "total": 9}
     assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout  # the original bytes: nothing
 
 
@@ -232,7 +233,8 @@ def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
     try:
         res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
         counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
-        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "report": "1", "all": "1", "total": "6"}
+        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "scorecard": "1", "report": "1", "all": "1",
+                          "total": "7"}
     finally:
         p["pretext"]["finetune"]["lr"] = 0.001
         (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -285,8 +287,8 @@ def test_dvc_param_change_reruns_exactly_dependents(dvc_ws):
     res = run(["dvc", "repro"], dvc_ws, env=DVC_ENV)
     ran = set(re.findall(r"Running stage '([^']+)'", res.stdout))
     families = {s.split("@")[0] for s in ran}
-    assert families == {"finetune", "scratch", "aggregate", "report"}, ran
-    assert len(ran) == 2 + 1 + 1 + 1
+    assert families == {"finetune", "scratch", "aggregate", "scorecard", "report"}, ran
+    assert len(ran) == 2 + 1 + 1 + 1 + 1
     again = run(["dvc", "repro"], dvc_ws, env=DVC_ENV)
     assert "Running stage" not in again.stdout
 
