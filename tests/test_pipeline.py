@@ -233,8 +233,8 @@ def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
     try:
         res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
         counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
-        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "scorecard": "1", "report": "1", "all": "1",
-                          "total": "7"}
+        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "scorecard": "1", "report": "1",
+                          "all": "1", "total": "7"}
     finally:
         p["pretext"]["finetune"]["lr"] = 0.001
         (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
