@@ -19,7 +19,6 @@ the other source of last-epoch noise: a constant LR leaves the weights moving at
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,11 +26,10 @@ import pandas as pd
 import torch
 
 from transferlab import engine, models
-from transferlab.data import sources
 from transferlab.data.subsample import per_class
 from transferlab.runs import Run
 
-from throughput import REPO, stage_mnist
+from common import REPO, publish, real_mnist
 
 
 class StepMotion(engine.Hooks):
@@ -83,12 +81,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
-    if not (a.realdata / "mnist").is_dir():
-        raise SystemExit(f"{a.realdata}/mnist not found: this benchmark measures on real MNIST")
-    root = Path(tempfile.mkdtemp(prefix="bnstats-"))
-    stage_mnist(a.realdata, root)
-    ds = sources.build("mnist", {"source": "torchvision", "name": "mnist"},
-                       {"root": str(root), "download": False, "verify_checksums": True})
+    ds, _ = real_mnist(a.realdata, "bnstats-")
     rows, finals = [], []
     for seed in a.seeds:
         for precise, schedule in ((False, "constant"), (True, "constant"), (True, "warmup_cosine")):
@@ -108,10 +101,7 @@ def main() -> None:
              "test: all 10,000")
     text = f"# BatchNorm statistics at evaluation\n\n{title}\n\n{summary.to_markdown(index=False)}\n\n" \
            f"## Per epoch\n\n{curves.to_markdown(index=False)}\n"
-    print(text)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "bn_statistics.md").write_text(text)
-    curves.to_csv(a.out / "bn_statistics.csv", index=False)
+    publish(a.out, "bn_statistics", text, curves)
 
 
 if __name__ == "__main__":

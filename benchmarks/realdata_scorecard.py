@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from realdata_studies import REPO, cifar_subset
+from common import REPO, publish
+from realdata_studies import cifar_subset
 from transferlab import params as P
 from transferlab.workspace import copy_pipeline
 
@@ -71,10 +72,7 @@ def main() -> None:
     text = (f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
             f"claims: {counts}. Pipeline wall time: {wall:.0f} s on {a.cores} cores (data staging apart).\n\n"
             + card[COLUMNS].round(4).to_markdown(index=False) + "\n")
-    print(text)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "realdata_scorecard.md").write_text(text)
-    card.to_csv(a.out / "realdata_scorecard.csv", index=False)
+    publish(a.out, "realdata_scorecard", text, card)
 
 
 if __name__ == "__main__":

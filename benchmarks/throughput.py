@@ -18,10 +18,8 @@ On CUDA it also measures channels_last and torch.compile (compile time apart fro
 from __future__ import annotations
 
 import argparse
-import gzip
 import platform
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,21 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from transferlab import engine, models
-from transferlab.data import sources
 from transferlab.multiseed import SeedStack, fit_seeds
 from transferlab.runs import Run, pick_device
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, real_mnist
+
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-
-
-def stage_mnist(realdata: Path, root: Path) -> None:
-    """Real MNIST .gz files -> torchvision's raw layout (uncompressed) under root."""
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for gz in (realdata / "mnist").glob("*.gz"):
-        with gzip.open(gz) as src, open(raw / gz.name[:-3], "wb") as dst:
-            shutil.copyfileobj(src, dst)
 
 
 def sync(device):
@@ -171,12 +160,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
     device = pick_device(a.device)
-    if not (a.realdata / "mnist").is_dir():
-        raise SystemExit(f"{a.realdata}/mnist not found: this benchmark measures on real MNIST")
-    root = Path(tempfile.mkdtemp(prefix="tput-"))
-    stage_mnist(a.realdata, root)
-    ds = sources.build("mnist", {"source": "torchvision", "name": "mnist"},
-                       {"root": str(root), "download": False, "verify_checksums": True})
+    ds, root = real_mnist(a.realdata, "tput-")
     what = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
     rows = []
