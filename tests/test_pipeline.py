@@ -76,7 +76,7 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 42
+    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 43  # every job of the DAG, the scorecard's too
     return ws
 
 
@@ -299,7 +299,7 @@ def test_slurm_profile_plans_by_bare_name(workspace):
     out = res.stdout + res.stderr
     # the cluster profile, and the workflow's default profile beside it (rerun triggers, checksums)
     assert re.search(r"Using profiles? slurm and workflow specific profile workflow/profiles/default", out)
-    assert re.search(r"total\s+43", out)
+    assert re.search(r"total\s+44", out)
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
@@ -330,6 +330,7 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
     in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
                                            *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
+    in_git |= {snake_ws / paths.SCORECARD, snake_ws / paths.SCORECARD_METRICS}
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored
     summary.unlink()
