@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from .data.sources import REAL_SOURCES
+
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
            "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note"]
@@ -86,17 +88,13 @@ def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, in
     interval of the per-seed differences) when a and b share their seeds, else Welch's."""
     from scipy import stats
 
+    from .tables import ci95
+
     a = a.dropna()
     b = None if b is None else b.dropna()
     if b is None or set(a.index) == set(b.index):
-        d = a if b is None else (a - b.reindex(a.index))
-        n = len(d)
-        if n < 2:
-            return (float(d.mean()) if n else float("nan")), float("nan"), float("nan"), n, True
-        if float(d.std(ddof=1)) == 0.0:  # identical differences: the interval is the point
-            return float(d.mean()), float(d.mean()), float(d.mean()), n, True
-        ci = stats.ttest_1samp(d.to_numpy(), 0.0).confidence_interval(0.95)
-        return float(d.mean()), float(ci.low), float(ci.high), n, True
+        effect, low, high, n = ci95(a if b is None else a - b.reindex(a.index))  # the per-seed differences
+        return effect, low, high, n, True
     n = min(len(a), len(b))
     effect = float(a.mean() - b.mean())
     if n < 2:
@@ -168,7 +166,7 @@ class Results:
         """A data set's name, saying whether it is real data or an offline stand-in."""
         spec = self.params.get("datasets", {}).get(name, {})
         source = spec.get("source", "?")
-        if source in ("torchvision", "npz", "folder"):
+        if source in REAL_SOURCES:
             return f"{spec.get('name', name)} (real)"
         return f"{name} (stand-in: {source})"
 

@@ -323,6 +323,11 @@ SOURCES: dict[str, Callable[[str, dict, dict], Dataset]] = {
 }
 
 
+# sources of recorded data (not rendered here): the ones the scorecard calls real, and the ones
+# train_per_class / test_per_class cap (the rendered sources size themselves)
+REAL_SOURCES = ("torchvision", "npz", "folder")
+
+
 def build(name: str, cfg: dict, data: dict) -> Dataset:
     """Materialize data set `name` from its params entry `cfg` (data = the params `data` section)."""
     ds = capped(SOURCES[cfg["source"]](name, cfg, data), cfg)
@@ -337,7 +342,7 @@ def capped(ds: Dataset, cfg: dict) -> Dataset:
 
     for split in ("train", "test"):
         k = cfg.get(f"{split}_per_class")
-        if k and cfg["source"] in ("torchvision", "npz", "folder"):  # the rendered sources size themselves
+        if k and cfg["source"] in REAL_SOURCES:
             try:
                 ds.splits[split] = ds.splits[split].subset(per_class(ds.splits[split], k, cfg.get("seed", 0)))
             except DataError as e:
