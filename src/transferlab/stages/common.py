@@ -39,19 +39,28 @@ def fit_head_on_features(model: models.Net, task: engine.Task, train: engine.Dev
                          feature_batch: int = 1024, **fit_kwargs):
     """Train only `model`'s heads on its frozen extractor. The extractor's outputs are computed
     once (eval mode, no augmentation: exactly the inputs the head would see every epoch, so the
-    same computation, epochs times cheaper) and the head trains on them; the extractor is then
-    checked unchanged. Returns the fit result, the head-only Net (it shares `model.heads`) and
-    the function that turns a DeviceData into its features."""
-    before = engine.state_of([model.features])
+    same computation, epochs times cheaper) and the head trains on them (fit_head). Returns the
+    fit result, the head-only Net (it shares `model.heads`) and the function that turns a
+    DeviceData into its features."""
 
     def feats(d: engine.DeviceData | None) -> engine.DeviceData | None:
         return None if d is None else engine.feature_data(model.features, d, batch_size=feature_batch)
 
-    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
-    head_only.heads = model.heads  # shared modules: training head_only trains model's head
-    res = engine.fit(head_only, task, feats(train), feats(val), cfg, run, **fit_kwargs)
-    engine.assert_unchanged(before, [model.features])
+    res, head_only = fit_head(model, task, feats(train), feats(val), cfg, run, **fit_kwargs)
     return res, head_only, feats
+
+
+def fit_head(model: models.Net, task: engine.Task, train_features: engine.DeviceData,
+             val_features: engine.DeviceData | None, cfg: engine.FitConfig, run: Run, **fit_kwargs):
+    """Train only `model`'s heads on features of its frozen extractor ([N, D] as data), then
+    check the extractor unchanged. Returns the fit result and the head-only Net (it shares
+    `model.heads`, so training it trains model's head)."""
+    before = engine.state_of([model.features])
+    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
+    head_only.heads = model.heads
+    res = engine.fit(head_only, task, train_features, val_features, cfg, run, **fit_kwargs)
+    engine.assert_unchanged(before, [model.features])
+    return res, head_only
 
 
 def load_extractor(model: models.Net, path: str | Path) -> dict:

@@ -27,6 +27,7 @@ from ...io import atomic_torch_save
 from . import bert
 from . import text
 from . import language_model
+from ...stages.common import fit_head
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 
@@ -117,14 +118,10 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
     model.to(device)
     task, fit_cfg, frac = engine.classification(3), engine.FitConfig.from_params(cfg), p["train"]["val_fraction"]
     if frozen:
-        before = engine.state_of([model.features])
         feats = features if features is not None else encoder_features(model, encoded, device)
         (tr, va) = _hold_out(feats["train"].images, feats["train"].labels, frac, run.seed)
-        scored = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, 3]
-        scored.heads = model.heads  # shared modules: training it trains model's head
         train = _feature_split(tr)
-        res = engine.fit(scored, task, train, _feature_split(va), fit_cfg, run)
-        engine.assert_unchanged(before, [model.features])
+        res, scored = fit_head(model, task, train, _feature_split(va), fit_cfg, run)
         res.extra["frozen_unchanged"] = 1.0
         scored_data = {split: feats[split] for split, _ in EVAL_SPLITS}
     else:
