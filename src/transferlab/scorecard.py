@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .data.sources import REAL_SOURCES
+from .data.provenance import REAL_SOURCES
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",

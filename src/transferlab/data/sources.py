@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from . import idx
 from .format import DataError, Dataset, Split
+from .provenance import REAL_SOURCES
 
 # ------------------------------------------------------------------ torchvision (MNIST family)
 # Canonical item counts (train, test); md5 of the *uncompressed* raw files where known.
@@ -321,11 +322,6 @@ SOURCES: dict[str, Callable[[str, dict, dict], Dataset]] = {
     "npz": load_npz,
     "folder": load_folder,
 }
-
-
-# sources of recorded data (not rendered here): the ones the scorecard calls real, and the ones
-# train_per_class / test_per_class cap (the rendered sources size themselves)
-REAL_SOURCES = ("torchvision", "npz", "folder")
 
 
 def build(name: str, cfg: dict, data: dict) -> Dataset:
