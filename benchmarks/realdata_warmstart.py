@@ -1,66 +1,72 @@
-"""The warm-start gap (study 4, experiments 1 and 8) on the real CIFAR-10 slice in
-../shared/realdata (JPEG-recompressed: fine for the gap, not for comparing absolute accuracy
-with the papers). CPU-sized: a subset, a small ResNet, few epochs.
+"""The warm-start study (study 4) of the `real` preset on the real CIFAR-10 slice in
+../shared/realdata (JPEG-recompressed: fine for warm against fresh, not for comparing absolute
+accuracy with the papers): Ash & Adams' MLP on the preset's per-class subset, every phase to
+99% train accuracy, 5 seeds, with the plasticity diagnostics.
 
-    python benchmarks/realdata_warmstart.py --work /tmp/realws4 [--realdata ../shared/realdata]
+    python benchmarks/realdata_warmstart.py --work /tmp/realws [--realdata ../shared/realdata]
+        [--cores 2] [--out benchmarks/results]
 
-Runs, through Snakemake, the base runs (pretrain on half, warm, fresh) and the remedies for
-every seed, then prints warm, fresh, the gap with its 95% interval and what each remedy recovers.
+Runs the study through Snakemake (its aggregate), then prints which diagnostics separate warm
+from fresh (the base arm, after the first tuning epoch and at the end) and the scorecard's
+warm-start rows (the gap, the mechanism claims, every remedy with the share of the gap it
+recovers). Writes --out/realdata_warmstart.{md,csv}.
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
+from argparse import ArgumentParser
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realdata_studies import REPO, cifar_subset  # noqa: E402
+from common import REPO, publish
+from realdata_scorecard import stage_data
+from transferlab import params as P
+from transferlab.claims import CLAIMS
+from transferlab.scorecard import Results, score_claims
+from transferlab.workspace import copy_pipeline
 
-from transferlab.stages.aggregate import read_run  # noqa: E402
-from transferlab.studies.warmstart import tables  # noqa: E402
-from transferlab.workspace import copy_pipeline  # noqa: E402
+COLUMNS = ["claim", "setting", "expected", "effect", "ci_low", "ci_high", "n", "verdict", "share", "share_low",
+           "share_high"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = ArgumentParser()
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--realdata", type=Path, default=REPO.parent / "shared/realdata")
-    ap.add_argument("--train-per-class", type=int, default=300)
-    ap.add_argument("--test-per-class", type=int, default=200)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=12, help="pretraining and training epochs each")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
+    if not (a.realdata / "cifar10").is_dir() or not (a.realdata / "mnist").is_dir():
+        raise SystemExit(f"{a.realdata}: needs mnist/ and cifar10/ (the real data slices)")
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    npz = work / "cifar10_ws.npz"
-    if not npz.exists():
-        cifar_subset(next((a.realdata / "cifar10").glob("*.zip")), npz, a.train_per_class,
-                     test_per_class=a.test_per_class)
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
-    p["datasets"] = {"cifar10ws": {"source": "npz", "path": str(npz)}, **p["datasets"]}
-    p["run"]["progress"] = False
-    ws = p["warmstart"]
-    ws.update(dataset="cifar10ws", seeds=list(range(a.seeds)))
-    ws["setup"].update(width=16, depth=2, blocks=1, batch_size=64, pretrain_epochs=a.epochs, train_epochs=a.epochs,
-                       eval_last=4)
-    copy_pipeline(work, p)
-    runs = [r for r in tables.runs(p) if (r["experiment"] == "optimizers" and r.get("base"))
-            or r["experiment"] == "remedies"]
-    targets = [r["dir"] + "/metrics.json" for r in runs]
+    copy_pipeline(work)
+    params = P.apply_preset(work / "params.yaml", "real")
+    copy_pipeline(work, stage_data(a.realdata, work, params))
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores), *targets], cwd=work, check=True)
-    print(f"wall: {time.monotonic() - t0:.0f} s for {len(targets)} runs")
-    summary = pd.DataFrame([read_run(work, r)[0] for r in runs]).assign(tlr=float("nan"))
-    base = summary[summary.experiment == "optimizers"]
-    print(base[base.phase != "pretrain"].groupby("phase")["test/acc"].agg(["mean", "std", "count"]).round(4))
-    print(tables.gaps(summary, ws["setup"]["optimizer"]).round(4).to_string(index=False))
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores),
+                    "results/aggregate/warmstart/summary.csv"], cwd=work, check=True)
+    wall = time.monotonic() - t0
+    folder = work / "results/aggregate/warmstart"
+    summary = pd.read_csv(folder / "summary.csv")
+    separation = pd.read_csv(folder / "tables/diagnostics.csv")
+    ws = params["warmstart"]
+    base = separation[(separation.experiment == "optimizers") & (separation.arm == ws["setup"]["optimizer"])]
+    results = Results({"warmstart": summary}, lambda study: pd.read_csv(folder / "curves.csv"), params)
+    card = score_claims([c for c in CLAIMS if c.study == "warmstart"], results)
+    text = (f"# The warm-start study, `real` preset on the real CIFAR-10 slice\n\n"
+            f"{ws['dataset']}: {params['datasets'][ws['dataset']]}; model {ws['setup']['model']} width "
+            f"{ws['setup']['width']}, depth {ws['setup']['depth']}; seeds {ws['seeds']}. Pipeline wall time "
+            f"{wall:.0f} s on {a.cores} cores.\n\n## Which diagnostics separate warm from fresh (base arm)\n\n"
+            + base.drop(columns=["experiment"]).to_markdown(index=False, floatfmt=".4g")
+            + "\n\n## The scorecard's warm-start rows\n\n" + card[COLUMNS].to_markdown(index=False, floatfmt=".4f")
+            + "\n")
+    publish(a.out, "realdata_warmstart", text, pd.concat([card[COLUMNS].assign(table="scorecard"),
+                                                          base.assign(table="separation")], ignore_index=True))
 
 
 if __name__ == "__main__":

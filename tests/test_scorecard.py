@@ -116,3 +116,43 @@ def test_a_claim_that_presupposes_another_is_not_tested_without_it():
     assert no_gap.loc["warmstart.shrink_perturb", "effect"] == pytest.approx(0.0)
     with_gap = card(effect=-0.05).set_index("claim")
     assert with_gap.loc["warmstart.shrink_perturb", "verdict"] == "reproduced"
+
+
+def test_share_of_the_gap_recovered_and_its_fieller_interval():
+    """Share = mean(remedy - warm) / mean(fresh - warm); Fieller's interval is exactly the
+    shares r at which a t-test of the per-seed (remedy - warm) - r (fresh - warm) sits on its
+    5% boundary, and it is unbounded when the gap may be 0."""
+    from transferlab.scorecard import share_interval
+
+    rng = np.random.default_rng(3)
+    seeds = pd.Index(range(8))
+    warm = pd.Series(0.7 + 0.02 * rng.standard_normal(8), seeds)
+    fresh = warm + 0.05 + 0.004 * rng.standard_normal(8)             # a clear gap of 5 points
+    remedy = warm + 0.03 + 0.006 * rng.standard_normal(8)            # recovers about 60% of it
+    share, low, high = share_interval(remedy, warm, fresh)
+    num, den = (remedy - warm).to_numpy(), (fresh - warm).to_numpy()
+    assert share == pytest.approx(num.mean() / den.mean())
+    assert low < share < high
+    crit = stats.t.ppf(0.975, 7)
+    for bound in (low, high):
+        t = stats.ttest_1samp(num - bound * den, 0.0).statistic
+        assert abs(t) == pytest.approx(crit, rel=1e-9)
+    # no noise at all: the interval closes on the share
+    exact = share_interval(warm + 0.03, warm, warm + 0.06)
+    assert exact == pytest.approx((0.5, 0.5, 0.5))
+    # a gap lost in noise: no share can be read off it
+    noisy_fresh = warm + 0.001 + 0.05 * rng.standard_normal(8)
+    _, lo2, hi2 = share_interval(remedy, warm, noisy_fresh)
+    assert math.isnan(lo2) and math.isnan(hi2)
+    # in the scorecard: a remedy row carries the share, other rows NaN
+    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "remedies": ["dash"]}}
+    runs = pd.concat([
+        pd.DataFrame({"experiment": "optimizers", "arm": "adam", "phase": ph, "seed": seeds, "test/acc": v.values})
+        for ph, v in (("warm", warm), ("fresh", fresh))] + [
+        pd.DataFrame({"experiment": "remedies", "arm": "dash", "phase": "warm", "seed": seeds,
+                      "test/acc": remedy.values})], ignore_index=True)
+    claims = [c for c in CLAIMS if c.id in ("warmstart.gap", "warmstart.dash")]
+    card = score_claims(claims, Results({"warmstart": runs}, lambda s: pd.DataFrame(), params)).set_index("claim")
+    assert card.loc["warmstart.dash", "share"] == pytest.approx(share)
+    assert card.loc["warmstart.dash", "share_low"] == pytest.approx(low)
+    assert math.isnan(card.loc["warmstart.gap", "share"])

@@ -188,7 +188,7 @@ def test_remedies_touch_what_they_name():
                                                 ("shrink_perturb_head", True, True)]:
         m = _resnet()
         remedy, settings = remedies.get(name, {"shrink_perturb": sp})
-        out = remedy.before(m, settings, 0)
+        out = remedy.before(m, remedies.Arrival(settings, 0))
         assert isinstance(out, dict)
         same = {k: torch.equal(v, m.state_dict()[k]) for k, v in ref.state_dict().items()
                 if not k.endswith("num_batches_tracked") and "running" not in k}
@@ -225,7 +225,8 @@ def test_every_stage_starts_a_new_optimizer(monkeypatch):
 
     monkeypatch.setitem(engine.OPTIMIZERS, "adam", recording)
     until = {"train_acc": 1.0, "max_epochs": 2}
-    model, res, summary = stages.stages(st, Run(0, {}), 1, 1.0, "none", until_fit=until, sp={"shrink": 1, "perturb": 0})
+    model, res, summary = stages.stages(st, Run(0, {}), 1, 1.0, "none", until_fit=until,
+                                          warmstart={"shrink_perturb": {"shrink": 1, "perturb": 0}})
     assert created == [0, 0]  # one optimizer per stage, each without state
 
     # The same two stages by hand, each with a brand-new optimizer: bitwise the same weights.
@@ -243,7 +244,8 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     st = _setting()
     until = {"train_acc": 1.0, "max_epochs": 2}
     sp = {"shrink": 0.5, "perturb": 0.01}
-    ref, ref_res, _ = stages.stages(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until, sp=sp)
+    ws = {"shrink_perturb": sp}
+    ref, ref_res, _ = stages.stages(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until, warmstart=ws)
     ckpt = tmp_path / "run.pt"
 
     class Crash(Exception):
@@ -261,12 +263,13 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     stages.Setting.fit = crashing_fit
     try:
         with pytest.raises(Crash):
-            stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until, sp=sp)
+            stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until,
+                          warmstart=ws)
     finally:
         stages.Setting.fit = real_fit
     assert len(list(tmp_path.glob("run.stage*.done.pt"))) == 2
     model, res, _ = stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until,
-                                  sp=sp)
+                                  warmstart=ws)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ref.state_dict().items())
     assert res.history == ref_res.history
     assert not list(tmp_path.glob("run.stage*"))  # cleaned up
@@ -373,7 +376,7 @@ def test_l2_init_adds_lambda_times_squared_distance_to_the_initial_weights():
             p.add_(delta[name])
     remedy, settings = remedies.get("l2_init", {"remedy_settings": {"l2_init": {"lambda": 0.1}}})
     assert remedy.before is None  # nothing done to the weights at the warm start itself
-    penalty = remedy.hooks(settings, initial).penalty(lin)
+    penalty = remedy.hooks(lin, remedies.Arrival(settings, 0, initial=initial)).penalty(lin)
     assert penalty.item() == pytest.approx(0.1 * (6 * 0.25 + 1 + 4))
     penalty.backward()
     for name, p in lin.named_parameters():
@@ -395,7 +398,6 @@ def test_l2_init_keeps_a_warm_start_near_its_initial_weights(tmp_path):
 
     remedy, settings = remedies.get("l2_init", {"remedy_settings": {"l2_init": {"lambda": 1.0}}})
     plain, _, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt")
-    pulled, res, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt",
-                                  hooks=lambda w0: remedy.hooks(settings, w0))
+    pulled, res, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt", remedy=(remedy, settings))
     assert distance(pulled) < 0.5 * distance(plain)
     assert res.history[-1]["train/loss"] > 0  # train/loss stays the data loss, penalty apart

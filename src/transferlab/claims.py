@@ -207,12 +207,31 @@ def _ws_tuning(r: Results) -> Iterator[Comparison]:
                       f"p{plr}_t{hi}", f"p{plr}_t{lo}")
 
 
-def _ws_shrink_perturb(r: Results) -> Iterator[Comparison]:
-    if "shrink_perturb" not in r.params["warmstart"]["remedies"]:
-        yield Comparison("-", _ws_data(r), None, missing="warmstart.remedies has no shrink_perturb")
-        return
-    yield compare("shrink-and-perturb at the warm start vs fresh", _ws_data(r),
-                  _ws(r, experiment="remedies", arm="shrink_perturb"), _ws_base_fresh(r), "shrink_perturb", "fresh")
+def _ws_remedy(name: str, setting: str):
+    """A remedy at the warm start against the base fresh runs; the row's share: of the base gap."""
+    def settings(r: Results) -> Iterator[Comparison]:
+        if name not in r.params["warmstart"]["remedies"]:
+            yield Comparison("-", _ws_data(r), None, missing=f"warmstart.remedies has no {name}")
+            return
+        base = r.params["warmstart"]["setup"]["optimizer"]
+        yield compare(f"{setting} vs fresh", _ws_data(r), _ws(r, experiment="remedies", arm=name),
+                      _ws_base_fresh(r), name, "fresh",
+                      warm=_ws(r, experiment="optimizers", arm=base, phase="warm"))
+    return settings
+
+
+def _ws_diagnostic(metric: str):
+    """A diagnostic of the warm runs against the fresh ones, per optimizer arm (summary `metric`)."""
+    def settings(r: Results) -> Iterator[Comparison]:
+        if not r.params["warmstart"]["diagnostics"]["enabled"]:
+            yield Comparison("-", _ws_data(r), None, missing="warmstart.diagnostics.enabled is false")
+            return
+        for opt in r.params["warmstart"]["optimizers"]:
+            yield compare(opt, _ws_data(r),
+                          r.values("warmstart", metric, experiment="optimizers", arm=opt, phase="warm"),
+                          r.values("warmstart", metric, experiment="optimizers", arm=opt, phase="fresh"),
+                          f"{opt} warm", f"{opt} fresh")
+    return settings
 
 
 # ------------------------------------------------------------------ 5. transfer
@@ -250,6 +269,24 @@ def _nli_bert(r: Results) -> Iterator[Comparison]:
             yield compare(f"BERT {bert} vs LM encoder {lm}", _nli_data(r), _nlp(r, "nli_bert", bert),
                           _nlp(r, "nli_lm", lm), f"bert {bert}", f"lm {lm}")
 
+
+# the remedies at the warm start: name, claim, source, what it reported, the setting's text
+REMEDY_CLAIMS = [
+    ("shrink_perturb", "Shrink-and-perturb recovers the gap.", "Ash & Adams 2019", "as fresh",
+     "shrink-and-perturb at the warm start"),
+    ("head_reset", "Re-drawing the head at the warm start recovers the gap.", "Berariu et al. 2021",
+     "reset top layers: as fresh", "head re-drawn at the warm start"),
+    ("shrink_perturb_head", "Shrink-and-perturb with a re-drawn head recovers the gap.",
+     "Ash & Adams 2019; Berariu et al. 2021", "each: as fresh", "shrink-and-perturb and head re-drawn"),
+    ("l2_init", "L2-init (a pull toward the initial weights) recovers the gap.", "Kumar et al. 2023",
+     "keeps plasticity", "L2 toward the initial weights while tuning"),
+    ("redo", "Recycling dormant units (ReDo) while tuning recovers the gap.", "Sokar et al. 2023",
+     "restores plasticity lost to dormant units", "ReDo while tuning"),
+    ("dash", "Direction-aware shrinking (DASH) at the warm start recovers the gap.", "Shin et al. 2024",
+     "warm start as good as fresh or better", "DASH at the warm start"),
+    ("tune_lr", "Tuning the warm start at a 10x larger LR recovers the gap.", "Berariu et al. 2021",
+     "larger tuning LR, smaller gap", "warm start tuned at factor x the LR"),
+]
 
 CLAIMS: list[Claim] = [
     Claim("pretext.no_gain", "pretext", "Rotation, noise and overlay pretraining give no downstream gain over "
@@ -302,9 +339,19 @@ CLAIMS: list[Claim] = [
     Claim("warmstart.tuning_lr", "warmstart", "A 10x larger tuning LR shrinks the gap.", "Berariu et al. 2021",
           "larger LR, smaller gap", "gap at larger tuning LR - gap at smaller", Expect(">"), _ws_tuning,
           requires="warmstart.gap"),
-    Claim("warmstart.shrink_perturb", "warmstart", "Shrink-and-perturb recovers the gap.", "Ash & Adams 2019",
-          "as fresh", "shrink-perturb warm - fresh, test acc.", Expect(">", -MARGIN), _ws_shrink_perturb,
-          "recovers: not more than one point below fresh (" + MARGIN_WHY + ")", requires="warmstart.gap"),
+    *[Claim(f"warmstart.{name}", "warmstart", statement, source, reported, f"{name} warm - fresh, test acc.",
+            Expect(">", -MARGIN), _ws_remedy(name, setting),
+            "recovers: not more than one point below fresh (" + MARGIN_WHY + "); share: of the base gap, "
+            "Fieller's 95% interval", requires="warmstart.gap")
+      for name, statement, source, reported, setting in REMEDY_CLAIMS],
+    Claim("warmstart.grad_noise", "warmstart", "Pretraining lowers the tuning phase's gradient noise.",
+          "Berariu et al. 2021 (conjecture)", "less gradient noise early in tuning, so less exploration",
+          "warm - fresh, per-example gradient variance / squared mean gradient after the first tuning epoch",
+          Expect("<"), _ws_diagnostic("epoch1/grad_noise"),
+          "the first epoch: the early phase the conjecture is about, fixed before any run"),
+    Claim("warmstart.sharper", "warmstart", "Warm starts end in sharper minima.", "Berariu et al. 2021 (conjecture)",
+          "warm starts land in sharper minima", "warm - fresh, top Hessian eigenvalue of the training loss at the end",
+          Expect(">"), _ws_diagnostic("end/sharpness")),
     Claim("transfer.unfrozen", "transfer", "An ImageNet ResNet-18 finetuned unfrozen beats the frozen one on few "
           "MNIST labels.", "transfer assignment", "unfrozen above frozen", "unfrozen - frozen, test acc.",
           Expect(">"), _transfer_unfrozen),

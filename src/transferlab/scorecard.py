@@ -24,7 +24,8 @@ from .data.provenance import REAL_SOURCES
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
-           "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note"]
+           "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note",
+           "share", "share_low", "share_high"]  # remedies: the share of the warm-start gap recovered
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class Comparison:
     a: pd.Series
     b: pd.Series | None = None
     missing: str = ""
+    # a remedy (a) against fresh (b): the plain warm start, per seed; the row then also gives
+    # the share of the gap recovered, (a - warm) / (b - warm), with its interval
+    warm: pd.Series | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,35 @@ def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, in
     return effect, float(ci.low), float(ci.high), n, False
 
 
+def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[float, float, float]:
+    """The share of the warm-start gap a remedy recovers, mean(a - warm) / mean(fresh - warm),
+    over the seeds all three ran, with Fieller's 95% interval for a ratio of paired means: the
+    shares r whose per-seed (a - warm) - r (fresh - warm) a t-test at 5% does not reject as
+    mean 0. Bounded only when the gap itself is clearly non-zero; otherwise (low, high) are
+    NaN: no share can be read off a gap that may be 0."""
+    from scipy import stats
+
+    seeds = sorted(set(a.dropna().index) & set(warm.dropna().index) & set(fresh.dropna().index))
+    num = (a[seeds] - warm[seeds]).to_numpy(float)     # recovered, per seed
+    den = (fresh[seeds] - warm[seeds]).to_numpy(float)  # the gap, per seed
+    n = len(seeds)
+    share = float(num.mean() / den.mean()) if n and den.mean() != 0 else float("nan")
+    if n < 2:
+        return share, float("nan"), float("nan")
+    t2 = float(stats.t.ppf(0.975, n - 1)) ** 2
+    cov = np.cov(num, den, ddof=1) / n  # of the two means
+    A = den.mean() ** 2 - t2 * cov[1, 1]
+    B = -2 * (num.mean() * den.mean() - t2 * cov[0, 1])
+    C = num.mean() ** 2 - t2 * cov[0, 0]
+    disc = B * B - 4 * A * C
+    if -1e-12 * B * B < disc < 0:  # 0 but for rounding: no spread at all, the interval is the share
+        disc = 0.0
+    if A <= 0 or disc < 0:
+        return share, float("nan"), float("nan")
+    root = disc ** 0.5
+    return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A))
+
+
 def score(claim: Claim, comparison: Comparison) -> dict:
     row = {"claim": claim.id, "study": claim.study, "statement": claim.statement, "source": claim.source,
            "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
@@ -114,8 +147,10 @@ def score(claim: Claim, comparison: Comparison) -> dict:
     effect, low, high, n, paired = interval(comparison.a, comparison.b)
     verdict = claim.expect.verdict(low, high)
     note = "fewer than 2 seeds: no interval" if verdict == "not tested" else claim.why
+    share = (share_interval(comparison.a, comparison.warm, comparison.b) if comparison.warm is not None
+             else (float("nan"),) * 3)
     return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
-            "verdict": verdict, "note": note}
+            "verdict": verdict, "note": note, "share": share[0], "share_low": share[1], "share_high": share[2]}
 
 
 def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
@@ -181,8 +216,9 @@ def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
     return df
 
 
-def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "") -> Comparison:
-    """A comparison, or a "not tested" one naming the arm that did not run."""
-    absent = [name for name, s in ((a_name, a), (b_name, b)) if s is not None and not len(s)]
+def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "",
+            warm: pd.Series | None = None) -> Comparison:
+    """A comparison, or a "not tested" one naming the arm that did not run (`warm`: see Comparison)."""
+    absent = [name for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None and not len(s)]
     return Comparison(setting, data, a, b, missing=f"not run in this configuration: {', '.join(absent)}"
-                      if absent else "")
+                      if absent else "", warm=warm)

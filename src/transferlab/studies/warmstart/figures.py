@@ -20,7 +20,52 @@ FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: work
     "ws_resets": "Study 4: warm starting",
     "ws_tuning": "Study 4: warm starting",
     "ws_remedies": "Study 4: warm starting",
+    "ws_diagnostics": "Study 4: warm starting",
 }
+
+# diagnostic -> its panel's axis label (transferlab.diagnostics)
+DIAGNOSTIC_LABELS = {
+    "dormant": "dormant units (tau), share", "zero_units": "units 0 on every probe example, share",
+    "rank": "effective rank, penultimate features", "wnorm": "weight norm", "wdist": "distance from the start",
+    "grad_noise": "gradient noise: tr Cov / |mean|^2", "sharpness": "sharpness: top Hessian eigenvalue",
+}
+
+
+def diagnostics_figure(curves: pd.DataFrame, out: Path) -> Path | None:
+    """Every diagnostic vs epoch for the base arm, warm against fresh: mean over seeds with an
+    sd band (the costly ones exist only at their epochs)."""
+    base = curves[(curves.experiment == "optimizers") & (curves.base.astype(str) == "True")
+                  & curves.phase.isin(["warm", "fresh"]) & curves.metric.isin([f"diag/{k}" for k in DIAGNOSTIC_LABELS])]
+    if base.empty:
+        return None
+    fig, axes = plt.subplots(2, 4, figsize=(13, 5.6))
+    for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_LABELS.items()):
+        part = base[base.metric == f"diag/{name}"]
+        sns.lineplot(data=part, x="epoch", y="value", hue="phase", hue_order=["fresh", "warm"],
+                     palette={"fresh": "0.3", "warm": "C3"}, errorbar="sd", marker="." if name in
+                     ("grad_noise", "sharpness") else None, ax=ax, legend=name == "dormant")
+        if name in ("grad_noise", "sharpness"):
+            ax.set_yscale("log")
+        ax.set(title=label, xlabel="epoch", ylabel="")
+    axes.flat[-1].axis("off")
+    fig.suptitle(f"Plasticity diagnostics while training on the full set, {base.arm.iloc[0]} (mean, sd over seeds)")
+    fig.tight_layout()
+    return save(fig, out, "ws_diagnostics")
+
+
+def _separation_lines(table: pd.DataFrame, base: str) -> list[str]:
+    """The base arm's diagnostics, warm - fresh after the first epoch and at the end."""
+    part = table[(table.experiment == "optimizers") & (table.arm == base)]
+    if part.empty:
+        return []
+    effect = part.apply(lambda r: f"{r.effect:+.4g} {interval_text(r.ci_low, r.ci_high, int(r.seeds))}".strip(),
+                        axis=1)
+    yes_no = part.separates.map({True: "**yes**", False: "no"})
+    rows = part.assign(**{"warm - fresh [95% CI]": effect}, separates=yes_no)
+    return ["Which diagnostic separates warm from fresh (base arm, paired by seed; `separates`: the 95% interval "
+            "excludes 0; every arm in `tables/diagnostics.csv`):", "",
+            rows[["moment", "diagnostic", "warm", "fresh", "warm - fresh [95% CI]", "separates"]].to_markdown(
+                index=False, floatfmt=".4g"), ""]
 
 
 def _band(ax, values: pd.Series, label: str, color: str) -> None:
@@ -98,6 +143,10 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
                                    ax.tick_params(axis="x", labelrotation=20)),  # long remedy names
         "remedy at the warm start", "8. remedies")
 
+    diag = diagnostics_figure(t.curves, out)
+    if diag is not None:
+        figs["ws_diagnostics"] = diag
+
     gaps = t.tables["gaps.csv"]
     table = gaps.assign(**{"gap [95% CI]": gaps.apply(_gap_text, axis=1)})
     cols = ["experiment", "arm", "acc", "fresh", "gap [95% CI]", "seeds"]
@@ -114,4 +163,6 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
         mean_sd_table(base, ["arm", "phase"], "test/acc"), "",
         table[cols].to_markdown(index=False, floatfmt=".3f"), "",
     ]
+    if "diagnostics.csv" in t.tables:
+        lines += _separation_lines(t.tables["diagnostics.csv"], base.arm.iloc[0] if len(base) else "")
     return figs, lines

@@ -16,13 +16,27 @@ from torch import nn
 
 from ... import engine
 from ... import params as P
-from . import interventions
+from . import interventions, plasticity
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What a remedy may use when training goes on with new data (the warm start, or a stage's
+    arrival): its settings, a seed, that data and task, and the weights as drawn at init
+    (before any pretraining: the warm start's pretraining began from them too)."""
+
+    settings: dict
+    seed: int
+    data: engine.DeviceData | None = None
+    task: engine.Task | None = None
+    initial: dict[str, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
 class Remedy:
-    before: Callable[[nn.Module, dict, int], dict[str, float]] | None = None  # (model, settings, seed) -> recorded
-    hooks: Callable[[dict, dict[str, torch.Tensor]], engine.Hooks] | None = None  # (settings, initial weights)
+    before: Callable[[nn.Module, Arrival], dict[str, float]] | None = None  # done to the weights; -> recorded
+    hooks: Callable[[nn.Module, Arrival], engine.Hooks] | None = None  # added to the training run
+    tune: Callable[[dict, dict], dict] | None = None  # (settings, run settings) -> the run settings it changes
     settings: str | None = None  # its settings: a key under warmstart (default remedy_settings.<name>)
     needs: tuple[str, ...] = ()  # the keys its settings must have
 
@@ -40,8 +54,8 @@ def shrink_perturb(model: nn.Module, sp: dict, seed: int) -> dict[str, float]:
     return {"shrink_perturb/shrink": float(sp["shrink"]), "shrink_perturb/perturb": float(sp["perturb"])}
 
 
-def head_reset(model: nn.Module, settings: dict, seed: int) -> dict[str, float]:
-    return reset(model, "last", 1, seed)
+def head_reset(model: nn.Module, arrival: Arrival) -> dict[str, float]:
+    return reset(model, "last", 1, arrival.seed)
 
 
 class L2Init(engine.Hooks):
@@ -59,21 +73,31 @@ class L2Init(engine.Hooks):
                                    for name, w0 in self.initial.items())
 
 
+def tune_lr(settings: dict, run_settings: dict) -> dict:
+    """Berariu et al.'s test: the warm start tunes at `factor` times the run's LR."""
+    return {"lr": run_settings["lr"] * settings["factor"]}
+
+
 REMEDIES: dict[str, Remedy] = {
-    "shrink_perturb": Remedy(before=shrink_perturb, settings="shrink_perturb", needs=("shrink", "perturb")),
+    "shrink_perturb": Remedy(before=lambda model, a: shrink_perturb(model, a.settings, a.seed),
+                             settings="shrink_perturb", needs=("shrink", "perturb")),
     "head_reset": Remedy(before=head_reset),
-    "shrink_perturb_head": Remedy(before=lambda model, sp, seed: {**shrink_perturb(model, sp, seed),
-                                                                  **head_reset(model, sp, seed)},
+    "shrink_perturb_head": Remedy(before=lambda model, a: {**shrink_perturb(model, a.settings, a.seed),
+                                                           **head_reset(model, a)},
                                   settings="shrink_perturb", needs=("shrink", "perturb")),
-    "l2_init": Remedy(hooks=lambda settings, initial: L2Init(settings["lambda"], initial), needs=("lambda",)),
+    "l2_init": Remedy(hooks=lambda model, a: L2Init(a.settings["lambda"], a.initial), needs=("lambda",)),
+    "redo": Remedy(hooks=lambda model, a: plasticity.ReDo(model, a.data, a.settings, a.seed),
+                   needs=("tau", "every", "batch")),
+    "dash": Remedy(before=lambda model, a: plasticity.dash(model, a.task, a.data, a.settings), needs=("lambda",)),
+    "tune_lr": Remedy(tune=tune_lr, needs=("factor",)),
 }
 
 
-def get(name: str, warmstart: dict) -> tuple[Remedy, dict]:
+def get(name: str, warmstart: dict, key: str = "warmstart.remedies") -> tuple[Remedy, dict]:
     """A remedy and its settings from params' warmstart section; a clear error for an unknown
-    name or a missing setting."""
+    name (listed under `key`) or a missing setting."""
     if name not in REMEDIES:
-        raise P.ParamsError(f"warmstart.remedies: unknown remedy {name!r} (known: {', '.join(REMEDIES)})")
+        raise P.ParamsError(f"{key}: unknown remedy {name!r} (known: {', '.join(REMEDIES)})")
     remedy = REMEDIES[name]
     key = remedy.settings or f"remedy_settings.{name}"
     settings = warmstart

@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ... import engine
+from ... import diagnostics, engine
 from ... import params as P
 from ... import paths
 from . import interventions, remedies
@@ -73,19 +73,21 @@ class Setting:
     ds: fmt.Dataset
     s: dict
     fit_to: dict  # warmstart.until_fit: {train_acc, max_epochs}
+    diag: diagnostics.Settings | None  # warmstart.diagnostics, None when off
     task: engine.Task
     full: engine.DeviceData
     test: engine.DeviceData
     device: torch.device
 
     @classmethod
-    def make(cls, ds: fmt.Dataset, s: dict, fit_to: dict, device: torch.device) -> "Setting":
+    def make(cls, ds: fmt.Dataset, s: dict, fit_to: dict, device: torch.device,
+             diag: diagnostics.Settings | None = None) -> "Setting":
         # No validation hold-out: as in the papers, runs are compared on the test split only
         # and nothing is selected on it (the metric is a fixed window of epochs).
         stats = engine.channel_stats(ds.splits["train"].images)
         full = engine.DeviceData.from_split(ds.splits["train"], device, stats)
         test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
-        return cls(ds, s, fit_to, engine.classification(ds.num_classes), full, test, device)
+        return cls(ds, s, fit_to, diag, engine.classification(ds.num_classes), full, test, device)
 
     def model(self, seed: int) -> nn.Module:
         return new_model(self.s["model"], self.ds, self.task.heads, seed, self.device,
@@ -100,6 +102,14 @@ class Setting:
         target = self.fit_to["train_acc"]
         return lambda row: row["train/acc"] >= target
 
+    def diagnostics(self, model: nn.Module) -> diagnostics.Diagnostics | None:
+        """The diagnostics hook of a full-set run (its start: the weights as they are now), or None."""
+        if self.diag is None:
+            return None
+        blocks = interventions.layers(model)  # the extractor's blocks, then the heads
+        named = {**{f"layer{i + 1}": b for i, b in enumerate(blocks[:-1])}, "head": blocks[-1]}
+        return diagnostics.Diagnostics(model, named, self.full, self.diag)
+
     def subset(self, idx: torch.Tensor) -> engine.DeviceData:
         idx = idx.to(self.device)
         return engine.DeviceData(self.full.images[idx], self.full.labels[idx], self.full.mean, self.full.std)
@@ -107,11 +117,11 @@ class Setting:
     def half(self, seed: int) -> torch.Tensor:
         return interventions.pretrain_half(len(self.full), self.s["pretrain_fraction"], seed)
 
-    def fit(self, model, data, epochs: int, run: Run, until=None, hooks: engine.Hooks | None = None
+    def fit(self, model, data, epochs: int, run: Run, until=None, hooks: tuple[engine.Hooks, ...] = ()
             ) -> engine.FitResult:
         test = TestEachEpoch(self.task, self.test, run.amp)
         return engine.fit(model, self.task, data, None, fit_config(self.s, epochs), run,
-                          hooks=engine.AllHooks(test, hooks) if hooks else test, until=until)
+                          hooks=engine.AllHooks(test, *hooks) if hooks else test, until=until)
 
 
 def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
@@ -141,19 +151,44 @@ def pretrain(st: Setting, run: Run, fixed: bool = False):
 
 
 def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dict | None] | None = None,
-          hooks: Callable[[dict[str, torch.Tensor]], engine.Hooks] | None = None):
+          remedy: tuple[remedies.Remedy, dict] | None = None):
     """Train on the full set: fresh (init None) or warm from `init`, after `before(model)`;
-    `hooks(initial weights)`: what a remedy adds to the training (the weights as drawn at
-    init, before the pretrained ones load: the pretraining run started from the same ones)."""
+    `remedy` (a remedy and its settings): what it does to the weights first and adds to the
+    training. With diagnostics on, they are recorded every epoch from the weights training
+    starts with, and measured once more at the end (summary end/<name>)."""
     model = st.model(run.seed)
-    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}  # as drawn at init
     extra = {"warm": float(init is not None)}
     if init is not None:
         load_pretrained(model, init)
     if before is not None:
         extra.update(before(model) or {})
-    res = st.fit(model, st.full, st.s["train_epochs"], run, until=st.until(), hooks=hooks(initial) if hooks else None)
-    return model, res, {**summarize(res.history, st.s["eval_last"]), **extra}
+    hooks = []
+    if remedy is not None:
+        extra.update(apply_remedy(model, *remedy, remedies.Arrival(remedy[1], run.seed, st.full, st.task, initial),
+                                  hooks))
+    diag = st.diagnostics(model)  # from the weights training starts with
+    if diag is not None:
+        hooks.append(diag)
+    res = st.fit(model, st.full, st.s["train_epochs"], run, until=st.until(), hooks=tuple(hooks))
+    summary = {**summarize(res.history, st.s["eval_last"]), **extra}
+    if diag is not None:  # the end of training (with until_fit, not an epoch the hook knew to be last)
+        last = res.history[-1] if res.history else {}
+        end = ({k.removeprefix("diag/"): v for k, v in last.items() if k.startswith("diag/")}
+               if "diag/sharpness" in last else diag.measure(model))  # measured at the last epoch already
+        summary.update({f"end/{k}": v for k, v in end.items() if k in diagnostics.WHOLE_NETWORK})
+        summary.update({f"epoch1/{k.removeprefix('diag/')}": v for k, v in res.history[0].items()
+                        if k.removeprefix("diag/") in diagnostics.WHOLE_NETWORK})  # the start of tuning
+    return model, res, summary
+
+
+def apply_remedy(model: nn.Module, remedy: remedies.Remedy, settings: dict, arrival: remedies.Arrival,
+                 hooks: list[engine.Hooks]) -> dict[str, float]:
+    """A remedy at an arrival of data: what it does to the weights (returns what it recorded);
+    the hooks it adds to the training that follows go into `hooks`."""
+    if remedy.hooks is not None:
+        hooks.append(remedy.hooks(model, arrival))
+    return (remedy.before(model, arrival) or {}) if remedy.before is not None else {}
 
 
 def transition(st: Setting, run: Run, gamma: float):
@@ -169,12 +204,17 @@ def transition(st: Setting, run: Run, gamma: float):
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
-def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, sp: dict):
+def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, warmstart: dict):
     """n_stages pretrain stages on growing data (chunk 1, chunks 1-2, ...; the data split into
     n_stages + 1 chunks by interventions.stage_chunks), each until the train accuracy reaches
     until_fit.train_acc (at most until_fit.max_epochs), then train_epochs on the full set.
-    Every stage starts a new optimizer; `remedy` shrink_perturb is applied at each arrival."""
+    Every stage starts a new optimizer; `remedy` (a name in remedies.REMEDIES, or none) is
+    applied at each arrival of new data, its hooks to the stage that follows."""
     seed = run.seed
+    chosen = None if remedy == "none" else remedies.get(remedy, warmstart, "warmstart.stage_remedies")
+    if chosen is not None and chosen[0].tune is not None:
+        raise P.ParamsError(f"warmstart.stage_remedies: {remedy!r} changes the run's settings, not the weights at "
+                            "an arrival; it is a warm-start remedy (warmstart.remedies) only")
     chunks = interventions.stage_chunks(st.full.labels.cpu(), n_stages + 1, ratio, seed)
     model = st.model(seed)
     target = until_fit["train_acc"]
@@ -192,10 +232,11 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
             model.load_state_dict(ck["model"])
             rows = ck["history"]
         else:
-            if i > 0 and remedy == "shrink_perturb":  # new data arrives: shrink and perturb first
-                remedies.shrink_perturb(model, sp, seed * 1000 + i)
+            hooks = []
+            if i > 0 and chosen is not None:  # new data arrives: the remedy first
+                apply_remedy(model, *chosen, remedies.Arrival(chosen[1], seed * 1000 + i, data, st.task), hooks)
             res = st.fit(model, data, epochs, replace(run, seed=seed * 1000 + i, config=cfg, checkpoint=running,
-                                                      dir=None), until=until)
+                                                      dir=None), until=until, hooks=tuple(hooks))
             rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
             if done:
                 atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
@@ -218,7 +259,9 @@ def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
     """The data on the device and setup with a run's overrides (optimizer, lr, width, ...);
     `ds`: the job's data set when it is loaded already (settings that differ per run)."""
     ds = ds if ds is not None else fmt.load(job.inputs["data"])
-    return Setting.make(ds, run_settings(job.params, **overrides), job.params["warmstart"]["until_fit"], job.device)
+    ws = job.params["warmstart"]
+    diag = diagnostics.Settings.from_params(ws["diagnostics"]) if ws["diagnostics"]["enabled"] else None
+    return Setting.make(ds, run_settings(job.params, **overrides), ws["until_fit"], job.device, diag)
 
 
 def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
@@ -255,7 +298,7 @@ def phased(*phases: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ stages
-KEYS = ("warmstart.setup", "warmstart.until_fit")
+KEYS = ("warmstart.setup", "warmstart.until_fit", "warmstart.diagnostics")
 SEEDS = {"seed": "warmstart.seeds"}
 DATA = {"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}
 
@@ -309,7 +352,7 @@ def ws_transition(job: Job) -> None:
 
 
 # 4. many stages
-@stage(params=(*KEYS, "warmstart.shrink_perturb"),
+@stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
        batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies",
               **SEEDS},
        inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True)
@@ -319,7 +362,7 @@ def ws_stages(job: Job) -> None:
     for run in job.runs():
         a = run.axes
         model, res, summary = stages(st, run, a["stages"], a["ratio"], a["remedy"], until_fit=ws["until_fit"],
-                                     sp=ws["shrink_perturb"])
+                                     warmstart=ws)
         finish_run(run, model, st, res, summary, keep_model=False)
 
 
@@ -384,10 +427,10 @@ def ws_tune_fresh(job: Job) -> None:
        runs=run_dir(paths.WS_REMEDY), outputs=MEASURED, checkpoint=True)
 def ws_remedy(job: Job) -> None:
     """Warm starts from the base pretrained model with a remedy: every remedy and seed."""
-    st, ws = setting(job), job.params["warmstart"]
+    ds, ws = fmt.load(job.inputs["data"]), job.params["warmstart"]
+    base = setting(job, ds)
     for run in job.runs():
         remedy, settings = remedies.get(run.axes["remedy"], ws)
-        before = (lambda m: remedy.before(m, settings, run.seed)) if remedy.before else None
-        hooks = (lambda initial: remedy.hooks(settings, initial)) if remedy.hooks else None
-        model, res, summary = train(st, run, init=run.inputs["init"], before=before, hooks=hooks)
+        st = setting(job, ds, **remedy.tune(settings, base.s)) if remedy.tune else base  # e.g. a larger LR
+        model, res, summary = train(st, run, init=run.inputs["init"], remedy=(remedy, settings))
         finish_run(run, model, st, res, summary, keep_model=False)

@@ -87,8 +87,39 @@ def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# the diagnostics (transferlab.diagnostics) as the summary keeps them: after the first tuning epoch
+# and at the end of training
+DIAGNOSTICS = ("dormant", "zero_units", "rank", "wnorm", "wdist", "grad_noise", "sharpness")
+MOMENTS = {"epoch1": "after epoch 1", "end": "end"}
+
+
+def separation(summary: pd.DataFrame) -> pd.DataFrame:
+    """Which diagnostic separates warm from fresh: for every arm with both (optimizers, width
+    and depth), every diagnostic and moment, warm - fresh paired by seed with its 95% interval;
+    `separates` when the interval excludes 0."""
+    rows = []
+    arms = summary[summary.experiment.isin(["optimizers", "width_depth"]) & (summary.phase == "warm")]
+    for (experiment, arm), _ in arms.groupby(["experiment", "arm"], sort=False):
+        part = summary[(summary.experiment == experiment) & (summary.arm == arm)].set_index("seed")
+        for moment, when in MOMENTS.items():
+            for name in DIAGNOSTICS:
+                key = f"{moment}/{name}"
+                if key not in part:
+                    continue
+                warm, fresh = part[part.phase == "warm"][key], part[part.phase == "fresh"][key]
+                m, lo, hi, n = ci95((warm - fresh).dropna())
+                rows.append({"experiment": experiment, "arm": arm, "moment": when, "diagnostic": name,
+                             "warm": float(warm.mean()), "fresh": float(fresh.mean()), "effect": m,
+                             "ci_low": lo, "ci_high": hi, "seeds": n,
+                             "separates": bool(lo > 0 or hi < 0) if n > 1 else False})
+    return pd.DataFrame(rows)
+
+
 def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {"gaps.csv": gaps(summary, p["warmstart"]["setup"]["optimizer"])}
+    out = {"gaps.csv": gaps(summary, p["warmstart"]["setup"]["optimizer"])}
+    if p["warmstart"]["diagnostics"]["enabled"]:
+        out["diagnostics.csv"] = separation(summary)
+    return out
 
 
 # no validation split in the warm-start runs: the papers' metric is on the test split
