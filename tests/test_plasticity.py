@@ -276,3 +276,32 @@ def test_tune_lr_remedy_scales_the_runs_lr_and_unknown_stage_remedies_are_named(
         remedies.get("nope", {}, "warmstart.stage_remedies")
     with pytest.raises(P.ParamsError, match="warmstart.remedy_settings.redo: remedy 'redo' needs tau, every, batch"):
         remedies.get("redo", {})
+
+
+@pytest.mark.parametrize("remedy", ["redo", "dash"])
+def test_a_resnet_warm_start_with_a_unit_remedy_records_every_diagnostic(remedy, tmp_path):
+    """The paper preset's model: ResNet blocks (BatchNorm, a ReLU called twice per block)
+    through the whole warm-start path with the diagnostics on."""
+    from dataclasses import replace
+
+    from test_warmstart import _setting
+
+    from transferlab.runs import Run
+    from transferlab.stages.common import save_model
+    from transferlab.studies.warmstart import stages
+
+    st = replace(_setting(), diag=diagnostics.Settings(every=2, probe_examples=16, gradient_examples=8))
+    model, _, _ = stages.pretrain(st, Run(0, {}))
+    save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
+    settings = {"redo": {"tau": 0.5, "every": 2, "batch": 16}, "dash": {"lambda": 0.3}}[remedy]
+    _, res, summary = stages.train(st, Run(0, {}), init=tmp_path / "model.pt",
+                                   remedy=(remedies.REMEDIES[remedy], settings))
+    assert [("diag/sharpness" in r) for r in res.history] == [True, False, True]  # epochs 1, 3 of 3
+    assert {f"end/{k}" for k in diagnostics.WHOLE_NETWORK} <= set(summary)
+    assert {f"epoch1/{k}" for k in diagnostics.WHOLE_NETWORK} <= set(summary)
+    assert summary["end/sharpness"] == res.history[-1]["diag/sharpness"]  # the last epoch measured it
+    assert all(math.isfinite(v) for k, v in summary.items() if k.startswith(("end/", "epoch1/")))
+    if remedy == "redo":
+        assert res.history[-1]["redo/recycled"] > 0  # tau 0.5 on a tiny ResNet: some units recycled
+    else:
+        assert 0.3 <= summary["dash/min_shrink"] <= summary["dash/mean_shrink"] <= 1.0
