@@ -2,11 +2,14 @@
 as the pipeline runs them: test set scored every epoch, dvclive folder, metrics.json) with the
 diagnostics off and on at several `every` (k), interleaved seed by seed, on one CPU thread.
 
-    python benchmarks/diagnostics_overhead.py [--params params.yaml] [--every 5 10 20] [--seeds 5]
+    python benchmarks/diagnostics_overhead.py [--params params.yaml] [--data PREPARED.pt]
+        [--every 5 10 20] [--seeds 5] [--name diagnostics_overhead]
 
 The data set is params' warmstart.dataset (prepared by the pipeline first: `snakemake
-data/prepared/<name>.pt`). Prints the median wall time of a run per setting and the overhead
-against "off"; writes benchmarks/results/diagnostics_overhead.{md,csv}.
+data/prepared/<name>.pt`), or --data (e.g. the real preset's, from a workspace of
+benchmarks/realdata_warmstart.py with --params that workspace's params.yaml). Prints the
+median wall time of a run per setting and the overhead against "off"; writes
+benchmarks/results/<name>.{md,csv}.
 """
 
 from __future__ import annotations
@@ -42,14 +45,16 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
     ap.add_argument("--every", type=int, nargs="+", default=[5, 10, 20])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--data", type=Path, help="a prepared data set (default: params' warmstart.dataset here)")
+    ap.add_argument("--name", default="diagnostics_overhead", help="the result files' name")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
     torch.set_num_threads(1)
     p = P.load(a.params)
     ws = p["warmstart"]
-    data = REPO / paths.PREPARED.format(dataset=ws["dataset"])
+    data = a.data or REPO / paths.PREPARED.format(dataset=ws["dataset"])
     if not data.exists():
-        raise SystemExit(f"{data} not found: prepare it first (snakemake {data.relative_to(REPO)})")
+        raise SystemExit(f"{data} not found: prepare it first (snakemake {paths.PREPARED})")
     ds = fmt.load(data)
     base = stages.run_settings(p)
     settings = {"off": None, **{f"k={k}": diagnostics.Settings.from_params({**ws["diagnostics"], "every": k})
@@ -78,7 +83,7 @@ def main() -> None:
             "A run = one full-set training run as the pipeline runs it (test set every epoch, dvclive, "
             "metrics.json). Overhead = a run's time with the diagnostics / the same run without - 1, "
             "paired by seed and phase.\n\n" + table.to_markdown(index=False, floatfmt=".3f") + "\n")
-    publish(a.out, "diagnostics_overhead", text, df)
+    publish(a.out, a.name, text, df)
 
 
 if __name__ == "__main__":
