@@ -10,7 +10,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
@@ -51,6 +50,7 @@ SEED_RANGE = ("pi", 100)
 def save(fig, out: Path, name: str) -> Path:
     """Write figure `name` as <out>/<name>.png (atomically, at most MAX_WIDTH_PX wide) and
     close it; returns the path."""
+    import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
     dest = out / f"{name}.png"
     for ax in fig.axes:  # epochs are whole numbers: no tick at epoch 1.5
         if ax.get_xlabel() == "epoch":

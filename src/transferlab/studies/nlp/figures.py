@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from ...figures import SEED_RANGE, Tables, chance_line, mean_sd_table, save, stand_in_note
 
@@ -28,6 +26,8 @@ NLI_PHASES = {"nli_lm": "our LM encoder", "nli_bert": "BERT"}
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
+    import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     s, c = t.summary, t.curves
     lm = c[(c.phase == "lm") & c.metric.isin(["val/ppl", "train/ppl"])]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import seaborn as sns
 
 from ...figures import Tables, chance_line, mean_sd_table, save, ticks_at
 
@@ -15,6 +14,7 @@ FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: work
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     ft = t.summary[t.summary.phase == "finetune"].rename(columns={"dataset": "pretrained on", "target": "head on"})
     g = sns.relplot(data=ft, x="s", y="test/acc", hue="variant", row="pretrained on", col="head on", kind="line",
                     errorbar="sd", marker="o", height=3, aspect=1.3, facet_kws={"sharey": False})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import seaborn as sns
 
 from ...figures import SEED_RANGE, Tables, mean_sd_table, save, stand_in_note
 
@@ -16,6 +15,7 @@ FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: work
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     s = t.summary
     ft = s[s.phase == "finetune"]
     g = sns.catplot(data=ft, x="head", y="test/acc", hue="mode", col="k", kind="bar", errorbar="sd", height=3.2,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from ...figures import Tables, interval_text, mean_sd_table, save, ticks_at
 
@@ -34,6 +32,8 @@ DIAGNOSTIC_LABELS = {
 def diagnostics_figure(curves: pd.DataFrame, out: Path) -> Path | None:
     """Every diagnostic vs epoch for the base arm, warm against fresh: mean over seeds with an
     sd band (the costly ones exist only at their epochs)."""
+    import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
+    import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     base = curves[(curves.experiment == "optimizers") & (curves.base.astype(str) == "True")
                   & curves.phase.isin(["warm", "fresh"]) & curves.metric.isin([f"diag/{k}" for k in DIAGNOSTIC_LABELS])]
     if base.empty:
@@ -87,6 +87,8 @@ def _gap_text(r) -> str:
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
+    import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
+    import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     s = t.summary
     ylab = "test acc. (mean of last epochs)"
     figs = {}
