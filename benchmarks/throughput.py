@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--seed-train-size", type=int, default=4096)
     ap.add_argument("--workers", type=int, default=0, help="baseline DataLoader workers")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="skip torch.compile (its recompilations around BatchNorm recalibration can take minutes)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
     device = pick_device(a.device)
@@ -171,7 +173,7 @@ def main() -> None:
                      "baseline train samples/s": b_tr, "baseline eval samples/s": b_ev,
                      "train ratio": e_tr / b_tr, "eval ratio": e_ev / b_ev, "acc": e_acc, "baseline acc": b_acc})
         if device.type == "cuda":
-            for cl, comp in ((True, False), (False, True), (True, True)):
+            for cl, comp in ((True, False), *(() if a.no_compile else ((False, True), (True, True)))):
                 tr, ev, acc, cs = engine_run(name, ds, a.train_size, a.batch, device, channels_last=cl,
                                              compile_=comp)
                 rows.append({"model": name, "variant": f"engine{'+channels_last' * cl}{'+compile' * comp}",
