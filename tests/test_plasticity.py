@@ -305,3 +305,14 @@ def test_a_resnet_warm_start_with_a_unit_remedy_records_every_diagnostic(remedy,
         assert res.history[-1]["redo/recycled"] > 0  # tau 0.5 on a tiny ResNet: some units recycled
     else:
         assert 0.3 <= summary["dash/min_shrink"] <= summary["dash/mean_shrink"] <= 1.0
+
+
+def test_the_diagnostics_figure_exists_with_the_diagnostics_off(tmp_path):
+    """The report stage declares ws_diagnostics.png: without diagnostic curves it still writes it."""
+    import pandas as pd
+
+    from transferlab.studies.warmstart import figures
+
+    empty = pd.DataFrame(columns=["experiment", "base", "phase", "metric", "epoch", "value", "arm"])
+    path = figures.diagnostics_figure(empty, tmp_path)
+    assert path == tmp_path / "ws_diagnostics.png" and path.stat().st_size > 0

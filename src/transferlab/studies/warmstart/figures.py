@@ -29,15 +29,20 @@ DIAGNOSTIC_LABELS = {
 }
 
 
-def diagnostics_figure(curves: pd.DataFrame, out: Path) -> Path | None:
+def diagnostics_figure(curves: pd.DataFrame, out: Path) -> Path:
     """Every diagnostic vs epoch for the base arm, warm against fresh: mean over seeds with an
-    sd band (the costly ones exist only at their epochs)."""
+    sd band (the costly ones exist only at their epochs). With the diagnostics off, a figure
+    that says so (the report stage declares every figure as an output)."""
     import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     base = curves[(curves.experiment == "optimizers") & (curves.base.astype(str) == "True")
                   & curves.phase.isin(["warm", "fresh"]) & curves.metric.isin([f"diag/{k}" for k in DIAGNOSTIC_LABELS])]
     if base.empty:
-        return None
+        fig, ax = plt.subplots(figsize=(6, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No diagnostics in these runs (warmstart.diagnostics.enabled: false)", ha="center",
+                va="center")
+        return save(fig, out, "ws_diagnostics")
     fig, axes = plt.subplots(2, 4, figsize=(13, 5.6))
     for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_LABELS.items()):
         part = base[base.metric == f"diag/{name}"]
@@ -145,9 +150,7 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
                                    ax.tick_params(axis="x", labelrotation=20)),  # long remedy names
         "remedy at the warm start", "8. remedies")
 
-    diag = diagnostics_figure(t.curves, out)
-    if diag is not None:
-        figs["ws_diagnostics"] = diag
+    figs["ws_diagnostics"] = diagnostics_figure(t.curves, out)
 
     gaps = t.tables["gaps.csv"]
     table = gaps.assign(**{"gap [95% CI]": gaps.apply(_gap_text, axis=1)})
