@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from common import publish
+
 from transferlab import engine, models
 from transferlab.multiseed import SeedStack, fit_seeds
 from transferlab.runs import Run, pick_device
@@ -88,10 +90,7 @@ def main() -> None:
             f"Adam, float32 (TF32); one epoch each after a warm-up epoch; the engine's epoch includes its "
             f"BatchNorm recalibration "
             f"(the group's loop has none).\n\n" + df.to_markdown(index=False, floatfmt=".3g") + "\n")
-    print(text)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "gpu_seed_groups.md").write_text(text)
-    df.to_csv(a.out / "gpu_seed_groups.csv", index=False)
+    publish(a.out, "gpu_seed_groups", text, df)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from common import publish
+
 from transferlab.data import sources
 from transferlab.runs import Run, pick_device
 from transferlab.stages.common import save_model
@@ -73,10 +75,7 @@ def main() -> None:
             f"{time.monotonic() - t_start:.0f} s in all; median {epoch_s:.2f} s per epoch (test pass included)."
             f"\n\n**gap warm - fresh: {gap:+.4f} [{lo:+.4f}, {hi:+.4f}]** (paired 95% t-interval over seeds)\n\n"
             + df.round(4).to_markdown(index=False) + "\n")
-    print(text)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "gpu_warmstart_gap.md").write_text(text)
-    df.to_csv(a.out / "gpu_warmstart_gap.csv", index=False)
+    publish(a.out, "gpu_warmstart_gap", text, df)
 
 
 if __name__ == "__main__":
