@@ -135,8 +135,8 @@ def _data(n=64, seed=0):
 def test_diagnostics_hook_records_cheap_every_epoch_and_costly_every_k():
     model = _mlp()
     layers = {"layer1": model.features[0], "layer2": model.features[1], "head": model.heads}
-    hook = diagnostics.Diagnostics(model, layers, _data(), diagnostics.Settings(every=3, probe_examples=32,
-                                                                                gradient_examples=16))
+    hook = diagnostics.Diagnostics(layers, _data(), diagnostics.Settings(every=3, probe_examples=32,
+                                                                         gradient_examples=16))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rows = [hook.epoch_metrics(model, e) for e in range(4)]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # measuring changes nothing

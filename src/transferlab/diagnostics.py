@@ -103,7 +103,7 @@ def weight_norms(layers: dict[str, nn.Module], start: dict[str, torch.Tensor]) -
     `start` (the same parameters, flattened per layer), and both for the whole network."""
     out, total_norm, total_dist = {}, 0.0, 0.0
     for name, module in layers.items():
-        w = torch.cat([p.detach().flatten().float() for p in module.parameters()])
+        w = flat(module)
         norm2, dist2 = float(w.pow(2).sum()), float((w - start[name].to(w.device)).pow(2).sum())
         out[f"wnorm_{name}"], out[f"wdist_{name}"] = math.sqrt(norm2), math.sqrt(dist2)
         total_norm, total_dist = total_norm + norm2, total_dist + dist2
@@ -111,9 +111,13 @@ def weight_norms(layers: dict[str, nn.Module], start: dict[str, torch.Tensor]) -
     return out
 
 
+def flat(module: nn.Module) -> torch.Tensor:
+    """A module's parameters as one float vector [P] (a new tensor, detached)."""
+    return torch.cat([p.detach().flatten().float() for p in module.parameters()])
+
+
 def flat_layers(layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
-    return {name: torch.cat([p.detach().flatten().float() for p in m.parameters()]).clone()
-            for name, m in layers.items()}
+    return {name: flat(m) for name, m in layers.items()}
 
 
 # ------------------------------------------------------------------ gradient noise
@@ -191,10 +195,10 @@ class Settings:
     (at least the feature width, or the rank is capped by it); gradient_examples = the first
     of those the costly ones use; power_iterations = the most the sharpness may take."""
 
-    every: int = 10
+    every: int = 20
     tau: float = 0.1
     probe_examples: int = 256
-    gradient_examples: int = 64
+    gradient_examples: int = 32
     power_iterations: int = 20
 
     @classmethod
@@ -202,19 +206,24 @@ class Settings:
         return cls(**{k: p[k] for k in cls.__dataclass_fields__ if k in p})
 
 
-def probe_batch(data: engine.DeviceData, n: int, seed: int = 2024) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed batch: the first n of a seeded permutation of the data; x normalized [n, ...], y [n]."""
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].to(data.images.device)
+def sample_batch(data: engine.DeviceData, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n examples drawn without replacement with `gen`: x normalized [n, ...], y [n]."""
+    order = torch.randperm(len(data), generator=gen)[:n].to(data.images.device)
     x, y = data.batch(order, 0, len(order))
     return data.normalize(x), y
+
+
+def probe_batch(data: engine.DeviceData, n: int, seed: int = 2024) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed batch: the first n of a seeded permutation of the data."""
+    return sample_batch(data, n, torch.Generator().manual_seed(seed))
 
 
 class Diagnostics(engine.Hooks):
     """Records the diagnostics of `model` (a models.Net: `features`, `heads`) in the history row
     of every epoch as diag/<name>; `layers`: name -> module whose weights are normed."""
 
-    def __init__(self, model: nn.Module, layers: dict[str, nn.Module], data: engine.DeviceData,
-                 settings: Settings, head: str = "main"):
+    def __init__(self, layers: dict[str, nn.Module], data: engine.DeviceData, settings: Settings,
+                 head: str = "main"):
         self.layers, self.settings, self.head = layers, settings, head
         self.x, self.y = probe_batch(data, settings.probe_examples)
         self.start = flat_layers(layers)  # the weights the run starts from

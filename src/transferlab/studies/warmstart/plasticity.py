@@ -133,9 +133,8 @@ class ReDo(engine.Hooks):
         self.steps += 1
         if self.steps % self.every:
             return
-        order = torch.randperm(len(self.data), generator=self.gen)[:self.batch].to(self.data.images.device)
-        x, _ = self.data.batch(order, 0, len(order))
-        masks = dormant_units(model, self.sites, self.data.normalize(x), self.tau)
+        x, _ = diagnostics.sample_batch(self.data, self.batch, self.gen)
+        masks = dormant_units(model, self.sites, x, self.tau)
         for k, (site, mask) in enumerate(zip(self.sites, masks)):
             self.recycled += recycle(site, mask.to(site.incoming.weight.device), self.steps * 1000 + k, self.optimizer)
 

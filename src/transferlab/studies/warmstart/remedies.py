@@ -99,11 +99,11 @@ def get(name: str, warmstart: dict, key: str = "warmstart.remedies") -> tuple[Re
     if name not in REMEDIES:
         raise P.ParamsError(f"{key}: unknown remedy {name!r} (known: {', '.join(REMEDIES)})")
     remedy = REMEDIES[name]
-    key = remedy.settings or f"remedy_settings.{name}"
+    where = remedy.settings or f"remedy_settings.{name}"  # its settings' key under warmstart
     settings = warmstart
-    for part in key.split("."):
+    for part in where.split("."):
         settings = settings.get(part, {}) if isinstance(settings, dict) else {}
     missing = [k for k in remedy.needs if k not in settings]
     if missing:
-        raise P.ParamsError(f"warmstart.{key}: remedy {name!r} needs {', '.join(missing)}")
+        raise P.ParamsError(f"warmstart.{where}: remedy {name!r} needs {', '.join(missing)}")
     return remedy, settings

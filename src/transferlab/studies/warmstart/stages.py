@@ -108,7 +108,7 @@ class Setting:
             return None
         blocks = interventions.layers(model)  # the extractor's blocks, then the heads
         named = {**{f"layer{i + 1}": b for i, b in enumerate(blocks[:-1])}, "head": blocks[-1]}
-        return diagnostics.Diagnostics(model, named, self.full, self.diag)
+        return diagnostics.Diagnostics(named, self.full, self.diag)
 
     def subset(self, idx: torch.Tensor) -> engine.DeviceData:
         idx = idx.to(self.device)
@@ -165,8 +165,9 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
         extra.update(before(model) or {})
     hooks = []
     if remedy is not None:
-        extra.update(apply_remedy(model, *remedy, remedies.Arrival(remedy[1], run.seed, st.full, st.task, initial),
-                                  hooks))
+        recorded, hooks = apply_remedy(model, remedy[0], remedies.Arrival(remedy[1], run.seed, st.full, st.task,
+                                                                          initial))
+        extra.update(recorded)
     diag = st.diagnostics(model)  # from the weights training starts with
     if diag is not None:
         hooks.append(diag)
@@ -182,13 +183,12 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     return model, res, summary
 
 
-def apply_remedy(model: nn.Module, remedy: remedies.Remedy, settings: dict, arrival: remedies.Arrival,
-                 hooks: list[engine.Hooks]) -> dict[str, float]:
-    """A remedy at an arrival of data: what it does to the weights (returns what it recorded);
-    the hooks it adds to the training that follows go into `hooks`."""
-    if remedy.hooks is not None:
-        hooks.append(remedy.hooks(model, arrival))
-    return (remedy.before(model, arrival) or {}) if remedy.before is not None else {}
+def apply_remedy(model: nn.Module, remedy: remedies.Remedy, arrival: remedies.Arrival
+                 ) -> tuple[dict[str, float], list[engine.Hooks]]:
+    """A remedy at an arrival of data (its settings in `arrival`): what it recorded doing to the
+    weights, and the hooks it adds to the training that follows."""
+    hooks = [remedy.hooks(model, arrival)] if remedy.hooks is not None else []
+    return (remedy.before(model, arrival) or {}) if remedy.before is not None else {}, hooks
 
 
 def transition(st: Setting, run: Run, gamma: float):
@@ -234,7 +234,7 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
         else:
             hooks = []
             if i > 0 and chosen is not None:  # new data arrives: the remedy first
-                apply_remedy(model, *chosen, remedies.Arrival(chosen[1], seed * 1000 + i, data, st.task), hooks)
+                _, hooks = apply_remedy(model, chosen[0], remedies.Arrival(chosen[1], seed * 1000 + i, data, st.task))
             res = st.fit(model, data, epochs, replace(run, seed=seed * 1000 + i, config=cfg, checkpoint=running,
                                                       dir=None), until=until, hooks=tuple(hooks))
             rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
