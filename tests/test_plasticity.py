@@ -316,3 +316,10 @@ def test_the_diagnostics_figure_exists_with_the_diagnostics_off(tmp_path):
     empty = pd.DataFrame(columns=["experiment", "base", "phase", "metric", "epoch", "value", "arm"])
     path = figures.diagnostics_figure(empty, tmp_path)
     assert path == tmp_path / "ws_diagnostics.png" and path.stat().st_size > 0
+
+
+def test_the_tables_and_figure_name_exactly_the_diagnostics_the_summary_keeps():
+    from transferlab.studies.warmstart import figures, tables
+
+    assert tables.DIAGNOSTICS == diagnostics.WHOLE_NETWORK
+    assert tuple(figures.DIAGNOSTIC_LABELS) == diagnostics.WHOLE_NETWORK
