@@ -46,9 +46,9 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
             effect = "-" if pd.isna(row.effect) else (
                 f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"))
             if "share" in card and not pd.isna(row.share):  # a remedy: the share of the gap it recovers
-                effect += f"; recovers {row.share:.0%} of the gap " + (
-                    "[unbounded: the gap may be 0]" if pd.isna(row.share_low)
-                    else f"[{row.share_low:.0%}, {row.share_high:.0%}]")
+                # a ratio over a gap that may be 0 has no meaningful point value (the CSV keeps it)
+                effect += ("; share of the gap: none readable (the gap may be 0)" if pd.isna(row.share_low)
+                           else f"; recovers {row.share:.0%} of the gap [{row.share_low:.0%}, {row.share_high:.0%}]")
             verdict = f"**{row.verdict}**" + (f" ({row.note})" if row.verdict == "not tested" else "")
             lines.append(f"| {head if i == 0 else ''} | {row.setting} | {row.data} | {row.expected} | {effect} | "
                          f"{row.n} | {verdict} |")
