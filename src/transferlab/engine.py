@@ -16,6 +16,7 @@ epoch's weights by a validation metric.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +34,16 @@ from .runs import Run
 log = logging.getLogger("transferlab")
 
 # ------------------------------------------------------------------ registries
+# fused: one kernel per step for all parameters, on CPU as on GPU (torch >= 2.4). On CPU torch
+# otherwise takes a Python loop over the parameters; for the warm-start MLP (256-100-100-10,
+# batch 128, 1 thread) that loop was 40% of a training step (Adam: 1.2 -> 0.7 ms per step).
+# RMSprop has no fused kernel; foreach is its batched one.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, weight_decay=wd),
-    "momentum": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd),
-    "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd),
-    "adamw": lambda groups, lr, wd: torch.optim.AdamW(groups, lr=lr, weight_decay=wd),
-    "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, weight_decay=wd),
+    "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, weight_decay=wd, fused=True),
+    "momentum": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd, fused=True),
+    "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd, fused=True),
+    "adamw": lambda groups, lr, wd: torch.optim.AdamW(groups, lr=lr, weight_decay=wd, fused=True),
+    "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, weight_decay=wd, foreach=True),
 }
 
 
@@ -421,6 +426,15 @@ class Live:
     @staticmethod
     def _open(folder: Path):
         from dvclive import Live as DvcLive
+        from dvclive.plots import Metric
+
+        class AppendingMetric(Metric):
+            """dvclive 3.49's Metric rebuilds its .tsv path and mkdirs its folder twice per row
+            (half the time of logging a value); the path is fixed, so build it once."""
+
+            @functools.cached_property
+            def output_path(self) -> Path:
+                return Metric.output_path.fget(self)
 
         class OfflineLive(DvcLive):
             """dvclive 3.49 builds a DVC Studio payload at every step, re-reading every metric's
@@ -431,6 +445,11 @@ class Live:
             def post_data_to_studio(self):
                 if self._dvc_studio_config:  # dvclive's own: None unless a Studio token is configured
                     super().post_data_to_studio()
+
+            def log_metric(self, name, val, timestamp=False, plot=True):
+                if name not in self._metrics:  # dvclive's own registry; it would make a plain Metric
+                    self._metrics[name] = AppendingMetric(name, self.plots_dir)
+                super().log_metric(name, val, timestamp, plot)
 
         return OfflineLive(str(folder), save_dvc_exp=False, dvcyaml=None, report=None)
 
