@@ -20,7 +20,7 @@ def test_dormant_fraction_of_a_layer_with_known_activations():
     assert diagnostics.unit_means(acts).tolist() == pytest.approx([1.0, 2.0, 0.1, 0.0])
     assert diagnostics.dormant_mask(acts, 0.1).tolist() == [False, False, False, True]   # 0.129 > 0.1
     assert diagnostics.dormant_mask(acts, 0.13).tolist() == [False, False, True, True]
-    out = diagnostics.dormant_fractions([acts], 0.13)
+    out = diagnostics.dormant_fractions([diagnostics.unit_means(acts)], 0.13)
     assert out == {"dormant": 0.5, "zero_units": 0.25}
     # a conv layer [B, C, H, W]: a unit is a channel, averaged over batch and positions
     conv = torch.zeros(2, 3, 2, 2)
@@ -28,18 +28,22 @@ def test_dormant_fraction_of_a_layer_with_known_activations():
     conv[0, 1, 0, 0] = 4.0  # channel 1: mean 0.5 over 8 entries; layer mean (1 + 0.5 + 0) / 3 = 0.5
     assert diagnostics.unit_means(conv).tolist() == pytest.approx([1.0, 0.5, 0.0])
     # pooled over layers: 1 of 4 + 1 of 3 exactly zero, and dormant at tau 1 also channel 1 (score 1)
-    both = diagnostics.dormant_fractions([acts, conv], 1.0)
+    both = diagnostics.dormant_fractions([diagnostics.unit_means(a) for a in (acts, conv)], 1.0)
     assert both["zero_units"] == pytest.approx(2 / 7)
     assert both["dormant"] == pytest.approx((2 + 2) / 7)  # acts: units 2, 3; conv: channels 1, 2
 
 
-def test_relu_outputs_sees_every_call_of_a_reused_relu():
+def test_relu_unit_means_sees_every_call_of_a_reused_relu():
     from torchvision.models.resnet import BasicBlock
 
-    block = BasicBlock(4, 4).eval()  # one ReLU module, called twice
-    with diagnostics.ReluOutputs(block) as relus:
-        block(torch.randn(2, 4, 5, 5))
-    assert len(relus.outputs) == 2 and all(o.shape == (2, 4, 5, 5) for o in relus.outputs)
+    block = BasicBlock(4, 4).eval()  # one ReLU module, called twice: after bn1, after the sum
+    x = torch.randn(2, 4, 5, 5)
+    with diagnostics.ReluUnitMeans(block) as relus:
+        out = block(x)
+    first = F.relu(block.bn1(block.conv1(x)))
+    assert len(relus.means) == 2
+    assert torch.allclose(relus.means[0], diagnostics.unit_means(first))
+    assert torch.allclose(relus.means[1], diagnostics.unit_means(out))
 
 
 # ------------------------------------------------------------------ effective rank

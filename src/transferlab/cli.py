@@ -113,14 +113,14 @@ def main(argv=None) -> None:
     if argv[0] in TOOLS:
         run = TOOLS[argv[0]]
     else:
-        from .registry import STAGES
+        from .registry import find
 
-        if argv[0] not in STAGES:
+        st = find(argv[0])
+        if st is None:
             print(f"transferlab: unknown command {argv[0]!r}\n{usage()}", file=sys.stderr)
             raise SystemExit(2)
         from .runs import Job
 
-        st = STAGES[argv[0]]
         run = lambda args: st.func(Job.parse(st, args))  # noqa: E731
     argv, log_path = _pop_log(argv)
     from .data.format import DataError
