@@ -145,7 +145,8 @@ def gradient_noise(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor]
     float32 sums lose nothing to cancellation when the noise is small against the mean."""
     from torch.func import functional_call, grad, vmap
 
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    # contiguous: vmap has no batching rule for channels_last convolutions' as_strided_
+    params = {k: v.detach().contiguous() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
     def example_loss(p, xi, yi):

