@@ -200,6 +200,30 @@ def test_dvclive_curves_grow_while_training_and_survive_a_resume(ds, tmp_path):
     assert json.loads((tmp_path / "a/live/metrics.json").read_text())["test"]["acc"] == 0.5
 
 
+def test_a_run_finishes_when_a_parallel_job_removed_the_shared_step_signal(tmp_path, monkeypatch):
+    """dvclive keeps one VS Code step signal per repository and removes it at a run's end after
+    checking that it exists; a parallel job can remove it in between (seen in a fresh clone's
+    pipeline). Here the removal finds it gone, as then: the run must still finish."""
+    import dvclive.vscode
+
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)  # a DVC repository: dvclive writes the signal at every step
+    remove = os.remove
+
+    def removed_by_another_job(path, *args, **kwargs):
+        if str(path).endswith("DVCLIVE_STEP_COMPLETED"):
+            remove(path)  # the other job got there first...
+        return remove(path, *args, **kwargs)  # ...and this one's removal fails as it did
+
+    monkeypatch.setattr(dvclive.vscode.os, "remove", removed_by_another_job)
+    live = engine.Live(tmp_path / "run/live")
+    live.start([])
+    live.log({"epoch": 0, "train/loss": 1.0})
+    assert (tmp_path / ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED").exists()
+    live.write([{"epoch": 0, "train/loss": 1.0}], {"test/acc": 0.5})
+    assert json.loads((tmp_path / "run/live/metrics.json").read_text())["test"]["acc"] == 0.5
+
+
 def test_checkpoint_of_other_config_is_ignored(ds, tmp_path):
     ckpt = tmp_path / "ck.pt"
     task = engine.classification(10)

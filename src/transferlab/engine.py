@@ -446,6 +446,17 @@ class Live:
                 if self._dvc_studio_config:  # dvclive's own: None unless a Studio token is configured
                     super().post_data_to_studio()
 
+            def end(self):
+                # The last thing dvclive's end() does is remove the VS Code extension's step
+                # signal, one file per repository (.dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED),
+                # after checking that it exists. Parallel jobs share it: one removed it between
+                # another's check and removal, and that job failed after its run was complete.
+                try:
+                    super().end()
+                except FileNotFoundError as e:
+                    if not str(e.filename or "").endswith("DVCLIVE_STEP_COMPLETED"):
+                        raise
+
             def log_metric(self, name, val, timestamp=False, plot=True):
                 if name not in self._metrics:  # dvclive's own registry; it would make a plain Metric
                     self._metrics[name] = AppendingMetric(name, self.plots_dir)
