@@ -20,34 +20,32 @@ MODULES = ("stages.data", "studies.nlp.data_stages", "studies.pretext.stages", "
            "stages.aggregate", "stages.scorecard", "stages.report")
 
 
-def _modules() -> Iterator[ModuleType]:
-    for name in MODULES:
-        yield importlib.import_module(f"{__package__}.{name}")
-
-
 def _declared(module: ModuleType) -> list[Stage]:
     return [f.stage for f in vars(module).values()
             if callable(f) and isinstance(getattr(f, "stage", None), Stage) and f.__module__ == module.__name__]
 
 
+def _stages() -> Iterator[tuple[ModuleType, Stage]]:
+    """(declaring module, stage) in pipeline order, importing each module only when reached."""
+    for name in MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        for st in _declared(module):
+            yield module, st
+
+
 def find(name: str) -> Stage | None:
     """The stage called `name` (None if no module declares it), importing the declaring modules
     in order only up to its own."""
-    for module in _modules():
-        for st in _declared(module):
-            if st.name == name:
-                return st
-    return None
+    return next((st for _, st in _stages() if st.name == name), None)
 
 
 def __getattr__(attr: str):
     if attr == "STAGES":  # every stage, in pipeline order; built once
         stages: dict[str, Stage] = {}
-        for module in _modules():
-            for st in _declared(module):
-                if st.name in stages:
-                    raise RuntimeError(f"stage {st.name!r} is declared twice ({module.__name__})")
-                stages[st.name] = st
+        for module, st in _stages():
+            if st.name in stages:
+                raise RuntimeError(f"stage {st.name!r} is declared twice ({module.__name__})")
+            stages[st.name] = st
         globals()["STAGES"] = stages
         return stages
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
