@@ -31,7 +31,7 @@ from transferlab import diagnostics, paths
 from transferlab import params as P
 from transferlab.data import format as fmt
 from transferlab.runs import Run, setup
-from transferlab.stages.common import save_model
+from transferlab.training import save_model
 from transferlab.studies.warmstart import stages
 
 

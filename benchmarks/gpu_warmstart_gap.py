@@ -27,7 +27,7 @@ from common import publish
 
 from transferlab.data import sources
 from transferlab.runs import Run, pick_device
-from transferlab.stages.common import save_model
+from transferlab.training import save_model
 from transferlab.studies.warmstart import stages
 from transferlab.tables import ci95
 

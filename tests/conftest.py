@@ -26,7 +26,7 @@ def tiny_params() -> dict:
     p["semisup"].update(pretrain_datasets=["synth_digits"], finetune_datasets=["synth_digits"], samples_per_class=[2],
                         augment=["none", "mixup", "collage"], seeds=[0])
     p["semisup"]["pretrain"].update(epochs=2, batch_size=8)
-    p["semisup"]["finetune"].update(epochs=2, train_per_class=10)
+    p["semisup"]["finetune"].update(train_per_class=10)
     p["recipe"].update(dataset="tiny_shapes", seeds=[0])
     p["recipe"]["lr_find"].update(steps=30)
     p["recipe"]["pretext"].update(epochs=2, batch_size=32)

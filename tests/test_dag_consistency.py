@@ -23,10 +23,11 @@ def test_snakemake_and_dvc_graphs_agree(workspace):
 def test_default_params_graphs_agree(tmp_path):
     ws = make_workspace(tmp_path, P.load_yaml(REPO / "params.yaml"))
     snake, dvc = snakemake_jobs(ws), dvc_jobs(ws)
-    # prepare 5; pretext 1 + 4 + 4 + 1; semisup 12 + 4; recipe 1 + 1 + 1 + 1; warmstart: optimizers 2,
+    # prepare 6 (shapes for the stand-in, shapes16 for the recipe); pretext 1 + 4 + 4 + 1; semisup 12 + 4;
+    # recipe 1 + 1 + 1 + 1; warmstart: optimizers 2,
     # length 2, transition 1, stages 1, width x depth 4, resets 1, tuning 1 + 1 + 1, remedies 1;
     # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; scorecard; report.
-    assert len(dvc) == 66
+    assert len(dvc) == 67
     assert compare(snake, dvc) == []
 
 

@@ -13,7 +13,7 @@ from transferlab import engine, models
 from transferlab.data import synth
 from transferlab.preempt import EXIT_PREEMPTED
 from transferlab.studies.pretext import stages
-from transferlab.stages.common import load_extractor
+from transferlab.training import load_extractor
 from transferlab.runs import Run
 from conftest import make_workspace, run, tiny_params, tool_env
 

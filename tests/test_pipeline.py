@@ -98,7 +98,13 @@ def test_snakemake_builds_report(snake_ws):
         width, height = Image.open(png).size  # fits a page column, and is no strip
         assert width <= MAX_WIDTH_PX and height >= 0.3 * width, (fig, width, height)
     text = (snake_ws / "reports/report.md").read_text()
-    assert text.startswith("# transferlab report\n\n## Scorecard")  # the report opens with the scorecard
+    # the report opens with the baselines against their floors, then the runs' convergence, then the scorecard
+    assert text.startswith("# transferlab report\n\n## Did the baselines learn their tasks?")
+    assert text.index("## Did the runs converge?") < text.index("## Scorecard")
+    base = pd.read_csv(snake_ws / paths.BASELINES)
+    # (the tiny grid has no cross-set semi-supervised pair, so no claim rests on semisup.same_set)
+    assert {"pretext.scratch", "recipe.scratch", "warmstart.fresh", "transfer.standin", "transfer.frozen",
+            "nlp.lm"} <= set(base.baseline)
     card = pd.read_csv(snake_ws / paths.SCORECARD)
     from transferlab.claims import CLAIMS
 
@@ -181,7 +187,7 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
         (("recipe", "train", "epochs"), 4, {"recipe_scratch": "1", "recipe_rotation": "1", "aggregate": "1"}),
         (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "1", "recipe_rotation": "1",
                                                   "aggregate": "1"}),
-        (("semisup", "finetune", "lr"), 0.01, {"semisup_finetune": "1", "aggregate": "1"}),
+        (("semisup", "finetune", "C"), 0.5, {"semisup_finetune": "1", "aggregate": "1"}),
         # the remedy's settings: the remedy runs and the many-stages runs (shrink-and-perturb at arrivals)
         (("warmstart", "shrink_perturb", "shrink"), 0.5, {"ws_remedy": "1", "ws_stages": "1", "aggregate": "1"}),
         # the extractor's LR share: finetuning only, not the stand-in; the LM's shape: the LM and its NLI runs
@@ -330,7 +336,7 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
     in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
                                            *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
-    in_git |= {snake_ws / paths.SCORECARD, snake_ws / paths.SCORECARD_METRICS}
+    in_git |= {snake_ws / paths.SCORECARD, snake_ws / paths.BASELINES, snake_ws / paths.SCORECARD_METRICS}
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored
     summary.unlink()

@@ -291,7 +291,7 @@ def test_a_resnet_warm_start_with_a_unit_remedy_records_every_diagnostic(remedy,
     from test_warmstart import _setting
 
     from transferlab.runs import Run
-    from transferlab.stages.common import save_model
+    from transferlab.training import save_model
     from transferlab.studies.warmstart import stages
 
     st = replace(_setting(), diag=diagnostics.Settings(every=2, probe_examples=16, gradient_examples=8))

@@ -156,3 +156,41 @@ def test_share_of_the_gap_recovered_and_its_fieller_interval():
     assert card.loc["warmstart.dash", "share"] == pytest.approx(share)
     assert card.loc["warmstart.dash", "share_low"] == pytest.approx(low)
     assert math.isnan(card.loc["warmstart.gap", "share"])
+
+
+def test_a_baseline_below_its_floor_withholds_the_verdict():
+    """The same clear gap, once over fresh runs that learned (0.8) and once over fresh runs that
+    did not (0.3, under Ash & Adams' 0.394 for this MLP on CIFAR-10): the second reads not
+    tested, with the baseline's score and floor, and keeps its numbers."""
+    good = gap_card(warmstart_runs(effect=-0.04, noise=0.01))
+    assert good.verdict == "reproduced" and good.baseline_floor == 0.394
+    weak = warmstart_runs(effect=-0.04, noise=0.01)
+    weak["test/acc"] -= 0.5  # fresh about 0.30, warm about 0.26
+    row = gap_card(weak)
+    assert row.verdict == "not tested"
+    assert "baseline below its floor (test/acc 0.3" in row.note and "< 0.394" in row.note
+    assert "the interval alone would read: reproduced" in row.note
+    assert row.baseline_score == pytest.approx(weak[weak.phase == "fresh"]["test/acc"].mean())
+    assert row.effect == pytest.approx(good.effect)  # the numbers stay
+
+
+def test_no_declared_floor_is_no_pass():
+    params = {"datasets": {"my_set": {"source": "folder", "path": "/data/my_set"}},  # a user's own data
+              "warmstart": {**PARAMS["warmstart"], "dataset": "my_set"}}
+    claim = next(c for c in CLAIMS if c.id == "warmstart.gap")
+    row = score_claims([claim], Results({"warmstart": warmstart_runs(-0.04, 0.01)}, lambda s: pd.DataFrame(),
+                                        params)).iloc[0]
+    assert row.verdict == "not tested" and "no floor declared for baseline warmstart.fresh on my_set" in row.note
+
+
+def test_diverged_runs_are_left_out_of_the_effect_and_counted():
+    summary = warmstart_runs(effect=-0.04, noise=0.01)
+    summary["status/diverged"] = 0.0
+    blown = (summary.phase == "warm") & (summary.seed == 2)
+    summary.loc[blown, ["test/acc", "status/diverged"]] = [0.1, 1.0]  # at chance, marked diverged
+    row = gap_card(summary)
+    kept = summary[~blown & summary.seed.ne(2)].pivot(index="seed", columns="phase", values="test/acc")
+    assert row.n == len(SEEDS) - 1 and row.diverged == 1
+    assert row.effect == pytest.approx((kept.warm - kept.fresh).mean())
+    assert row.note.startswith("1 diverged run(s) left out")
+    assert row.verdict == "reproduced"

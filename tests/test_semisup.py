@@ -6,11 +6,11 @@ import torch
 
 from transferlab.runs import Run
 from transferlab import augment
-from transferlab import engine, models
+from transferlab import models, training
 from transferlab.data import format as fmt
 from transferlab.data.format import Split
 from transferlab.studies.semisup import stages
-from transferlab.stages.common import save_model
+from transferlab.training import save_model
 
 
 def _coded_batch(b=16, classes=5, seed=0):
@@ -87,7 +87,7 @@ def _params(tiny_params):
 
 def test_finetune_trains_only_a_new_head_on_the_frozen_extractor(params, tmp_path):
     p = _params(params)
-    p["semisup"]["finetune"].update(epochs=3, train_per_class=None, lr=0.05)
+    p["semisup"]["finetune"].update(train_per_class=None)
     model, _, _, stats = stages.pretrain(_dataset(), "collage", 4, p, Run(0, {"a": 1}))
     save_model(model, tmp_path, {"a": 1}, stats)
     pre = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
@@ -100,7 +100,28 @@ def test_finetune_trains_only_a_new_head_on_the_frozen_extractor(params, tmp_pat
     assert summary["params/trainable"] == head_params == ft.feat_dim * 3 + 3
     assert summary["check/frozen_unchanged"] == 1.0
     assert ft.heads["main"].out_features == 3
-    assert res.history[-1]["train/loss"] < res.history[0]["train/loss"]  # the head did learn
+    # a convex fit to convergence: L-BFGS stopped on its tolerance, and these classes (apart in
+    # mean intensity) are fit on the training examples
+    assert res.stop["reason"] == "fit" and res.status()["fit/converged"] == 1.0
+    assert res.history[0]["train/acc"] == 1.0
+
+
+def test_head_fit_on_separable_features_reaches_full_train_accuracy():
+    """The head is fit to convergence: on linearly separable features (classes in different
+    orthants, a margin between them) it fits every training example, where a fixed handful of
+    gradient steps from a random head would not have to."""
+    from transferlab.training import fit_logreg
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(5).repeat(40)                          # [200]
+    centres = torch.eye(5, 16) * 4.0                             # one axis per class
+    feats = centres[labels] + 0.8 * torch.randn(200, 16, generator=g)  # [200, 16]
+    w, b, info = fit_logreg(feats, labels, 5, C=1.0, max_iter=1000, tol=1e-6)
+    pred = (feats @ w.T + b).argmax(1)
+    assert info["converged"] and info["iterations"] < 1000
+    assert (pred == labels).float().mean().item() == 1.0
+    # stopped at max_iter, the same fit says it did not converge
+    assert not fit_logreg(feats, labels, 5, C=1.0, max_iter=2, tol=1e-12)[2]["converged"]
 
 
 def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
@@ -108,10 +129,10 @@ def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
     p = _params(params)
     model, _, _, stats = stages.pretrain(_dataset(), "none", 4, p, Run(0, {"a": 1}))
     save_model(model, tmp_path, {"a": 1}, stats)
-    real_fit = engine.fit
+    real_fit = training.fit_logreg
 
-    def tampering_fit(m, *a, **kw):
-        res = real_fit(m, *a, **kw)
+    def tampering_fit(*a, **kw):
+        res = real_fit(*a, **kw)
         with torch.no_grad():
             next(iter(tampered.features.parameters())).add_(1e-3)
         return res
@@ -124,8 +145,8 @@ def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
         tampered = real_build(*a, **kw)
         return tampered
 
-    monkeypatch.setattr(stages.engine, "fit", tampering_fit)
-    monkeypatch.setattr(stages.models, "build", build)
+    monkeypatch.setattr(training, "fit_logreg", tampering_fit)
+    monkeypatch.setattr(models, "build", build)
     with pytest.raises(RuntimeError, match="frozen weights changed"):
         stages.finetune(_dataset(classes=3, seed=1), p, Run(0, {"b": 2}), tmp_path / "model.pt")
 

@@ -278,7 +278,7 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
 def test_warm_start_carries_weights_only(tmp_path):
     st = _setting()
     model, res, _ = stages.pretrain(st, Run(0, {}))
-    from transferlab.stages.common import save_model
+    from transferlab.training import save_model
 
     save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
     saved = torch.load(tmp_path / "model.pt", weights_only=False)
@@ -388,7 +388,7 @@ def test_l2_init_adds_lambda_times_squared_distance_to_the_initial_weights():
 def test_l2_init_keeps_a_warm_start_near_its_initial_weights(tmp_path):
     st = _setting()
     model, _, _ = stages.pretrain(st, Run(0, {}))
-    from transferlab.stages.common import save_model
+    from transferlab.training import save_model
 
     save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
     initial = {name: p.detach().clone() for name, p in st.model(0).named_parameters()}

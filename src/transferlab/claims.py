@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Iterator
 
+from .floors import BaselineScore, baseline, data_key
 from .scorecard import Claim, Comparison, Expect, Results, compare
 
 ACC = "test/acc"
@@ -21,13 +22,19 @@ MARGIN_WHY = "margin: one accuracy point, fixed before any run"
 
 
 # ------------------------------------------------------------------ 1. pretext (MNIST family)
+def _pretext_base(r: Results, ds: str) -> tuple[BaselineScore]:
+    return (baseline("pretext.scratch", data_key(r.params, ds),
+                     r.values("pretext", ACC, phase="finetune", dataset=ds, init="scratch")),)
+
+
 def _pretext_vs_scratch(r: Results) -> Iterator[Comparison]:
     px = r.params["pretext"]
     for ds, fr in itertools.product(px["datasets"], px["finetune"]["frozen_layers"]):
         scratch = r.values("pretext", ACC, phase="finetune", dataset=ds, init="scratch")
         for target in (t for t in px["targets"] if t != "mixed"):
             a = r.values("pretext", ACC, phase="finetune", dataset=ds, init=target, frozen=fr)
-            yield compare(f"{target}, {fr} frozen blocks", r.dataset(ds), a, scratch, f"{target}_f{fr}", "scratch")
+            yield compare(f"{target}, {fr} frozen blocks", r.dataset(ds), a, scratch, f"{target}_f{fr}", "scratch",
+                          baselines=_pretext_base(r, ds))
 
 
 def _pretext_mixed(r: Results) -> Iterator[Comparison]:
@@ -39,7 +46,8 @@ def _pretext_mixed(r: Results) -> Iterator[Comparison]:
         mixed = r.values("pretext", ACC, phase="finetune", dataset=ds, init="mixed", frozen=fr)
         for target in (t for t in px["targets"] if t != "mixed"):
             b = r.values("pretext", ACC, phase="finetune", dataset=ds, init=target, frozen=fr)
-            yield compare(f"mixed vs {target}, {fr} frozen blocks", r.dataset(ds), mixed, b, "mixed", target)
+            yield compare(f"mixed vs {target}, {fr} frozen blocks", r.dataset(ds), mixed, b, "mixed", target,
+                          baselines=_pretext_base(r, ds))
 
 
 # ------------------------------------------------------------------ 2. semi-supervised
@@ -54,12 +62,20 @@ def _head(r: Results, src: str, dst: str, augment: str, s: int):
     return r.values("semisup", ACC, phase="finetune", dataset=src, target=dst, augment=augment, s=s)
 
 
+def _semisup_base(r: Results, dst: str) -> tuple[BaselineScore]:
+    """The same-set head on the target set (no augmentation, the most samples per class): the
+    target's heads can learn at all."""
+    s = max(r.params["semisup"]["samples_per_class"])
+    return (baseline("semisup.same_set", data_key(r.params, dst), _head(r, dst, dst, "none", s)),)
+
+
 def _semisup_augment(r: Results) -> Iterator[Comparison]:
     sm = r.params["semisup"]
     s = min(sm["samples_per_class"])
     for (src, dst), aug in itertools.product(_semisup_pairs(r, True), ("mixup", "collage")):
         yield compare(f"{aug} vs none, s={s}, {src} -> {dst}", f"{r.dataset(src)} -> {r.dataset(dst)}",
-                      _head(r, src, dst, aug, s), _head(r, src, dst, "none", s), aug, "none")
+                      _head(r, src, dst, aug, s), _head(r, src, dst, "none", s), aug, "none",
+                      baselines=_semisup_base(r, dst))
 
 
 def _semisup_shrinks(r: Results) -> Iterator[Comparison]:
@@ -71,7 +87,8 @@ def _semisup_shrinks(r: Results) -> Iterator[Comparison]:
     for (src, dst), aug in itertools.product(_semisup_pairs(r, True), ("mixup", "collage")):
         gain = {s: _head(r, src, dst, aug, s) - _head(r, src, dst, "none", s) for s in (lo, hi)}
         yield compare(f"{aug} gain at s={lo} minus at s={hi}, {src} -> {dst}",
-                      f"{r.dataset(src)} -> {r.dataset(dst)}", gain[lo], gain[hi], f"{aug} s={lo}", f"{aug} s={hi}")
+                      f"{r.dataset(src)} -> {r.dataset(dst)}", gain[lo], gain[hi], f"{aug} s={lo}", f"{aug} s={hi}",
+                      baselines=_semisup_base(r, dst))
 
 
 def _semisup_cross(r: Results) -> Iterator[Comparison]:
@@ -79,12 +96,18 @@ def _semisup_cross(r: Results) -> Iterator[Comparison]:
     for (src, dst), s in itertools.product(_semisup_pairs(r, True), sm["samples_per_class"]):
         yield compare(f"{src} -> {dst} vs {dst} -> {dst}, s={s}, no augmentation",
                       f"{r.dataset(src)} -> {r.dataset(dst)}", _head(r, src, dst, "none", s),
-                      _head(r, dst, dst, "none", s), f"{src} -> {dst}", f"{dst} -> {dst}")
+                      _head(r, dst, dst, "none", s), f"{src} -> {dst}", f"{dst} -> {dst}",
+                      baselines=_semisup_base(r, dst))
 
 
 # ------------------------------------------------------------------ 3. supervised recipe
 def _recipe(r: Results, **labels):
     return r.values("recipe", labels.pop("metric"), phase="train", **labels)
+
+
+def _recipe_base(r: Results) -> tuple[BaselineScore]:
+    return (baseline("recipe.scratch", data_key(r.params, r.params["recipe"]["dataset"]),
+                     _recipe(r, metric=ACC, init="scratch", head="random")),)
 
 
 def _recipe_averaging(metric: str):
@@ -93,7 +116,7 @@ def _recipe_averaging(metric: str):
         for init in ("scratch", "rotation"):
             a = _recipe(r, metric=metric, init=init, head="random")
             b = _recipe(r, metric="test_final/acc", init=init, head="random")
-            yield compare(f"from {init}, random head", data, a, b, metric, "test_final/acc")
+            yield compare(f"from {init}, random head", data, a, b, metric, "test_final/acc", baselines=_recipe_base(r))
     return settings
 
 
@@ -101,7 +124,8 @@ def _recipe_rotation(r: Results) -> Iterator[Comparison]:
     data = r.dataset(r.params["recipe"]["dataset"])
     for head in r.params["recipe"]["heads"]:
         yield compare(f"{head} head", data, _recipe(r, metric="test_final/acc", init="rotation", head=head),
-                      _recipe(r, metric="test_final/acc", init="scratch", head=head), "rotation", "scratch")
+                      _recipe(r, metric="test_final/acc", init="scratch", head=head), "rotation", "scratch",
+                      baselines=_recipe_base(r))
 
 
 def _recipe_head(early: bool):
@@ -117,7 +141,7 @@ def _recipe_head(early: bool):
             else:
                 arm = {h: _recipe(r, metric="test_final/acc", init=init, head=h) for h in rc["heads"]}
             yield compare(f"from {init}" + (", validation accuracy after epoch 1" if early else ", end"),
-                          data, arm["logreg"], arm["random"], "logreg", "random")
+                          data, arm["logreg"], arm["random"], "logreg", "random", baselines=_recipe_base(r))
     return settings
 
 
@@ -134,21 +158,27 @@ def _ws_data(r: Results) -> str:
     return r.dataset(r.params["warmstart"]["dataset"])
 
 
+def _ws_compare(r: Results, *args, **kwargs) -> Comparison:
+    """compare(...), presupposing that the base fresh runs learned their task."""
+    base = baseline("warmstart.fresh", data_key(r.params, r.params["warmstart"]["dataset"]), _ws_base_fresh(r))
+    return compare(*args, **kwargs, baselines=(base,))
+
+
 def _ws_optimizers(r: Results) -> Iterator[Comparison]:
     for opt in r.params["warmstart"]["optimizers"]:
-        yield compare(opt, _ws_data(r), _ws(r, experiment="optimizers", arm=opt, phase="warm"),
+        yield _ws_compare(r, opt, _ws_data(r), _ws(r, experiment="optimizers", arm=opt, phase="warm"),
                       _ws(r, experiment="optimizers", arm=opt, phase="fresh"), f"{opt} warm", f"{opt} fresh")
 
 
 def _ws_length(r: Results) -> Iterator[Comparison]:
     e = min(r.params["warmstart"]["pretrain_epochs"])
-    yield compare(f"{e} pretraining epochs", _ws_data(r), _ws(r, experiment="length", arm=f"e{e}", phase="warm"),
+    yield _ws_compare(r, f"{e} pretraining epochs", _ws_data(r), _ws(r, experiment="length", arm=f"e{e}", phase="warm"),
                   _ws_base_fresh(r), f"e{e} warm", "fresh")
 
 
 def _ws_transition(r: Results) -> Iterator[Comparison]:
     for g in r.params["warmstart"]["gammas"]:
-        yield compare(f"gamma {g}", _ws_data(r), _ws(r, experiment="transition", arm=f"g{g}"),
+        yield _ws_compare(r, f"gamma {g}", _ws_data(r), _ws(r, experiment="transition", arm=f"g{g}"),
                       _ws_base_fresh(r), f"g{g}", "fresh")
 
 
@@ -163,7 +193,7 @@ def _ws_stages(r: Results) -> Iterator[Comparison]:
     base = r.params["warmstart"]["setup"]["optimizer"]
     for ratio in r.params["warmstart"]["ratios"]:
         a, name = _ws_stage(r, ratio)
-        yield compare(f"{name} vs 1 stage (the base warm start), class ratio {ratio}", _ws_data(r), a,
+        yield _ws_compare(r, f"{name} vs 1 stage (the base warm start), class ratio {ratio}", _ws_data(r), a,
                       _ws(r, experiment="optimizers", arm=base, phase="warm"), name, "base warm")
 
 
@@ -173,13 +203,13 @@ def _ws_imbalance(r: Results) -> Iterator[Comparison]:
         yield Comparison("-", _ws_data(r), None, missing="warmstart.ratios needs 0 and 1")
         return
     (a, a_name), (b, b_name) = _ws_stage(r, 0), _ws_stage(r, 1)
-    yield compare("class-disjoint stages (ratio 0) vs balanced (ratio 1)", _ws_data(r), a, b, a_name, b_name)
+    yield _ws_compare(r, "class-disjoint stages (ratio 0) vs balanced (ratio 1)", _ws_data(r), a, b, a_name, b_name)
 
 
 def _ws_arch(r: Results) -> Iterator[Comparison]:
     ws = r.params["warmstart"]
     for w, d in itertools.product(ws["widths"], ws["depths"]):
-        yield compare(f"width {w}, depth {d}", _ws_data(r), _ws(r, experiment="width_depth", arm=f"w{w}_d{d}",
+        yield _ws_compare(r, f"width {w}, depth {d}", _ws_data(r), _ws(r, experiment="width_depth", arm=f"w{w}_d{d}",
                                                                 phase="warm"),
                       _ws(r, experiment="width_depth", arm=f"w{w}_d{d}", phase="fresh"), "warm", "fresh")
 
@@ -190,7 +220,7 @@ def _ws_reset(r: Results) -> Iterator[Comparison]:
         yield Comparison("-", _ws_data(r), None, missing="warmstart.reset_modes has no 'last'")
         return
     for n in ws["reset_layers"]:
-        yield compare(f"last {n} layers re-drawn", _ws_data(r), _ws(r, experiment="resets", arm=f"last{n}"),
+        yield _ws_compare(r, f"last {n} layers re-drawn", _ws_data(r), _ws(r, experiment="resets", arm=f"last{n}"),
                       _ws_base_fresh(r), f"last{n}", "fresh")
 
 
@@ -203,7 +233,7 @@ def _ws_tuning(r: Results) -> Iterator[Comparison]:
     for plr in ws["pretrain_lrs"]:
         gap = {t: _ws(r, experiment="tuning", arm=f"p{plr}_t{t}") - _ws(r, experiment="tuning", arm=f"t{t}")
                for t in (lo, hi)}
-        yield compare(f"pretraining LR {plr}: gap at tuning LR {hi} minus at {lo}", _ws_data(r), gap[hi], gap[lo],
+        yield _ws_compare(r, f"pretraining LR {plr}: gap at tuning LR {hi} minus at {lo}", _ws_data(r), gap[hi], gap[lo],
                       f"p{plr}_t{hi}", f"p{plr}_t{lo}")
 
 
@@ -214,7 +244,7 @@ def _ws_remedy(name: str, setting: str):
             yield Comparison("-", _ws_data(r), None, missing=f"warmstart.remedies has no {name}")
             return
         base = r.params["warmstart"]["setup"]["optimizer"]
-        yield compare(f"{setting} vs fresh", _ws_data(r), _ws(r, experiment="remedies", arm=name),
+        yield _ws_compare(r, f"{setting} vs fresh", _ws_data(r), _ws(r, experiment="remedies", arm=name),
                       _ws_base_fresh(r), name, "fresh",
                       warm=_ws(r, experiment="optimizers", arm=base, phase="warm"))
     return settings
@@ -227,7 +257,7 @@ def _ws_diagnostic(metric: str):
             yield Comparison("-", _ws_data(r), None, missing="warmstart.diagnostics.enabled is false")
             return
         for opt in r.params["warmstart"]["optimizers"]:
-            yield compare(opt, _ws_data(r),
+            yield _ws_compare(r, opt, _ws_data(r),
                           r.values("warmstart", metric, experiment="optimizers", arm=opt, phase="warm"),
                           r.values("warmstart", metric, experiment="optimizers", arm=opt, phase="fresh"),
                           f"{opt} warm", f"{opt} fresh")
@@ -239,10 +269,13 @@ def _transfer_unfrozen(r: Results) -> Iterator[Comparison]:
     tf = r.params["transfer"]
     weights = "ImageNet ResNet-18" if tf["weights"] == "imagenet" else \
         f"ResNet-18 stand-in trained on {tf['standin']['dataset']} (not ImageNet)"
+    standin = () if tf["weights"] == "imagenet" else (baseline(
+        "transfer.standin", data_key(r.params, tf["standin"]["dataset"]), r.values("transfer", ACC, phase="standin")),)
     for head, k in itertools.product(tf["heads"], tf["labels_per_class"]):
         arm = {m: r.values("transfer", ACC, phase="finetune", head=head, k=k, mode=m) for m in ("unfrozen", "frozen")}
         yield compare(f"{head} head, {k} labels/class", f"{r.dataset(tf['dataset'])}; {weights}",
-                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen")
+                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen", baselines=(*standin, baseline(
+                          "transfer.frozen", data_key(r.params, tf["dataset"]), arm["frozen"])))
 
 
 def _nli_data(r: Results) -> str:
@@ -255,10 +288,17 @@ def _nlp(r: Results, phase: str, variant: str):
     return r.values("nlp", ACC, phase=phase, variant=variant)
 
 
+def _lm_base(r: Results) -> tuple[BaselineScore]:
+    """The LM learned its corpus (test perplexity under its ceiling): an encoder worth testing."""
+    corpus = r.params["text"]["corpus"]
+    key = corpus["source"] if corpus["source"] != "hf" else "/".join(filter(None, (corpus["path"], corpus.get("name"))))
+    return (baseline("nlp.lm", key, r.values("nlp", "test/ppl", phase="lm")),)
+
+
 def _nli_lm(r: Results) -> Iterator[Comparison]:
     for pre, rand in (("frozen", "random_frozen"), ("finetuned", "random")):
         yield compare(f"{pre} pretrained encoder vs {rand}", _nli_data(r), _nlp(r, "nli_lm", pre),
-                      _nlp(r, "nli_lm", rand), pre, rand)
+                      _nlp(r, "nli_lm", rand), pre, rand, baselines=_lm_base(r))
 
 
 def _nli_bert(r: Results) -> Iterator[Comparison]:
@@ -267,7 +307,7 @@ def _nli_bert(r: Results) -> Iterator[Comparison]:
             continue
         for lm in ("finetuned", "random"):
             yield compare(f"BERT {bert} vs LM encoder {lm}", _nli_data(r), _nlp(r, "nli_bert", bert),
-                          _nlp(r, "nli_lm", lm), f"bert {bert}", f"lm {lm}")
+                          _nlp(r, "nli_lm", lm), f"bert {bert}", f"lm {lm}", baselines=_lm_base(r))
 
 
 # the remedies at the warm start: name, claim, source, what it reported, the setting's text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -220,6 +221,10 @@ class FitConfig:
     warmup_epochs: int = 0
     extractor_lr_scale: float = 1.0
     clip_grad_norm: float = 0.0  # > 0: clip the global gradient norm (RNNs under BPTT need it)
+    # Early stopping: > 0 stops a run once `monitor` (a history key; "loss" in its name: lower
+    # is better) has not improved for this many epochs; `epochs` is then only the cap. 0: off.
+    patience: int = 0
+    monitor: str = "val/acc"
 
     @classmethod
     def from_params(cls, p: dict) -> "FitConfig":
@@ -232,6 +237,21 @@ class FitResult:
     extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
     live: "Live | None" = None  # writes the run's dvclive folder
     best: dict | None = None  # with fit(select=...): epoch, metric, value, model (state dict)
+    # why training stopped: {"reason": fit | patience | cap | diverged, "epoch": epochs trained,
+    # "detail": text}; "cap" with a stop rule set means it ran out of epochs unconverged
+    stop: dict = field(default_factory=dict)
+
+    def status(self) -> dict[str, float]:
+        """The stop as summary metrics: fit/epochs; fit/rule (1: it had a stop rule, fit or
+        patience) and fit/converged (1: that rule stopped it; 0 with a rule: its epoch cap
+        did, unconverged); status/diverged and the epoch it did (0 if it did not)."""
+        reason = self.stop.get("reason", "epochs")
+        diverged = reason == "diverged"
+        return {"fit/epochs": float(self.stop.get("epoch", len(self.history))),
+                "fit/rule": float(reason != "epochs"),
+                "fit/converged": float(reason in ("fit", "patience")),
+                "status/diverged": float(diverged),
+                "status/diverged_epoch": float(self.stop.get("epoch", 0)) if diverged else 0.0}
 
 
 def _amp_ctx(device: torch.device, amp: bool):
@@ -316,6 +336,14 @@ def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData, *, batch_size
     for m, momentum in zip(layers, momenta):
         m.momentum = momentum
     return model
+
+
+def snapshot(state: dict) -> dict:
+    """A copy of a state dict that later training leaves alone: tensors cloned, a module's extra
+    state (an LM's carried RNN state, a tuple of tensors) deep-copied."""
+    import copy
+
+    return {k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
 
 
 def _reset_state(model: nn.Module) -> None:
@@ -621,9 +649,10 @@ class Loop:
         if self.select is not None:
             if self.select not in row:
                 raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
-            if self.result.best is None or row[self.select] > self.result.best["value"]:
+            better = (lambda new, old: new < old) if "loss" in self.select else (lambda new, old: new > old)
+            if self.result.best is None or better(row[self.select], self.result.best["value"]):
                 self.result.best = {"epoch": epoch + 1, "metric": self.select, "value": row[self.select],
-                                    "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+                                    "model": snapshot(self.model.state_dict())}
         if self.ckpt:
             self.save(epoch + 1, None)
         return row
@@ -645,7 +674,9 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     from the middle of an epoch. On SIGTERM/SIGUSR1 it checkpoints after the current step and
     raises Preempted. `on_step(epoch, step)` is called after every optimizer step (tests use
     it to crash mid-run). With `select` (a history key, e.g. "val/acc"), the weights of the
-    epoch where it was highest (first such epoch) are kept in `result.best`, checkpoint and all.
+    epoch where it was best (highest; lowest for a loss; the first such epoch) are kept in
+    `result.best`, checkpoint and all. cfg.patience > 0 stops the run once cfg.monitor has not
+    improved for that many epochs (stop_rule); a non-finite training loss stops it as diverged.
     With `until` (a test on the last epoch's history row, e.g. train accuracy reached 1), training
     stops after the first epoch that passes it; cfg.epochs is then the most it may take.
     """
@@ -656,14 +687,76 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     loop.result.live.start(loop.result.history)
     bar = tqdm(range(loop.start_epoch, cfg.epochs), initial=loop.start_epoch, total=cfg.epochs,
                disable=not run.progress, desc="epochs", mininterval=1.0)
+    stopped = None
     with StopSignals() as stop:
         for epoch in bar:
             history = loop.result.history
-            if until is not None and history and loop.in_epoch is None and until(history[-1]):
-                break  # checked here, not after the epoch: a run resumed after the stop stops too
+            # checked here, not after the epoch: a run resumed after its stop stops too
+            stopped = stop_rule(history, cfg, until) if loop.in_epoch is None else None
+            if stopped:
+                break
             row = loop.end_epoch(epoch, loop.run_epoch(epoch, stop))
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
+    history = loop.result.history
+    stopped = stopped or stop_rule(history, cfg, until) or (
+        {"reason": "cap", "detail": f"ran out of its {cfg.epochs} epochs before its stop rule held"}
+        if until is not None or cfg.patience > 0 else {"reason": "epochs", "detail": "a fixed number of epochs"})
+    loop.result.stop = {**stopped, "epoch": len(history)}
+    mark_chance(loop.result, task, len(train))
+    if stopped["reason"] == "cap":
+        log.warning("run %s did not converge: %s", run.dir, stopped["detail"])
+    elif stopped["reason"] == "diverged":
+        log.warning("run %s DIVERGED at epoch %d: %s", run.dir, len(history), stopped["detail"])
     return loop.finish()
+
+
+def chance_level(task: Task) -> float:
+    """Accuracy of guessing among the classes of the task's widest-chance head (1 / its classes)."""
+    return 1.0 / min(task.heads.values())
+
+
+def at_chance(acc: float, chance: float, n: int) -> bool:
+    """Whether an accuracy on n examples is within 3 binomial standard errors of chance, where n
+    is large enough to tell: when 3 standard errors exceed half the way from chance to 1 (n = 4
+    with 4 classes), even a model that learned half its task would look at chance, so nothing
+    is said."""
+    band = 3.0 * (chance * (1.0 - chance) / max(n, 1)) ** 0.5
+    return band < (1.0 - chance) / 2 and acc <= chance + band
+
+
+def stop_rule(history: list[dict], cfg: FitConfig, until: Callable[[dict], bool] | None = None) -> dict | None:
+    """Why training should stop after `history`, or None: its loss is not finite (diverged),
+    `until` holds for its last epoch (fit), or cfg.monitor has not improved for cfg.patience
+    epochs (patience). Read off the history alone, so a resumed run decides as an uninterrupted one."""
+    if not history:
+        return None
+    last = history[-1]
+    if not math.isfinite(last["train/loss"]):
+        return {"reason": "diverged", "detail": f"training loss {last['train/loss']} at epoch {last['epoch']}"}
+    if until is not None and until(last):
+        return {"reason": "fit", "detail": "its fit criterion held"}
+    if cfg.patience > 0:
+        if cfg.monitor not in last:
+            raise KeyError(f"patience monitors {cfg.monitor!r}, not an epoch metric (have {sorted(last)})")
+        values = [row[cfg.monitor] for row in history]
+        lower = "loss" in cfg.monitor
+        best = values.index(min(values) if lower else max(values))  # its first best epoch
+        if len(values) - 1 - best >= cfg.patience:
+            return {"reason": "patience", "detail": f"{cfg.monitor} best at epoch {best + 1}, then "
+                                                    f"{cfg.patience} epochs without improvement"}
+    return None
+
+
+def mark_chance(result: FitResult, task: Task, n_train: int) -> None:
+    """A run whose last epoch's training accuracy is at chance learned nothing: mark it
+    diverged (a run at chance is a bug or a divergence, never a result)."""
+    if result.stop.get("reason") == "diverged" or not result.history or "train/acc" not in result.history[-1]:
+        return
+    acc, chance = result.history[-1]["train/acc"], chance_level(task)
+    if at_chance(acc, chance, n_train):
+        result.stop = {**result.stop, "reason": "diverged",
+                       "detail": f"ended at chance: training accuracy {acc:.3f}, chance {chance:.3f}"}
+        log.warning("run DIVERGED: %s", result.stop["detail"])
 
 
 def finish(result: FitResult, summary: dict[str, float], run: Run, labels: dict[str, str] | None = None) -> None:
@@ -671,10 +764,12 @@ def finish(result: FitResult, summary: dict[str, float], run: Run, labels: dict[
     dvclive folder (for `dvc plots`), each atomically, then drop its checkpoint. `labels`: what
     the run was made of when params alone do not say it (e.g. which extractor weights loaded);
     aggregation puts them in the run's row."""
-    out = {"summary": summary, "history": result.history}
+    out = {"summary": {**summary, **result.status()}, "history": result.history}
+    if result.stop:
+        out["stop"] = result.stop
     if labels:
         out["labels"] = labels
     atomic_write_json(run.dir / "metrics.json", out)
-    result.live.write(result.history, summary)
+    result.live.write(result.history, out["summary"])
     if run.checkpoint:
         Path(run.checkpoint).unlink(missing_ok=True)

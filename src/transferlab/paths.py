@@ -56,4 +56,5 @@ PLOTS = "results/plots/{study}"  # long-format plot data (csv), one folder per s
 # The replication scorecard: one row per claim and setting (csv, for people and the report) and
 # the same numbers as a DVC metric (DVC reads metrics from JSON, YAML or TOML, not CSV).
 SCORECARD = "results/scorecard.csv"
+BASELINES = "results/baselines.csv"  # every claim's baseline: score, competence floor, clears it?
 SCORECARD_METRICS = "results/metrics/scorecard.json"

@@ -9,7 +9,11 @@ Verdicts, for an expected effect "> t" (the effect exceeds t):
     inconclusive  the interval contains t
 "< t" mirrors it. "= ±m" (no difference worth m): reproduced when the interval lies inside
 (-m, m), contradicted when it lies wholly outside, else inconclusive. "not tested" names
-why (an arm the configuration does not run, fewer than 2 seeds).
+why (an arm the configuration does not run, fewer than 2 seeds, a baseline below its competence
+floor: transferlab.floors).
+
+Runs marked diverged (a non-finite loss, or training that ended at chance) are never averaged
+into an effect: they are left out of every arm, and each row counts them (`diverged`).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ import numpy as np
 import pandas as pd
 
 from .data.provenance import REAL_SOURCES
+from .floors import BaselineScore
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
            "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note",
-           "share", "share_low", "share_high"]  # remedies: the share of the warm-start gap recovered
+           "share", "share_low", "share_high",  # remedies: the share of the warm-start gap recovered
+           "baseline", "baseline_score", "baseline_floor", "diverged"]
+DIVERGED = "status/diverged"  # a run's summary flag (engine.FitResult.status)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class Comparison:
     # a remedy (a) against fresh (b): the plain warm start, per seed; the row then also gives
     # the share of the gap recovered, (a - warm) / (b - warm), with its interval
     warm: pd.Series | None = None
+    # the runs the claim presupposes learned their task, each with its competence floor
+    baselines: tuple[BaselineScore, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,11 +103,10 @@ def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, in
 
     from .tables import ci95
 
-    a = a.dropna()
-    b = None if b is None else b.dropna()
-    if b is None or set(a.index) == set(b.index):
-        effect, low, high, n = ci95(a if b is None else a - b.reindex(a.index))  # the per-seed differences
+    if b is None or set(a.index) == set(b.index):  # the same seeds ran: paired, over the seeds both kept
+        effect, low, high, n = ci95((a if b is None else a - b.reindex(a.index)).dropna())  # per-seed differences
         return effect, low, high, n, True
+    a, b = a.dropna(), b.dropna()
     n = min(len(a), len(b))
     effect = float(a.mean() - b.mean())
     if n < 2:
@@ -136,11 +144,26 @@ def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[flo
     return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A))
 
 
+def _diverged(*series: pd.Series | None) -> int:
+    """Runs left out of these arms because they diverged (Results.values counts them)."""
+    return sum(int(x.attrs.get("diverged", 0)) for x in series if x is not None)
+
+
+def _baseline_columns(comparison: Comparison) -> dict:
+    b = comparison.baselines
+    failing = next((x for x in b if x.failure()), None)
+    shown = failing or (b[0] if b else None)
+    return {"baseline": "; ".join(x.text() for x in b),
+            "baseline_score": shown.score if shown else float("nan"),
+            "baseline_floor": shown.floor.value if shown and shown.floor else float("nan")}
+
+
 def score(claim: Claim, comparison: Comparison) -> dict:
     row = {"claim": claim.id, "study": claim.study, "statement": claim.statement, "source": claim.source,
            "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
            "measure": claim.measure, "expected": str(claim.expect), "sign": claim.expect.sign,
-           "threshold": claim.expect.threshold}
+           "threshold": claim.expect.threshold, **_baseline_columns(comparison),
+           "diverged": _diverged(comparison.a, comparison.b, comparison.warm)}
     if comparison.missing:
         return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
                 "paired": False, "verdict": "not tested", "note": comparison.missing}
@@ -149,6 +172,11 @@ def score(claim: Claim, comparison: Comparison) -> dict:
     note = "fewer than 2 seeds: no interval" if verdict == "not tested" else claim.why
     share = (share_interval(comparison.a, comparison.warm, comparison.b) if comparison.warm is not None
              else (float("nan"),) * 3)
+    failures = [f for f in (x.failure() for x in comparison.baselines) if f]
+    if failures:  # the numbers stay in the row; the verdict is withheld
+        note, verdict = "; ".join(failures) + f" (the interval alone would read: {verdict})", "not tested"
+    if row["diverged"]:
+        note = f"{row['diverged']} diverged run(s) left out; " + note
     return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
             "verdict": verdict, "note": note, "share": share[0], "share_low": share[1], "share_high": share[2]}
 
@@ -171,6 +199,28 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
     return card
 
 
+def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
+    """Every baseline the claims presuppose, once per data set: its mean score over seeds, n,
+    its floor and whether it clears it, which claims rest on it, and where the floor comes from."""
+    from .floors import BASELINES
+
+    found: dict[tuple[str, str], dict] = {}
+    for claim in claims:
+        for comparison in claim.settings(results):
+            for b in comparison.baselines:
+                row = found.setdefault((b.name, b.data), {
+                    "baseline": b.name, "data": b.data, "arm": BASELINES[b.name].what,
+                    "metric": BASELINES[b.name].metric, "score": b.score, "n": len(b.values),
+                    "floor": str(b.floor) if b.floor else "none declared",
+                    "clears": "yes" if not b.failure() else "no" if b.floor and len(b.values) else "-",
+                    "why": b.floor.why if b.floor else "", "claims": []})
+                if claim.id not in row["claims"]:
+                    row["claims"].append(claim.id)
+    rows = [{**r, "claims": ", ".join(r["claims"])} for r in found.values()]
+    return pd.DataFrame(rows, columns=["baseline", "data", "arm", "metric", "score", "n", "floor", "clears", "why",
+                                       "claims"])
+
+
 class Results:
     """Every study's runs as the claims read them: `summary[study]` one row per run (labels and
     final metrics, results/aggregate/<study>/summary.csv), `curves(study)` its per-epoch metrics,
@@ -186,11 +236,16 @@ class Results:
         return self._curve_cache[study]
 
     def values(self, study: str, metric: str, **labels) -> pd.Series:
-        """`metric` of the runs with these labels, one value per seed (empty if none ran)."""
+        """`metric` of the runs with these labels, one value per seed (empty if none ran). Runs
+        marked diverged are left out (NaN where a seed has no other run: its pair drops out of a
+        paired comparison too); the Series' attrs["diverged"] counts them."""
         df = _select(self.summary.get(study, pd.DataFrame()), labels)
         if metric not in df or not len(df):
             return pd.Series(dtype=float)
-        return df.groupby("seed")[metric].mean()
+        bad = df[DIVERGED].fillna(0).astype(bool) if DIVERGED in df else pd.Series(False, index=df.index)
+        out = df[metric].where(~bad).groupby(df["seed"]).mean()
+        out.attrs["diverged"] = int(bad.sum())
+        return out
 
     def at_epoch(self, study: str, metric: str, epoch: int, **labels) -> pd.Series:
         """`metric` at one epoch of the runs with these labels, one value per seed."""
@@ -217,8 +272,12 @@ def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
 
 
 def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "",
-            warm: pd.Series | None = None) -> Comparison:
-    """A comparison, or a "not tested" one naming the arm that did not run (`warm`: see Comparison)."""
-    absent = [name for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None and not len(s)]
-    return Comparison(setting, data, a, b, missing=f"not run in this configuration: {', '.join(absent)}"
-                      if absent else "", warm=warm)
+            warm: pd.Series | None = None, baselines: tuple[BaselineScore, ...] = ()) -> Comparison:
+    """A comparison, or a "not tested" one naming the arm that did not run (`warm`: see
+    Comparison); `baselines`: the runs whose competence the claim presupposes (floors.baseline)."""
+    arms = [(name, s) for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None]
+    absent = [name for name, s in arms if not s.notna().any() and not s.attrs.get("diverged")]
+    gone = [name for name, s in arms if not s.notna().any() and s.attrs.get("diverged")]
+    missing = "; ".join(([f"not run in this configuration: {', '.join(absent)}"] if absent else [])
+                        + ([f"every run diverged: {', '.join(gone)}"] if gone else []))
+    return Comparison(setting, data, a, b, missing=missing, warm=warm, baselines=tuple(baselines))

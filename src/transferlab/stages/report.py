@@ -79,14 +79,51 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     return save(fig, out, "scorecard")
 
 
-def write_report(tables: dict[str, Tables], card: pd.DataFrame, out_dir: Path) -> Path:
+def baseline_lines(baselines: pd.DataFrame) -> list[str]:
+    """Every claim's baseline, its score and competence floor: read these before any effect."""
+    fails = baselines[baselines.clears != "yes"]
+    lines = ["## Did the baselines learn their tasks?", "",
+             f"A claim is scored only if its baseline clears its competence floor (`transferlab.floors`): "
+             f"{len(baselines) - len(fails)} of {len(baselines)} baselines clear theirs"
+             + (f"; the claims resting on the {len(fails)} other(s) read *not tested*." if len(fails) else "."), "",
+             "| baseline | data | score (mean over seeds) | n | floor | clears | floor from | claims |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in baselines.itertuples():
+        score = "-" if pd.isna(row.score) else f"{row.score:.3f}"
+        mark = "yes" if row.clears == "yes" else f"**{row.clears}**"
+        lines.append(f"| {row.baseline}: {row.arm} | {row.data} | {row.metric} {score} | {row.n} | {row.floor} | "
+                     f"{mark} | {row.why if isinstance(row.why, str) else ''} | {row.claims} |")
+    return lines + [""]
+
+
+def run_status_lines(tables: dict[str, Tables]) -> list[str]:
+    """Per study: runs that diverged, and runs with a stop rule that reached their cap unconverged."""
+    lines = ["## Did the runs converge?", "",
+             "A run stops on a rule (patience on validation, a fit criterion, L-BFGS's tolerance) or at its "
+             "epoch cap; one that reached its cap first did not converge. A diverged run (a non-finite loss, or "
+             "training that ended at chance) is left out of every effect.", "",
+             "| study | runs | with a stop rule | converged | at their cap (unconverged) | diverged |",
+             "|---|---|---|---|---|---|"]
+    for study, t in tables.items():
+        col = lambda name: t.summary[name].fillna(0) if name in t.summary else pd.Series(0.0, index=t.summary.index)  # noqa: E731
+        rule, conv, div = col("fit/rule").astype(bool), col("fit/converged").astype(bool), col("status/diverged").astype(bool)
+        lines.append(f"| {study} | {len(t.summary)} | {int(rule.sum())} | {int((rule & conv).sum())} | "
+                     f"{int((rule & ~conv & ~div).sum())} | {int(div.sum())} |")
+    return lines + [""]
+
+
+def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.DataFrame, out_dir: Path) -> Path:
     fig = scorecard_figure(card, out_dir / "figures")
-    lines = ["# transferlab report", "", *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
+    lines = ["# transferlab report", "", *baseline_lines(baselines), *run_status_lines(tables),
+             *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
              "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
     for study, t in tables.items():
         figs, text = REPORTS[study].figures(t, out_dir / "figures")
-        lines += text
+        below = baselines[baselines.baseline.str.startswith(f"{study}.") & (baselines.clears != "yes")]
+        lines += text[:1] + [f"**Below its floor, or without one: {row.baseline} on {row.data} "
+                             f"({row.metric} {row.score:.3f}, floor {row.floor}); the claims on it are not "
+                             "scored.**" for row in below.itertuples()] + ([""] if len(below) else []) + text[1:]
         for name, path in figs.items():
             lines += [f"![{name}](figures/{path.name})", ""]
     dest = out_dir / "report.md"
@@ -94,7 +131,7 @@ def write_report(tables: dict[str, Tables], card: pd.DataFrame, out_dir: Path) -
     return dest
 
 
-@stage(needs=(paths.SCORECARD, *(t.format(study=s) for s in REPORTS
+@stage(needs=(paths.SCORECARD, paths.BASELINES, *(t.format(study=s) for s in REPORTS
                                    for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX))),
        out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
        options={"results": "results/aggregate"}, resources="local")
@@ -104,4 +141,4 @@ def report(job: Job) -> None:
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     sns.set_theme(style="whitegrid")
     tables = {s: Tables.read(Path(job.options["results"]) / s) for s in REPORTS}
-    write_report(tables, pd.read_csv(paths.SCORECARD), job.out)
+    write_report(tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out)

@@ -11,7 +11,7 @@ from .. import paths
 from ..claims import CLAIMS
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job
-from ..scorecard import Results, score_claims
+from ..scorecard import Results, baseline_table, score_claims
 from ..stage import Root, stage
 
 STUDIES = tuple(dict.fromkeys(c.study for c in CLAIMS))  # the studies whose runs the claims read
@@ -35,14 +35,17 @@ def metrics(card: pd.DataFrame) -> dict:
 
 
 # Reads every study's section (which arms ran) and the data sets' sources (real or stand-in).
-@stage(params=("datasets", "pretext", "semisup", "recipe", "warmstart", "transfer", "nlp"),
+@stage(params=("datasets", "pretext", "semisup", "recipe", "warmstart", "transfer", "text", "nlp"),
        needs=tuple(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)),
-       out="results/scorecard", outputs=(Root(paths.SCORECARD), Root(paths.SCORECARD_METRICS)),
-       uncached=(paths.SCORECARD, paths.SCORECARD_METRICS), resources="local")
+       out="results/scorecard", outputs=(Root(paths.SCORECARD), Root(paths.BASELINES), Root(paths.SCORECARD_METRICS)),
+       uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS), resources="local")
 def scorecard(job: Job) -> None:
     """Test every source claim against the runs: results/scorecard.csv (one row per claim and
-    setting: effect, 95% interval over seeds, n, verdict) and results/metrics/scorecard.json."""
-    card = score_claims(CLAIMS, read_results(job.params))
-    with atomic_path(Path(paths.SCORECARD), ".csv") as tmp:
-        card.to_csv(tmp, index=False)
+    setting: effect, 95% interval over seeds, n, verdict), results/baselines.csv (each claim's
+    baseline against its competence floor) and results/metrics/scorecard.json."""
+    results = read_results(job.params)
+    card = score_claims(CLAIMS, results)
+    for table, dest in ((card, paths.SCORECARD), (baseline_table(CLAIMS, results), paths.BASELINES)):
+        with atomic_path(Path(dest), ".csv") as tmp:
+            table.to_csv(tmp, index=False)
     atomic_write_json(paths.SCORECARD_METRICS, metrics(card))

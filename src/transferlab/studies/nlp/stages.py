@@ -27,7 +27,7 @@ from ...io import atomic_torch_save
 from . import bert
 from . import text
 from . import language_model
-from ...stages.common import fit_head
+from ...training import fit_head
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 
@@ -51,13 +51,16 @@ def train_lm(corpus: dict, p: dict, run: Run):
                                        device) for s, x in ids.items()}
     task = engine.classification(len(vocab))
     fit_cfg = engine.FitConfig.from_params({**cfg, "clip_grad_norm": cfg["clip"]})
-    res = engine.fit(model, task, data["train"], data["validation"], fit_cfg, run)
+    # stopped by patience on validation loss (nlp.lm.patience), the best validation epoch tested
+    res = engine.fit(model, task, data["train"], data["validation"], fit_cfg, run, select="val/loss")
+    model.load_state_dict(res.best["model"])
     for row in res.history:  # train/ppl is measured with dropout on, over the epoch's changing weights
         row["train/ppl"] = language_model.perplexity(row["train/loss"])
         row["val/ppl"] = language_model.perplexity(row["val/loss"])
     test = engine.evaluate(model, task, data["test"])
     summary = {"test/loss": test["loss"], "test/ppl": language_model.perplexity(test["loss"]), "test/acc": test["acc"],
-               "val/ppl": res.history[-1]["val/ppl"], "data/vocab": float(len(vocab)),
+               "val/ppl": language_model.perplexity(res.best["value"]), "best/epoch": float(res.best["epoch"]),
+               "data/vocab": float(len(vocab)),
                "data/train_tokens": float(ids["train"].numel()), "data/test_tokens": float(ids["test"].numel()),
                "data/test_unk_rate": language_model.unk_rate(ids["test"])}
     return model, vocab, res, summary

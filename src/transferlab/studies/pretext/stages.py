@@ -12,7 +12,7 @@ from . import targets
 from ...data import format as fmt
 from ...runs import Job, Run
 from ...stage import TRAINED, stage
-from ...stages.common import new_model, prepare_data, save_run
+from ...training import new_model, prepare_data, save_run
 
 log = logging.getLogger("transferlab.pretext")
 
@@ -55,8 +55,13 @@ def train_downstream(ds: fmt.Dataset, frozen: int, p: dict, run: Run, init: str 
     freeze = engine.Freeze(frozen, cfg["unfreeze_after"])
     engine.apply_freeze(model, freeze.active(0))
     n_trainable = models.count_trainable(model)
-    res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), run, freeze=freeze, on_step=on_step)
+    # Stopped by patience on validation accuracy (epochs: the cap); the best validation epoch's
+    # weights are the ones tested.
+    res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), run, freeze=freeze, on_step=on_step,
+                     select="val/acc")
+    model.load_state_dict(res.best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
+    summary["best/epoch"] = float(res.best["epoch"])
     summary["params/trainable_at_start"] = float(n_trainable)
     summary["data/classes"] = float(ds.num_classes)  # chance level = 1 / classes (the report draws it)
     summary.update({f"check/{k}": v for k, v in res.extra.items()})

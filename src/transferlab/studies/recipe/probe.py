@@ -1,45 +1,17 @@
 """Linear read-outs of a frozen extractor: a logistic-regression probe (how linearly
 separable are the classes in feature space?) and the warm start of a classifier head from it.
 
-The probe is scikit-learn's multinomial LogisticRegression (L-BFGS) on standardized features.
-The standardization is folded into the weights when they are copied into an nn.Linear head:
-    logits = W ((f - mu) / sigma) + b = (W / sigma) f + (b - W mu / sigma).
+The probe is transferlab.training.fit_logreg: scikit-learn's multinomial logistic regression
+(L-BFGS) on standardized features, folded into weights that act on the raw features.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from ...engine import DeviceData, feature_data
-
-
-def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 500,
-               seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight [n_classes, D], bias [n_classes]) of a logistic regression on feats [N, D] that
-    acts on *raw* features. Classes absent from `labels` get zero weights and a -1e4 bias
-    (never predicted)."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    f = feats.detach().double().cpu().numpy()
-    y = labels.cpu().numpy()
-    mu, sigma = f.mean(0), f.std(0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a probe's accuracy is what we read
-        clf.fit((f - mu) / sigma, y)
-    coef, icpt = clf.coef_, clf.intercept_
-    if coef.shape[0] == 1:  # binary: sklearn keeps one row, for class 1
-        coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
-    w = np.zeros((n_classes, f.shape[1]))
-    b = np.full(n_classes, -1e4)
-    w[clf.classes_] = coef / sigma
-    b[clf.classes_] = icpt - (coef / sigma) @ mu
-    return torch.tensor(w, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+from ...training import fit_logreg
 
 
 def confusion(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -50,7 +22,7 @@ def confusion(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch
 def linear_probe(extractor: nn.Module, train: DeviceData, evals: dict[str, DeviceData], n_classes: int, *,
                  C: float = 1.0, seed: int = 0) -> dict:
     """Fit on train's features, score each split in `evals`: {name: {"acc", "pred"}}."""
-    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, n_classes, C=C, seed=seed)
+    w, b, _ = fit_logreg(feature_data(extractor, train).images, train.labels, n_classes, C=C, seed=seed)
     out = {}
     for name, data in evals.items():
         f = feature_data(extractor, data).images
@@ -62,7 +34,7 @@ def linear_probe(extractor: nn.Module, train: DeviceData, evals: dict[str, Devic
 def warm_start_head(head: nn.Linear, extractor: nn.Module, train: DeviceData, *, C: float = 1.0,
                     seed: int = 0) -> None:
     """Set `head` to the logistic regression fitted on the frozen extractor's features."""
-    w, b = fit_logreg(feature_data(extractor, train).images, train.labels, head.out_features, C=C, seed=seed)
+    w, b, _ = fit_logreg(feature_data(extractor, train).images, train.labels, head.out_features, C=C, seed=seed)
     with torch.no_grad():
         head.weight.copy_(w)
         head.bias.copy_(b)

@@ -30,7 +30,7 @@ from ...data import format as fmt
 from ...io import atomic_path, atomic_write_json
 from ...runs import Job, Run
 from ...stage import TRAINED, stage
-from ...stages.common import new_model, prepare_data, save_run
+from ...training import new_model, prepare_data, save_run
 
 log = logging.getLogger("transferlab.recipe")
 INITS = ("scratch", "rotation")

@@ -22,7 +22,7 @@ from ...data import format as fmt
 from ...io import atomic_torch_save
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...stages.common import TestEachEpoch
+from ...training import TestEachEpoch
 
 log = logging.getLogger("transferlab.transfer")
 
@@ -47,11 +47,19 @@ def train_standin(ds: fmt.Dataset, p: dict, run: Run):
     torch.manual_seed(run.seed)
     net, model = resnet.standin_model(ds.num_classes, t["image_size"])
     model.to(device)
-    train, test = _data(ds.splits["train"], device), _data(ds.splits["test"], device)
+    # a validation hold-out for the stop rule: trained until validation accuracy stops improving,
+    # the best validation epoch kept (it stands for ImageNet features: it must be good at its task)
+    kept, held = engine.split_val(ds.splits["train"], p["train"]["val_fraction"], run.seed)
+    train, val, test = _data(kept, device), _data(held, device) if held is not None else None, \
+        _data(ds.splits["test"], device)
     task = engine.classification(ds.num_classes)
-    res = engine.fit(model, task, train, None, engine.FitConfig.from_params(t["standin"]), run,
-                     hooks=TestEachEpoch(task, test, run.amp))
+    res = engine.fit(model, task, train, val, engine.FitConfig.from_params(t["standin"]), run,
+                     hooks=TestEachEpoch(task, test, run.amp), select="val/acc" if val is not None else None)
+    if res.best is not None:
+        model.load_state_dict(res.best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
+    if res.best is not None:
+        summary["best/epoch"] = float(res.best["epoch"])
     return net.cpu(), res, summary
 
 
@@ -82,7 +90,7 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
 STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.dataset}")
 
 
-@stage(params=("transfer.image_size", "transfer.standin"),
+@stage(params=("train", "transfer.image_size", "transfer.standin"),
        inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
        outputs=TRAINED, checkpoint=True)
 def transfer_standin(job: Job) -> None:

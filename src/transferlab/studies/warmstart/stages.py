@@ -38,7 +38,7 @@ from ...data import format as fmt
 from ...io import atomic_torch_save
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...stages.common import TestEachEpoch, new_model, save_run
+from ...training import TestEachEpoch, new_model, save_run
 
 log = logging.getLogger("transferlab.warmstart")
 

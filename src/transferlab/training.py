@@ -1,0 +1,152 @@
+"""Helpers shared by every study's training stages, beside the engine: data on the device,
+models, extractors loaded under their contract, heads fit on frozen features (a convex problem,
+fit to convergence), saving a run. The shared stages (aggregate, scorecard, report) gather the
+studies; the studies import this, never those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import engine, models
+from .data import format as fmt
+from .io import atomic_torch_save
+from .runs import Run
+
+
+def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
+    """train (minus a seeded validation hold-out), val, test as DeviceData; normalization
+    statistics from the training part only."""
+    train, val = engine.split_val(ds.splits["train"], train_cfg["val_fraction"], seed)
+    stats = engine.channel_stats(train.images)
+    to_dev = lambda s: engine.DeviceData.from_split(s, device, stats) if s is not None else None  # noqa: E731
+    return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
+
+
+def new_model(name: str | dict, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
+              init: str | Path | None = None, **model_kwargs) -> models.Net:
+    """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
+    on `device`. `name`: a model's name or a params spec {name, width, ...}; the spec's other
+    keys and `model_kwargs` go to the model's builder."""
+    spec = {"name": name} if isinstance(name, str) else dict(name)
+    torch.manual_seed(seed)
+    model = models.build(spec.pop("name"), ds.shape, heads, **spec, **model_kwargs)
+    if init is not None:
+        load_extractor(model, init)
+    return model.to(device)
+
+
+def fit_head(model: models.Net, task: engine.Task, train_features: engine.DeviceData,
+             val_features: engine.DeviceData | None, cfg: engine.FitConfig, run: Run, **fit_kwargs):
+    """Train only `model`'s heads on features of its frozen extractor ([N, D] as data), then
+    check the extractor unchanged. Returns the fit result and the head-only Net (it shares
+    `model.heads`, so training it trains model's head)."""
+    before = engine.state_of([model.features])
+    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
+    head_only.heads = model.heads
+    res = engine.fit(head_only, task, train_features, val_features, cfg, run, **fit_kwargs)
+    engine.assert_unchanged(before, [model.features])
+    return res, head_only
+
+
+def load_extractor(model: models.Net, path: str | Path) -> dict:
+    """Load a pretrained extractor. The contract: every `features.*` key loads, and the only
+    keys missing are the new heads' (moco's main_lincls check)."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    state = {k: v for k, v in ck["model"].items() if k.startswith("features.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad_missing = [k for k in missing if not k.startswith("heads.")]
+    if bad_missing or unexpected:
+        raise RuntimeError(f"{path}: extractor does not fit the model: missing {bad_missing}, "
+                           f"unexpected {unexpected}")
+    return ck
+
+
+def save_model(model, out: Path, run_config: dict, stats) -> None:
+    atomic_torch_save({"model": model.state_dict(), "config": run_config,
+                       "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
+
+
+def save_run(run: Run, model, stats, res: engine.FitResult, summary: dict) -> None:
+    """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
+    checkpoint dropped)."""
+    save_model(model, run.dir, run.config, stats)
+    engine.finish(res, summary, run)
+
+
+class TestEachEpoch(engine.Hooks):
+    """The test accuracy after every epoch (the papers' metric averages the last ones), or, with
+    another `prefix`, any split's: "train_clean" scores the training images without the task's
+    training-only augmentation (what a fit rule on augmented batches should read)."""
+
+    def __init__(self, task: engine.Task, test: engine.DeviceData, amp: bool, prefix: str = "test"):
+        self.task, self.test, self.amp, self.prefix = task, test, amp, prefix
+
+    def epoch_metrics(self, model, epoch):
+        return {f"{self.prefix}/{k}": v for k, v in engine.evaluate(model, self.task, self.test, amp=self.amp).items()}
+
+
+# A head on frozen features is multinomial logistic regression: convex, so it is fit to
+# convergence (L-BFGS until the gradient's largest component is under tol), never for a fixed
+# handful of steps. 1e-4 is scikit-learn's default tolerance; max_iter only bounds the cost, and
+# a fit that reaches it says so (converged False) instead of passing as done.
+def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 1000,
+               tol: float = 1e-4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(weight [n_classes, D], bias [n_classes], info) of an L2-regularized logistic regression
+    (scikit-learn, L-BFGS, on standardized features; `C`: inverse regularization strength) on
+    feats [N, D], folded into weights that act on the *raw* features:
+        logits = W ((f - mu) / sigma) + b = (W / sigma) f + (b - W mu / sigma).
+    info: {"iterations", "converged"}. Classes absent from `labels` get zero weights and a -1e4
+    bias (never predicted)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    f = feats.detach().double().cpu().numpy()
+    y = labels.cpu().numpy()
+    mu, sigma = f.mean(0), f.std(0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # said in info["converged"] instead
+        clf.fit((f - mu) / sigma, y)
+    iterations = int(np.max(clf.n_iter_))
+    coef, icpt = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row, for class 1
+        coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
+    w = np.zeros((n_classes, f.shape[1]))
+    b = np.full(n_classes, -1e4)
+    w[clf.classes_] = coef / sigma
+    b[clf.classes_] = icpt - (coef / sigma) @ mu
+    return (torch.tensor(w, dtype=torch.float32), torch.tensor(b, dtype=torch.float32),
+            {"iterations": iterations, "converged": iterations < max_iter})
+
+
+def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceData, val: engine.DeviceData | None,
+                    run: Run, *, C: float, max_iter: int, tol: float) -> engine.FitResult:
+    """Fit `model`'s linear "main" head to convergence on its frozen extractor's features
+    (fit_logreg), the extractor checked unchanged. The result's one history row holds train
+    and validation loss/accuracy; its stop says whether L-BFGS converged ("fit") or ran out
+    of iterations ("cap"), as a trained run's would."""
+    before = engine.state_of([model.features])
+    head: torch.nn.Linear = model.heads["main"]
+    train_features = engine.feature_data(model.features, train)  # [N, D]
+    w, b, info = fit_logreg(train_features.images, train.labels, head.out_features, C=C, max_iter=max_iter,
+                            tol=tol, seed=run.seed)
+    with torch.no_grad():
+        head.weight.copy_(w.to(head.weight.device))
+        head.bias.copy_(b.to(head.bias.device))
+    engine.assert_unchanged(before, [model.features])
+    row = {"epoch": 1, **{f"train/{k}": v for k, v in engine.evaluate(model, task, train).items()},
+           "lbfgs/iterations": float(info["iterations"])}
+    if val is not None:
+        row.update({f"val/{k}": v for k, v in engine.evaluate(model, task, val).items()})
+    result = engine.FitResult(history=[row], live=engine.Live(run.live_dir),
+                              extra={"frozen_unchanged": 1.0})
+    result.stop = ({"reason": "fit", "epoch": 1, "detail": f"L-BFGS converged in {info['iterations']} iterations"}
+                   if info["converged"] else
+                   {"reason": "cap", "epoch": 1, "detail": f"L-BFGS stopped at max_iter={max_iter} unconverged"})
+    engine.mark_chance(result, task, len(train))
+    return result
