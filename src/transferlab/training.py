@@ -93,11 +93,16 @@ class TestEachEpoch(engine.Hooks):
 # handful of steps. 1e-4 is scikit-learn's default tolerance; max_iter only bounds the cost, and
 # a fit that reaches it says so (converged False) instead of passing as done.
 def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 1000,
-               tol: float = 1e-4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
+               tol: float = 1e-4, seed: int = 0, standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(weight [n_classes, D], bias [n_classes], info) of an L2-regularized logistic regression
-    (scikit-learn, L-BFGS, on standardized features; `C`: inverse regularization strength) on
-    feats [N, D], folded into weights that act on the *raw* features:
+    (scikit-learn, L-BFGS; `C`: inverse regularization strength) on feats [N, D]. With
+    `standardize` it is fit on standardized features and folded into weights that act on the
+    *raw* features:
         logits = W ((f - mu) / sigma) + b = (W / sigma) f + (b - W mu / sigma).
+    The fold is exact for these features but scales the weights by 1 / sigma: on features of a
+    random extractor (std about 0.01) they reach 1e4, which is harmless for a read-out that is
+    only scored and ruinous for a head that then trains on moving features. Fit a head to be
+    trained further with standardize=False (the penalty then bounds the raw weights).
     info: {"iterations", "converged"}. Classes absent from `labels` get zero weights and a -1e4
     bias (never predicted)."""
     import warnings
@@ -107,7 +112,7 @@ def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: 
 
     f = feats.detach().double().cpu().numpy()
     y = labels.cpu().numpy()
-    mu, sigma = f.mean(0), f.std(0) + 1e-6
+    mu, sigma = (f.mean(0), f.std(0) + 1e-6) if standardize else (np.zeros(f.shape[1]), np.ones(f.shape[1]))
     clf = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # said in info["converged"] instead

@@ -33,8 +33,11 @@ def linear_probe(extractor: nn.Module, train: DeviceData, evals: dict[str, Devic
 
 def warm_start_head(head: nn.Linear, extractor: nn.Module, train: DeviceData, *, C: float = 1.0,
                     seed: int = 0) -> None:
-    """Set `head` to the logistic regression fitted on the frozen extractor's features."""
-    w, b, _ = fit_logreg(feature_data(extractor, train).images, train.labels, head.out_features, C=C, seed=seed)
+    """Set `head` to the logistic regression fitted on the frozen extractor's raw features (not
+    standardized: the head goes on training, and a fold of standardized weights into raw ones
+    would scale them by 1 / feature std, 1e4 on a random extractor; see fit_logreg)."""
+    w, b, _ = fit_logreg(feature_data(extractor, train).images, train.labels, head.out_features, C=C, seed=seed,
+                         standardize=False)
     with torch.no_grad():
         head.weight.copy_(w)
         head.bias.copy_(b)
