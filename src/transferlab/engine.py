@@ -649,9 +649,10 @@ class Loop:
         if self.select is not None:
             if self.select not in row:
                 raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
-            better = (lambda new, old: new < old) if "loss" in self.select else (lambda new, old: new > old)
-            if self.result.best is None or better(row[self.select], self.result.best["value"]):
-                self.result.best = {"epoch": epoch + 1, "metric": self.select, "value": row[self.select],
+            value = row[self.select]
+            if self.result.best is None or (value < self.result.best["value"] if lower_is_better(self.select)
+                                            else value > self.result.best["value"]):
+                self.result.best = {"epoch": epoch + 1, "metric": self.select, "value": value,
                                     "model": snapshot(self.model.state_dict())}
         if self.ckpt:
             self.save(epoch + 1, None)
@@ -710,6 +711,11 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     return loop.finish()
 
 
+def lower_is_better(metric: str) -> bool:
+    """A history metric's direction, for `select` and `patience` alike: a loss falls as a run improves."""
+    return "loss" in metric
+
+
 def chance_level(task: Task) -> float:
     """Accuracy of guessing among the classes of the task's widest-chance head (1 / its classes)."""
     return 1.0 / min(task.heads.values())
@@ -739,8 +745,7 @@ def stop_rule(history: list[dict], cfg: FitConfig, until: Callable[[dict], bool]
         if cfg.monitor not in last:
             raise KeyError(f"patience monitors {cfg.monitor!r}, not an epoch metric (have {sorted(last)})")
         values = [row[cfg.monitor] for row in history]
-        lower = "loss" in cfg.monitor
-        best = values.index(min(values) if lower else max(values))  # its first best epoch
+        best = values.index(min(values) if lower_is_better(cfg.monitor) else max(values))  # its first best epoch
         if len(values) - 1 - best >= cfg.patience:
             return {"reason": "patience", "detail": f"{cfg.monitor} best at epoch {best + 1}, then "
                                                     f"{cfg.patience} epochs without improvement"}

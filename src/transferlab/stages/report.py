@@ -105,8 +105,9 @@ def run_status_lines(tables: dict[str, Tables]) -> list[str]:
              "| study | runs | with a stop rule | converged | at their cap (unconverged) | diverged |",
              "|---|---|---|---|---|---|"]
     for study, t in tables.items():
-        col = lambda name: t.summary[name].fillna(0) if name in t.summary else pd.Series(0.0, index=t.summary.index)  # noqa: E731
-        rule, conv, div = col("fit/rule").astype(bool), col("fit/converged").astype(bool), col("status/diverged").astype(bool)
+        # runs written before these flags existed have none: 0
+        flags = t.summary.reindex(columns=["fit/rule", "fit/converged", "status/diverged"]).fillna(0).astype(bool)
+        rule, conv, div = (flags[c] for c in flags)
         lines.append(f"| {study} | {len(t.summary)} | {int(rule.sum())} | {int((rule & conv).sum())} | "
                      f"{int((rule & ~conv & ~div).sum())} | {int(div.sum())} |")
     return lines + [""]
