@@ -117,6 +117,15 @@ def test_pydoc_corpus_splits_whole_topics():
     assert "STAND-IN" in text.describe(c)
 
 
+def test_pydoc_train_fraction_shrinks_only_the_training_topics():
+    cfg = {"source": "pydoc", "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}
+    full, half = text.build_corpus(cfg, OFFLINE), text.build_corpus({**cfg, "train_fraction": 0.5}, OFFLINE)
+    assert half["splits"]["test"] == full["splits"]["test"]
+    assert half["splits"]["validation"] == full["splits"]["validation"]
+    assert half["meta"]["topics"]["train"] == round(full["meta"]["topics"]["train"] * 0.5)
+    assert set(half["splits"]["train"]) < set(full["splits"]["train"])
+
+
 # ------------------------------------------------------------------ vocabulary, BPTT, perplexity
 def test_vocab_specials_frequency_cutoff_and_unknowns():
     v = language_model.Vocab.build(["the cat", "the dog", "the cat ."], "words", True, max_size=2, min_freq=2)

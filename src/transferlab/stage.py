@@ -83,6 +83,10 @@ class Stage:
     options: dict[str, str] = field(default_factory=dict)  # fixed flags, e.g. the report's --results
     checkpoint: bool = False               # training: --checkpoint checkpoints/<out> (per-run state)
     resources: str = "train"
+    # Snakemake's job priority (higher: scheduled first among ready jobs): the head of a long
+    # chain of one-job stages, so that it does not end up running alone at the pipeline's end.
+    # A hint of how to schedule, never of what is computed: it reruns nothing (DVC ignores it).
+    priority: int = 0
     figures: dict[str, str] = field(default_factory=dict)  # report: figure -> Snakemake report category
 
     @property

@@ -129,25 +129,39 @@ def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: 
             {"iterations": iterations, "converged": iterations < max_iter})
 
 
+def _linear_readout(head: torch.nn.Module) -> tuple[torch.nn.Linear, list[torch.nn.Module]]:
+    """A linear head's Linear and the parameter-free read-out before it: a Linear on [B, D]
+    features, or Sequential(pool, flatten, ..., Linear) on feature maps [B, C, h, w]. A head
+    with any other trainable layer is not a convex problem, and is refused."""
+    layers = list(head) if isinstance(head, torch.nn.Sequential) else [head]
+    linear, readout = layers[-1], layers[:-1]
+    if not isinstance(linear, torch.nn.Linear) or any(p.numel() for m in readout for p in m.parameters()):
+        raise ValueError(f"a linear head (a Linear, after parameter-free pooling) was expected, got {head}")
+    return linear, readout
+
+
 def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceData, val: engine.DeviceData | None,
-                    run: Run, *, C: float, max_iter: int, tol: float) -> engine.FitResult:
+                    run: Run, *, C: float, max_iter: int, tol: float, standardize: bool = True,
+                    hooks: engine.Hooks | None = None) -> engine.FitResult:
     """Fit `model`'s linear "main" head to convergence on its frozen extractor's features
     (fit_logreg), the extractor checked unchanged. The result's one history row holds train
     and validation loss/accuracy; its stop says whether L-BFGS converged ("fit") or ran out
     of iterations ("cap"), as a trained run's would."""
     before = engine.state_of([model.features])
-    head: torch.nn.Linear = model.heads["main"]
-    train_features = engine.feature_data(model.features, train)  # [N, D]
-    w, b, info = fit_logreg(train_features.images, train.labels, head.out_features, C=C, max_iter=max_iter,
-                            tol=tol, seed=run.seed)
+    linear, readout = _linear_readout(model.heads["main"])
+    train_features = engine.feature_data(torch.nn.Sequential(model.features, *readout), train)  # [N, D]
+    w, b, info = fit_logreg(train_features.images, train.labels, linear.out_features, C=C, max_iter=max_iter,
+                            tol=tol, seed=run.seed, standardize=standardize)
     with torch.no_grad():
-        head.weight.copy_(w.to(head.weight.device))
-        head.bias.copy_(b.to(head.bias.device))
+        linear.weight.copy_(w.to(linear.weight.device))
+        linear.bias.copy_(b.to(linear.bias.device))
     engine.assert_unchanged(before, [model.features])
     row = {"epoch": 1, **{f"train/{k}": v for k, v in engine.evaluate(model, task, train).items()},
            "lbfgs/iterations": float(info["iterations"])}
     if val is not None:
         row.update({f"val/{k}": v for k, v in engine.evaluate(model, task, val).items()})
+    if hooks is not None:  # e.g. TestEachEpoch: the one "epoch" gets the rows a trained run's would
+        row.update(hooks.epoch_metrics(model, 1))
     result = engine.FitResult(history=[row], live=engine.Live(run.live_dir),
                               extra={"frozen_unchanged": 1.0})
     result.stop = ({"reason": "fit", "epoch": 1, "detail": f"L-BFGS converged in {info['iterations']} iterations"}

@@ -49,6 +49,7 @@ for st in STAGES.values():
         # submissions (group-components), so seconds-long jobs do not each wait in the queue
         group: "light" if st.resources == "light" else None
         threads: config["resources"]["train"]["cpus"] if st.resources == "train" else 1
+        priority: st.priority
         resources:
             **res(st.resources),
         shell:

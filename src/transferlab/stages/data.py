@@ -24,7 +24,10 @@ def build_dataset(name: str, p: dict) -> fmt.Dataset:
 
 
 # `prepare` may download: it runs where Snakemake runs (compute nodes often have no internet).
-@stage(params=("data", "datasets.{dataset}"), grid={"dataset": "datasets"}, out=paths.PREPARED, resources="local")
+# Priority: every later stage waits on it, and it takes seconds (left to the default order, a
+# data set was prepared 6 minutes into the default, holding back the transfer chain).
+@stage(params=("data", "datasets.{dataset}"), grid={"dataset": "datasets"}, out=paths.PREPARED, resources="local",
+       priority=2)
 def prepare(job: Job) -> None:
     """Build data/prepared/<name>.pt from the source named in params.datasets.<name>."""
     name = job.axes["dataset"]
@@ -65,7 +68,7 @@ def subsample(job: Job) -> None:
 
 @stage(grid={"k": "transfer.labels_per_class"}, batch={"seed": "transfer.seeds"},
        inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.dataset}")},
-       runs=paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"), resources="light")
+       runs=paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"), resources="light", priority=1)
 def transfer_subsample(job: Job) -> None:
     """The vision transfer study's few labels: k per class, per seed."""
     write_subsets(job, job.axes["k"])

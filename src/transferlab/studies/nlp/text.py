@@ -92,7 +92,11 @@ def corpus_pydoc(cfg: dict, data: dict) -> tuple[dict[str, list[str]], dict]:
     random.Random(cfg["seed"]).shuffle(names)
     n_test = max(1, round(len(names) * cfg["test_fraction"]))
     n_val = max(1, round(len(names) * cfg["val_fraction"]))
-    parts = {"test": names[:n_test], "validation": names[n_test:n_test + n_val], "train": names[n_test + n_val:]}
+    rest = names[n_test + n_val:]
+    # a share of the remaining topics for training (a smaller corpus, for time); the same test
+    # and validation topics whatever the share
+    n_train = max(1, round(len(rest) * cfg.get("train_fraction", 1.0)))
+    parts = {"test": names[:n_test], "validation": names[n_test:n_test + n_val], "train": rest[:n_train]}
     raw = {s: [ln for t in ts for ln in topics[t].splitlines()] for s, ts in parts.items()}
     return corpus_from_splits(raw, cfg), {"topics": {s: len(ts) for s, ts in parts.items()},
                                           "stand_in": "Python documentation text (pydoc_data), not WikiText-2"}

@@ -24,7 +24,8 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g.set_titles("{col_name} labels per class")
     figs = {"transfer_accuracy": save(g.figure, out, "transfer_accuracy")}
     c = t.curves[(t.curves.phase == "finetune") & (t.curves.metric == "test/acc")]
-    g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line",
+    # markers: a frozen linear head is one L-BFGS fit, a single point at epoch 1
+    g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line", markers=True,
                     errorbar=SEED_RANGE, height=3.2, aspect=1.3)
     g.set_axis_labels("epoch", "test accuracy")
     g.set_titles("{col_name} labels per class")
@@ -32,8 +33,9 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     standin = s[s.phase == "standin"]
     lines = ["## Study 5a: vision transfer (ResNet-18 extractor, few labels)", ""]
     lines += stand_in_note(ft["extractor"], "Extractor weights")
-    lines += ["Test accuracy by finetune model and mode (*frozen*: the extractor never trains; *unfrozen*: frozen "
-              "for the first epochs, then all parameters train at a lower extractor LR):", "",
+    lines += ["Test accuracy by finetune model and mode (*frozen*: the extractor never trains, and a linear head "
+              "on it is a logistic regression fit to convergence; *unfrozen*: frozen for the first epochs, then all "
+              "parameters train at a lower extractor LR):", "",
               mean_sd_table(ft, ["dataset", "k", "head", "mode"], "test/acc"), ""]
     if len(standin):
         lines += [f"Stand-in extractor's own test accuracy on {standin['dataset'].iloc[0]}: "

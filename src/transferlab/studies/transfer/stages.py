@@ -3,7 +3,11 @@
 `transfer_standin`: the offline stand-in extractor, a torchvision ResNet-18 trained by
 transferlab on an embedded data set (used only when transfer.weights is standin).
 `transfer_finetune`: the extractor (ImageNet weights or the stand-in) under a finetune model
-on k labels per class. `frozen`: the extractor never trains (checked unchanged at the end).
+on k labels per class. `frozen`: the extractor never trains (checked unchanged at the end); a
+linear head on it is then a convex problem, fit by L-BFGS logistic regression on the pooled
+features to convergence (finetune.linear_fit), the other heads train for finetune.epochs.
+`unfrozen` with a linear head starts from that same fit (linear probing, then finetuning:
+Kumar et al. 2022), so the two modes differ only in whether the extractor then trains.
 `unfrozen`: frozen for the first freeze_epochs (checked unchanged at the switch), then all
 parameters train, the extractor at extractor_lr_scale x the LR. Test accuracy is recorded
 after every epoch (the curve shows the switch); nothing is selected on it.
@@ -22,7 +26,7 @@ from ...data import format as fmt
 from ...io import atomic_torch_save
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...training import TestEachEpoch
+from ...training import TestEachEpoch, fit_linear_head
 
 log = logging.getLogger("transferlab.transfer")
 
@@ -53,8 +57,9 @@ def train_standin(ds: fmt.Dataset, p: dict, run: Run):
     train, val, test = _data(kept, device), _data(held, device) if held is not None else None, \
         _data(ds.splits["test"], device)
     task = engine.classification(ds.num_classes)
+    # tested once, at its best validation epoch (a test pass every epoch cost a tenth of its time)
     res = engine.fit(model, task, train, val, engine.FitConfig.from_params(t["standin"]), run,
-                     hooks=TestEachEpoch(task, test, run.amp), select="val/acc" if val is not None else None)
+                     select="val/acc" if val is not None else None)
     if res.best is not None:
         model.load_state_dict(res.best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
@@ -74,10 +79,25 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
     freeze = MODES[mode](len(extractor), cfg)
     engine.apply_freeze(model, freeze.blocks)
     trainable_frozen = models.count_trainable(model)  # what trains while the extractor is frozen
-    train, test = _data(ds.splits["train"], device), _data(ds.splits["test"], device)
+    # a seeded validation hold-out of the k labels per class, for the stop rule; both modes fit
+    # on the same remaining part
+    kept, held = engine.split_val(ds.splits["train"], p["train"]["val_fraction"], run.seed)
+    train, test = _data(kept, device), _data(ds.splits["test"], device)
+    val = _data(held, device) if held is not None else None
     task = engine.classification(ds.num_classes)
-    res = engine.fit(model, task, train, None, engine.FitConfig.from_params(cfg), run, freeze=freeze,
-                     hooks=TestEachEpoch(task, test, run.amp))
+    hooks = TestEachEpoch(task, test, run.amp)
+    res = None
+    if head == "linear":  # on the frozen extractor a convex problem: logistic regression to convergence
+        fit = cfg["linear_fit"]
+        # on the raw features: the unfrozen mode trains this head further (training.fit_logreg)
+        res = fit_linear_head(model, task, train, val, run, C=fit["C"], max_iter=fit["max_iter"], tol=fit["tol"],
+                              standardize=False, hooks=hooks)
+    if res is None or mode == "unfrozen":  # unfrozen linear: from that fit on (LP-FT, Kumar et al. 2022)
+        fit_cfg = engine.FitConfig.from_params(cfg)
+        res = engine.fit(model, task, train, val, fit_cfg, run, freeze=freeze, hooks=hooks,
+                         select=fit_cfg.monitor if val is not None else None)
+        if res.best is not None:  # the best validation epoch, as the stop rule kept it
+            model.load_state_dict(res.best["model"])
     after = engine.state_of(extractor)
     changed = any(not torch.equal(before[k], after[k]) for k in before)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
@@ -92,7 +112,7 @@ STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.datase
 
 @stage(params=("train", "transfer.image_size", "transfer.standin"),
        inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
-       outputs=TRAINED, checkpoint=True)
+       outputs=TRAINED, checkpoint=True, priority=1)  # then transfer_finetune: the longest chain
 def transfer_standin(job: Job) -> None:
     """Train the stand-in ResNet-18 extractor (torchvision architecture) on an embedded data set."""
     ds = fmt.load(job.inputs["data"])
@@ -105,12 +125,12 @@ def transfer_standin(job: Job) -> None:
         log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)
 
 
-@stage(params=("data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
+@stage(params=("train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
        grid={"k": "transfer.labels_per_class"},
        batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
        inputs={"data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
                "standin": STANDIN + "/model.pt"},
-       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True)
+       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True, priority=1)
 def transfer_finetune(job: Job) -> None:
     """Few-label transfer from ResNet-18 (ImageNet weights or the stand-in): every finetune
     model, mode and seed on k labels per class."""
