@@ -47,7 +47,8 @@ def stage_data(realdata: Path, work: Path, params: dict) -> dict:
             if not npz.exists():
                 cifar_subset(next((realdata / "cifar10").glob("*.zip")), npz, spec["train_per_class"],
                              spec.get("seed", 0), spec["test_per_class"])
-            params["datasets"][name] = {"source": "npz", "path": str(npz)}  # already the subset
+            # already the subset; `name`: it is CIFAR-10, so CIFAR-10's competence floors apply
+            params["datasets"][name] = {"source": "npz", "path": str(npz), "name": "cifar10"}
     return params
 
 

@@ -282,3 +282,65 @@ def test_the_bundled_minilm_loads_offline_from_site_packages():
     assert encoder.config.num_hidden_layers == 6 and encoder.config.hidden_size == 384
     with pytest.raises(DataError, match="not installed"):
         bert.resolve_checkpoint("package:no_such_package_here")
+
+
+# ------------------------------------------------------------------ NLI heads: fit to convergence
+def _nli_features(n=240, d=12, seed=0, noise=0.5):
+    """Three classes of [n, d] features per split (what a frozen encoder hands its head):
+    linearly separable at the default noise, overlapping (a head overfits them) at noise 3."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(3, d, generator=g) * 3
+    out = {}
+    for split in ("train", "validation_matched", "validation_mismatched"):
+        y = torch.arange(n) % 3
+        x = centers[y] + torch.randn(n, d, generator=g) * noise
+        zero = torch.zeros(())
+        out[split] = engine.DeviceData(x, y, zero, zero + 1)
+    return out
+
+
+def _nli_cfg(**kw):
+    return {"epochs": 40, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+            "schedule": "constant", "warmup_epochs": 0, **kw}
+
+
+def test_a_linear_nli_head_on_frozen_features_is_the_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from transferlab.models import Net
+    from transferlab.studies.nlp import stages as nlp_stages
+
+    feats = _nli_features()
+    model = Net(torch.nn.Sequential(), 12, {})
+    model.heads["main"] = torch.nn.Linear(12, 3)
+    cfg = _nli_cfg(linear_fit={"C": 1.0, "max_iter": 2000, "tol": 1e-8})
+    res, summary = nlp_stages.fit_nli(model, {}, True, cfg, {"train": {"val_fraction": 0.1}}, Run(0, {}), feats)
+    assert res.stop["reason"] == "fit" and summary["test/acc"] == 1.0
+    kept, _ = engine.holdout(240, 0.1, 0)  # the head fits on what the hold-out leaves
+    x, y = feats["train"].images[kept].double().numpy(), feats["train"].labels[kept].numpy()
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    reference = LogisticRegression(C=1.0, max_iter=2000, tol=1e-8).fit((x - mu) / sd, y)
+    test_x = feats["validation_mismatched"].images
+    ours = model.heads["main"](test_x).argmax(1).numpy()
+    assert (ours == reference.predict((test_x.double().numpy() - mu) / sd)).all()
+
+
+def test_an_mlp_nli_head_stops_on_patience_and_keeps_its_best_epoch():
+    from transferlab.models import Net, mlp_head
+    from transferlab.studies.nlp import stages as nlp_stages
+
+    feats = _nli_features(n=90, noise=3.0)
+    torch.manual_seed(0)
+    model = Net(torch.nn.Sequential(), 12, {})
+    model.heads["main"] = mlp_head(12, 64, 3)
+    cfg = _nli_cfg(patience=2, monitor="val/loss", lr=3e-2)
+    res, summary = nlp_stages.fit_nli(model, {}, True, cfg, {"train": {"val_fraction": 0.25}}, Run(0, {}), feats)
+    assert res.stop["reason"] == "patience" and res.stop["epoch"] < 40
+    best = min(r["val/loss"] for r in res.history)
+    assert res.best["value"] == best
+    # the kept weights are the best epoch's: validation loss recomputed on them matches
+    _, held = nlp_stages._hold_out(feats["train"].images, feats["train"].labels, 0.25, 0)
+    val = nlp_stages._feature_split(held)
+    head_only = Net(torch.nn.Sequential(), 12, {})
+    head_only.heads = model.heads
+    assert engine.evaluate(head_only, engine.classification(3), val)["loss"] == pytest.approx(best, rel=1e-5)

@@ -194,3 +194,15 @@ def test_diverged_runs_are_left_out_of_the_effect_and_counted():
     assert row.effect == pytest.approx((kept.warm - kept.fresh).mean())
     assert row.note.startswith("1 diverged run(s) left out")
     assert row.verdict == "reproduced"
+
+
+def test_floors_are_keyed_by_what_a_data_set_is():
+    """A real set by its name (however it is stored), a stand-in or a set of one's own by its key."""
+    from transferlab.floors import data_key
+
+    datasets = {"cifar10_small": {"source": "torchvision", "name": "cifar10", "train_per_class": 200},
+                "staged": {"source": "npz", "path": "x.npz", "name": "cifar10"},
+                "mine": {"source": "npz", "path": "y.npz"},
+                "shapes16": {"source": "shapes", "train_per_class": 300}}
+    keys = {k: data_key({"datasets": datasets}, k) for k in datasets}
+    assert keys == {"cifar10_small": "cifar10", "staged": "cifar10", "mine": "mine", "shapes16": "shapes16"}

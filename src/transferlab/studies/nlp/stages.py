@@ -9,10 +9,11 @@ sentences with it.
 pretrained encoder, or the same encoder randomly initialised (trained, or frozen).
 `nli_bert`: NLI with `transformers` BERT: frozen feature extractor + new head, full
 finetuning, or a from-scratch BERT of chosen size.
-Every NLI run trains on the training pairs less a seeded validation hold-out (train.val_fraction,
-the per-epoch curve) and reports accuracy on validation_matched (test/acc) and
-validation_mismatched (test_mismatched/acc): MNLI's test labels are hidden, and nothing is
-selected on these two.
+Every NLI run trains on the training pairs less a seeded validation hold-out (train.val_fraction:
+the per-epoch curve, and the stop rule where `patience` is set, its best epoch kept) and reports
+accuracy on validation_matched (test/acc) and validation_mismatched (test_mismatched/acc):
+MNLI's test labels are hidden, and nothing is selected on these two. A linear head on a frozen
+encoder's features is a logistic regression fit by L-BFGS to convergence (`linear_fit`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ...io import atomic_torch_save
 from . import bert
 from . import text
 from . import language_model
-from ...training import fit_head
+from ...training import fit_head, fit_linear_head
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 
@@ -120,17 +121,28 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
     device = run.device
     model.to(device)
     task, fit_cfg, frac = engine.classification(3), engine.FitConfig.from_params(cfg), p["train"]["val_fraction"]
+    # with a stop rule, the weights of the best validation epoch are kept
+    select = fit_cfg.monitor if fit_cfg.patience > 0 else None
     if frozen:
         feats = features if features is not None else encoder_features(model, encoded, device)
         (tr, va) = _hold_out(feats["train"].images, feats["train"].labels, frac, run.seed)
-        train = _feature_split(tr)
-        res, scored = fit_head(model, task, train, _feature_split(va), fit_cfg, run)
+        train, val = _feature_split(tr), _feature_split(va)
+        if isinstance(model.heads["main"], torch.nn.Linear) and "linear_fit" in cfg:
+            # a linear head on frozen features: logistic regression, fit to convergence
+            scored = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, 3]
+            scored.heads = model.heads
+            fit = cfg["linear_fit"]
+            res = fit_linear_head(scored, task, train, val, run, C=fit["C"], max_iter=fit["max_iter"], tol=fit["tol"])
+        else:
+            res, scored = fit_head(model, task, train, val, fit_cfg, run, select=select)
+            _keep_best(scored, res)
         res.extra["frozen_unchanged"] = 1.0
         scored_data = {split: feats[split] for split, _ in EVAL_SPLITS}
     else:
         (tr, va) = _hold_out(*encoded["train"], frac, run.seed)
         train = _token_data(tr, device)
-        res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run)
+        res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run, select=select)
+        _keep_best(model, res)
         scored, scored_data = model, {split: _token_data(encoded[split], device) for split, _ in EVAL_SPLITS}
     summary = {"params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
                "data/train_size": float(len(train)), **res.extra}
@@ -138,6 +150,11 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
         for k, v in engine.evaluate(scored, task, scored_data[split], batch_size=256).items():
             summary[f"{key}/{k}"] = v
     return res, summary
+
+
+def _keep_best(model: torch.nn.Module, res: engine.FitResult) -> None:
+    if res.best is not None:
+        model.load_state_dict(res.best["model"])
 
 
 def _shared_features(shared: dict | None, variant: str, seed_free: bool, model, encoded, device):
