@@ -206,3 +206,70 @@ def test_floors_are_keyed_by_what_a_data_set_is():
                 "shapes16": {"source": "shapes", "train_per_class": 300}}
     keys = {k: data_key({"datasets": datasets}, k) for k in datasets}
     assert keys == {"cifar10_small": "cifar10", "staged": "cifar10", "mine": "mine", "shapes16": "shapes16"}
+
+
+# ------------------------------------------------------------------ p, equivalence, many tests, power
+def _card(pairs: list[tuple[str, pd.Series, pd.Series]], expect: Expect) -> pd.DataFrame:
+    """A scorecard of one claim whose settings are the given (name, a, b) pairs."""
+    claim = Claim("synthetic", "s", "a claim", "src", "-", "a - b", expect,
+                  lambda r: iter([compare(name, "d", a, b, "a", "b") for name, a, b in pairs]))
+    return score_claims([claim], Results({}, lambda s: pd.DataFrame(), {}))
+
+
+def _arms(effect: float, noise: float, seed: int, n: int = 6) -> tuple[pd.Series, pd.Series]:
+    rng = np.random.default_rng(seed)
+    b = pd.Series(0.8 + 0.05 * rng.standard_normal(n))
+    return b + effect + noise * rng.standard_normal(n), b
+
+
+def test_a_verdict_is_exactly_a_p_below_five_percent():
+    """The row's p is the two-sided test the interval stands for: a verdict other than
+    inconclusive if and only if p < 0.05, for either sign and any threshold."""
+    for expect in (Expect(">"), Expect("<", 0.01)):
+        pairs = [(f"s{i}", *_arms(effect, 0.02, i)) for i, effect in enumerate(np.linspace(-0.05, 0.05, 21))]
+        card = _card(pairs, expect)
+        assert ((card.p < 0.05) == card.verdict.isin(["reproduced", "contradicted"])).all()
+        assert card.verdict.nunique() == 3  # the grid reaches all three
+
+
+def test_about_the_same_is_reproduced_by_two_one_sided_tests():
+    """A tiny effect with a tight spread lies inside a one-point margin: TOST (statsmodels)
+    reproduces "= 0 ± 0.01"; a clear 3-point effect contradicts it; a noisy one is inconclusive."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    a, b = _arms(0.001, 0.003, 0)
+    card = _card([("same", a, b), ("differs", *_arms(0.03, 0.003, 1)), ("noisy", *_arms(0.0, 0.03, 2))],
+                 Expect("=", 0.01)).set_index("setting")
+    assert card.loc["same", "p"] == pytest.approx(ttost_paired(a.to_numpy(), b.to_numpy(), -0.01, 0.01)[0])
+    assert card.verdict.to_dict() == {"same": "reproduced", "differs": "contradicted", "noisy": "inconclusive"}
+
+
+def test_holm_and_benjamini_hochberg_adjust_over_the_rows_tested():
+    from statsmodels.stats.multitest import multipletests
+
+    pairs = [(f"s{i}", *_arms(effect, 0.02, i)) for i, effect in enumerate([0.03, 0.02, 0.015, 0.0, -0.01, 0.005])]
+    pairs.append(("one seed", pd.Series([0.5]), pd.Series([0.4])))  # no test: out of the family
+    card = _card(pairs, Expect(">"))
+    tested = card.p.notna()
+    assert tested.sum() == 6
+    assert np.allclose(card.p_holm[tested], multipletests(card.p[tested], method="holm")[1])
+    assert np.allclose(card.p_bh[tested], multipletests(card.p[tested], method="fdr_bh")[1])
+    weak = (card.p < 0.05) & (card.p_holm >= 0.05)
+    assert (card.verdict_holm[weak] == "inconclusive").all()
+    assert (card.verdict_holm[~weak] == card.verdict[~weak]).all()
+
+
+def test_seeds_needed_are_the_least_with_80_percent_power_and_the_mde_has_it():
+    from statsmodels.stats.power import TTestPower
+
+    a, b = _arms(0.015, 0.02, 5)
+    row = _card([("x", a, b)], Expect(">")).iloc[0]
+    assert row.verdict == "inconclusive" and 6 < row.n80 < 1000
+    d = (a - b).to_numpy()
+    size = abs(d.mean()) / d.std(ddof=1)
+    power = lambda n: TTestPower().power(effect_size=size, nobs=n, alpha=0.05, alternative="two-sided")  # noqa: E731
+    assert power(row.n80) >= 0.8 > power(row.n80 - 1)
+    assert TTestPower().power(effect_size=row.mde / d.std(ddof=1), nobs=len(d), alpha=0.05) == pytest.approx(0.8)
+    # an effect that sits exactly on the threshold can never be resolved
+    flat = _card([("x", b + 0.02 * pd.Series(np.r_[1, -1, 1, -1, 1, -1]), b)], Expect(">")).iloc[0]
+    assert flat.n80 == float("inf")

@@ -30,8 +30,13 @@ from .floors import BaselineScore
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
            "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note",
+           "p", "p_holm", "p_bh", "verdict_holm",  # the row's test, and the family of all rows tested
+           "n80", "mde",  # power: seeds for an 80% chance of a verdict; the smallest resolvable distance
            "share", "share_low", "share_high",  # remedies: the share of the warm-start gap recovered
            "baseline", "baseline_score", "baseline_floor", "diverged"]
+ALPHA = 0.05  # each row's test: the level of its 95% interval
+POWER = 0.8   # the power the n80 and mde columns are computed for
+MAX_SEEDS = 10_000  # n80 beyond this reads inf
 DIVERGED = "status/diverged"  # a run's summary flag (engine.FitResult.status)
 
 
@@ -144,6 +149,102 @@ def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[flo
     return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A))
 
 
+def samples(a: pd.Series, b: pd.Series | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The arms as the tests see them, as `interval` pairs them: (per-seed differences, None)
+    when paired, else (a, b) for Welch's test."""
+    if b is None or set(a.index) == set(b.index):
+        return (a if b is None else a - b.reindex(a.index)).dropna().to_numpy(float), None
+    return a.dropna().to_numpy(float), b.dropna().to_numpy(float)
+
+
+def _t_test(x: np.ndarray, y: np.ndarray | None, value: float) -> float:
+    """Two-sided p of "the effect is `value`" (paired: x the differences; else Welch's)."""
+    from scipy import stats
+
+    if y is None:
+        return float(stats.ttest_1samp(x, value).pvalue)
+    return float(stats.ttest_ind(x - value, y, equal_var=False).pvalue)
+
+
+def p_value(expect: Expect, effect: float, x: np.ndarray, y: np.ndarray | None) -> float:
+    """The p of the test behind the row's verdict, so that a verdict other than inconclusive is
+    exactly p < ALPHA. "> t" and "< t": the two-sided t-test of effect = t (what the 95%
+    interval decides). "= 0 ± m": inside the margin, two one-sided tests at ±m (TOST:
+    statsmodels' ttost_paired / ttost_ind; reproduced = equivalent within m); outside it, the
+    two-sided test of effect = the nearer margin (contradicted = different by more than m)."""
+    from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+
+    if min(len(x), len(y) if y is not None else len(x)) < 2:
+        return float("nan")
+    m = expect.threshold
+    if expect.sign != "=":
+        return _t_test(x, y, m)
+    if abs(effect) >= m:
+        return _t_test(x, y, m if effect > 0 else -m)
+    if y is None:
+        return float(ttost_paired(x, np.zeros_like(x), -m, m)[0])
+    return float(ttost_ind(x, y, -m, m, usevar="unequal")[0])
+
+
+def power(expect: Expect, effect: float, x: np.ndarray, y: np.ndarray | None) -> tuple[float, float]:
+    """(n80, mde) at the measured spread (paired: of the differences; else the two arms'
+    pooled): n80, the seeds (per arm) that give an 80% chance of a verdict if the true effect
+    were the measured one, by the test p_value makes (inf where it sits on the threshold); mde,
+    the smallest distance from the threshold (for "=": from the nearer margin) that the current
+    n resolves with 80% power (statsmodels' TTestPower / TTestIndPower)."""
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    n = len(x) if y is None else min(len(x), len(y))
+    if n < 2:
+        return float("nan"), float("nan")
+    sd = float(x.std(ddof=1)) if y is None else float(np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2))
+    if not sd > 0:
+        return float("nan"), float("nan")
+    analysis = TTestPower() if y is None else TTestIndPower()
+    m = expect.threshold
+    inside = expect.sign == "=" and abs(effect) < m
+    # the test p_value makes: inside the margin each of TOST's one-sided tests; otherwise the
+    # two-sided test against the threshold (for "=": the nearer margin)
+    alternative = "larger" if inside else "two-sided"
+    distance = abs(m - abs(effect)) if expect.sign == "=" else abs(effect - m)
+    nobs = "nobs" if y is None else "nobs1"  # the two classes name the seeds (per arm) differently
+    mde = float(analysis.solve_power(effect_size=None, alpha=ALPHA, power=POWER, alternative=alternative,
+                                     **{nobs: n})) * sd
+    if not distance > 0:
+        return float("inf"), mde
+    # the least n whose power reaches POWER, by bisection (power grows with n; statsmodels' root
+    # finder gives up on small effects)
+    def enough(k: int) -> bool:  # statsmodels' noncentral t gives NaN where the power is 1 to rounding
+        reached = analysis.power(effect_size=distance / sd, alpha=ALPHA, alternative=alternative, **{nobs: k})
+        return bool(np.isnan(reached) or reached >= POWER)
+
+    if not enough(MAX_SEEDS):
+        return float("inf"), mde
+    low, high = 1, MAX_SEEDS  # enough(high), and low is below any answer
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return float(max(high, 2)), mde
+
+
+def family(card: pd.DataFrame) -> pd.DataFrame:
+    """Many tests at once: over the rows with a test, Holm's family-wise adjusted p and
+    Benjamini-Hochberg's false-discovery adjusted p (statsmodels' multipletests), and the
+    verdict Holm's correction leaves (a verdict whose adjusted p reaches ALPHA reads
+    inconclusive)."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = card.p.notna() & card.verdict.isin(VERDICTS[:3])
+    card["p_holm"], card["p_bh"] = np.nan, np.nan
+    if tested.any():
+        for method, column in (("holm", "p_holm"), ("fdr_bh", "p_bh")):
+            card.loc[tested, column] = multipletests(card.loc[tested, "p"].to_numpy(float), alpha=ALPHA,
+                                                     method=method)[1]
+    resolved = tested & card.verdict.isin(VERDICTS[:2])
+    card["verdict_holm"] = card.verdict.where(~resolved | (card.p_holm < ALPHA), "inconclusive")
+    return card
+
+
 def _diverged(*series: pd.Series | None) -> int:
     """Runs left out of these arms because they diverged (Results.values counts them)."""
     return sum(int(x.attrs.get("diverged", 0)) for x in series if x is not None)
@@ -166,9 +267,16 @@ def score(claim: Claim, comparison: Comparison) -> dict:
            "diverged": _diverged(comparison.a, comparison.b, comparison.warm)}
     if comparison.missing:
         return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
-                "paired": False, "verdict": "not tested", "note": comparison.missing}
+                "paired": False, "verdict": "not tested", "note": comparison.missing, "p": float("nan"),
+                "n80": float("nan"), "mde": float("nan")}
     effect, low, high, n, paired = interval(comparison.a, comparison.b)
+    x, y = samples(comparison.a, comparison.b)
+    p = p_value(claim.expect, effect, x, y)
+    n80, mde = power(claim.expect, effect, x, y)
     verdict = claim.expect.verdict(low, high)
+    if claim.expect.sign == "=" and np.isfinite(p):  # equivalence by TOST, difference by the t-test
+        verdict = ("inconclusive" if p >= ALPHA else "reproduced" if abs(effect) < claim.expect.threshold
+                   else "contradicted")
     note = "fewer than 2 seeds: no interval" if verdict == "not tested" else claim.why
     share = (share_interval(comparison.a, comparison.warm, comparison.b) if comparison.warm is not None
              else (float("nan"),) * 3)
@@ -178,7 +286,8 @@ def score(claim: Claim, comparison: Comparison) -> dict:
     if row["diverged"]:
         note = f"{row['diverged']} diverged run(s) left out; " + note
     return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
-            "verdict": verdict, "note": note, "share": share[0], "share_low": share[1], "share_high": share[2]}
+            "verdict": verdict, "note": note, "p": p, "n80": n80, "mde": mde,
+            "share": share[0], "share_low": share[1], "share_high": share[2]}
 
 
 def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
@@ -196,7 +305,7 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
             card.loc[mine, "note"] = (f"presupposes {claim.requires}, which no setting reproduces here "
                                       "(the interval alone would read: " + card.loc[mine, "verdict"] + ")")
             card.loc[mine, "verdict"] = "not tested"
-    return card
+    return family(card)
 
 
 def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:

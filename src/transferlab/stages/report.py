@@ -12,7 +12,7 @@ from .. import paths
 from ..figures import Tables, save
 from ..io import atomic_write_text
 from ..runs import Job
-from ..scorecard import VERDICTS
+from ..scorecard import MAX_SEEDS, VERDICTS
 from ..stage import stage
 from ..studies.nlp import figures as nlp
 from ..studies.pretext import figures as pretext
@@ -37,8 +37,10 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
     lines = ["## Scorecard: do the sources' claims hold here?", "",
              f"{len(card)} tests of {card.claim.nunique()} claims: {counts}. Effect: mean over seeds of the "
              "measure; interval: 95% t-interval over seeds (paired by seed where both arms share them); "
-             "verdict: from the interval against the expected effect (see `transferlab.claims`).", "",
-             "| claim | setting | data | expected | effect [95% CI] | n | verdict |", "|---|---|---|---|---|---|---|"]
+             "verdict: from the interval against the expected effect (\"= 0 ± m\": two one-sided tests at ±m) "
+             "(see `transferlab.claims`).", "", *family_lines(card), "",
+             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | seeds for 80% |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for claim, rows in card.groupby("claim", sort=False):
         first = rows.iloc[0]
         head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure.rstrip('.')}.*"
@@ -50,9 +52,41 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
                 effect += ("; share of the gap: none readable (the gap may be 0)" if pd.isna(row.share_low)
                            else f"; recovers {row.share:.0%} of the gap [{row.share_low:.0%}, {row.share_high:.0%}]")
             verdict = f"**{row.verdict}**" + (f" ({row.note})" if row.verdict == "not tested" else "")
+            if row.verdict != row.verdict_holm and row.verdict != "not tested":
+                verdict += f" (Holm: {row.verdict_holm})"
             lines.append(f"| {head if i == 0 else ''} | {row.setting} | {row.data} | {row.expected} | {effect} | "
-                         f"{row.n} | {verdict} |")
+                         f"{row.n} | {_p(row.p)} ({_p(row.p_holm)}) | {verdict} | {_seeds(row)} |")
     return lines + [""]
+
+
+def _p(p: float) -> str:
+    return "-" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _seeds(row) -> str:
+    """Power, for a row that resolves nothing: the seeds that would resolve its measured effect
+    at 80% power, and the smallest distance from the threshold its current n resolves."""
+    if row.verdict != "inconclusive" or pd.isna(row.mde):
+        return ""
+    need = f"over {MAX_SEEDS:,}" if row.n80 == float("inf") else f"{row.n80:.0f}"
+    return f"{need}; resolves {row.mde:.3f} at n={row.n}"
+
+
+def family_lines(card: pd.DataFrame) -> list[str]:
+    """Many tests at once: how many verdicts chance alone would give, and what Holm's
+    family-wise correction and Benjamini-Hochberg's false-discovery control leave."""
+    tested = card[card.p.notna() & card.verdict.isin(VERDICTS[:3])]
+    resolved = tested[tested.verdict.isin(VERDICTS[:2])]
+    if not len(tested):
+        return []
+    return [f"Many tests at once: {len(tested)} rows were tested at 5% each, so about {0.05 * len(tested):.1f} "
+            f"verdicts would come by chance alone were every effect exactly at its threshold. Of the "
+            f"{len(resolved)} verdicts (reproduced or contradicted), {int((resolved.p_holm < 0.05).sum())} survive "
+            f"Holm's family-wise correction and {int((resolved.p_bh < 0.05).sum())} Benjamini-Hochberg's "
+            "false-discovery control (columns `p_holm`, `p_bh`, `verdict_holm` of `results/scorecard.csv`). "
+            "For a row that resolves nothing, *seeds for 80%* is the number of seeds that would give an 80% "
+            "chance of a verdict were its measured effect the true one, at its measured spread, and the "
+            "smallest distance from the threshold its current seeds resolve (`n80`, `mde`)."]
 
 
 def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
