@@ -89,27 +89,50 @@ def family_lines(card: pd.DataFrame) -> list[str]:
             "smallest distance from the threshold its current seeds resolve (`n80`, `mde`)."]
 
 
+# measures that are not accuracy differences (claims.py's `measure` text names them)
+OTHER_UNITS = ("gradient", "hessian", "perplexity")
+
+
+def _unit(measure: str) -> tuple[str, float]:
+    """A row's unit and the factor to it: accuracy differences (and differences of them) in
+    points on one panel; any other measure (gradient noise, sharpness) on its own."""
+    if any(word in measure.lower() for word in OTHER_UNITS):
+        return measure.rstrip("."), 1.0
+    return "accuracy difference (points)", 100.0
+
+
 def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
-    """Every scorecard row as its effect and 95% interval (a line per row, top to bottom in the
-    table's order), the expected threshold marked, coloured by verdict."""
+    """Every scorecard row as its effect and 95% interval, one panel per unit (accuracy in
+    points; each other measure apart), rows in the table's order, the expected threshold marked
+    (|), coloured by verdict. Rows without an effect (not run here) are left out."""
     import matplotlib.pyplot as plt
 
-    rows = card.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.19 * len(rows)))
-    y = -rows.index.to_numpy()
-    for verdict, colour in VERDICT_COLOURS.items():
-        part = rows[rows.verdict == verdict]
-        if len(part):
-            spread = [part.effect - part.ci_low, part.ci_high - part.effect]
-            ax.errorbar(part.effect, -part.index.to_numpy(), xerr=spread, fmt="o", ms=3, color=colour, label=verdict,
-                        lw=1)
-    for i, row in enumerate(rows.itertuples()):  # "= 0 ± m": both ends of the margin
-        marks = [-row.threshold, row.threshold] if row.sign == "=" else [row.threshold]
-        ax.plot(marks, [y[i]] * len(marks), "|", color="black", ms=7)
-    ax.axvline(0, color="black", lw=0.6)
-    ax.set_yticks(y, [f"{c} | {s}"[:70] for c, s in zip(rows.claim, rows.setting)], fontsize=6)
-    ax.set_xlabel("effect (mean over seeds), 95% interval; | = the expected threshold")
-    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.0, 0.0))
+    rows = card[card.effect.notna()].reset_index(drop=True)
+    units = rows.measure.map(lambda m: _unit(m)[0])
+    panels = list(dict.fromkeys(units))  # in the table's order
+    sizes = [int((units == u).sum()) for u in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 * len(panels) + 0.22 * len(rows)), squeeze=False,
+                             gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
+    for ax, unit in zip(axes[:, 0], panels):
+        part = rows[units == unit].reset_index(drop=True)
+        factor = _unit(part.measure.iloc[0])[1]
+        y = -part.index.to_numpy()
+        for verdict, colour in VERDICT_COLOURS.items():
+            mine = part.verdict == verdict
+            if mine.any():
+                effect = part.effect[mine] * factor
+                spread = [effect - part.ci_low[mine] * factor, part.ci_high[mine] * factor - effect]
+                ax.errorbar(effect, y[mine.to_numpy()], xerr=spread, fmt="o", ms=4, color=colour, label=verdict, lw=1.2)
+        for i, row in enumerate(part.itertuples()):  # "= 0 ± m": both ends of the margin
+            marks = [-row.threshold, row.threshold] if row.sign == "=" else [row.threshold]
+            ax.plot([m * factor for m in marks], [y[i]] * len(marks), "|", color="black", ms=9, mew=1.5)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_yticks(y, [f"{c.split('.', 1)[1]}: {s}"[:60] for c, s in zip(part.claim, part.setting)], fontsize=8)
+        ax.set_ylim(y.min() - 0.7, 0.7)
+        ax.set_title(unit, fontsize=9, loc="left")
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1, 0].set_xlabel("effect (mean over seeds) and its 95% interval; | the expected threshold", fontsize=9)
+    fig.tight_layout()
     return save(fig, out, "scorecard")
 
 
