@@ -49,3 +49,27 @@ def test_a_single_seed_has_no_spread_and_two_seeds_are_flagged():
     assert interval_text(float("nan"), float("nan"), 1) == ""
     assert interval_text(-1.256, 1.246, 2) == "[-1.256, +1.246] (only 2 seeds)"
     assert interval_text(-0.1, 0.2, 5) == "[-0.100, +0.200]"
+
+
+def test_the_scorecard_figure_puts_each_unit_on_its_own_panel(tmp_path, monkeypatch):
+    """Accuracy differences share a panel, in points; a gradient-noise row gets its own axis
+    (on one axis its +-10 would flatten every accuracy interval to a dot at zero)."""
+    from transferlab.stages import report
+
+    figures = []
+    monkeypatch.setattr(report, "save", lambda fig, out, name: figures.append(fig) or out / f"{name}.png")
+    card = pd.DataFrame({
+        "claim": ["a.gap", "a.gap", "b.noise", "c.none"], "setting": ["x", "y", "z", "w"],
+        "measure": ["warm - fresh, test acc.", "gain at s=1 - gain at s=4", "warm - fresh, gradient variance", "-"],
+        "effect": [0.02, -0.01, 5.0, float("nan")], "ci_low": [0.01, -0.03, -1.0, float("nan")],
+        "ci_high": [0.03, 0.01, 11.0, float("nan")], "sign": [">", "<", "<", ">"], "threshold": [0.0, 0.0, 0.0, 0.0],
+        "verdict": ["reproduced", "inconclusive", "inconclusive", "not tested"]})
+    report.scorecard_figure(card, tmp_path)
+    accuracy, noise = figures[0].axes[:2]
+    assert len(figures[0].axes) == 2  # the row without an effect is left out
+    assert accuracy.get_title(loc="left") == "accuracy difference (points)"
+    assert [t.get_text() for t in accuracy.get_yticklabels()] == ["gap: x", "gap: y"]
+    points = sorted(line.get_xdata()[0] for line in accuracy.lines if len(line.get_xdata()) == 1
+                    and line.get_marker() == "o")
+    assert points == pytest.approx([-1.0, 2.0])  # in points
+    assert "gradient" in noise.get_title(loc="left")
