@@ -273,3 +273,35 @@ def test_seeds_needed_are_the_least_with_80_percent_power_and_the_mde_has_it():
     # an effect that sits exactly on the threshold can never be resolved
     flat = _card([("x", b + 0.02 * pd.Series(np.r_[1, -1, 1, -1, 1, -1]), b)], Expect(">")).iloc[0]
     assert flat.n80 == float("inf")
+
+
+def test_the_sources_effect_is_placed_against_the_interval():
+    """The semi-supervised source's +12 points at s=1 against a measured +0.06 [-0.24, +0.37]
+    is inside; against a tight +0.01 interval it is excluded (smaller here); a claim without a
+    number says so."""
+    from transferlab.scorecard import SourceEffect, source_verdict
+
+    plus12 = SourceEffect(0.12, "semi-supervised hand-in")
+    assert source_verdict(plus12, -0.24, 0.37) == "inside the interval"
+    assert source_verdict(plus12, 0.0, 0.02) == "excluded: smaller here"
+    gap = SourceEffect(-0.033, "Ash & Adams")  # sizes in the source's direction: a gap
+    assert source_verdict(gap, -0.02, 0.01) == "excluded: smaller here"
+    assert source_verdict(gap, -0.08, -0.05) == "excluded: larger here"
+    assert source_verdict(None, -1, 1) == "the source gives no number"
+    a, b = _arms(0.01, 0.003, 0)
+    claim = Claim("synthetic", "s", "a claim", "src", "-", "a - b", Expect(">"),
+                  lambda r: iter([compare("x", "d", a, b, "a", "b", source=plus12)]))
+    row = score_claims([claim], Results({}, lambda s: pd.DataFrame(), {})).iloc[0]
+    assert row.source_effect == 0.12 and row.source_verdict == "excluded: smaller here"
+    assert row.ci_high < 0.12
+
+
+def test_ash_and_adams_numbers_reach_the_warm_start_rows_by_model_and_optimizer():
+    claim = next(c for c in CLAIMS if c.id == "warmstart.gap")
+    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "optimizers": ["adam", "sgd"],
+                                      "setup": {"optimizer": "adam", "model": "mlp"}}}
+    summary = pd.concat([warmstart_runs(-0.03, 0.01), warmstart_runs(-0.03, 0.01).assign(arm="sgd")])
+    card = score_claims([claim], Results({"warmstart": summary}, lambda s: pd.DataFrame(), params)).set_index("setting")
+    assert card.loc["adam", "source_effect"] == -0.033  # Ash & Adams' MLP with Adam
+    assert np.isnan(card.loc["sgd", "source_effect"])  # they give no MLP number for SGD
+    assert card.loc["sgd", "source_verdict"] == "the source gives no number"

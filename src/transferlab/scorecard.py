@@ -32,6 +32,7 @@ COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data
            "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note",
            "p", "p_holm", "p_bh", "verdict_holm",  # the row's test, and the family of all rows tested
            "n80", "mde",  # power: seeds for an 80% chance of a verdict; the smallest resolvable distance
+           "source_effect", "source_verdict", "source_why",  # the source's own effect against the interval
            "share", "share_low", "share_high",  # remedies: the share of the warm-start gap recovered
            "baseline", "baseline_score", "baseline_floor", "diverged"]
 ALPHA = 0.05  # each row's test: the level of its 95% interval
@@ -68,6 +69,29 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class SourceEffect:
+    """The effect the source itself measured for a setting, in the claim's measure (e.g. +0.12
+    test accuracy), and where it comes from."""
+
+    value: float
+    why: str
+
+
+def source_verdict(source: SourceEffect | None, low: float, high: float) -> str:
+    """The source's effect against this row's 95% interval: inside it, or excluded, the effect
+    here smaller or larger than the source's in size (in the source's direction: for a gap of
+    -3.3 points, an interval wholly above -3.3 is a smaller gap here)."""
+    if source is None:
+        return "the source gives no number"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no interval"
+    if low <= source.value <= high:
+        return "inside the interval"
+    below = high < source.value  # the whole interval below the source's value
+    return "excluded: smaller here" if below == (source.value >= 0) else "excluded: larger here"
+
+
+@dataclass(frozen=True)
 class Comparison:
     """One setting of a claim: arm `a` against arm `b`, each a Series of per-seed values
     indexed by seed (b None: `a` is already the per-seed effect). `missing` names an arm the
@@ -83,6 +107,7 @@ class Comparison:
     warm: pd.Series | None = None
     # the runs the claim presupposes learned their task, each with its competence floor
     baselines: tuple[BaselineScore, ...] = ()
+    source: SourceEffect | None = None  # what the source measured in this setting, if it gives a number
 
 
 @dataclass(frozen=True)
@@ -264,7 +289,10 @@ def score(claim: Claim, comparison: Comparison) -> dict:
            "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
            "measure": claim.measure, "expected": str(claim.expect), "sign": claim.expect.sign,
            "threshold": claim.expect.threshold, **_baseline_columns(comparison),
-           "diverged": _diverged(comparison.a, comparison.b, comparison.warm)}
+           "diverged": _diverged(comparison.a, comparison.b, comparison.warm),
+           "source_effect": comparison.source.value if comparison.source else float("nan"),
+           "source_why": comparison.source.why if comparison.source else "",
+           "source_verdict": source_verdict(comparison.source, float("nan"), float("nan"))}
     if comparison.missing:
         return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
                 "paired": False, "verdict": "not tested", "note": comparison.missing, "p": float("nan"),
@@ -287,6 +315,7 @@ def score(claim: Claim, comparison: Comparison) -> dict:
         note = f"{row['diverged']} diverged run(s) left out; " + note
     return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
             "verdict": verdict, "note": note, "p": p, "n80": n80, "mde": mde,
+            "source_verdict": source_verdict(comparison.source, low, high),
             "share": share[0], "share_low": share[1], "share_high": share[2]}
 
 
@@ -381,12 +410,14 @@ def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
 
 
 def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "",
-            warm: pd.Series | None = None, baselines: tuple[BaselineScore, ...] = ()) -> Comparison:
+            warm: pd.Series | None = None, baselines: tuple[BaselineScore, ...] = (),
+            source: SourceEffect | None = None) -> Comparison:
     """A comparison, or a "not tested" one naming the arm that did not run (`warm`: see
-    Comparison); `baselines`: the runs whose competence the claim presupposes (floors.baseline)."""
+    Comparison); `baselines`: the runs whose competence the claim presupposes (floors.baseline);
+    `source`: the source's own effect in this setting."""
     arms = [(name, s) for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None]
     absent = [name for name, s in arms if not s.notna().any() and not s.attrs.get("diverged")]
     gone = [name for name, s in arms if not s.notna().any() and s.attrs.get("diverged")]
     missing = "; ".join(([f"not run in this configuration: {', '.join(absent)}"] if absent else [])
                         + ([f"every run diverged: {', '.join(gone)}"] if gone else []))
-    return Comparison(setting, data, a, b, missing=missing, warm=warm, baselines=tuple(baselines))
+    return Comparison(setting, data, a, b, missing=missing, warm=warm, baselines=tuple(baselines), source=source)

@@ -39,8 +39,8 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
              "measure; interval: 95% t-interval over seeds (paired by seed where both arms share them); "
              "verdict: from the interval against the expected effect (\"= 0 ± m\": two one-sided tests at ±m) "
              "(see `transferlab.claims`).", "", *family_lines(card), "",
-             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | seeds for 80% |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | the source's effect | "
+             "seeds for 80% |", "|---|---|---|---|---|---|---|---|---|---|"]
     for claim, rows in card.groupby("claim", sort=False):
         first = rows.iloc[0]
         head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure.rstrip('.')}.*"
@@ -55,12 +55,17 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
             if row.verdict != row.verdict_holm and row.verdict != "not tested":
                 verdict += f" (Holm: {row.verdict_holm})"
             lines.append(f"| {head if i == 0 else ''} | {row.setting} | {row.data} | {row.expected} | {effect} | "
-                         f"{row.n} | {_p(row.p)} ({_p(row.p_holm)}) | {verdict} | {_seeds(row)} |")
+                         f"{row.n} | {_p(row.p)} ({_p(row.p_holm)}) | {verdict} | {_source(row)} | {_seeds(row)} |")
     return lines + [""]
 
 
 def _p(p: float) -> str:
     return "-" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _source(row) -> str:
+    """The source's own effect and where this row's interval puts it."""
+    return "-" if pd.isna(row.source_effect) else f"{row.source_effect:+.3f}: {row.source_verdict}"
 
 
 def _seeds(row) -> str:
@@ -126,6 +131,10 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
         for i, row in enumerate(part.itertuples()):  # "= 0 ± m": both ends of the margin
             marks = [-row.threshold, row.threshold] if row.sign == "=" else [row.threshold]
             ax.plot([m * factor for m in marks], [y[i]] * len(marks), "|", color="black", ms=9, mew=1.5)
+        if "source_effect" in part and part.source_effect.notna().any():  # the sources' own numbers
+            known = part.source_effect.notna().to_numpy()
+            ax.plot(part.source_effect[known] * factor, y[known], "*", color="tab:blue", ms=10, ls="none",
+                    label="the source's effect")
         ax.axvline(0, color="black", lw=0.6)
         ax.set_yticks(y, [f"{c.split('.', 1)[1]}: {s}"[:60] for c, s in zip(part.claim, part.setting)], fontsize=8)
         ax.set_ylim(y.min() - 0.7, 0.7)
