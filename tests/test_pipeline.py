@@ -110,7 +110,10 @@ def test_snakemake_builds_report(snake_ws):
 
     assert set(card.claim) == {c.id for c in CLAIMS}  # every claim has its rows, one seed or not
     assert set(card.verdict) <= {"not tested"} and card.note.str.len().gt(0).all()  # one seed: no interval
-    assert json.loads((snake_ws / paths.SCORECARD_METRICS).read_text())["verdicts"] == {"not tested": len(card)}
+    metric = json.loads((snake_ws / paths.SCORECARD_METRICS).read_text())
+    assert metric["verdicts"] == {"reproduced": 0, "contradicted": 0, "inconclusive": 0, "not tested": len(card)}
+    # compact: one number and one verdict per claim (dvc exp show in a terminal), the table in the CSV
+    assert all(set(v) == {"effect", "verdict"} for k, v in metric.items() if k != "verdicts")
     assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
     assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))

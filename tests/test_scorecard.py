@@ -305,3 +305,14 @@ def test_ash_and_adams_numbers_reach_the_warm_start_rows_by_model_and_optimizer(
     assert card.loc["adam", "source_effect"] == -0.033  # Ash & Adams' MLP with Adam
     assert np.isnan(card.loc["sgd", "source_effect"])  # they give no MLP number for SGD
     assert card.loc["sgd", "source_verdict"] == "the source gives no number"
+
+
+def test_the_dvc_metric_is_one_number_and_one_verdict_per_claim():
+    from transferlab.stages.scorecard import metrics
+
+    pairs = [(f"s{i}", *_arms(effect, 0.01, i)) for i, effect in enumerate([0.05, -0.05, 0.0])]
+    card = _card(pairs, Expect(">"))
+    out = metrics(card)
+    assert out["verdicts"] == {"reproduced": 1, "contradicted": 1, "inconclusive": 1, "not tested": 0}
+    assert out["synthetic"] == {"effect": round(card.effect.iloc[0], 4),
+                                "verdict": "1/3 reproduced, 1/3 contradicted, 1/3 inconclusive"}

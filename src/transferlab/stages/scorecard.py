@@ -11,7 +11,7 @@ from .. import paths
 from ..claims import CLAIMS
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job
-from ..scorecard import Results, baseline_table, score_claims
+from ..scorecard import VERDICTS, Results, baseline_table, score_claims
 from ..stage import Root, stage
 
 STUDIES = tuple(dict.fromkeys(c.study for c in CLAIMS))  # the studies whose runs the claims read
@@ -23,14 +23,16 @@ def read_results(params: dict, root: Path = Path(".")) -> Results:
 
 
 def metrics(card: pd.DataFrame) -> dict:
-    """{claim: {setting: {effect, ci_low, ci_high, n, verdict}}} and the count of each verdict."""
-    out: dict = {"verdicts": card.verdict.value_counts().to_dict()}
-    for row in card.itertuples():
-        out.setdefault(row.claim, {})[row.setting] = {
-            "effect": None if pd.isna(row.effect) else round(float(row.effect), 4),
-            "ci_low": None if pd.isna(row.ci_low) else round(float(row.ci_low), 4),
-            "ci_high": None if pd.isna(row.ci_high) else round(float(row.ci_high), 4),
-            "n": int(row.n), "verdict": row.verdict}
+    """The DVC metric, compact enough for `dvc exp show` and `dvc metrics diff` in a terminal:
+    the count of each verdict, and per claim one number and one verdict: its first setting's
+    effect, and how its settings came out ("2/4 reproduced, 1 contradicted"). The full table is
+    results/scorecard.csv."""
+    out: dict = {"verdicts": {v: int(card.verdict.eq(v).sum()) for v in VERDICTS}}
+    for claim, rows in card.groupby("claim", sort=False):
+        effect = rows.effect.dropna()
+        counts = [f"{int(rows.verdict.eq(v).sum())}/{len(rows)} {v}" for v in VERDICTS if rows.verdict.eq(v).any()]
+        out[claim] = {"effect": round(float(effect.iloc[0]), 4) if len(effect) else None,
+                      "verdict": ", ".join(counts)}
     return out
 
 
