@@ -73,3 +73,19 @@ def test_the_scorecard_figure_puts_each_unit_on_its_own_panel(tmp_path, monkeypa
                     and line.get_marker() == "o")
     assert points == pytest.approx([-1.0, 2.0])  # in points
     assert "gradient" in noise.get_title(loc="left")
+
+
+def test_a_claim_in_plain_words_says_what_happened_where_and_against_the_source():
+    from transferlab.stages.report import claim_line
+
+    rows = pd.DataFrame({
+        "claim": ["semisup.augment_helps"] * 3, "statement": ["Mixup helps at one sample per class."] * 3,
+        "setting": ["mixup, s=1", "collage, s=1", "mixup, s=2"], "data": ["mnist (real) -> letters"] * 3,
+        "measure": ["augmented - none, head test acc."] * 3, "effect": [0.0006, 0.01, float("nan")],
+        "ci_low": [-0.0024, -0.02, float("nan")], "ci_high": [0.0037, 0.04, float("nan")],
+        "p": [0.6, 0.4, float("nan")], "verdict": ["inconclusive", "inconclusive", "not tested"],
+        "source_effect": [0.12, float("nan"), float("nan")],
+        "source_verdict": ["excluded: smaller here", "the source gives no number", "no interval"], "note": ["", "", "x"]})
+    assert claim_line(rows) == (
+        "- **Mixup helps at one sample per class**: not reproduced on mnist (real) -> letters (mixup, s=1: "
+        "+0.1 points [-0.2, +0.4]); the source's +12.0 points is excluded (smaller here); 1 setting(s) not tested.")

@@ -145,6 +145,42 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     return save(fig, out, "scorecard")
 
 
+def _amount(value: float, measure: str, unit: bool = True) -> str:
+    """A value in the measure's unit: accuracy differences in points, others as they are."""
+    factor = _unit(measure)[1]
+    return f"{value * factor:+.1f}" + (" points" if unit else "") if factor == 100.0 else f"{value:+.3g}"
+
+
+def claim_line(rows: pd.DataFrame) -> str:
+    """One claim in a sentence: how its settings came out, where, its most telling setting (the
+    one with the source's number, else the smallest p) and where the source's number falls."""
+    first = rows.iloc[0]
+    tested = rows[rows.verdict.isin(VERDICTS[:3])]
+    head = f"- **{first.statement.rstrip('.')}**: "
+    if not len(tested):
+        return head + f"not tested here ({first.note})."
+    k = int(tested.verdict.eq("reproduced").sum())
+    word = ("reproduced" if k == len(tested) else "contradicted" if tested.verdict.eq("contradicted").all()
+            else "not reproduced" if k == 0 else f"partly reproduced ({k} of {len(tested)} settings)")
+    shown = tested[tested.source_effect.notna()] if tested.source_effect.notna().any() else tested
+    row = shown.loc[shown.p.fillna(1.0).idxmin()]
+    data = " / ".join(dict.fromkeys(tested.data))
+    text = (f"{word} on {data} ({row.setting}: {_amount(row.effect, row.measure)} "
+            f"[{_amount(row.ci_low, row.measure, False)}, {_amount(row.ci_high, row.measure, False)}])")
+    if not pd.isna(row.source_effect):
+        text += f"; the source's {_amount(row.source_effect, row.measure)} is {row.source_verdict.replace(': ', ' (')}" \
+                + (")" if row.source_verdict.startswith("excluded") else "")
+    untested = int((~rows.verdict.isin(VERDICTS[:3])).sum())
+    return head + text + (f"; {untested} setting(s) not tested" if untested else "") + "."
+
+
+def plain_lines(card: pd.DataFrame) -> list[str]:
+    """The report's opening: every claim in one line, before any table."""
+    return (["## In plain words", "", "Each claim of the sources, as this configuration's runs answer it "
+             "(the settings and their numbers: the scorecard below).", ""]
+            + [claim_line(rows) for _, rows in card.groupby("claim", sort=False)] + [""])
+
+
 def baseline_lines(baselines: pd.DataFrame) -> list[str]:
     """Every claim's baseline, its score and competence floor: read these before any effect."""
     fails = baselines[baselines.clears != "yes"]
@@ -181,7 +217,7 @@ def run_status_lines(tables: dict[str, Tables]) -> list[str]:
 
 def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.DataFrame, out_dir: Path) -> Path:
     fig = scorecard_figure(card, out_dir / "figures")
-    lines = ["# transferlab report", "", *baseline_lines(baselines), *run_status_lines(tables),
+    lines = ["# transferlab report", "", *plain_lines(card), *baseline_lines(baselines), *run_status_lines(tables),
              *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
              "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
