@@ -98,9 +98,14 @@ def test_snakemake_builds_report(snake_ws):
         width, height = Image.open(png).size  # fits a page column, and is no strip
         assert width <= MAX_WIDTH_PX and height >= 0.3 * width, (fig, width, height)
     text = (snake_ws / "reports/report.md").read_text()
-    # the report opens with the baselines against their floors, then the runs' convergence, then the scorecard
-    assert text.startswith("# transferlab report\n\n## Did the baselines learn their tasks?")
-    assert text.index("## Did the runs converge?") < text.index("## Scorecard")
+    # the report opens with every claim in a sentence, then the baselines against their floors, then
+    # the runs' convergence, then the scorecard
+    assert text.startswith("# transferlab report\n\n## In plain words")
+    from transferlab.claims import CLAIMS
+
+    plain = text[:text.index("## Did the baselines learn their tasks?")]
+    assert all(f"**{c.statement.rstrip('.')}**" in plain for c in CLAIMS)
+    assert text.index("## Did the baselines") < text.index("## Did the runs converge?") < text.index("## Scorecard")
     base = pd.read_csv(snake_ws / paths.BASELINES)
     # (the tiny grid has no cross-set semi-supervised pair, so no claim rests on semisup.same_set)
     assert {"pretext.scratch", "recipe.scratch", "warmstart.fresh", "transfer.standin", "transfer.frozen",
