@@ -4,6 +4,8 @@ curves.csv, plots/*.csv})."""
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 import pandas as pd
@@ -116,7 +118,7 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     units = rows.measure.map(lambda m: _unit(m)[0])
     panels = list(dict.fromkeys(units))  # in the table's order
     sizes = [int((units == u).sum()) for u in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 * len(panels) + 0.22 * len(rows)), squeeze=False,
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 * len(panels) + 0.22 * len(rows)), squeeze=False,
                              gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
     for ax, unit in zip(axes[:, 0], panels):
         part = rows[units == unit].reset_index(drop=True)
@@ -136,10 +138,12 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
             ax.plot(part.source_effect[known] * factor, y[known], "*", color="tab:blue", ms=10, ls="none",
                     label="the source's effect")
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(y, [f"{c.split('.', 1)[1]}: {s}"[:60] for c, s in zip(part.claim, part.setting)], fontsize=8)
+        ax.set_yticks(y, [f"{c.split('.', 1)[1]}: {s}"[:55] for c, s in zip(part.claim, part.setting)], fontsize=8)
         ax.set_ylim(y.min() - 0.7, 0.7)
-        ax.set_title(unit, fontsize=9, loc="left")
-    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set_title(textwrap.fill(unit, 80), fontsize=9, loc="left")
+    handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
+    axes[0, 0].legend(handles.values(), handles.keys(), fontsize=8, ncol=3, loc="lower left",
+                      bbox_to_anchor=(0.0, 1.02))  # above the first panel: the plots keep the width
     axes[-1, 0].set_xlabel("effect (mean over seeds) and its 95% interval; | the expected threshold", fontsize=9)
     fig.tight_layout()
     return save(fig, out, "scorecard")
