@@ -234,11 +234,11 @@ def test_a_verdict_is_exactly_a_p_below_five_percent():
 
 def test_about_the_same_is_reproduced_by_two_one_sided_tests():
     """A tiny effect with a tight spread lies inside a one-point margin: TOST (statsmodels)
-    reproduces "= 0 ± 0.01"; a clear 3-point effect contradicts it; a noisy one is inconclusive."""
+    reproduces "= 0 ± 0.01"; a true 2-point effect contradicts it; a noisy one is inconclusive."""
     from statsmodels.stats.weightstats import ttost_paired
 
     a, b = _arms(0.001, 0.003, 0)
-    card = _card([("same", a, b), ("differs", *_arms(0.03, 0.003, 1)), ("noisy", *_arms(0.0, 0.03, 2))],
+    card = _card([("same", a, b), ("differs", *_arms(0.02, 0.003, 1)), ("noisy", *_arms(0.0, 0.03, 2))],
                  Expect("=", 0.01)).set_index("setting")
     assert card.loc["same", "p"] == pytest.approx(ttost_paired(a.to_numpy(), b.to_numpy(), -0.01, 0.01)[0])
     assert card.verdict.to_dict() == {"same": "reproduced", "differs": "contradicted", "noisy": "inconclusive"}
@@ -316,3 +316,20 @@ def test_the_dvc_metric_is_one_number_and_one_verdict_per_claim():
     assert out["verdicts"] == {"reproduced": 1, "contradicted": 1, "inconclusive": 1, "not tested": 0}
     assert out["synthetic"] == {"effect": round(card.effect.iloc[0], 4),
                                 "verdict": "1/3 reproduced, 1/3 contradicted, 1/3 inconclusive"}
+
+
+def test_the_seeds_power_asks_for_give_a_verdict_80_percent_of_the_time():
+    """Simulate 2,000 experiments with n80 seeds at the measured effect and spread: about 80%
+    of their 95% intervals leave the threshold (a verdict), as the power calculation promised."""
+    from transferlab.scorecard import power
+
+    effect, sd = 0.01, 0.02
+    z = np.array([-1.5, -0.5, 0.0, 0.5, 1.5])
+    x = effect + sd * (z - z.mean()) / z.std(ddof=1)  # a measured sample with exactly that mean and sd
+    n80, _ = power(Expect(">"), effect, x, None)
+    assert 20 < n80 < 60
+    rng = np.random.default_rng(0)
+    draws = effect + sd * rng.standard_normal((2000, int(n80)))
+    half = stats.t.ppf(0.975, n80 - 1) * draws.std(axis=1, ddof=1) / np.sqrt(n80)
+    verdict = np.abs(draws.mean(axis=1)) > half  # the interval leaves 0
+    assert verdict.mean() == pytest.approx(0.80, abs=0.03)
