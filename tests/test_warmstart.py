@@ -401,3 +401,19 @@ def test_l2_init_keeps_a_warm_start_near_its_initial_weights(tmp_path):
     pulled, res, _ = stages.train(st, Run(0, {}), init=tmp_path / "model.pt", remedy=(remedy, settings))
     assert distance(pulled) < 0.5 * distance(plain)
     assert res.history[-1]["train/loss"] > 0  # train/loss stays the data loss, penalty apart
+
+
+def test_a_phase_trained_to_the_fit_is_capped_by_until_fit_and_a_fixed_one_keeps_its_length():
+    """until_fit.max_epochs bounds every phase that trains to the fit; setup's epochs are the
+    lengths without it (and of the transition experiment): raising the cap so that slow
+    optimizers reach the fit must not lengthen the fixed-length runs."""
+    from types import SimpleNamespace
+
+    from transferlab.studies.warmstart.stages import Setting
+
+    s = {"until_fit": True, "pretrain_epochs": 60, "train_epochs": 70}
+    st = SimpleNamespace(s=s, fit_to={"train_acc": 0.99, "max_epochs": 150})
+    assert Setting.epochs(st, "pretrain") == 150 and Setting.epochs(st, "train") == 150
+    assert Setting.epochs(st, "pretrain", fixed=True) == 60
+    st.s = {**s, "until_fit": False}
+    assert (Setting.epochs(st, "pretrain"), Setting.epochs(st, "train")) == (60, 70)

@@ -151,7 +151,7 @@ ARMS = {"head": "recipe.heads", "seed": "recipe.seeds"}
 # The range test runs with the optimizer, batch size and weight decay training will use.
 @stage(params=("train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
                "recipe.train.weight_decay"),
-       inputs={"data": DATA}, out=LR_FIND, outputs=("lr_find.json",))
+       inputs={"data": DATA}, out=LR_FIND, outputs=("lr_find.json",), priority=1)
 def lr_find(job: Job) -> None:
     """LR range test: exponential LR sweep, smoothed loss, chosen LR by a stated rule."""
     torch.manual_seed(0)
@@ -162,7 +162,8 @@ def lr_find(job: Job) -> None:
 
 
 @stage(params=("train", "recipe.model", "recipe.pretext"), batch={"seed": "recipe.seeds"}, inputs={"data": DATA},
-       runs=PRETEXT, outputs=("model.pt", "metrics.json", "confusion.csv", "live/"), checkpoint=True)
+       runs=PRETEXT, outputs=("model.pt", "metrics.json", "confusion.csv", "live/"), checkpoint=True,
+       priority=1)  # then recipe_rotation: a chain, scheduled early (stage.Stage.priority)
 def recipe_pretext(job: Job) -> None:
     """Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch (every seed)."""
     ds = fmt.load(job.inputs["data"])
@@ -195,7 +196,7 @@ def recipe_scratch(job: Job) -> None:
 
 @stage(params=TRAIN_KEYS, batch=ARMS,
        inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json", "init": PRETEXT + "/model.pt"},
-       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True)
+       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True, priority=1)
 def recipe_rotation(job: Job) -> None:
     """Supervised recipe started from the rotation pretext's best-probe epoch; every head and seed."""
     train_runs(job)

@@ -93,6 +93,11 @@ class Setting:
         return new_model(self.s["model"], self.ds, self.task.heads, seed, self.device,
                          **ARCHITECTURES[self.s["model"]](self.s))
 
+    def epochs(self, phase: str, fixed: bool = False) -> int:
+        """How long a phase ("pretrain" or "train") may train: with setup.until_fit it trains to
+        the fit, at most until_fit.max_epochs; otherwise (or `fixed`, see until) its setup length."""
+        return self.s[f"{phase}_epochs"] if not self.s["until_fit"] or fixed else self.fit_to["max_epochs"]
+
     def until(self, fixed: bool = False) -> Callable[[dict], bool] | None:
         """With setup.until_fit, a phase stops once its train accuracy reaches until_fit.train_acc
         (its epochs are then the most it may take), as in Ash & Adams; `fixed`: a phase whose
@@ -146,7 +151,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
 # ------------------------------------------------------------------ runs
 def pretrain(st: Setting, run: Run, fixed: bool = False):
     model = st.model(run.seed)
-    res = st.fit(model, st.subset(st.half(run.seed)), st.s["pretrain_epochs"], run, until=st.until(fixed))
+    res = st.fit(model, st.subset(st.half(run.seed)), st.epochs("pretrain", fixed), run, until=st.until(fixed))
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
@@ -171,7 +176,7 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     diag = st.diagnostics(model)  # from the weights training starts with
     if diag is not None:
         hooks.append(diag)
-    res = st.fit(model, st.full, st.s["train_epochs"], run, until=st.until(), hooks=tuple(hooks))
+    res = st.fit(model, st.full, st.epochs("train"), run, until=st.until(), hooks=tuple(hooks))
     summary = {**summarize(res.history, st.s["eval_last"]), **extra}
     if diag is not None:  # the end of training (with until_fit, not an epoch the hook knew to be last)
         last = res.history[-1] if res.history else {}
@@ -207,7 +212,7 @@ def transition(st: Setting, run: Run, gamma: float):
 def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, warmstart: dict):
     """n_stages pretrain stages on growing data (chunk 1, chunks 1-2, ...; the data split into
     n_stages + 1 chunks by interventions.stage_chunks), each until the train accuracy reaches
-    until_fit.train_acc (at most until_fit.max_epochs), then train_epochs on the full set.
+    until_fit.train_acc (at most until_fit.max_epochs), then the full set (as train: Setting.epochs).
     Every stage starts a new optimizer; `remedy` (a name in remedies.REMEDIES, or none) is
     applied at each arrival of new data, its hooks to the stage that follows."""
     seed = run.seed
@@ -220,7 +225,7 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
     target = until_fit["train_acc"]
     plan = [(st.subset(torch.cat(chunks[:i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
             for i in range(n_stages)]
-    plan.append((st.full, st.s["train_epochs"], st.until()))
+    plan.append((st.full, st.epochs("train"), st.until()))
     ckpt = Path(run.checkpoint) if run.checkpoint else None
     history, reached = [], []
     for i, (data, epochs, until) in enumerate(plan):
