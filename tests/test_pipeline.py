@@ -175,7 +175,9 @@ def test_transfer_and_language_runs_hold_their_contracts(snake_ws):
     assert ft.loc["unfrozen", "extractor/changed"] == 1 and ft.loc["unfrozen", "frozen_unchanged_before_unfreeze"] == 1
     assert ft.loc["frozen", "params/trainable_final"] == ft.loc["frozen", "params/trainable_frozen"]
     assert ft.loc["unfrozen", "params/trainable_final"] > 11_000_000  # all of ResNet-18 trains after the switch
-    assert (ft["data/train_size"] == 2 * 10).all()  # k = 2 labels per class from the subsample stage
+    # k = 2 labels per class from the subsample stage (20), less the stop rule's validation
+    # hold-out (train.val_fraction 0.1: 2)
+    assert (ft["data/train_size"] == 2 * 10 - 2).all()
     nlp = summary_of(snake_ws, "nlp").set_index("phase")
     lm = nlp.loc["lm"]
     assert lm["test/ppl"] == pytest.approx(math.exp(lm["test/loss"])) and 1 < lm["test/ppl"] < lm["data/vocab"]

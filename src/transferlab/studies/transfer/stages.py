@@ -95,7 +95,7 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
     if res is None or mode == "unfrozen":  # unfrozen linear: from that fit on (LP-FT, Kumar et al. 2022)
         fit_cfg = engine.FitConfig.from_params(cfg)
         res = engine.fit(model, task, train, val, fit_cfg, run, freeze=freeze, hooks=hooks,
-                         select=fit_cfg.monitor if val is not None else None)
+                         select=fit_cfg.monitor if val is not None and fit_cfg.patience > 0 else None)
         if res.best is not None:  # the best validation epoch, as the stop rule kept it
             model.load_state_dict(res.best["model"])
     after = engine.state_of(extractor)
