@@ -38,14 +38,27 @@ def new_model(name: str | dict, ds: fmt.Dataset, heads: dict[str, int], seed: in
     return model.to(device)
 
 
+def heads_of(model: models.Net) -> models.Net:
+    """A Net of `model`'s heads alone ([B, D] features -> [B, classes]), sharing them: training it
+    trains model's heads."""
+    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})
+    head_only.heads = model.heads
+    return head_only
+
+
+def keep_best(model: torch.nn.Module, res: engine.FitResult) -> None:
+    """Load the weights of the epoch fit(select=...) kept, if it kept one."""
+    if res.best is not None:
+        model.load_state_dict(res.best["model"])
+
+
 def fit_head(model: models.Net, task: engine.Task, train_features: engine.DeviceData,
              val_features: engine.DeviceData | None, cfg: engine.FitConfig, run: Run, **fit_kwargs):
     """Train only `model`'s heads on features of its frozen extractor ([N, D] as data), then
     check the extractor unchanged. Returns the fit result and the head-only Net (it shares
     `model.heads`, so training it trains model's head)."""
     before = engine.state_of([model.features])
-    head_only = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, classes]
-    head_only.heads = model.heads
+    head_only = heads_of(model)
     res = engine.fit(head_only, task, train_features, val_features, cfg, run, **fit_kwargs)
     engine.assert_unchanged(before, [model.features])
     return res, head_only

@@ -28,7 +28,7 @@ from ...io import atomic_torch_save
 from . import bert
 from . import text
 from . import language_model
-from ...training import fit_head, fit_linear_head
+from ...training import fit_head, fit_linear_head, heads_of, keep_best
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 
@@ -129,20 +129,18 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
         train, val = _feature_split(tr), _feature_split(va)
         if isinstance(model.heads["main"], torch.nn.Linear) and "linear_fit" in cfg:
             # a linear head on frozen features: logistic regression, fit to convergence
-            scored = models.Net(torch.nn.Sequential(), model.feat_dim, {})  # [B, D] features -> [B, 3]
-            scored.heads = model.heads
-            fit = cfg["linear_fit"]
+            scored, fit = heads_of(model), cfg["linear_fit"]
             res = fit_linear_head(scored, task, train, val, run, C=fit["C"], max_iter=fit["max_iter"], tol=fit["tol"])
         else:
             res, scored = fit_head(model, task, train, val, fit_cfg, run, select=select)
-            _keep_best(scored, res)
+            keep_best(scored, res)
         res.extra["frozen_unchanged"] = 1.0
         scored_data = {split: feats[split] for split, _ in EVAL_SPLITS}
     else:
         (tr, va) = _hold_out(*encoded["train"], frac, run.seed)
         train = _token_data(tr, device)
         res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run, select=select)
-        _keep_best(model, res)
+        keep_best(model, res)
         scored, scored_data = model, {split: _token_data(encoded[split], device) for split, _ in EVAL_SPLITS}
     summary = {"params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
                "data/train_size": float(len(train)), **res.extra}
@@ -150,11 +148,6 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
         for k, v in engine.evaluate(scored, task, scored_data[split], batch_size=256).items():
             summary[f"{key}/{k}"] = v
     return res, summary
-
-
-def _keep_best(model: torch.nn.Module, res: engine.FitResult) -> None:
-    if res.best is not None:
-        model.load_state_dict(res.best["model"])
 
 
 def _shared_features(shared: dict | None, variant: str, seed_free: bool, model, encoded, device):

@@ -26,7 +26,7 @@ from ...data import format as fmt
 from ...io import atomic_torch_save
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...training import TestEachEpoch, fit_linear_head
+from ...training import TestEachEpoch, fit_linear_head, keep_best
 
 log = logging.getLogger("transferlab.transfer")
 
@@ -96,8 +96,7 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
         fit_cfg = engine.FitConfig.from_params(cfg)
         res = engine.fit(model, task, train, val, fit_cfg, run, freeze=freeze, hooks=hooks,
                          select=fit_cfg.monitor if val is not None and fit_cfg.patience > 0 else None)
-        if res.best is not None:  # the best validation epoch, as the stop rule kept it
-            model.load_state_dict(res.best["model"])
+        keep_best(model, res)  # the best validation epoch, as the stop rule kept it
     after = engine.state_of(extractor)
     changed = any(not torch.equal(before[k], after[k]) for k in before)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
