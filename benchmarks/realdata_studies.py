@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from transferlab import params as P  # noqa: E402
 from transferlab.workspace import copy_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def main() -> None:
     npz = work / "cifar10_subset.npz"
     if not npz.exists():
         cifar_subset(next((a.realdata / "cifar10").glob("*.zip")), npz, a.cifar_per_class)
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p = P.load_yaml(REPO / "params.yaml")
     p["data"].update(root=str(work / "raw"), download=False)
     p["datasets"] = {"mnist": {"source": "torchvision", "name": "mnist"},
                      "cifar10k": {"source": "npz", "path": str(npz)}}

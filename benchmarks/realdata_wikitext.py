@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
+from transferlab import params as P  # noqa: E402
 from transferlab.workspace import copy_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def main() -> None:
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     wt = (a.realdata / "wikitext2").resolve()
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p = P.load_yaml(REPO / "params.yaml")
     p["run"]["progress"] = False
     p["text"]["corpus"] = {"source": "hf", "path": "text", "val_fraction": 0.1,
                            "data_files": {"train": str(wt / "valid.txt"), "test": str(wt / "test.txt")}}

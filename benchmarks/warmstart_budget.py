@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from transferlab import engine, models
 from transferlab import params as P
@@ -32,8 +31,8 @@ SIZES = {"cifar10": (50000, 10000, (3, 32, 32)), "digits16": (1347, 450, (1, 16,
 
 def preset_params(name: str) -> dict:
     """params.yaml with a preset laid over it, as `transferlab preset` would (file untouched)."""
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
-    P._deep_update(p, yaml.safe_load((REPO / f"workflow/presets/{name}.yaml").read_text()))
+    p = P.load_yaml(REPO / "params.yaml")
+    P._deep_update(p, P.load_yaml(REPO / f"workflow/presets/{name}.yaml"))
     return p
 
 

@@ -178,6 +178,29 @@ def test_snakemake_config_override_names_the_key_and_the_dvc_route(workspace):
     assert "--config/--configfile would change pretext.seeds" in out and "dvc exp run -S pretext.seeds=" in out
 
 
+def test_yaml_1_2_numbers_read_the_same_for_both_runners(workspace):
+    """`lr: 1e-3` and `weight_decay: 5e-4`, as papers write them, are numbers (YAML 1.2, DVC's
+    reading) for the stages, Snakemake and DVC alike: Snakemake's own YAML 1.1 reader took them
+    for strings and refused the schema's number. Both runners plan the same jobs."""
+    import re
+
+    from dag import compare, dvc_jobs, snakemake_jobs
+    from dvc.repo import Repo
+
+    path = workspace / "params.yaml"
+    text, n_lr = re.subn(r"(?m)^(\s+lr:) 0\.001$", r"\1 1e-3", path.read_text())
+    text, n_wd = re.subn(r"(?m)^(\s+weight_decay:) 0\.0$", r"\1 5e-4", text)
+    assert n_lr and n_wd, "the tiny params have no `lr: 0.001` / `weight_decay: 0.0` to rewrite"
+    path.write_text(text)
+    params = P.load(path)  # what every stage reads
+    pretrain = params["pretext"]["pretrain"]
+    assert (pretrain["lr"], pretrain["weight_decay"]) == (0.001, 0.0005)
+    assert compare(snakemake_jobs(workspace), dvc_jobs(workspace)) == []
+    with Repo(str(workspace)) as repo:
+        shown = repo.params.show()[""]["data"]["params.yaml"]["data"]
+    assert shown["pretext"]["pretrain"]["lr"] == 0.001  # DVC's own reading agrees
+
+
 def test_snakemake_lint_leaves_only_the_explained_warning(workspace):
     """`snakemake --lint`: the one lint left is 'conda environment or container per rule' (the
     software environment is the project's venv; README, "Linting")."""

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from .io import atomic_write_text
 
@@ -26,13 +25,24 @@ class ParamsError(ValueError):
     """A params file is missing, unparsable, or does not match the schema."""
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML 1.2 (ruamel's safe loader), as DVC reads params.yaml: `lr: 1e-3` is a number and
+    `yes` a string. PyYAML (YAML 1.1, what Snakemake's `configfile:` uses) reads `1e-3` as a
+    string, so the two runners would disagree; every reader of params goes through here."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def load_yaml(path: str | Path) -> Any:
+    from ruamel.yaml import YAMLError
+
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: file not found")
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+        return parse_yaml(path.read_text())
+    except YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
 
 
@@ -41,6 +51,15 @@ def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in dict.fromkeys([*a, *b]) for d in differences(a.get(k), b.get(k), f"{prefix}{k}.")]
     return [prefix.rstrip(".") or "<top level>"] if a != b else []
+
+
+def overlaid(base: dict, overrides: dict) -> dict:
+    """A copy of `base` with `overrides` merged in key by key, as Snakemake merges --config and
+    --configfile into its config (dicts merge, anything else replaces)."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = overlaid(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _key_path(parts) -> str:
@@ -224,6 +243,6 @@ def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | N
     buf = StringIO()
     rt.dump(doc, buf)
     text = buf.getvalue()
-    validate(yaml.safe_load(text), params_path.parent / DEFAULT_SCHEMA, source=f"{params_path} with preset {name}")
+    validate(parse_yaml(text), params_path.parent / DEFAULT_SCHEMA, source=f"{params_path} with preset {name}")
     atomic_write_text(params_path, text)
-    return yaml.safe_load(text)
+    return parse_yaml(text)

@@ -22,15 +22,18 @@ try:
     _on_disk = P.load("params.yaml")
 except P.ParamsError as e:
     raise WorkflowError(str(e))
-if config != _on_disk:
+# Here `config` holds only what --config/--configfile gave (see the Snakefile).
+_changed = P.differences(_on_disk, P.overlaid(_on_disk, config))
+if _changed:
     # Every stage reads params.yaml itself, so an override here would run stages that disagree
     # with the workflow and leave results that params.yaml does not describe.
-    _changed = P.differences(_on_disk, config)
     raise WorkflowError(
         f"--config/--configfile would change {', '.join(_changed)}: this workflow runs exactly what params.yaml "
         "says, as DVC and every stage read it. Edit params.yaml, or run the change as a recorded experiment: "
         f"`dvc exp run -S {_changed[0]}=VALUE` (then `dvc exp show`, `dvc exp apply`)."
     )
+config.clear()
+config.update(_on_disk)
 
 
 # Optional params.yaml resources keys -> the SLURM executor's resource names.
