@@ -340,6 +340,29 @@ def test_cli_resume_after_signal(cli_ws, sig):
     assert not (ws / "ck" / out).exists()  # a finished job drops its checkpoints
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_cli_damaged_checkpoint_restarts_that_seed(cli_ws, damage):
+    """A damaged checkpoint in the job's checkpoint folder (random bytes; a real one cut in half)
+    no longer kills every retry with an UnpicklingError: it is moved aside and named in the log,
+    that seed starts from its beginning, and the job ends as a clean one does. The damaged file
+    outlives the job's checkpoint folder."""
+    ws, out = cli_ws, f"damaged_{damage}"
+    ck = ws / f"ck/{out}/s0.pt"
+    ck.parent.mkdir(parents=True)
+    if damage == "garbage":
+        ck.write_bytes(b"\x80\x02garbage" * 64)
+    else:
+        _signal_when(ws, _pretrain_cmd(out), signal.SIGKILL, ck.relative_to(ws))
+        ck.write_bytes(ck.read_bytes()[:-100])
+    run(_pretrain_cmd(out), ws)
+    log = (ws / f"{out}.log").read_text()
+    assert f"checkpoint ck/{out}/s0.pt cannot be read" in log and "this run starts from its beginning" in log
+    _same_runs(ws, "full", out)
+    kept = ws / f"ck/{out}.unreadable/s0.pt.unreadable"
+    assert kept.exists() and f"kept as ck/{out}.unreadable/s0.pt.unreadable" in log
+    assert not (ws / "ck" / out).exists()
+
+
 def test_seed_group_resumes_after_its_first_seed(cli_ws):
     """Killed while training its second seed, a group keeps the finished first one (it is not
     trained again) and resumes the second from its checkpoint: the same as an uninterrupted job."""

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from transferlab.io import atomic_dir, atomic_path, atomic_torch_save, atomic_write_text
+from transferlab.io import atomic_dir, atomic_path, atomic_torch_save, atomic_write_text, load_checkpoint
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
@@ -63,3 +63,27 @@ def test_kill_9_mid_write_leaves_a_complete_file(tmp_path):
     assert ck["i"] >= 0 and bool((ck["x"] == ck["i"]).all())
     # What a kill -9 can leave is a temp file beside it, never under the output's name.
     assert all(p.name.endswith(".tmp") for p in tmp_path.iterdir() if p != dest)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "not_a_dict"])
+def test_unreadable_checkpoint_is_moved_aside_and_named(tmp_path, damage, caplog):
+    """Each kind of damage a checkpoint meets: None comes back (the run starts over), the file is
+    kept under a new name (a second one beside the first, not over it), the log names both
+    paths and the reason. A sound checkpoint loads as it was saved."""
+    ck = tmp_path / "s0.pt"
+    atomic_torch_save({"epoch": 3, "w": torch.arange(4.0)}, ck)
+    assert load_checkpoint(ck)["epoch"] == 3 and load_checkpoint(tmp_path / "none.pt") is None
+    whole = ck.read_bytes()
+    for attempt in (1, 2):
+        if damage == "garbage":
+            ck.write_bytes(b"\x00not a checkpoint" * 8)
+        elif damage == "truncated":
+            ck.write_bytes(whole[: len(whole) // 2])
+        else:
+            torch.save([1, 2], ck)
+        with caplog.at_level("WARNING", logger="transferlab"):
+            assert load_checkpoint(ck) is None
+        aside = tmp_path / ("s0.pt.unreadable" if attempt == 1 else "s0.pt.unreadable2")
+        assert not ck.exists() and aside.exists()
+        assert f"checkpoint {ck} cannot be read" in caplog.text and f"moved to {aside}" in caplog.text
+    assert (tmp_path / "s0.pt.unreadable").read_bytes() != b""  # the first one was not overwritten

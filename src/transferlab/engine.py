@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.format import Split
-from .io import atomic_dir, atomic_torch_save, atomic_write_json
+from .io import atomic_dir, atomic_torch_save, atomic_write_json, load_checkpoint
 from .preempt import Preempted, StopSignals
 from .runs import Run
 
@@ -548,9 +548,9 @@ class Loop:
 
     def resume(self) -> None:
         """Continue from the run's checkpoint, if it holds this same run (its config)."""
-        if not (self.ckpt and self.ckpt.exists()):
+        ck = load_checkpoint(self.ckpt, self.device) if self.ckpt else None
+        if ck is None:
             return
-        ck = torch.load(self.ckpt, map_location=self.device, weights_only=False)
         if ck.get("config") != self.run.config:
             log.warning("ignoring checkpoint %s: it was made with a different config", self.ckpt)
             return

@@ -7,12 +7,15 @@ os.replace is atomic) and renames it over the destination only once it is comple
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+log = logging.getLogger("transferlab")
 
 
 @contextmanager
@@ -46,6 +49,41 @@ def atomic_torch_save(obj: Any, dest: str | Path) -> None:
 
     with atomic_path(dest) as tmp:
         torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict | None:
+    """A run's checkpoint, or None when there is none or it cannot be read.
+
+    Checkpoints are written atomically, but a file can still be damaged afterwards (a disk that
+    filled, a copy cut short). An unreadable one is moved aside, kept under a new name and named
+    in the log with the reason, and the run starts from its beginning: otherwise every retry
+    (Snakemake's, SLURM's) would die on the same file."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+        if not isinstance(ck, dict):
+            raise TypeError(f"it holds a {type(ck).__name__}, not a checkpoint dict")
+        return ck
+    except torch.OutOfMemoryError:  # the device's trouble, not the file's
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, TypeError, ValueError,
+            AttributeError, ImportError, IndexError, KeyError) as e:
+        aside = path.with_name(f"{path.name}.unreadable")
+        n = 1
+        while aside.exists():  # every earlier damaged copy is kept too
+            n += 1
+            aside = path.with_name(f"{path.name}.unreadable{n}")
+        os.replace(path, aside)
+        log.warning("checkpoint %s cannot be read (%s: %s): moved to %s; this run starts from its beginning",
+                    path, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "", aside)
+        return None
 
 
 @contextmanager

@@ -32,6 +32,17 @@ log = logging.getLogger("transferlab")
 DONE = ".done"  # marks a finished run in its staging folder
 
 
+def _keep_unreadable(root: Path) -> None:
+    """Checkpoints io.load_checkpoint moved aside outlive the job's checkpoint folder (removed
+    when the job is done): they go to a sibling folder named after it, for whoever looks into
+    why they broke."""
+    for f in sorted(root.rglob("*.unreadable*")) if root.exists() else []:
+        dest = root.with_name(f"{root.name}.unreadable") / f.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, dest)
+        log.warning("the unreadable checkpoint is kept as %s", dest)
+
+
 def setup() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -222,4 +233,5 @@ class Job:
                 shutil.rmtree(dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, dest)
+        _keep_unreadable(root)
         shutil.rmtree(root, ignore_errors=True)

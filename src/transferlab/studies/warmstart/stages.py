@@ -35,7 +35,7 @@ from ... import params as P
 from ... import paths
 from . import interventions, remedies
 from ...data import format as fmt
-from ...io import atomic_torch_save
+from ...io import atomic_torch_save, load_checkpoint
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 from ...training import TestEachEpoch, new_model, save_run
@@ -233,7 +233,7 @@ def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, u
         done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None
                          for kind in ("done.", ""))
         cfg = {**run.config, "stage": i}
-        if done and done.exists() and (ck := torch.load(done, map_location="cpu", weights_only=False))["config"] == cfg:
+        if done and (ck := load_checkpoint(done)) is not None and ck.get("config") == cfg:
             model.load_state_dict(ck["model"])
             rows = ck["history"]
         else:
