@@ -353,3 +353,52 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     run(["dvc", "cache", "dir", str(tmp_path / "fresh-cache")], snake_ws, env=DVC_ENV)  # pull must use the remote
     run(["dvc", "pull"], snake_ws, env=DVC_ENV)
     assert summary.read_bytes() == before
+
+
+def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(snake_ws, tmp_path):
+    """The README's sharing round trip: a finished run, `dvc commit -f`, `dvc push` to a remote,
+    results committed to git; then a fresh `git clone` and `scripts/pull.sh` (dvc pull, then
+    Snakemake adopts the outputs). `dvc status` is clean, Snakemake has nothing to do and no job
+    lacks its records, the scorecard and report are the origin's, git was never offered
+    Snakemake's bookkeeping, and a params change in the clone reruns the same stages in both."""
+    import shutil
+    import subprocess
+
+    from transferlab.workspace import REPO
+
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
+                                                                     "checkpoints", "slurm"))
+    for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
+        (origin / name).parent.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, origin / name)
+    git = lambda ws, *a: run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], ws)  # noqa: E731
+    git(origin, "init", "-q")
+    run(["dvc", "init", "-q"], origin, env=DVC_ENV)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "pipeline and results")
+    run(["dvc", "commit", "-f"], origin, env=DVC_ENV)
+    run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], origin, env=DVC_ENV)
+    run(["dvc", "push"], origin, env=DVC_ENV)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "dvc.lock")
+    tracked = git(origin, "ls-files").stdout.split()
+    assert paths.SCORECARD in tracked and paths.BASELINES in tracked and "dvc.lock" in tracked
+    assert not [f for f in tracked if f.endswith(".snakemake_timestamp")]
+
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    assert not (clone / "reports/report.md").exists()  # the report comes from the remote
+    run(["bash", "scripts/pull.sh"], clone, env=DVC_ENV)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], clone, env=DVC_ENV).stdout
+    dry = run(["snakemake", "-n"], clone)
+    assert "Nothing to be done" in dry.stdout + dry.stderr and "missing provenance" not in dry.stdout + dry.stderr
+    for name in (paths.SCORECARD, "reports/report.md", "reports/figures/scorecard.png"):
+        assert (clone / name).read_bytes() == (origin / name).read_bytes(), name
+    assert "## Scorecard" in (clone / "reports/report.md").read_text()
+
+    text = (clone / "params.yaml").read_text()
+    (clone / "params.yaml").write_text(text.replace("finetune:\n    epochs: 2\n", "finetune:\n    epochs: 3\n", 1))
+    assert planned(clone) == {"finetune": 2, "scratch": 1, "aggregate": 1, "scorecard": 1, "report": 1, "all": 1,
+                              "total": 7}
+    # DVC names the stages whose own deps changed (aggregate and scorecard read pretext.*)
+    assert dvc_changed(clone) == {"finetune", "scratch", "aggregate", "scorecard"}
