@@ -138,6 +138,10 @@ def test_git_keeps_the_metrics_and_plots_but_ignores_other_results(tmp_path):
     assert not ignored(paths.METRICS.format(study="pretext"))
     assert not ignored(paths.PLOTS.format(study="pretext") + "/finetune_val_acc.csv")
     assert ignored(paths.SUMMARY.format(study="pretext")) and ignored("results/pretext/x/model.pt")
+    # the scorecard's tables travel with git too (a clone has them without dvc pull); Snakemake's
+    # directory marks travel with neither
+    assert not ignored(paths.SCORECARD) and not ignored(paths.BASELINES)
+    assert ignored(paths.PLOTS.format(study="pretext") + "/.snakemake_timestamp")
 
 
 def test_dvc_yaml_declares_the_git_kept_files_uncached():
