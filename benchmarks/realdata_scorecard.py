@@ -29,7 +29,8 @@ from realdata_studies import cifar_subset
 from transferlab import params as P
 from transferlab.workspace import copy_pipeline
 
-COLUMNS = ["claim", "setting", "data", "expected", "effect", "ci_low", "ci_high", "n", "verdict"]
+COLUMNS = ["claim", "setting", "data", "expected", "effect", "ci_low", "ci_high", "n", "verdict", "p_holm",
+           "source_effect", "source_verdict", "n80"]
 
 
 def stage_data(realdata: Path, work: Path, params: dict) -> dict:
@@ -100,12 +101,21 @@ def main() -> None:
                 + table.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n")
         publish(a.out, "realdata_baselines", text, table)
         return
-    card = pd.read_csv(work / "results/scorecard.csv")
+    publish_card(pd.read_csv(work / "results/scorecard.csv"), wall, a.cores, a.out)
+
+
+def publish_card(card: pd.DataFrame, wall: float, cores: int, out: Path) -> None:
+    """The scorecard as the report summarises it: verdict counts, the source's effect against
+    the intervals, the family-wise view, then the rows."""
+    from transferlab.stages.report import family_lines
+
     counts = card.verdict.value_counts().to_dict()
+    sources = card.source_verdict[card.source_effect.notna()].value_counts().to_dict()
     text = (f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
-            f"claims: {counts}. Pipeline wall time: {wall:.0f} s on {a.cores} cores (data staging apart).\n\n"
+            f"claims: {counts}. The source's own effect, where it gives one: {sources}. Pipeline wall time: "
+            f"{wall:.0f} s on {cores} cores (data staging apart).\n\n" + "\n".join(family_lines(card)) + "\n\n"
             + card[COLUMNS].round(4).to_markdown(index=False) + "\n")
-    publish(a.out, "realdata_scorecard", text, card)
+    publish(out, "realdata_scorecard", text, card)
 
 
 if __name__ == "__main__":
