@@ -1,5 +1,7 @@
-"""benchmarks/realdata_scorecard.py --baselines: the real preset cut to its baseline arms must
-still be a valid configuration that runs the very baseline runs of the whole preset."""
+"""The `real` preset names real data sets wherever a user can download them; the offline
+benchmark (benchmarks/realdata_scorecard.py) swaps exactly what ../shared/realdata lacks for
+named stand-ins; --baselines cuts it to its baseline arms and must still be a valid
+configuration that runs the very baseline runs of the whole preset."""
 
 import sys
 
@@ -7,7 +9,7 @@ from transferlab import params as P
 from transferlab.workspace import REPO, copy_pipeline
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from realdata_scorecard import trim_to_baselines  # noqa: E402
+from realdata_scorecard import offline_stand_ins, trim_to_baselines  # noqa: E402
 
 
 def test_the_real_preset_cut_to_its_baselines_is_valid_and_keeps_their_settings(tmp_path):
@@ -27,3 +29,42 @@ def test_the_real_preset_cut_to_its_baselines_is_valid_and_keeps_their_settings(
     # every other grid is down to one value
     ws = trimmed["warmstart"]
     assert all(len(ws[k]) == 1 for k in ("pretrain_epochs", "gammas", "widths", "depths", "remedies", "tune_lrs"))
+
+
+# what a study reads for its data, per source kind: a stand-in is one of these values
+STAND_IN_SOURCES = {"synth", "shapes", "sklearn_digits", "pydoc", "templates"}
+
+
+def _used_sources(p: dict) -> dict[str, str]:
+    """Each data set, corpus, extractor and checkpoint the studies use -> its source."""
+    used = {d: p["datasets"][d].get("name", p["datasets"][d]["source"])
+            if p["datasets"][d]["source"] in ("torchvision", "npz") else p["datasets"][d]["source"]
+            for d in {*p["pretext"]["datasets"], *p["semisup"]["pretrain_datasets"], *p["semisup"]["finetune_datasets"],
+                      p["recipe"]["dataset"], p["warmstart"]["dataset"], p["transfer"]["dataset"]}}
+    used["transfer.weights"] = p["transfer"]["weights"]
+    used["text.corpus"], used["text.nli"] = p["text"]["corpus"]["source"], p["text"]["nli"]["source"]
+    used["nlp.bert"] = p["nlp"]["bert"]["checkpoint"]
+    return used
+
+
+def test_the_real_preset_is_real_data_and_the_benchmark_swaps_only_what_the_slices_lack(tmp_path):
+    copy_pipeline(tmp_path)
+    real = P.apply_preset(tmp_path / "params.yaml", "real")
+    used = _used_sources(real)
+    assert used == {"mnist": "mnist", "emnist_letters": "emnist_letters", "cifar10": "cifar10",
+                    "cifar10_small": "cifar10", "transfer.weights": "imagenet", "text.corpus": "hf", "text.nli": "hf",
+                    "nlp.bert": "google/bert_uncased_L-4_H-256_A-4"}
+    assert (real["text"]["corpus"]["path"], real["text"]["nli"]["path"]) == ("Salesforce/wikitext", "nyu-mll/glue")
+
+    default = P.load(REPO / "params.yaml")
+    swaps = offline_stand_ins(real, default)
+    swapped = _used_sources(P.validate(real))
+    # MNIST and CIFAR-10 are in the slices and stay; the rest is the embedded default's stand-ins
+    assert {k: v for k, v in swapped.items() if v in ("mnist", "cifar10")} == {
+        "mnist": "mnist", "cifar10": "cifar10", "cifar10_small": "cifar10"}
+    assert swapped["synth_letters"] == "synth" and real["semisup"]["pretrain_datasets"] == ["mnist", "synth_letters"]
+    assert real["datasets"]["synth_letters"]["train_per_class"] == 100  # at the preset's size
+    assert (swapped["transfer.weights"], swapped["text.corpus"], swapped["text.nli"]) == ("standin", "pydoc", "templates")
+    assert swapped["nlp.bert"] == default["nlp"]["bert"]["checkpoint"]
+    assert len(swaps) == 5 and all(" -> " in s for s in swaps)
+    assert offline_stand_ins(real, default) == []  # nothing left to swap
