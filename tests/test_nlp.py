@@ -70,6 +70,38 @@ def test_mnli_parquet_in_glues_layout_maps_labels_and_drops_unlabelled(tmp_path)
     assert nli["labels"] == ["entailment", "neutral", "contradiction"]
 
 
+def test_mnli_jsonl_in_the_hubs_layout_loads_through_the_json_builder(tmp_path):
+    """GLUE MNLI as JSON lines (one object a pair, GLUE's column names), the other file format
+    the hub serves: labels as ids, -1 dropped."""
+    import json
+
+    files = {}
+    for split in text.NLI_SPLITS:
+        rows = [{"premise": f"p{i}", "hypothesis": f"h{i}", "label": lab, "idx": i} for i, lab in enumerate([2, 0, -1])]
+        files[split] = str(tmp_path / f"{split}.jsonl")
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    nli = text.build_nli({"source": "hf", "path": "json", "data_files": files}, OFFLINE)
+    assert nli["splits"]["validation_mismatched"] == [["p0", "h0", 2], ["p1", "h1", 0]]
+
+
+@pytest.mark.parametrize("what", ["corpus", "nli", "bert"])
+def test_hub_ids_with_downloads_off_and_an_empty_cache_name_the_key_and_the_id(tmp_path, monkeypatch, what):
+    """The real preset's hub sources (WikiText-2, GLUE MNLI, BERT-Mini) with data.download false
+    and nothing pre-staged: an error naming the params key and the hub id, not a traceback."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    if what == "bert":
+        with pytest.raises(DataError, match="nlp.bert.checkpoint 'google/bert_uncased_L-4_H-256_A-4'"):
+            bert.load_pretrained("google/bert_uncased_L-4_H-256_A-4", download=False)
+        return
+    cfg = ({"source": "hf", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1"} if what == "corpus" else
+           {"source": "hf", "path": "nyu-mll/glue", "name": "mnli", "max_train": 20000, "seed": 0})
+    build = text.build_corpus if what == "corpus" else text.build_nli
+    with pytest.raises(DataError, match=f"text.{what}: could not load '{cfg['path']}'.*data.download is false"):
+        build(cfg, OFFLINE)
+
+
 def test_mnli_tsv_gold_labels_map_through_the_csv_builder(tmp_path):
     header = "index\tgenre\tsentence1\tsentence2\tgold_label\n"
     rows = ("0\tfiction\tA man sleeps .\tA person rests .\tentailment\n"
