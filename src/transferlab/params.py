@@ -7,6 +7,7 @@ same declaration, so a change reruns exactly the dependents.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,10 @@ def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 def overlaid(base: dict, overrides: dict) -> dict:
     """A copy of `base` with `overrides` merged in key by key, as Snakemake merges --config and
-    --configfile into its config (dicts merge, anything else replaces)."""
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = overlaid(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    --configfile into its config (dicts merge, anything else replaces: the presets' merge,
+    without their whole-section replacements)."""
+    out = copy.deepcopy(base)
+    _deep_update(out, overrides, top=False)
     return out
 
 
