@@ -43,7 +43,7 @@ def run_epochs(p: dict) -> dict[str, float]:
     s = ws["setup"]
     frac = s["pretrain_fraction"]
     out: dict[str, float] = {}
-    for r in warmstart_runs(dict(p, warmstart=dict(ws, seeds=[0]))):
+    for r in warmstart_runs(dict(p, warmstart=dict(ws, seeds=[0], base_seeds=[0]))):
         phase = r["phase"]
         if phase == "pretrain":
             e = frac * (r.get("epochs") or s["pretrain_epochs"])
@@ -136,14 +136,14 @@ def main(argv=None) -> None:
         acc = by_exp.setdefault(key, [0.0, 0.0])
         acc[0] += epochs
         acc[1] += hours
-    seeds = len(ws["seeds"])
-    print(f"| experiment | full-set epochs per seed | {device.type}-hours per seed | all {seeds} seeds |")
-    print("|---|---|---|---|")
+    print(f"| experiment | full-set epochs per seed | {device.type}-hours per seed | seeds | all seeds |")
+    print("|---|---|---|---|---|")
     for key, (epochs, hours) in by_exp.items():
         mark = " (bound)" if key == "stages" else ""
+        seeds = len(ws["base_seeds"] if key == "optimizers" else ws["seeds"])  # the base comparison's own seeds
         total += hours * seeds
-        print(f"| {key}{mark} | {epochs:,.0f} | {hours:,.2f} | {hours * seeds:,.2f} |")
-    print(f"| **total** | {sum(e for e, _ in by_exp.values()):,.0f} | {total / seeds:,.2f} | {total:,.2f} |")
+        print(f"| {key}{mark} | {epochs:,.0f} | {hours:,.2f} | {seeds} | {hours * seeds:,.2f} |")
+    print(f"| **total** | {sum(e for e, _ in by_exp.values()):,.0f} | | | {total:,.2f} |")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def pilot_params(work: Path, realdata: Path, a: argparse.Namespace) -> dict:
     params["datasets"][PILOT] = {"source": "torchvision", "name": "cifar10", "train_per_class": a.train_per_class,
                                  "test_per_class": a.test_per_class, "seed": 0}
     ws = params["warmstart"]
-    ws.update(dataset=PILOT, seeds=list(range(a.seeds)), optimizers=a.optimizers)
+    ws.update(dataset=PILOT, seeds=list(range(a.seeds)), base_seeds=list(range(a.seeds)), optimizers=a.optimizers)
     return stage_data(realdata, work, params)
 
 
@@ -51,7 +51,7 @@ def gaps(work: Path, params: dict) -> pd.DataFrame:
     for opt in params["warmstart"]["optimizers"]:
         acc = {phase: {} for phase in ("warm", "fresh")}
         fit = {phase: [] for phase in ("warm", "fresh")}
-        for seed in params["warmstart"]["seeds"]:
+        for seed in params["warmstart"]["base_seeds"]:
             for phase in acc:
                 m = json.loads((work / f"results/warmstart/{PILOT}/optim/{opt}/s{seed}/{phase}/metrics.json")
                                .read_text())["summary"]

@@ -35,7 +35,7 @@ def tiny_params() -> dict:
     p["datasets"]["tiny_shapes16"] = {"source": "shapes", "train_per_class": 6, "test_per_class": 3,
                                       "unlabeled_per_class": 0, "image_size": 16, "seed": 0}
     ws = p["warmstart"]
-    ws.update(dataset="tiny_shapes16", seeds=[0], optimizers=["adam"], pretrain_epochs=[1], gammas=[0.5], stages=[2],
+    ws.update(dataset="tiny_shapes16", seeds=[0], base_seeds=[0], optimizers=["adam"], pretrain_epochs=[1], gammas=[0.5], stages=[2],
               ratios=[0.5], stage_remedies=["shrink_perturb"], widths=[4], depths=[1], reset_modes=["nth"],
               reset_layers=[2], pretrain_lrs=[0.01], tune_lrs=[0.003], remedies=["shrink_perturb_head"])
     ws["setup"].update(width=4, depth=1, batch_size=16, pretrain_epochs=2, train_epochs=2, eval_last=2)

@@ -77,6 +77,30 @@ def test_evaluation_uses_statistics_of_the_trained_weights(ds):
     assert not torch.equal(whole["features.0.1.running_mean"], buffers["features.0.1.running_mean"])
 
 
+def test_recalibration_sees_every_class_of_a_split_stored_by_class():
+    """A split stored class by class (CIFAR-10 staged from its per-class folders) gives BatchNorm
+    statistics of all its classes, not of the first class's images. Fails when the statistics
+    come from the first examples in order: class 0's alone."""
+    import copy
+
+    # 2 x 1,024 images [N, 1, 28, 28]: class 0 dark, then class 1 bright
+    images = torch.cat([torch.full((1024, 1, 28, 28), 40, dtype=torch.uint8),
+                        torch.full((1024, 1, 28, 28), 220, dtype=torch.uint8)])
+    labels = torch.cat([torch.zeros(1024, dtype=torch.long), torch.ones(1024, dtype=torch.long)])
+    mean, std = torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25)
+    task, model = engine.classification(10), _model().train()
+
+    def first_bn_mean(idx):
+        data = engine.DeviceData(images[idx], labels[idx], mean, std)
+        out = engine.recalibrate_bn(copy.deepcopy(model), task, data, max_examples=1024).state_dict()
+        return out["features.0.1.running_mean"]  # [channels]
+
+    sorted_split = first_bn_mean(torch.arange(2048))
+    dark, bright = first_bn_mean(torch.arange(1024)), first_bn_mean(torch.arange(1024, 2048))
+    share_bright = (sorted_split - dark) / (bright - dark)  # 0: class 0 alone, 1: class 1 alone
+    assert float(share_bright.mean()) == pytest.approx(0.5, abs=0.1)
+
+
 def test_frozen_check_catches_a_change(ds):
     model = _model()
     ref = engine.state_of(engine.frozen_modules(model, 1))

@@ -348,6 +348,14 @@ def test_gap_table_pairs_seeds_and_gives_t_interval():
     better = pd.DataFrame(rows).assign(tlr=float("nan"))
     better.loc[(better.phase == "warm") & (better.experiment == "optimizers"), "test/acc"] = 0.9
     assert math.isnan(tables.gaps(better, "adam").set_index("arm").loc["shrink_perturb", "recovered"])
+    # more base seeds than remedy seeds (warmstart.base_seeds): the remedy's row pairs only the
+    # seeds it ran, its fresh mean and recovered share too; the base row keeps all of its own
+    extra = [{"experiment": "optimizers", "arm": "adam", "phase": phase, "seed": 3, "base": True, "test/acc": a}
+             for phase, a in (("fresh", 0.60), ("warm", 0.10))]
+    more = tables.gaps(pd.DataFrame(rows + extra).assign(tlr=float("nan")), "adam").set_index("arm")
+    assert more.loc["adam", "seeds"] == 4 and more.loc["shrink_perturb", "seeds"] == 3
+    assert more.loc["shrink_perturb", "fresh"] == pytest.approx(sum(fresh.values()) / 3)
+    assert more.loc["shrink_perturb", "recovered"] == pytest.approx(gaps.loc["shrink_perturb", "recovered"])
 
 
 def test_summary_metric_is_the_mean_of_the_last_epochs():
@@ -362,6 +370,10 @@ def test_params_cross_checks(params):
         P.validate(bad, SCHEMA)
     bad = dict(params, warmstart=dict(params["warmstart"], reset_layers=[9]))
     with pytest.raises(P.ParamsError, match="warmstart.reset_layers"):
+        P.validate(bad, SCHEMA)
+    # a remedy's seed needs a base run to warm-start from
+    bad = dict(params, warmstart=dict(params["warmstart"], seeds=[0, 1, 7], base_seeds=[0, 1, 2]))
+    with pytest.raises(P.ParamsError, match=r"warmstart.base_seeds: .*expected \[7\] in \[0, 1, 2\]"):
         P.validate(bad, SCHEMA)
 
 

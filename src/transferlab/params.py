@@ -160,6 +160,10 @@ def _cross_checks(p: dict) -> list[str]:
     if ws["setup"]["optimizer"] not in ws["optimizers"]:
         problems.append(f"warmstart.optimizers: the base runs are the optimizers experiment's runs of "
                         f"warmstart.setup.optimizer ({ws['setup']['optimizer']!r}): expected it in {ws['optimizers']}")
+    missing = [s for s in ws["seeds"] if s not in ws["base_seeds"]]
+    if missing:
+        problems.append(f"warmstart.base_seeds: the resets and remedies warm-start from the base runs' models, so "
+                        f"every seed of warmstart.seeds needs one: expected {missing} in {ws['base_seeds']}")
     # the layers resets count: a ResNet's stem conv, stages and fc; an MLP's hidden layers and fc
     model, depth = ws["setup"]["model"], ws["setup"]["depth"]
     n_layers = depth + (2 if model == "resnet" else 1)

@@ -305,6 +305,7 @@ def phased(*phases: str) -> tuple[str, ...]:
 # ------------------------------------------------------------------ stages
 KEYS = ("warmstart.setup", "warmstart.until_fit", "warmstart.diagnostics")
 SEEDS = {"seed": "warmstart.seeds"}
+BASE_SEEDS = {"seed": "warmstart.base_seeds"}  # experiment 1: the base comparison, powered on its own
 DATA = {"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}
 
 
@@ -327,7 +328,7 @@ BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", p
 
 
 # 1. warm vs fresh per optimizer (constant LR from setup.lr)
-@stage(params=KEYS, grid={"optimizer": "warmstart.optimizers"}, batch=SEEDS, inputs=DATA,
+@stage(params=KEYS, grid={"optimizer": "warmstart.optimizers"}, batch=BASE_SEEDS, inputs=DATA,
        runs=arm_runs(paths.WS_OPTIM), outputs=phased("warm", "fresh"), checkpoint=True)
 def ws_optim(job: Job) -> None:
     """Warm vs fresh with one optimizer: pretrain on the half, then warm and fresh on the full set, every seed."""

@@ -24,10 +24,9 @@ def runs(p: dict) -> Iterator[dict]:
         return {"study": "warmstart", "dataset": ds, "experiment": experiment, "arm": str(arm), "phase": phase,
                 "seed": seed, **labels, "dir": template.format(dataset=ds, seed=seed, phase=phase, **keys)}
 
+    for seed, opt, phase in itertools.product(ws["base_seeds"], ws["optimizers"], ("pretrain", "warm", "fresh")):
+        yield run(paths.WS_OPTIM, "optimizers", opt, phase, seed, optimizer=opt, base=opt == base)
     for seed in ws["seeds"]:
-        for opt in ws["optimizers"]:
-            for phase in ("pretrain", "warm", "fresh"):
-                yield run(paths.WS_OPTIM, "optimizers", opt, phase, seed, optimizer=opt, base=opt == base)
         for e in ws["pretrain_epochs"]:
             for phase in ("pretrain", "warm"):
                 yield run(paths.WS_LENGTH, "length", f"e{e}", phase, seed, epochs=e)
@@ -63,13 +62,15 @@ def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
     rows = []
 
     def add(experiment, arm, values, fresh, recover=False):
-        gap = (values - fresh).dropna()
-        m, lo, hi, n = ci95(gap)
+        # the seeds both ran (the base comparison may have more: warmstart.base_seeds)
+        seeds = values.dropna().index.intersection(fresh.dropna().index)
+        values, fresh = values.loc[seeds], fresh.loc[seeds]
+        m, lo, hi, n = ci95(values - fresh)
         row = {"experiment": experiment, "arm": arm, "acc": float(values.mean()), "fresh": float(fresh.mean()),
                "gap": m, "ci_low": lo, "ci_high": hi, "seeds": n}
-        if recover:  # only defined where warm starting lost accuracy
-            lost = float(base_fresh.mean() - base_warm.mean())
-            row["recovered"] = float(values.mean() - base_warm.mean()) / lost if lost > 0 else float("nan")
+        if recover:  # only defined where warm starting lost accuracy (on the same seeds)
+            lost = float(base_fresh.loc[seeds].mean() - base_warm.loc[seeds].mean())
+            row["recovered"] = float(values.mean() - base_warm.loc[seeds].mean()) / lost if lost > 0 else float("nan")
         rows.append(row)
 
     measured = acc[~acc.phase.isin(["pretrain", "fresh"])]  # warm, transition, stages runs
