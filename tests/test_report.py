@@ -89,3 +89,19 @@ def test_a_claim_in_plain_words_says_what_happened_where_and_against_the_source(
     assert claim_line(rows) == (
         "- **Mixup helps at one sample per class**: not reproduced on mnist (real) -> letters (mixup, s=1: "
         "+0.1 points [-0.2, +0.4]); the source's +12.0 points is excluded (smaller here); 1 setting(s) not tested.")
+
+
+def test_the_many_tests_line_counts_what_survives_each_correction():
+    from transferlab.stages.report import family_lines
+
+    # four tested rows: two verdicts, one of which survives Holm, both Benjamini-Hochberg
+    card = pd.DataFrame({"p": [0.001, 0.03, 0.4, 0.6], "p_holm": [0.004, 0.09, 0.8, 0.8],
+                         "p_bh": [0.004, 0.045, 0.53, 0.6],
+                         "verdict": ["reproduced", "contradicted", "inconclusive", "inconclusive"]})
+    line = family_lines(card)[0]
+    assert "4 rows were tested" in line and "about 0.2 verdicts would come by chance" in line
+    assert "Of the 2 verdicts (reproduced or contradicted), 1 survives Holm's" in line
+    assert "and 2 Benjamini-Hochberg's" in line
+    card["p_holm"] = [0.004, 0.04, 0.8, 0.8]
+    assert "2 survive Holm's" in family_lines(card)[0]
+    assert family_lines(card.assign(p=float("nan"))) == []  # nothing tested: no line

@@ -86,9 +86,10 @@ def family_lines(card: pd.DataFrame) -> list[str]:
     resolved = tested[tested.verdict.isin(VERDICTS[:2])]
     if not len(tested):
         return []
+    holm = int((resolved.p_holm < 0.05).sum())
     return [f"Many tests at once: {len(tested)} rows were tested at 5% each, so about {0.05 * len(tested):.1f} "
             f"verdicts would come by chance alone were every effect exactly at its threshold. Of the "
-            f"{len(resolved)} verdicts (reproduced or contradicted), {int((resolved.p_holm < 0.05).sum())} survive "
+            f"{len(resolved)} verdicts (reproduced or contradicted), {holm} survive{'s' if holm == 1 else ''} "
             f"Holm's family-wise correction and {int((resolved.p_bh < 0.05).sum())} Benjamini-Hochberg's "
             "false-discovery control (columns `p_holm`, `p_bh`, `verdict_holm` of `results/scorecard.csv`). "
             "For a row that resolves nothing, *seeds for 80%* is the number of seeds that would give an 80% "
