@@ -105,3 +105,13 @@ def test_the_many_tests_line_counts_what_survives_each_correction():
     card["p_holm"] = [0.004, 0.04, 0.8, 0.8]
     assert "2 survive Holm's" in family_lines(card)[0]
     assert family_lines(card.assign(p=float("nan"))) == []  # nothing tested: no line
+
+
+def test_scorecard_rows_are_labelled_with_their_whole_setting():
+    from transferlab.stages.report import _tick
+
+    long = "mnist -> synth_letters vs synth_letters -> synth_letters, s=16, no augmentation"
+    label = _tick("semisup.cross_worse", long)
+    assert label.replace("\n", " ") == f"cross_worse: {long}" and label.count("\n") == 1  # was cut at 55 characters
+    assert _tick("warmstart.gap", "adam") == "gap: adam"
+    assert _tick("x.y", "word " * 40).endswith(" ...") and _tick("x.y", "word " * 40).count("\n") == 1

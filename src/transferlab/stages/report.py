@@ -109,6 +109,14 @@ def _unit(measure: str) -> tuple[str, float]:
     return "accuracy difference (points)", 100.0
 
 
+def _tick(claim: str, setting: str, width: int = 62) -> str:
+    """A row's label: the claim's short name and its setting, on at most two lines (settings run
+    to 80 characters: "mnist -> synth_letters vs synth_letters -> synth_letters, s=16, ...")."""
+    lines = textwrap.wrap(f"{claim.split('.', 1)[1]}: {setting}", width)
+    return "\n".join(lines[:1] + [textwrap.shorten(" ".join(lines[1:]), width, placeholder=" ...")] if len(lines) > 1
+                     else lines)
+
+
 def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     """Every scorecard row as its effect and 95% interval, one panel per unit (accuracy in
     points; each other measure apart), rows in the table's order, the expected threshold marked
@@ -119,7 +127,7 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     units = rows.measure.map(lambda m: _unit(m)[0])
     panels = list(dict.fromkeys(units))  # in the table's order
     sizes = [int((units == u).sum()) for u in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 * len(panels) + 0.22 * len(rows)), squeeze=False,
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 * len(panels) + 0.3 * len(rows)), squeeze=False,
                              gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
     for ax, unit in zip(axes[:, 0], panels):
         part = rows[units == unit].reset_index(drop=True)
@@ -139,7 +147,7 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
             ax.plot(part.source_effect[known] * factor, y[known], "*", color="tab:blue", ms=10, ls="none",
                     label="the source's effect")
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(y, [f"{c.split('.', 1)[1]}: {s}"[:55] for c, s in zip(part.claim, part.setting)], fontsize=8)
+        ax.set_yticks(y, [_tick(c, s) for c, s in zip(part.claim, part.setting)], fontsize=8)
         ax.set_ylim(y.min() - 0.7, 0.7)
         ax.set_title(textwrap.fill(unit, 80), fontsize=9, loc="left")
     handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
