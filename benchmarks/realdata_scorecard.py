@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import REPO, publish
+from common import REPO, job_seconds, publish
 from realdata_studies import cifar_subset
 from transferlab import params as P
 from transferlab.workspace import copy_pipeline
@@ -137,16 +137,32 @@ def main() -> None:
                 + table.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n")
         publish(a.out, "realdata_baselines", text, table)
         return
-    publish_card(pd.read_csv(work / "results/scorecard.csv"), wall, a.cores, a.out, swaps)
+    log = max((work / ".snakemake/log").glob("*.snakemake.log"))  # this run's (a timestamped name)
+    publish_card(pd.read_csv(work / "results/scorecard.csv"), pd.read_csv(work / "results/baselines.csv"),
+                 job_seconds(log), wall, a.cores, a.out, swaps)
 
 
 def _swaps_text(swaps: list[str]) -> str:
     return "Stand-ins for what ../shared/realdata lacks:\n\n" + "".join(f"- {s}\n" for s in swaps) + "\n"
 
 
-def publish_card(card: pd.DataFrame, wall: float, cores: int, out: Path, swaps: list[str]) -> None:
-    """The scorecard as the report summarises it: verdict counts, the source's effect against
-    the intervals, the family-wise view, then the rows."""
+def time_table(jobs: pd.DataFrame, wall: float) -> str:
+    """Where the time went: job-seconds per study (jobs side by side each count in full), their
+    share, and the rules that took most."""
+    by_study = jobs.groupby("study").agg(jobs=("jobs", "sum"), seconds=("seconds", "sum"))
+    by_study = by_study.sort_values("seconds", ascending=False)
+    by_study["share"] = (by_study.seconds / by_study.seconds.sum()).map("{:.0%}".format)
+    top = jobs.head(8).assign(seconds=jobs.seconds.round())
+    return (f"Where the time goes: {jobs.seconds.sum():,.0f} job-seconds in {wall:,.0f} s of wall time "
+            f"(Snakemake's log, start to finish of each job):\n\n" + by_study.reset_index().to_markdown(index=False)
+            + "\n\nThe longest rules (all their jobs):\n\n" + top.to_markdown(index=False) + "\n\n")
+
+
+def publish_card(card: pd.DataFrame, baselines: pd.DataFrame, jobs: pd.DataFrame, wall: float, cores: int,
+                 out: Path, swaps: list[str]) -> None:
+    """The scorecard as the report summarises it: the baselines' own scores against their
+    floors first, verdict counts, the source's effect against the intervals, the family-wise
+    view, the rows; then where the time went."""
     from transferlab.stages.report import family_lines
 
     counts = card.verdict.value_counts().to_dict()
@@ -154,8 +170,10 @@ def publish_card(card: pd.DataFrame, wall: float, cores: int, out: Path, swaps: 
     text = (f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
             f"claims: {counts}. The source's own effect, where it gives one: {sources}. Pipeline wall time: "
             f"{wall:.0f} s on {cores} cores (data staging apart).\n\n" + _swaps_text(swaps)
+            + "The baselines every claim presupposes, against their floors:\n\n"
+            + baselines.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n\n"
             + "\n".join(family_lines(card)) + "\n\n"
-            + card[COLUMNS].round(4).to_markdown(index=False) + "\n")
+            + card[COLUMNS].round(4).to_markdown(index=False) + "\n\n" + time_table(jobs, wall))
     publish(out, "realdata_scorecard", text, card)
 
 

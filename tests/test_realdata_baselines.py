@@ -67,3 +67,26 @@ def test_the_real_preset_is_real_data_and_the_benchmark_swaps_only_what_the_slic
     assert swapped["nlp.bert"] == default["nlp"]["bert"]["checkpoint"]
     assert len(swaps) == 5 and all(" -> " in s for s in swaps)
     assert offline_stand_ins(real, default) == []  # nothing left to swap
+
+
+def test_where_the_time_goes_is_read_from_snakemakes_log(tmp_path):
+    """Per rule: its jobs and their start-to-finish seconds, jobs side by side each in full, with
+    the study that declares the rule; a job still running (no finish) counts nowhere."""
+    from common import job_seconds
+
+    def start(stamp, rule, jobid):
+        return [f"[Sat Dec  5 {stamp} 2026]", f"localrule {rule}:", "    input: a, b", "    output: c",
+                f"    jobid: {jobid}", "    wildcards: x=1", "Shell command: transferlab ..."]
+
+    def done(stamp, jobid, rule):
+        return [f"[Sat Dec  5 {stamp} 2026]", f"Finished jobid: {jobid} (Rule: {rule})", "2 of 9 steps (22%) done"]
+
+    lines = ["Building DAG of jobs...", *start("04:34:07", "ws_optim", 3), *start("04:34:07", "prepare", 61),
+             *done("04:34:11", 61, "prepare"), *start("04:34:11", "ws_optim", 4), *done("04:40:07", 3, "ws_optim"),
+             *done("04:41:11", 4, "ws_optim"), *start("04:41:12", "recipe_scratch", 7), "rule all:", "    jobid: 0"]
+    log = tmp_path / "run.snakemake.log"
+    log.write_text("\n".join(lines) + "\n")
+    table = job_seconds(log).set_index("rule")
+    assert table.loc["ws_optim", "jobs"] == 2 and table.loc["ws_optim", "seconds"] == 360 + 420
+    assert table.loc["ws_optim", "study"] == "warmstart" and table.loc["prepare", "study"] == "pipeline"
+    assert table.loc["prepare", "seconds"] == 4 and "recipe_scratch" not in table.index
