@@ -58,7 +58,8 @@ def job_seconds(log: Path) -> pd.DataFrame:
     from transferlab.registry import STAGES
 
     modules = {name: st.func.__module__ for name, st in STAGES.items()}  # transferlab.studies.<study>.stages
-    study = {name: m.split(".")[2] if m.startswith("transferlab.studies.") else "pipeline" for name, m in modules.items()}
+    study = {name: m.split(".")[2] if m.startswith("transferlab.studies.") else "pipeline"
+             for name, m in modules.items()}
     stamp, rule, started, rows = None, None, {}, []
     for line in log.read_text().splitlines():
         if m := _STAMP.match(line):
