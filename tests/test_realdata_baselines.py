@@ -51,7 +51,7 @@ def test_the_real_preset_is_real_data_and_the_benchmark_swaps_only_what_the_slic
     copy_pipeline(tmp_path)
     real = P.apply_preset(tmp_path / "params.yaml", "real")
     used = _used_sources(real)
-    assert used == {"mnist": "mnist", "emnist_letters": "emnist_letters", "cifar10": "cifar10",
+    assert used == {"mnist": "mnist", "emnist_letters": "emnist_letters", "cifar10": "cifar10", "cifar10_recipe": "cifar10",
                     "transfer.weights": "imagenet", "text.corpus": "hf", "text.nli": "hf",
                     "nlp.bert": "google/bert_uncased_L-4_H-256_A-4"}
     assert (real["text"]["corpus"]["path"], real["text"]["nli"]["path"]) == ("Salesforce/wikitext", "nyu-mll/glue")
@@ -60,7 +60,8 @@ def test_the_real_preset_is_real_data_and_the_benchmark_swaps_only_what_the_slic
     swaps = offline_stand_ins(real, default)
     swapped = _used_sources(P.validate(real))
     # MNIST and CIFAR-10 are in the slices and stay; the rest is the embedded default's stand-ins
-    assert {k: v for k, v in swapped.items() if v in ("mnist", "cifar10")} == {"mnist": "mnist", "cifar10": "cifar10"}
+    assert {k: v for k, v in swapped.items() if v in ("mnist", "cifar10")} == {"mnist": "mnist", "cifar10": "cifar10",
+                                                                            "cifar10_recipe": "cifar10"}
     assert swapped["synth_letters"] == "synth" and real["semisup"]["pretrain_datasets"] == ["mnist", "synth_letters"]
     assert real["datasets"]["synth_letters"]["train_per_class"] == 500  # at the preset's size
     assert (swapped["transfer.weights"], swapped["text.corpus"], swapped["text.nli"]) == ("standin", "pydoc", "templates")
