@@ -101,6 +101,36 @@ def test_recalibration_sees_every_class_of_a_split_stored_by_class():
     assert float(share_bright.mean()) == pytest.approx(0.5, abs=0.1)
 
 
+def test_plain_batches_from_the_normalized_copy_are_bitwise_those_normalized_per_batch(ds):
+    """DeviceData.inputs reads a plain-classification batch from the split normalized once;
+    a task that changes its images (an augmentation) still gets them per batch, before
+    normalization. Fails if the copy were computed any other way (e.g. a fused scale)."""
+    data = _data(ds)
+    order = data.order(torch.Generator().manual_seed(1))
+    for i in range(data.num_batches(7)):  # 120 examples: a last batch of 1
+        x, y, head = data.inputs(order, i, 7, engine.classification(10), None, i)
+        x01, y_ref = data.batch(order, i, 7)
+        assert torch.equal(x, data.normalize(x01)) and torch.equal(y, y_ref) and head == "main"
+    assert data._normalized is not None
+    flipped = engine.Task({"main": 10}, lambda x, y, gen, step: (x.flip(-1), y, "main"))
+    x, _, _ = data.inputs(order, 0, 7, flipped, None, 0)
+    assert torch.equal(x, data.normalize(data.batch(order, 0, 7)[0].flip(-1)))
+
+
+def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, monkeypatch):
+    """A whole run (train steps, BatchNorm recalibration, validation) with the copy and with
+    every batch normalized on its own give the same history and weights, bit for bit."""
+    runs = {}
+    for copy_bytes in (engine.NORMALIZED_COPY_BYTES, 0):
+        monkeypatch.setattr(engine, "NORMALIZED_COPY_BYTES", copy_bytes)
+        model = _model()
+        res = engine.fit(model, engine.classification(10), _data(ds), _data(ds), _cfg(), Run(0, {}))
+        runs[copy_bytes] = res.history, model.state_dict()
+    (with_copy, weights), (without, weights_without) = runs.values()
+    assert with_copy == without
+    assert all(torch.equal(v, weights_without[k]) for k, v in weights.items())
+
+
 def test_frozen_check_catches_a_change(ds):
     model = _model()
     ref = engine.state_of(engine.frozen_modules(model, 1))
