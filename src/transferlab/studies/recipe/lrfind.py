@@ -100,10 +100,9 @@ def sweep(model: nn.Module, task: Task, train: DeviceData, *, lr_min: float, lr_
         lr = lr_min * ratio ** t
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = train.batch(order, b, batch_size)
+        x, y, head = train.inputs(order, b, batch_size, task, gen, t)
         b += 1
-        x, y, head = task.make(x, y, gen, t)
-        loss = F.cross_entropy(model(train.normalize(x), head).float(), y)
+        loss = F.cross_entropy(model(x, head).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -158,9 +158,10 @@ def mean_gradient(model: nn.Module, task: engine.Task, data: engine.DeviceData, 
     model.eval()
     model.zero_grad(set_to_none=True)
     gen = torch.Generator().manual_seed(0)
-    for step, (x, y) in enumerate(data.batches(batch_size, None)):
-        x, y, head = task.make(x, y, gen, step)
-        loss = F.cross_entropy(model(data.normalize(x), head).float(), y, reduction="sum") / len(data)
+    order = data.order(None)
+    for step in range(data.num_batches(batch_size)):
+        x, y, head = data.inputs(order, step, batch_size, task, gen, step)
+        loss = F.cross_entropy(model(x, head).float(), y, reduction="sum") / len(data)
         loss.backward()
     model.train(was_training)
     grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
