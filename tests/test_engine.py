@@ -117,6 +117,22 @@ def test_plain_batches_from_the_normalized_copy_are_bitwise_those_normalized_per
     assert torch.equal(x, data.normalize(data.batch(order, 0, 7)[0].flip(-1)))
 
 
+def test_evaluation_batch_size_changes_no_prediction(ds):
+    """EVAL_BATCH_SIZE is a setting of speed (benchmarks/eval_batch.py): in eval mode every
+    example's logits are its own, so the batch size may move the mean loss by rounding and
+    never a prediction. Fails if the evaluation left BatchNorm in training mode (batch
+    statistics: the logits would depend on the batch)."""
+    model = _model()
+    engine.fit(model, engine.classification(10), _data(ds), None, _cfg(epochs=2), Run(seed=0, config={}))
+    data, task = _data(ds), engine.classification(10)
+    ref = engine.evaluate(model, task, data, batch_size=len(data))  # the whole split at once
+    for batch_size in (engine.EVAL_BATCH_SIZE, 7, 1):
+        got = engine.evaluate(model, task, data, batch_size=batch_size)
+        assert got["acc"] == ref["acc"] and got["loss"] == pytest.approx(ref["loss"], rel=1e-5)
+        assert torch.equal(engine.predict(model, data, batch_size=batch_size),
+                           engine.predict(model, data, batch_size=len(data)))
+
+
 def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, monkeypatch):
     """A whole run (train steps, BatchNorm recalibration, validation) with the copy and with
     every batch normalized on its own give the same history and weights, bit for bit."""

@@ -156,3 +156,22 @@ def test_a_head_with_hidden_layers_is_not_fit_as_a_linear_one():
                              torch.ones(1, 1, 1, 1))
     with pytest.raises(ValueError, match="linear head"):
         fit_linear_head(model, engine.classification(4), data, None, Run(0, {}), C=1.0, max_iter=10, tol=1e-4)
+
+
+def test_the_per_epoch_curve_reads_a_fixed_stratified_sample_of_a_large_test_split():
+    """Every run's curve is on the same CURVE_PER_CLASS images of each class; a split no larger
+    is read whole. Fails if the sample were drawn per run (curves of different images) or
+    unbalanced."""
+    from transferlab.data.format import Split
+    from transferlab.studies.transfer.stages import CURVE_PER_CLASS, curve_split
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat_interleave(torch.tensor([150, 300, 101]))
+    images = (torch.rand(len(labels), 1, 4, 4, generator=g) * 255).to(torch.uint8)
+    big = Split(images, labels)
+    a, b = curve_split(big), curve_split(big)
+    assert torch.bincount(a.labels).tolist() == [CURVE_PER_CLASS] * 3
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert all(any(torch.equal(x, y) for y in big.images) for x in a.images[:20])  # images of the split
+    small = Split(images[labels == 2][:CURVE_PER_CLASS], labels[labels == 2][:CURVE_PER_CLASS])
+    assert curve_split(small) is small

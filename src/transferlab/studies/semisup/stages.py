@@ -93,9 +93,14 @@ def finetune(ds: fmt.Dataset, p: dict, run: Run, init: str | Path):
 SEEDS = {"seed": "semisup.seeds"}
 
 
+# Priority 2 (after `prepare`, before the chains' heads at 1): at the largest s under an
+# augmentation these are the pipeline's longest jobs (the real preset's 26 letters x 256 under
+# collage: about 10 minutes a seed, 5 seeds in one job, at 0b5b256). Left to the default order such
+# a job may start late and run on alone at the end while the other core idles: longest first.
 @stage(params=("train", "semisup.model", "semisup.pretrain"),
        grid={"dataset": "semisup.pretrain_datasets", "augment": "semisup.augment", "s": "semisup.samples_per_class"},
-       batch=SEEDS, inputs={"data": paths.PREPARED}, runs=paths.SEMI_PRETRAIN, outputs=TRAINED, checkpoint=True)
+       batch=SEEDS, inputs={"data": paths.PREPARED}, runs=paths.SEMI_PRETRAIN, outputs=TRAINED, checkpoint=True,
+       priority=2)
 def semisup_pretrain(job: Job) -> None:
     """Semi-supervised: pretrain on s examples per class with an augmentation, every seed."""
     ds, kind, s = fmt.load(job.inputs["data"]), job.axes["augment"], job.axes["s"]

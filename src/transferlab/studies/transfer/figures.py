@@ -23,11 +23,11 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     g.set_axis_labels("finetune model", "test accuracy")
     g.set_titles("{col_name} labels per class")
     figs = {"transfer_accuracy": save(g.figure, out, "transfer_accuracy")}
-    c = t.curves[(t.curves.phase == "finetune") & (t.curves.metric == "test/acc")]
+    c = t.curves[(t.curves.phase == "finetune") & (t.curves.metric == "test_curve/acc")]  # stages.curve_split
     # markers: a frozen linear head is one L-BFGS fit, a single point at epoch 1
     g = sns.relplot(data=c, x="epoch", y="value", hue="head", style="mode", col="k", kind="line", markers=True,
                     errorbar=SEED_RANGE, height=3.2, aspect=1.3)
-    g.set_axis_labels("epoch", "test accuracy")
+    g.set_axis_labels("epoch", "test accuracy (up to 100 images a class)")
     g.set_titles("{col_name} labels per class")
     figs["transfer_curves"] = save(g.figure, out, "transfer_curves")
     standin = s[s.phase == "standin"]
