@@ -174,6 +174,21 @@ def test_a_baseline_below_its_floor_withholds_the_verdict():
     assert row.effect == pytest.approx(good.effect)  # the numbers stay
 
 
+def test_a_baseline_trained_once_is_held_to_a_floor_for_one_run():
+    """One run's floor is its measured seeds' mean less 2 sd, rounded down (never above the
+    rule): below it a healthy run falls about 1 time in 40; fewer than 5 seeds are refused."""
+    from transferlab.floors import one_run
+
+    scores = [0.80, 0.85, 0.86, 0.87, 0.89]
+    floor = one_run(scores, "five runs")
+    rule = np.mean(scores) - 2 * np.std(scores, ddof=1)
+    assert rule - 0.01 < floor.value <= rule
+    assert floor.clears(min(scores)) and not floor.clears(rule - 0.02)
+    assert "0.800, 0.850" in floor.why and "mean less 2 sd" in floor.why
+    with pytest.raises(ValueError, match="5 or more seeds, got 4"):
+        one_run(scores[:4], "four runs")
+
+
 def test_no_declared_floor_is_no_pass():
     params = {"datasets": {"my_set": {"source": "folder", "path": "/data/my_set"}},  # a user's own data
               "warmstart": {**PARAMS["warmstart"], "dataset": "my_set"}}

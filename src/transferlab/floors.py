@@ -18,6 +18,7 @@ embedded default's).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -52,6 +53,20 @@ class Baseline:
 # baseline trained as it was when measured clears it; one that stopped learning (the old
 # default's pretext scratch, 0.62 against 0.92 trained to convergence) does not.
 SLACK = 0.05
+
+
+def one_run(scores: list[float], where: str) -> Floor:
+    """The floor of a baseline trained once (its score is one run, not a mean of 5 seeds): the
+    mean of `scores` (its runs at 5 or more seeds, measured) less twice their standard deviation,
+    below which a healthy run falls about 1 time in 40, rounded down to 2 decimals."""
+    runs = pd.Series(scores, dtype=float)
+    if len(runs) < 5:
+        raise ValueError(f"a one-run floor needs the baseline's runs at 5 or more seeds, got {len(runs)}")
+    mean, sd = runs.mean(), runs.std(ddof=1)
+    return Floor(math.floor((mean - 2 * sd) * 100) / 100, f"{where}: {', '.join(f'{s:.3f}' for s in scores)} (mean {mean:.3f}, sd "
+                                          f"{sd:.3f}); it is trained once, so the floor is for one run: the mean less 2 sd")
+
+
 # How the stand-in levels were measured: the embedded default's own baseline runs, at commit
 # time of this file, `bash scripts/main.sh` on 2 CPU cores, mean of 5 seeds (results/baselines.csv)
 HERE = "measured here (the embedded default)"
@@ -85,8 +100,14 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     }),
     Baseline("transfer.standin", "the stand-in ResNet-18 on its own task (it stands for ImageNet features)",
              "test/acc", {
-                 "shapes": Floor(0.82, f"{HERE}, one seed (the stand-in is trained once): 0.874, stopped by "
-                                       "patience on validation; less 0.05"),
+                 # trained once, so its floor is for one run, not a mean of 5: the 5 seeds' mean less
+                 # twice their standard deviation (a healthy run falls below it about 1 time in 40).
+                 # It was 0.874 (seed 0 on the machine of bda9564) less 0.05; seed 0 then gave 0.803 on
+                 # another machine (floats round differently across CPUs, README "Engine"), below it, and
+                 # the seed-to-seed spread was measured (planned after that 0.803 was seen, and said so).
+                 "shapes": one_run([0.803, 0.849, 0.864, 0.873, 0.891],
+                                   f"{HERE}, seeds 0-4 of the stand-in, each stopped by patience on validation "
+                                   "(benchmarks/standin_seeds.py)"),
              }),
     # Keyed by the target set; measured with the stand-in extractor (ImageNet features, better
     # ones, should clear it too). No source gives a level for this few-label setting.
