@@ -76,7 +76,7 @@ def main() -> None:
         one_seed(0)  # warm-up: cuDNN autotuning, allocator
         single = timed(lambda: one_seed(1), device)
         sequential = single * a.seeds
-        stack = SeedStack(build, list(range(a.seeds))).to(device)
+        stack = SeedStack.built(build, list(range(a.seeds))).to(device)
         fit_seeds(stack, data, cfg)  # warm-up
         group = timed(lambda: fit_seeds(stack, data, cfg), device)
         rows.append({"model": name, "params": sum(p.numel() for p in build().parameters()),

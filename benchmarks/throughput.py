@@ -120,7 +120,7 @@ def seeds_run(name, ds, n_train, batch, device, n_seeds):
     train, _ = on_device(ds, n_train, device)
     cfg = engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3)
     seeds = list(range(n_seeds))
-    stack = SeedStack(lambda: models.build(name, (1, 28, 28), {"main": 10}), seeds).to(device)
+    stack = SeedStack.built(lambda: models.build(name, (1, 28, 28), {"main": 10}), seeds).to(device)
     sync(device)
     t0 = time.perf_counter()
     fit_seeds(stack, train, cfg)

@@ -684,8 +684,7 @@ class Loop:
         what = f"{signal_name} at epoch {epoch + 1}/{self.cfg.epochs}, step {self.step}"
         if not self.ckpt:
             raise Preempted(f"{what}; no checkpoint path, progress lost")
-        self.save(epoch, {"order": where["order"].cpu(), "batch": where["batch"], "loss_sum": where["loss_sum"].cpu(),
-                          "correct": where["correct"].cpu(), "seen": where["seen"]})
+        self.save(epoch, {k: _on_cpu(v) for k, v in where.items()})  # the epoch's order(s), next batch, sums
         raise Preempted(f"{what}: checkpoint saved to {self.ckpt}; rerun to resume")
 
     def end_epoch(self, epoch: int, sums: dict) -> dict:
@@ -718,6 +717,13 @@ class Loop:
             self.result.extra["frozen_unchanged"] = 1.0
         self.model.eval()
         return self.result
+
+
+def _on_cpu(value):
+    """A tensor (or a list of them, a seed group's orders) moved to the CPU; anything else as it is."""
+    if isinstance(value, list):
+        return [_on_cpu(v) for v in value]
+    return value.cpu() if torch.is_tensor(value) else value
 
 
 def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, run: Run, *,

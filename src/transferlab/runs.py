@@ -14,6 +14,7 @@ not outputs), and its next attempt resumes the unfinished seed from its checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -108,6 +109,10 @@ class Settings:
     amp: bool = True        # bf16 autocast on CUDA; ignored on CPU
     progress: bool = True   # a tqdm bar on stderr (the job's log)
     threads: int = 0        # torch CPU threads; 0: leave torch's default
+    # sequential: a job's seeds train one after another; vmap: as one vmapped model
+    # (multiseed.fit_group) in the stages that support it (the warm-start arms), each seed's
+    # outputs where its own run puts them, equal within float tolerance
+    seed_groups: str = "sequential"
 
     @classmethod
     def of(cls, params: dict, resources: str = "train") -> "Settings":
@@ -204,15 +209,33 @@ class Job:
         """Every run of this job, one after another; runs a previous attempt finished are
         skipped. The loop's body trains the run and writes its outputs into run.dir; when every
         run is done, they move into the job's folder. `seed`: for stages without a seed axis."""
+        for run in self._pending(seed):
+            yield run
+            (run.dir / DONE).write_text("")
+        self._deliver()
+
+    @contextlib.contextmanager
+    def run_group(self, seed: int | None = None) -> Iterator[list[Run]]:
+        """Every run of this job not finished by an earlier attempt, at once, for a seed group
+        that trains them together (run.seed_groups: vmap). `with job.run_group() as runs:` the
+        body trains all of them and writes each one's outputs into its run.dir, exactly where
+        runs() would; then they are done and move into the job's folder, as runs() moves them."""
+        pending = list(self._pending(seed))
+        yield pending
+        for run in pending:
+            (run.dir / DONE).write_text("")
+        self._deliver()
+
+    def _pending(self, seed: int | None) -> Iterator[Run]:
+        """The runs no earlier attempt finished, each with its staging folder and checkpoint."""
         root = self.checkpoint
-        items = self.items()
         digests: dict[str, str] = {}  # a job-wide input (the data set) is hashed once, not per run
 
         def digest(path: str) -> str:
             if path not in digests:
                 digests[path] = file_digest(path)
             return digests[path]
-        for axes, rel in items:
+        for axes, rel in self.items():
             staging = root / "runs" / (rel or "run")
             if (staging / DONE).exists():
                 log.info("%s: finished by an earlier attempt", rel or "run")
@@ -224,8 +247,11 @@ class Job:
             torch.manual_seed(run_seed)
             yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
                       self.device, amp=self.settings.amp, progress=self.settings.progress)
-            (staging / DONE).write_text("")
-        for axes, rel in items:
+
+    def _deliver(self) -> None:
+        """Every run is done: move each one's outputs into the job's folder, drop the staging."""
+        root = self.checkpoint
+        for axes, rel in self.items():
             staging = root / "runs" / (rel or "run")
             (staging / DONE).unlink()
             dest = self.out / rel if rel else self.out

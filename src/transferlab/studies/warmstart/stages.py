@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ... import diagnostics, engine
+from ... import diagnostics, engine, multiseed
 from ... import params as P
 from ... import paths
 from . import interventions, remedies
@@ -128,6 +128,12 @@ class Setting:
         return engine.fit(model, self.task, data, None, fit_config(self.s, epochs), run,
                           hooks=engine.AllHooks(test, *hooks) if hooks else test, until=until)
 
+    def fit_group(self, members: list[multiseed.Member], epochs: int, until, checkpoint: Path | None
+                  ) -> list[engine.FitResult]:
+        """fit for a seed group: each member as fit(member.model, member.train, ...) would train it."""
+        return multiseed.fit_group(members, self.task, fit_config(self.s, epochs), test=self.test, until=until,
+                                   checkpoint=checkpoint)
+
 
 def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
     """test/acc = mean test accuracy over the last `eval_last` epochs (the papers' metric)."""
@@ -161,6 +167,38 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     `remedy` (a remedy and its settings): what it does to the weights first and adds to the
     training. With diagnostics on, they are recorded every epoch from the weights training
     starts with, and measured once more at the end (summary end/<name>)."""
+    start = start_train(st, run, init=init, before=before, remedy=remedy)
+    res = st.fit(start.model, st.full, st.epochs("train"), run, until=st.until(), hooks=start.hooks)
+    return start.model, res, start.summary(st, res)
+
+
+@dataclass
+class Start:
+    """A full-set run as training starts: its model (warm-started, remedied), what was recorded
+    doing so, the hooks of its training, its diagnostics hook (also among `hooks`) or None."""
+
+    model: nn.Module
+    extra: dict
+    hooks: tuple[engine.Hooks, ...]
+    diag: diagnostics.Diagnostics | None
+
+    def summary(self, st: Setting, res: engine.FitResult) -> dict[str, float]:
+        """The run's summary: the papers' metric, what the start recorded, the diagnostics at the
+        end of training and at its first epoch."""
+        summary = {**summarize(res.history, st.s["eval_last"]), **self.extra}
+        if self.diag is not None:  # the end of training (with until_fit, not an epoch the hook knew to be last)
+            last = res.history[-1] if res.history else {}
+            end = ({k.removeprefix("diag/"): v for k, v in last.items() if k.startswith("diag/")}
+                   if "diag/sharpness" in last else self.diag.measure(self.model))  # measured at the last epoch already
+            summary.update({f"end/{k}": v for k, v in end.items() if k in diagnostics.WHOLE_NETWORK})
+            summary.update({f"epoch1/{k.removeprefix('diag/')}": v for k, v in res.history[0].items()
+                            if k.removeprefix("diag/") in diagnostics.WHOLE_NETWORK})  # the start of tuning
+        return summary
+
+
+def start_train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dict | None] | None = None,
+                remedy: tuple[remedies.Remedy, dict] | None = None) -> Start:
+    """A full-set run up to its first step (see train)."""
     model = st.model(run.seed)
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}  # as drawn at init
     extra = {"warm": float(init is not None)}
@@ -176,16 +214,7 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     diag = st.diagnostics(model)  # from the weights training starts with
     if diag is not None:
         hooks.append(diag)
-    res = st.fit(model, st.full, st.epochs("train"), run, until=st.until(), hooks=tuple(hooks))
-    summary = {**summarize(res.history, st.s["eval_last"]), **extra}
-    if diag is not None:  # the end of training (with until_fit, not an epoch the hook knew to be last)
-        last = res.history[-1] if res.history else {}
-        end = ({k.removeprefix("diag/"): v for k, v in last.items() if k.startswith("diag/")}
-               if "diag/sharpness" in last else diag.measure(model))  # measured at the last epoch already
-        summary.update({f"end/{k}": v for k, v in end.items() if k in diagnostics.WHOLE_NETWORK})
-        summary.update({f"epoch1/{k.removeprefix('diag/')}": v for k, v in res.history[0].items()
-                        if k.removeprefix("diag/") in diagnostics.WHOLE_NETWORK})  # the start of tuning
-    return model, res, summary
+    return Start(model, extra, tuple(hooks), diag)
 
 
 def apply_remedy(model: nn.Module, remedy: remedies.Remedy, arrival: remedies.Arrival
@@ -281,8 +310,11 @@ def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: boo
 def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **overrides) -> None:
     """An experiment's arm, seed by seed: pretrain on the half, then warm from it and fresh on
     the full set, each phase in its own folder (run.part); phases an earlier attempt finished
-    are kept."""
+    are kept. With run.seed_groups vmap, each phase's seeds train as one group (arm_group)."""
     st = setting(job, **overrides)
+    if job.settings.seed_groups == "vmap":
+        arm_group(job, st, phases, fixed_pretraining)
+        return
     for run in job.runs():
         pre = run.part("pretrain")
         if not pre.done:
@@ -294,6 +326,39 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
                 init = pre.dir / "model.pt" if phase == "warm" else None
                 model, res, summary = train(st, part, init=init)
                 finish_run(part, model, st, res, summary, keep_model=False)
+
+
+def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining: bool) -> None:
+    """arm with every phase's seeds as one vmapped seed group (multiseed.fit_group): all
+    pretraining runs together, then all warm runs, then all fresh ones; each seed's outputs where
+    arm puts them, its numbers equal to arm's within float tolerance. One checkpoint per phase
+    (beside the runs' own) resumes the group; a phase an earlier attempt finished is kept."""
+    with job.run_group() as runs:
+        pre = [run.part("pretrain") for run in runs]
+        todo = [part for part in pre if not part.done]
+        if todo:
+            members = [multiseed.Member(part, st.model(part.seed), st.subset(st.half(part.seed))) for part in todo]
+            results = st.fit_group(members, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
+                                   group_checkpoint(job, "pretrain"))
+            for member, res in zip(members, results):
+                finish_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]),
+                           keep_model=True)
+        for phase in phases:
+            todo = [(run.part(phase), pretrained) for run, pretrained in zip(runs, pre) if not run.part(phase).done]
+            if not todo:
+                continue
+            starts = [start_train(st, part, init=pretrained.dir / "model.pt" if phase == "warm" else None)
+                      for part, pretrained in todo]
+            members = [multiseed.Member(part, start.model, st.full, start.hooks)
+                       for (part, _), start in zip(todo, starts)]
+            results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, phase))
+            for member, start, res in zip(members, starts, results):
+                finish_run(member.run, member.model, st, res, start.summary(st, res), keep_model=False)
+
+
+def group_checkpoint(job: Job, phase: str) -> Path | None:
+    """A phase's seed-group checkpoint, beside the job's runs' own."""
+    return job.checkpoint / f"seed_group.{phase}.pt" if job.checkpoint else None
 
 
 def phased(*phases: str) -> tuple[str, ...]:
