@@ -147,6 +147,31 @@ def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, mo
     assert all(torch.equal(v, weights_without[k]) for k, v in weights.items())
 
 
+def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epoch(ds, monkeypatch):
+    """run.compile: the same history and weights within float tolerance, and the graphs compiled
+    in a 1-epoch run are all a 3-epoch run compiles: the BatchNorm recalibration and evaluation
+    between epochs (eager, mode and momentum restored) leave the compiled step's guards intact.
+    aot_eager: the graphs and autograd of inductor's path, without its code generation."""
+    import torch._dynamo
+
+    monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
+    eager_model = _model()
+    eager = engine.fit(eager_model, engine.classification(10), _data(ds), _data(ds), _cfg(), Run(0, {}))
+    graphs = {}
+    for epochs in (1, 3):
+        torch._dynamo.reset()  # graphs are cached per code object: each run compiles its own
+        model = _model()
+        res = engine.fit(model, engine.classification(10), _data(ds), _data(ds), _cfg(epochs=epochs),
+                         Run(0, {}, compile=True))
+        graphs[epochs] = res.compiled["graphs"]
+    assert 1 <= graphs[1] == graphs[3], graphs  # 120 examples, batch 16: a shorter last batch, one graph more
+    assert res.compiled["seconds"] > 0
+    for mine, theirs in zip(res.history, eager.history):
+        assert mine == pytest.approx(theirs, rel=1e-4, abs=1e-5)
+    weights = eager_model.state_dict()
+    assert all(torch.allclose(v.float(), weights[k].float(), atol=1e-4) for k, v in model.state_dict().items())
+
+
 def test_frozen_check_catches_a_change(ds):
     model = _model()
     ref = engine.state_of(engine.frozen_modules(model, 1))

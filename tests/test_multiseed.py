@@ -178,3 +178,25 @@ def test_what_a_group_cannot_do_as_separate_runs_is_refused(tmp_path):
     members[0].hooks = (Penalty(),)
     with pytest.raises(ValueError, match="Penalty"):
         fit_group(members, TASK, GROUP_CFG)
+
+
+def test_a_compiled_group_trains_as_the_eager_group(tmp_path, monkeypatch):
+    """run.compile on a seed group: the stack's vmapped forward through torch.compile (a new
+    graph only when members leave and the stack shrinks), the same histories and stops."""
+    import torch._dynamo
+
+    monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
+    eager = fit_group(_members("small_cnn", [0, 1, 2], tmp_path, "eager"), TASK, _cfg("small_cnn"),
+                      test=_learnable(40, 999), until=UNTIL)
+    torch._dynamo.reset()
+    members = _members("small_cnn", [0, 1, 2], tmp_path, "compiled")
+    for m in members:
+        m.run = dataclasses.replace(m.run, compile=True)
+    compiled = fit_group(members, TASK, _cfg("small_cnn"), test=_learnable(40, 999), until=UNTIL)
+    assert len({r.stop["epoch"] for r in eager}) > 1  # the stack shrank while compiled
+    for a, b in zip(eager, compiled):
+        assert a.stop == b.stop
+        for mine, theirs in zip(b.history, a.history):
+            assert mine == pytest.approx(theirs, rel=1e-4, abs=1e-5)
+    sizes = len({r.stop["epoch"] for r in eager})  # the stack's sizes: one graph each at most
+    assert 1 <= compiled[0].compiled["graphs"] <= sizes + 1, compiled[0].compiled

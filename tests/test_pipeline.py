@@ -265,14 +265,14 @@ def test_both_runners_give_identical_results(snake_ws, dvc_ws):
 
 
 def test_run_settings_rerun_nothing_in_either_runner(snake_ws, dvc_ws):
-    """device, amp, progress, threads and seed_groups change how a job executes, not what it computes: no
+    """device, amp, progress, threads, seed_groups and compile change how a job executes, not what it computes: no
     stage declares them, so neither runner plans anything after they change."""
     for ws, planned_nothing in ((snake_ws, lambda: "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout),
                                 (dvc_ws, lambda: dvc_changed(dvc_ws) == set())):
         original = (ws / "params.yaml").read_text()
         p = yaml.safe_load(original)
         p["run"].update(device="cpu", amp=not p["run"]["amp"], progress=not p["run"]["progress"], threads=1,
-                        seed_groups="vmap")
+                        seed_groups="vmap", compile=True)
         try:
             (ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
             assert planned_nothing(), ws

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from transferlab.runs import Run
 from transferlab import engine, models
@@ -429,3 +430,77 @@ def test_a_phase_trained_to_the_fit_is_capped_by_until_fit_and_a_fixed_one_keeps
     assert Setting.epochs(st, "pretrain", fixed=True) == 60
     st.s = {**s, "until_fit": False}
     assert (Setting.epochs(st, "pretrain"), Setting.epochs(st, "train")) == (60, 70)
+
+
+# ------------------------------------------------------------------ seed groups: the same arm, vmapped
+def _arm_outputs(tmp, params, data, seed_groups):
+    """ws_optim's job for adam run by the CLI with run.seed_groups set; its output folder."""
+    from transferlab import cli
+
+    p = {**params, "run": {**params["run"], "seed_groups": seed_groups}}
+    (tmp / seed_groups / "workflow/schemas").mkdir(parents=True)
+    (tmp / seed_groups / "workflow/schemas/params.schema.yaml").symlink_to(SCHEMA)  # read beside params.yaml
+    (tmp / seed_groups / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    out = tmp / seed_groups / "out"
+    cli.main(["ws_optim", "--params", str(tmp / seed_groups / "params.yaml"), "--data", str(data), "--optimizer", "adam",
+              "--checkpoint", str(tmp / seed_groups / "ckpt"), "--out", str(out),
+              "--log", str(tmp / seed_groups / "job.log")])
+    return out
+
+
+def _assert_close(a, b, where):
+    """The same JSON structure, floats equal within float tolerance, everything else exactly."""
+    assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, (where, a, b)
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_close(a[k], b[k], f"{where}: {k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-4, abs=1e-4), (where, a, b)
+    else:
+        assert a == b, (where, a, b)
+
+
+@pytest.mark.parametrize("model", ["mlp", "resnet"])
+def test_a_seed_group_arm_writes_what_its_sequential_runs_write(tmp_path, params, model, monkeypatch):
+    """ws_optim with run.seed_groups vmap: every seed's pretrain, warm and fresh run in the
+    folders sequential runs use, the same files, the same epochs to the fit (seeds that fit at
+    different epochs), metrics and the pretrained weights equal within float tolerance."""
+    import json
+
+    from transferlab import multiseed
+
+    st = _setting(n=60)
+    fmt.save(st.ds, tmp_path / "data.pt")
+    ws = params["warmstart"]
+    ws.update(base_seeds=[0, 1, 2], optimizers=["adam"])  # the data: the file given, not its key
+    ws["setup"].update(model=model, width=8 if model == "mlp" else 4, depth=1, blocks=1, batch_size=16,
+                       until_fit=True, pretrain_epochs=12, train_epochs=12, eval_last=1,
+                       lr={**ws["setup"]["lr"], "adam": 0.01})
+    ws["until_fit"] = {"train_acc": 0.9, "max_epochs": 12}
+    ws["diagnostics"]["enabled"] = False
+    groups = []  # the seed groups trained: their sizes
+    real_fit_group = multiseed.fit_group
+    monkeypatch.setattr(multiseed, "fit_group", lambda members, *a, **kw: groups.append(len(members))
+                        or real_fit_group(members, *a, **kw))
+    runs = {"sequential": _arm_outputs(tmp_path, params, tmp_path / "data.pt", "sequential")}
+    assert groups == []
+    runs["vmap"] = _arm_outputs(tmp_path, params, tmp_path / "data.pt", "vmap")
+    assert groups == [3, 3, 3]  # pretrain, warm, fresh: each phase's 3 seeds as one group
+    files = {g: sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file()) for g, out in runs.items()}
+    assert files["vmap"] == files["sequential"] and any(f.endswith("pretrain/model.pt") for f in files["vmap"])
+    epochs = []
+    for name in files["sequential"]:
+        seq, vm = runs["sequential"] / name, runs["vmap"] / name
+        if name.endswith("metrics.json"):
+            a, b = json.loads(seq.read_text()), json.loads(vm.read_text())
+            _assert_close(a, b, name)
+            epochs.append(a.get("epochs"))
+        elif name.endswith("model.pt"):
+            a, b = torch.load(seq, weights_only=False)["model"], torch.load(vm, weights_only=False)["model"]
+            assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a), name
+    assert len(set(epochs)) > 1, epochs  # the seeds left the group at different epochs

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -287,6 +288,9 @@ class FitResult:
     # why training stopped: {"reason": fit | patience | cap | diverged, "epoch": epochs trained,
     # "detail": text}; "cap" with a stop rule set means it ran out of epochs unconverged
     stop: dict = field(default_factory=dict)
+    # under run.compile: {"graphs": compiled, "seconds": wall time of the steps that compiled}
+    # (this process's; not in metrics, which do not depend on how a run executed)
+    compiled: dict = field(default_factory=dict)
 
     def status(self) -> dict[str, float]:
         """The stop as summary metrics: fit/epochs; fit/rule (1: it had a stop rule, fit or
@@ -581,6 +585,44 @@ class Live:
             self.write(history, summary)
 
 
+# torch.compile's backend under run.compile (the tests use aot_eager: the same graphs, no codegen)
+COMPILE_BACKEND = "inductor"
+
+
+class Compiled:
+    """A model's forward through torch.compile (run.compile), the graphs it compiled and the
+    wall seconds of the steps that compiled them (forward and the lazily compiled backward),
+    reported apart from training: `self(x, head)` is the model's forward, its weights shared.
+
+    Compiled once per input shape, not per epoch: only the training step goes through it. The
+    recalibration of BatchNorm statistics (its momentum None reads num_batches_tracked as a
+    number: a graph break) and evaluation call the model itself, eagerly, and restore every
+    attribute the compiled graph is guarded on (train mode, momentum), so the next epoch's
+    first step finds its graph. A last, shorter batch adds one graph (then a dynamic shape)."""
+
+    def __init__(self, model: nn.Module, backend: str | None = None):
+        import torch._dynamo  # noqa: F401  (its import costs 2 s: only here, under run.compile)
+
+        inner = torch._dynamo.lookup_backend(backend or COMPILE_BACKEND)
+        self.graphs, self.seconds = 0, 0.0
+
+        def counting(graph, example_inputs):  # torch.compile's backend: count what it compiles
+            self.graphs += 1
+            return inner(graph, example_inputs)
+        self.forward = torch.compile(model, backend=counting)
+
+    def __call__(self, x: torch.Tensor, head: str) -> torch.Tensor:
+        return self.forward(x, head)
+
+    @contextlib.contextmanager
+    def timing(self):
+        """Around one training step: its wall time counts as compiling if a graph was compiled in it."""
+        before, start = self.graphs, time.perf_counter()
+        yield
+        if self.graphs != before:
+            self.seconds += time.perf_counter() - start
+
+
 class Loop:
     """The training loop of one run, in parts: set-up, resume, one epoch, the end of an epoch,
     save, the end of training. `fit` strings them together."""
@@ -600,6 +642,7 @@ class Loop:
         self.in_epoch = None  # where a checkpoint taken mid-epoch stopped: order, next batch, sums so far
         self.frozen_ref = state_of(frozen_modules(model, freeze.blocks))
         self.ckpt = Path(run.checkpoint) if run.checkpoint else None
+        self.compiled = Compiled(model) if run.compile else None
 
     def resume(self) -> None:
         """Continue from the run's checkpoint, if it holds this same run (its config)."""
@@ -658,12 +701,13 @@ class Loop:
         model, cfg, device = self.model, self.cfg, self.device
         for b in range(sums["batch"], self.n_batches):
             x, y, head = self.train.inputs(sums["order"], b, cfg.batch_size, self.task, self.gen, self.step)
-            with _amp_ctx(device, self.run.amp):
-                logits = model(x, head).float()  # [B, classes]
-            loss = F.cross_entropy(logits, y)
-            penalty = self.hooks.penalty(model)
-            self.opt.zero_grad(set_to_none=True)
-            (loss if penalty is None else loss + penalty).backward()
+            with self.compiled.timing() if self.compiled else contextlib.nullcontext():
+                with _amp_ctx(device, self.run.amp):
+                    logits = (self.compiled or model)(x, head).float()  # [B, classes]
+                loss = F.cross_entropy(logits, y)
+                penalty = self.hooks.penalty(model)
+                self.opt.zero_grad(set_to_none=True)
+                (loss if penalty is None else loss + penalty).backward()
             if cfg.clip_grad_norm > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             self.opt.step()
@@ -715,6 +759,10 @@ class Loop:
         if self.freeze.blocks and self.freeze.until is None:
             assert_unchanged(self.frozen_ref, frozen_modules(self.model, self.freeze.blocks))
             self.result.extra["frozen_unchanged"] = 1.0
+        if self.compiled:
+            self.result.compiled = {"graphs": self.compiled.graphs, "seconds": self.compiled.seconds}
+            log.info("torch.compile: %d graphs, %.1f s of steps compiling them", self.compiled.graphs,
+                     self.compiled.seconds)
         self.model.eval()
         return self.result
 

@@ -21,6 +21,7 @@ on; one checkpoint dict holds the group and resumes it bitwise, also mid-epoch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from dataclasses import dataclass
@@ -151,8 +152,9 @@ def _per_seed_loss(logits: torch.Tensor, y: torch.Tensor, reduce: str = "mean") 
 
 # ------------------------------------------------------------------ evaluation and BatchNorm, per seed
 @torch.no_grad()
-def evaluate_group(stack: SeedStack, task: engine.Task, data: engine.DeviceData, *, batch_size: int = 1024,
-                   seed: int = 12345, amp: bool = False) -> list[dict[str, float]]:
+def evaluate_group(stack: SeedStack, task: engine.Task, data: engine.DeviceData, *,
+                   batch_size: int = engine.EVAL_BATCH_SIZE, seed: int = 12345, amp: bool = False
+                   ) -> list[dict[str, float]]:
     """engine.evaluate for every seed of the stack on the same data: [{loss, acc}] per seed."""
     if task.eval is not None:
         return evaluate_group(stack, task.eval, data, batch_size=batch_size, seed=seed, amp=amp)
@@ -288,11 +290,17 @@ class GroupLoop:
         self.finals: list[dict | None] = [None] * len(members)  # a member's weights once its rule stopped it
         self.active = list(range(len(members)))
         self.stack = SeedStack([m.model for m in members], [m.run.seed for m in members]).to(self.device)
+        self.compiled = None  # engine.Compiled of the stack under run.compile; a new one when members leave
+        self.compile_stats = {"graphs": 0, "seconds": 0.0}
         self._optimizer(None, None)
         self.start_epoch, self.step, self.in_epoch = 0, 0, None
         self.ckpt = Path(checkpoint) if checkpoint else None
 
     def _optimizer(self, opt_state: dict | None, sched_state: dict | None) -> None:
+        """The optimizer and schedule of the stack as it is now (and its compiled forward)."""
+        if self.members[0].run.compile:
+            self._count_compiled()
+            self.compiled = engine.Compiled(self.stack)
         cfg = self.cfg
         self.opt = engine.OPTIMIZERS[cfg.optimizer](_param_groups(self.stack, cfg), cfg.lr, cfg.weight_decay)
         self.sched = engine.SCHEDULES[cfg.schedule](self.opt, cfg.epochs * self.n_batches,
@@ -300,6 +308,12 @@ class GroupLoop:
         if opt_state is not None:
             self.opt.load_state_dict(opt_state)
             self.sched.load_state_dict(sched_state)
+
+    def _count_compiled(self) -> None:
+        """Add the compiled forward's graphs and seconds to the group's (before it is replaced)."""
+        if self.compiled is not None:
+            self.compile_stats["graphs"] += self.compiled.graphs
+            self.compile_stats["seconds"] += self.compiled.seconds
 
     def config(self) -> list[dict]:
         return [m.run.config for m in self.members]
@@ -368,11 +382,12 @@ class GroupLoop:
         sums = self.begin_epoch(epoch)
         for b in range(sums["batch"], self.n_batches):
             x, y, head = self.batch(sums, b)
-            with engine._amp_ctx(self.device, self.amp):
-                logits = self.stack(x, head).float()                       # [A, B, classes]
-            per_seed = _per_seed_loss(logits, y)                           # [A]
-            self.opt.zero_grad(set_to_none=True)
-            per_seed.sum().backward()  # members share no parameter: the sum's gradient is each one's own
+            with self.compiled.timing() if self.compiled else contextlib.nullcontext():
+                with engine._amp_ctx(self.device, self.amp):
+                    logits = (self.compiled or self.stack)(x, head).float()   # [A, B, classes]
+                per_seed = _per_seed_loss(logits, y)                           # [A]
+                self.opt.zero_grad(set_to_none=True)
+                per_seed.sum().backward()  # members share no parameter: the sum's gradient is each one's own
             self.opt.step()
             self.sched.step()
             sums["loss_sum"] += per_seed.detach() * y.shape[1]
@@ -433,6 +448,13 @@ class GroupLoop:
         cap = ({"reason": "cap", "detail": f"ran out of its {self.cfg.epochs} epochs before its stop rule held"}
                if until is not None or self.cfg.patience > 0 else {"reason": "epochs", "detail": "a fixed number of epochs"})
         self.leave({i: cap for i in self.active})
+        if self.members[0].run.compile:
+            self._count_compiled()
+            self.compiled = None
+            for result in self.results:
+                result.compiled = dict(self.compile_stats)  # the group's, shared by its members
+            log.info("torch.compile (seed group): %d graphs, %.1f s of steps compiling them",
+                     self.compile_stats["graphs"], self.compile_stats["seconds"])
         for member, result, final in zip(self.members, self.results, self.finals):
             member.model.load_state_dict(final)
             member.model.eval()

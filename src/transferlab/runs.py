@@ -50,7 +50,7 @@ def setup() -> None:
     # OMP_NUM_THREADS is set per job by Snakemake (= the rule's threads) and SLURM jobs;
     # torch reads it at import. Deterministic kernels make CPU runs bitwise reproducible.
     # Debug mode "warn" = use_deterministic_algorithms(True, warn_only=True) without its import
-    # of torch._inductor's config (for torch.compile, which no stage uses): 2.0 s in every job.
+    # of torch._inductor's config (torch.compile's, imported only under run.compile): 2.0 s in every job.
     torch.set_deterministic_debug_mode("warn")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     keep_freed_memory()
@@ -113,6 +113,9 @@ class Settings:
     # (multiseed.fit_group) in the stages that support it (the warm-start arms), each seed's
     # outputs where its own run puts them, equal within float tolerance
     seed_groups: str = "sequential"
+    # torch.compile of the training step's forward (and its backward); equal within float
+    # tolerance, compiled once per input shape, not per epoch (engine.Compiled)
+    compile: bool = False
 
     @classmethod
     def of(cls, params: dict, resources: str = "train") -> "Settings":
@@ -146,6 +149,7 @@ class Run:
     device: torch.device = torch.device("cpu")  # where it trains (run.device)
     amp: bool = False               # bf16 autocast on CUDA
     progress: bool = False          # a tqdm bar on stderr
+    compile: bool = False           # the training step's forward through torch.compile (engine.Compiled)
 
     @property
     def live_dir(self) -> Path | None:
@@ -246,7 +250,8 @@ class Job:
                       "inputs": {f: digest(p) for f, p in inputs.items() if Path(p).is_file()}}
             torch.manual_seed(run_seed)
             yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
-                      self.device, amp=self.settings.amp, progress=self.settings.progress)
+                      self.device, amp=self.settings.amp, progress=self.settings.progress,
+                      compile=self.settings.compile)
 
     def _deliver(self) -> None:
         """Every run is done: move each one's outputs into the job's folder, drop the staging."""
