@@ -6,9 +6,17 @@ the values), then multiplies by the epochs every experiment's grid implies:
 
     python benchmarks/warmstart_budget.py --preset paper            # ResNet-18, CIFAR-10 sizes
     python benchmarks/warmstart_budget.py --preset paper --batches 20
+    python benchmarks/warmstart_budget.py --preset gpu --epoch-seconds 4.29 --group-speedup 2.0 --fit-epochs 25
 
-Epoch counts are exact except for the many-stages experiment, whose pretraining stages stop
-at a train accuracy: it is given at its bound (until_fit.max_epochs per stage) and marked.
+A phase that trains to the fit (setup.until_fit) counts at its cap, until_fit.max_epochs: a
+bound (marked); `--fit-epochs E` adds the same table with every such phase at E epochs, the
+expected count from a pilot. `--epoch-seconds S` takes the base architecture's epoch time from
+a measurement on the target device instead of timing one here (a CPU cannot time an H100);
+the other architectures of the width x depth grid then take S times their FLOPs' ratio to the
+base's, at least S (narrower nets are overhead-bound on a GPU: never assumed faster).
+`--group-speedup F`: the experiments whose jobs train their seeds as one group under
+run.seed_groups vmap (the arm stages: optimizers, length, width_depth) take 1/F of their
+sequential time, F measured for the architecture (benchmarks/results/gpu_seed_groups.md).
 Prints a Markdown table; nothing is written.
 """
 
@@ -36,27 +44,45 @@ def preset_params(name: str) -> dict:
     return p
 
 
-def run_epochs(p: dict) -> dict[str, float]:
-    """Full-set-epoch equivalents per experiment (one seed); pretraining on the half counts
-    as pretrain_fraction of an epoch; arch runs are scaled later by their own epoch time."""
+def run_epochs(p: dict, fit_epochs: float | None = None) -> dict[str, float]:
+    """Full-set-epoch equivalents per experiment (one seed); pretraining on the half counts as
+    pretrain_fraction of an epoch; arch runs are scaled later by their own epoch time. A phase
+    trained to the fit counts at its cap (until_fit.max_epochs), or at `fit_epochs`."""
     ws = p["warmstart"]
     s = ws["setup"]
     frac = s["pretrain_fraction"]
+    to_fit = fit_epochs if fit_epochs is not None else ws["until_fit"]["max_epochs"]
+    pre_len, train_len = (to_fit, to_fit) if s["until_fit"] else (s["pretrain_epochs"], s["train_epochs"])
     out: dict[str, float] = {}
     for r in warmstart_runs(dict(p, warmstart=dict(ws, seeds=[0], base_seeds=[0]))):
         phase = r["phase"]
-        if phase == "pretrain":
-            e = frac * (r.get("epochs") or s["pretrain_epochs"])
-        elif phase == "transition":
+        if phase == "pretrain":  # the length experiment's pretraining has its own fixed length
+            e = frac * (r.get("epochs") or pre_len)
+        elif phase == "transition":  # one run of fixed length: pretrain + train epochs
             e = s["pretrain_epochs"] + s["train_epochs"]
         elif phase == "stages":
-            n = r["stages"]  # stage i trains on i/(n+1) of the data, at most max_epochs
-            e = sum(i / (n + 1) for i in range(1, n + 1)) * ws["until_fit"]["max_epochs"] + s["train_epochs"]
+            n = r["stages"]  # stage i trains on i/(n+1) of the data, until its fit (at most max_epochs)
+            e = sum(i / (n + 1) for i in range(1, n + 1)) * to_fit + train_len
         else:
-            e = s["train_epochs"]
+            e = train_len
         key = r["experiment"] if r["experiment"] != "width_depth" else f"width_depth/{r['arm']}"
         out[key] = out.get(key, 0.0) + e
     return out
+
+
+# The experiments whose stages train a job's seeds as one group under run.seed_groups vmap
+# (warmstart.stages.arm: ws_optim, ws_length, ws_arch); the others run their seeds in turn.
+GROUPED = ("optimizers", "length", "width_depth")
+
+
+def flops(width: int, depth: int, blocks: int, shape) -> float:
+    """Forward FLOPs of one image through the study's ResNet (torch's FLOP counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.build("resnet", shape, {"main": 10}, width=width, stages=depth, blocks=blocks).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, *shape))
+    return float(counter.get_total_flops())
 
 
 def epoch_seconds(width: int, depth: int, blocks: int, batch: int, n_train: int, n_test: int, shape, device,
@@ -106,6 +132,9 @@ def main(argv=None) -> None:
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--batches", type=int, default=10, help="timed training steps per architecture")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--epoch-seconds", type=float, help="the base architecture's measured epoch (train + test pass)")
+    ap.add_argument("--group-speedup", type=float, default=1.0, help="seed groups' measured speed-up")
+    ap.add_argument("--fit-epochs", type=float, help="expected epochs of a phase trained to the fit (a pilot's)")
     a = ap.parse_args(argv)
     p = preset_params(a.preset)
     ws, s = p["warmstart"], p["warmstart"]["setup"]
@@ -116,34 +145,56 @@ def main(argv=None) -> None:
 
     def t(width, depth):
         if (width, depth) not in secs:
-            secs[(width, depth)] = epoch_seconds(width, depth, s["blocks"], s["batch_size"], n_train, n_test, shape,
-                                                 device, a.batches)
+            if a.epoch_seconds is not None:  # measured elsewhere: scaled by FLOPs, never below the base's
+                ratio = flops(width, depth, s["blocks"], shape) / flops(s["width"], s["depth"], s["blocks"], shape)
+                secs[(width, depth)] = a.epoch_seconds * max(1.0, ratio)
+            else:
+                secs[(width, depth)] = epoch_seconds(width, depth, s["blocks"], s["batch_size"], n_train, n_test,
+                                                     shape, device, a.batches)
         return secs[(width, depth)]
 
     base = t(s["width"], s["depth"])
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    name = ("measured elsewhere (--epoch-seconds)" if a.epoch_seconds is not None
+            else torch.cuda.get_device_name() if device.type == "cuda" else "CPU")
     print(f"device: {name}; preset {a.preset}: {ws['dataset']} {shape}, ResNet width {s['width']} depth {s['depth']} "
-          f"blocks {s['blocks']}, batch {s['batch_size']}; one epoch (train + test pass): {base:.2f} s\n")
-    total = 0.0
-    by_exp: dict[str, list[float]] = {}  # experiment -> [full-set epochs, hours], one seed
-    for key, epochs in run_epochs(p).items():
+          f"blocks {s['blocks']}, batch {s['batch_size']}; one epoch (train + test pass): {base:.2f} s; seed groups "
+          f"x{a.group_speedup:g} on {', '.join(GROUPED)}\n")
+    counts = [("bound: every phase to the fit at its cap, until_fit.max_epochs", None)]
+    if a.fit_epochs is not None:
+        counts.append((f"expected: every phase to the fit at {a.fit_epochs:g} epochs", a.fit_epochs))
+    for title, fit_epochs in counts:
+        print(f"{title}\n")
+        print_table(budget(run_epochs(p, fit_epochs), t, base, ws, a.group_speedup), device.type
+                    if a.epoch_seconds is None else "GPU")
+
+
+def budget(epochs_by_key: dict[str, float], t, base: float, ws: dict, speedup: float) -> dict[str, list[float]]:
+    """experiment -> [full-set epochs per seed, device-hours per seed, seeds, hours for all seeds]."""
+    by_exp: dict[str, list[float]] = {}
+    for key, epochs in epochs_by_key.items():
         if key.startswith("width_depth/"):
             w, d = key.split("/")[1][1:].split("_d")
             hours = epochs * t(int(w), int(d)) / 3600
             key = "width_depth"
         else:
             hours = epochs * base / 3600
-        acc = by_exp.setdefault(key, [0.0, 0.0])
+        acc = by_exp.setdefault(key, [0.0, 0.0, 0, 0.0])
         acc[0] += epochs
         acc[1] += hours
-    print(f"| experiment | full-set epochs per seed | {device.type}-hours per seed | seeds | all seeds |")
+    for key, acc in by_exp.items():
+        acc[2] = len(ws["base_seeds"] if key == "optimizers" else ws["seeds"])  # the base comparison's own seeds
+        acc[3] = acc[1] * acc[2] / (speedup if key in GROUPED else 1.0)
+    return by_exp
+
+
+def print_table(by_exp: dict[str, list[float]], kind: str) -> None:
+    print(f"| experiment | full-set epochs per seed | {kind}-hours per seed | seeds | all seeds |")
     print("|---|---|---|---|---|")
-    for key, (epochs, hours) in by_exp.items():
-        mark = " (bound)" if key == "stages" else ""
-        seeds = len(ws["base_seeds"] if key == "optimizers" else ws["seeds"])  # the base comparison's own seeds
-        total += hours * seeds
-        print(f"| {key}{mark} | {epochs:,.0f} | {hours:,.2f} | {seeds} | {hours * seeds:,.2f} |")
-    print(f"| **total** | {sum(e for e, _ in by_exp.values()):,.0f} | | | {total:,.2f} |")
+    for key, (epochs, hours, seeds, total) in by_exp.items():
+        group = " (seed groups)" if key in GROUPED else ""
+        print(f"| {key}{group} | {epochs:,.0f} | {hours:,.2f} | {seeds} | {total:,.2f} |")
+    epochs, hours = sum(v[0] for v in by_exp.values()), sum(v[3] for v in by_exp.values())
+    print(f"| **total** | {epochs:,.0f} | | | {hours:,.2f} |\n")
 
 
 if __name__ == "__main__":

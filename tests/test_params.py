@@ -141,7 +141,7 @@ def test_presets_cover_the_same_keys():
 
     emb = yaml.safe_load((REPO / "workflow/presets/embedded.yaml").read_text())
     others = sorted((REPO / "workflow/presets").glob("*.yaml"))
-    assert {p.stem for p in others} >= {"embedded", "real", "paper"}
+    assert {p.stem for p in others} >= {"embedded", "real", "paper", "gpu"}
     for path in others:  # so switching back and forth restores every value (replaced sections: whole)
         other = yaml.safe_load(path.read_text())
         assert keys(emb) == keys(other), path.name
@@ -155,6 +155,25 @@ def test_real_preset_validates_and_switches_back(workspace):
     real = P.apply_preset(path, "real")
     assert real["preset"] == "real" and real["datasets"]["mnist"]["train_per_class"] == 1000
     assert real["warmstart"]["setup"]["model"] == "mlp" and real["warmstart"]["setup"]["until_fit"]
+    assert P.apply_preset(path, "embedded") == original
+
+
+def test_gpu_preset_is_the_warm_start_study_at_resnet18_scale_in_seed_groups(workspace):
+    """The gpu preset: ResNet-18 (64 wide, 4 stages of 2 blocks) on all of CIFAR-10, every phase to
+    99% train accuracy, an 8-seed base comparison, a job's seeds as one vmapped group, one GPU per
+    training job; the other studies as embedded; switching back restores everything."""
+    path = workspace / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    original = P.load(path)
+    gpu = P.apply_preset(path, "gpu")
+    ws = gpu["warmstart"]
+    assert gpu["preset"] == "gpu" and gpu["run"]["seed_groups"] == "vmap" and gpu["resources"]["train"]["gpus"] == 1
+    assert gpu["datasets"][ws["dataset"]] == {"source": "torchvision", "name": "cifar10"}  # all of it: no subset
+    assert [ws["setup"][k] for k in ("model", "width", "depth", "blocks")] == ["resnet", 64, 4, 2]
+    assert ws["setup"]["until_fit"] and ws["until_fit"]["train_acc"] == 0.99 and len(ws["base_seeds"]) == 8
+    assert min(len(ws["seeds"]), len(ws["base_seeds"])) >= 5
+    assert {k: gpu[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")} == \
+        {k: original[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")}
     assert P.apply_preset(path, "embedded") == original
 
 

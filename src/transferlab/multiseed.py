@@ -446,7 +446,8 @@ class GroupLoop:
         """The members still training at the epoch cap stop there; every member's model gets its
         final weights (eval mode, as engine.fit leaves a model)."""
         cap = ({"reason": "cap", "detail": f"ran out of its {self.cfg.epochs} epochs before its stop rule held"}
-               if until is not None or self.cfg.patience > 0 else {"reason": "epochs", "detail": "a fixed number of epochs"})
+               if until is not None or self.cfg.patience > 0
+               else {"reason": "epochs", "detail": "a fixed number of epochs"})
         self.leave({i: cap for i in self.active})
         if self.members[0].run.compile:
             self._count_compiled()
