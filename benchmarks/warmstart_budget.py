@@ -15,7 +15,7 @@ a measurement on the target device instead of timing one here (a CPU cannot time
 the other architectures of the width x depth grid then take S times their FLOPs' ratio to the
 base's, at least S (narrower nets are overhead-bound on a GPU: never assumed faster).
 `--group-speedup F`: the experiments whose jobs train their seeds as one group under
-run.seed_groups vmap (the arm stages: optimizers, length, width_depth) take 1/F of their
+run.seed_groups vmap (optimizers, length, width_depth, resets) take 1/F of their
 sequential time, F measured for the architecture (benchmarks/results/gpu_seed_groups.md).
 Prints a Markdown table; nothing is written.
 """
@@ -70,9 +70,10 @@ def run_epochs(p: dict, fit_epochs: float | None = None) -> dict[str, float]:
     return out
 
 
-# The experiments whose stages train a job's seeds as one group under run.seed_groups vmap
-# (warmstart.stages.arm: ws_optim, ws_length, ws_arch); the others run their seeds in turn.
-GROUPED = ("optimizers", "length", "width_depth")
+# The experiments whose stages train a job's runs as one group under run.seed_groups vmap
+# (warmstart.stages.arm: ws_optim, ws_length, ws_arch; full_set_runs: ws_reset); the others
+# run theirs in turn (their runs differ in LR, data or what the training adds).
+GROUPED = ("optimizers", "length", "width_depth", "resets")
 
 
 def flops(width: int, depth: int, blocks: int, shape) -> float:

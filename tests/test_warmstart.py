@@ -433,19 +433,38 @@ def test_a_phase_trained_to_the_fit_is_capped_by_until_fit_and_a_fixed_one_keeps
 
 
 # ------------------------------------------------------------------ seed groups: the same arm, vmapped
-def _arm_outputs(tmp, params, data, seed_groups):
-    """ws_optim's job for adam run by the CLI with run.seed_groups set; its output folder."""
+def _job_outputs(tmp, params, seed_groups, stage, *args):
+    """A warm-start stage's job run by the CLI with run.seed_groups set; its output folder."""
     from transferlab import cli
 
+    where = tmp / seed_groups / stage
     p = {**params, "run": {**params["run"], "seed_groups": seed_groups}}
-    (tmp / seed_groups / "workflow/schemas").mkdir(parents=True)
-    (tmp / seed_groups / "workflow/schemas/params.schema.yaml").symlink_to(SCHEMA)  # read beside params.yaml
-    (tmp / seed_groups / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    out = tmp / seed_groups / "out"
-    cli.main(["ws_optim", "--params", str(tmp / seed_groups / "params.yaml"), "--data", str(data), "--optimizer", "adam",
-              "--checkpoint", str(tmp / seed_groups / "ckpt"), "--out", str(out),
-              "--log", str(tmp / seed_groups / "job.log")])
-    return out
+    (where / "workflow/schemas").mkdir(parents=True)
+    (where / "workflow/schemas/params.schema.yaml").symlink_to(SCHEMA)  # read beside params.yaml
+    (where / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    cli.main([stage, "--params", str(where / "params.yaml"), *args, "--checkpoint", str(where / "ckpt"),
+              "--out", str(where / "out"), "--log", str(where / "job.log")])
+    return where / "out"
+
+
+def _same_outputs(seq, vm) -> list:
+    """The same files in both folders; metrics equal within float tolerance, saved weights too.
+    Returns the sequential runs' epochs."""
+    import json
+
+    files = {k: sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file()) for k, out in
+             (("seq", seq), ("vm", vm))}
+    assert files["vm"] == files["seq"] and any(f.endswith("metrics.json") for f in files["vm"])
+    epochs = []
+    for name in files["seq"]:
+        if name.endswith("metrics.json"):
+            a, b = json.loads((seq / name).read_text()), json.loads((vm / name).read_text())
+            _assert_close(a, b, name)
+            epochs.append(a.get("epochs"))
+        elif name.endswith("model.pt"):
+            a, b = (torch.load(f / name, weights_only=False)["model"] for f in (seq, vm))
+            assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a), name
+    return epochs
 
 
 def _assert_close(a, b, where):
@@ -466,18 +485,18 @@ def _assert_close(a, b, where):
 
 
 @pytest.mark.parametrize("model", ["mlp", "resnet"])
-def test_a_seed_group_arm_writes_what_its_sequential_runs_write(tmp_path, params, model, monkeypatch):
-    """ws_optim with run.seed_groups vmap: every seed's pretrain, warm and fresh run in the
-    folders sequential runs use, the same files, the same epochs to the fit (seeds that fit at
-    different epochs), metrics and the pretrained weights equal within float tolerance."""
-    import json
-
+def test_seed_groups_write_what_sequential_runs_write(tmp_path, params, model, monkeypatch):
+    """ws_optim (an arm: pretrain, warm, fresh) and ws_reset (warm starts from the base models,
+    layers re-drawn) with run.seed_groups vmap: every run in the folder sequential runs use,
+    the same files, the same epochs to the fit (seeds that fit at different epochs), metrics and
+    the pretrained weights equal within float tolerance."""
     from transferlab import multiseed
 
     st = _setting(n=60)
     fmt.save(st.ds, tmp_path / "data.pt")
     ws = params["warmstart"]
-    ws.update(base_seeds=[0, 1, 2], optimizers=["adam"])  # the data: the file given, not its key
+    # the data: the file given, not its key
+    ws.update(seeds=[0, 1, 2], base_seeds=[0, 1, 2], optimizers=["adam"], reset_modes=["nth"], reset_layers=[2])
     ws["setup"].update(model=model, width=8 if model == "mlp" else 4, depth=1, blocks=1, batch_size=16,
                        until_fit=True, pretrain_epochs=12, train_epochs=12, eval_last=1,
                        lr={**ws["setup"]["lr"], "adam": 0.01})
@@ -487,20 +506,14 @@ def test_a_seed_group_arm_writes_what_its_sequential_runs_write(tmp_path, params
     real_fit_group = multiseed.fit_group
     monkeypatch.setattr(multiseed, "fit_group", lambda members, *a, **kw: groups.append(len(members))
                         or real_fit_group(members, *a, **kw))
-    runs = {"sequential": _arm_outputs(tmp_path, params, tmp_path / "data.pt", "sequential")}
+    data = ["--data", str(tmp_path / "data.pt")]
+    seq = _job_outputs(tmp_path, params, "sequential", "ws_optim", *data, "--optimizer", "adam")
+    seq_reset = _job_outputs(tmp_path, params, "sequential", "ws_reset", *data, "--init", str(seq))
     assert groups == []
-    runs["vmap"] = _arm_outputs(tmp_path, params, tmp_path / "data.pt", "vmap")
-    assert groups == [3, 3, 3]  # pretrain, warm, fresh: each phase's 3 seeds as one group
-    files = {g: sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file()) for g, out in runs.items()}
-    assert files["vmap"] == files["sequential"] and any(f.endswith("pretrain/model.pt") for f in files["vmap"])
-    epochs = []
-    for name in files["sequential"]:
-        seq, vm = runs["sequential"] / name, runs["vmap"] / name
-        if name.endswith("metrics.json"):
-            a, b = json.loads(seq.read_text()), json.loads(vm.read_text())
-            _assert_close(a, b, name)
-            epochs.append(a.get("epochs"))
-        elif name.endswith("model.pt"):
-            a, b = torch.load(seq, weights_only=False)["model"], torch.load(vm, weights_only=False)["model"]
-            assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a), name
+    vm = _job_outputs(tmp_path, params, "vmap", "ws_optim", *data, "--optimizer", "adam")
+    vm_reset = _job_outputs(tmp_path, params, "vmap", "ws_reset", *data, "--init", str(seq))
+    assert groups == [3, 3, 3, 3]  # pretrain, warm, fresh, reset: each as one group of its 3 runs
+    epochs = _same_outputs(seq, vm)
+    assert any(f.name == "model.pt" for f in vm.rglob("*"))
     assert len(set(epochs)) > 1, epochs  # the seeds left the group at different epochs
+    _same_outputs(seq_reset, vm_reset)

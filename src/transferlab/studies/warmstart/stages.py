@@ -18,6 +18,10 @@ warm       train on the full training split from a pretrained model, with a new 
 `ws_reset` (6), `ws_remedy` (8): warm starts from the base pretrained model (ws_optim's runs of
            setup.optimizer) with layers re-drawn or a remedy applied first.
 `ws_tune_pretrain`, `ws_tune`, `ws_tune_fresh` (7): pretraining per LR, warm and fresh per tuning LR.
+With run.seed_groups vmap, the arm stages (1, 2, 5) train each phase's seeds as one vmapped group
+and ws_reset (6) all its runs (multiseed.fit_group), equal to the runs in turn within float
+tolerance; the others run in turn: their runs differ in LR (7, a remedy's tuning), in the data
+they see (3, 4) or in what a remedy adds to training (8: a penalty, per-step work).
 """
 
 from __future__ import annotations
@@ -167,7 +171,11 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     `remedy` (a remedy and its settings): what it does to the weights first and adds to the
     training. With diagnostics on, they are recorded every epoch from the weights training
     starts with, and measured once more at the end (summary end/<name>)."""
-    start = start_train(st, run, init=init, before=before, remedy=remedy)
+    return fit_start(st, run, start_train(st, run, init=init, before=before, remedy=remedy))
+
+
+def fit_start(st: Setting, run: Run, start: "Start"):
+    """A full-set run from its start (see train), to the fit: (model, result, summary)."""
     res = st.fit(start.model, st.full, st.epochs("train"), run, until=st.until(), hooks=start.hooks)
     return start.model, res, start.summary(st, res)
 
@@ -356,6 +364,23 @@ def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining:
                 finish_run(member.run, member.model, st, res, start.summary(st, res), keep_model=False)
 
 
+def full_set_runs(job: Job, st: Setting, start: Callable[[Run], Start]) -> None:
+    """Every run of the job on the full set from `start(run)` (its model warm-started, re-drawn,
+    remedied; its hooks), to the fit: in turn, or with run.seed_groups vmap as one group (every
+    run of the job shares the setting, so its seeds and grid points train together)."""
+    if job.settings.seed_groups != "vmap":
+        for run in job.runs():
+            model, res, summary = fit_start(st, run, start(run))
+            finish_run(run, model, st, res, summary, keep_model=False)
+        return
+    with job.run_group() as runs:
+        starts = [start(run) for run in runs]
+        members = [multiseed.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
+        results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, "train"))
+        for member, begun, res in zip(members, starts, results):
+            finish_run(member.run, member.model, st, res, begun.summary(st, res), keep_model=False)
+
+
 def group_checkpoint(job: Job, phase: str) -> Path | None:
     """A phase's seed-group checkpoint, beside the job's runs' own."""
     return job.checkpoint / f"seed_group.{phase}.pt" if job.checkpoint else None
@@ -451,11 +476,11 @@ def ws_arch(job: Job) -> None:
 def ws_reset(job: Job) -> None:
     """Warm starts from the base pretrained model with layers re-drawn first: every selection and seed."""
     st = setting(job)
-    for run in job.runs():
+
+    def start(run: Run) -> Start:
         mode, n = run.axes["mode"], run.axes["n"]
-        model, res, summary = train(st, run, init=run.inputs["init"],
-                                    before=lambda m: remedies.reset(m, mode, n, run.seed))
-        finish_run(run, model, st, res, summary, keep_model=False)
+        return start_train(st, run, init=run.inputs["init"], before=lambda m: remedies.reset(m, mode, n, run.seed))
+    full_set_runs(job, st, start)
 
 
 # 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
