@@ -717,12 +717,17 @@ class Loop:
             sums["loss_sum"] += loss.detach() * len(y)
             sums["correct"] += (logits.detach().argmax(1) == hard_labels(y)).sum()
             sums["seen"] += len(y)
-            self.step += 1
-            if self.on_step:
-                self.on_step(epoch, self.step)
-            if stop.received:
-                self.preempted(epoch, {**sums, "batch": b + 1}, stop.received)
+            self.stepped(epoch, b, sums, stop)
         return sums
+
+    def stepped(self, epoch: int, b: int, sums: dict, stop: StopSignals) -> None:
+        """After batch b's optimizer step: count it, tell on_step; on a signal, a checkpoint of
+        where the epoch is (the next batch, the sums so far), then Preempted."""
+        self.step += 1
+        if self.on_step:
+            self.on_step(epoch, self.step)
+        if stop.received:
+            self.preempted(epoch, {**sums, "batch": b + 1}, stop.received)
 
     def preempted(self, epoch: int, where: dict, signal_name: str) -> None:
         what = f"{signal_name} at epoch {epoch + 1}/{self.cfg.epochs}, step {self.step}"

@@ -394,14 +394,12 @@ class GroupLoop:
             sums["correct"] += (logits.detach().argmax(-1) == engine.hard_labels(y.flatten(0, 1)).view(y.shape[:2])
                                 ).sum(1)
             sums["seen"] += y.shape[1]
-            self.step += 1
-            if self.on_step:
-                self.on_step(epoch, self.step)
-            if stop.received:
-                self.preempted(epoch, {**sums, "batch": b + 1}, stop.received)
+            self.stepped(epoch, b, sums, stop)
         return sums
 
-    preempted = engine.Loop.preempted  # the same: a mid-epoch checkpoint (save, in_epoch on the CPU), Preempted
+    # the same as a single run's: count the step, on_step; on a signal a mid-epoch checkpoint
+    # (save, in_epoch on the CPU), then Preempted
+    stepped, preempted = engine.Loop.stepped, engine.Loop.preempted
 
     def end_epoch(self, epoch: int, sums: dict, until) -> None:
         """Every active member's history row (train, test, hooks' metrics) after the recalibration
