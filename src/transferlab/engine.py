@@ -601,15 +601,8 @@ class Compiled:
     first step finds its graph. A last, shorter batch adds one graph (then a dynamic shape)."""
 
     def __init__(self, model: nn.Module, backend: str | None = None):
-        import torch._dynamo  # noqa: F401  (its import costs 2 s: only here, under run.compile)
-
-        inner = torch._dynamo.lookup_backend(backend or COMPILE_BACKEND)
         self.graphs, self.seconds = 0, 0.0
-
-        def counting(graph, example_inputs):  # torch.compile's backend: count what it compiles
-            self.graphs += 1
-            return inner(graph, example_inputs)
-        self.forward = torch.compile(model, backend=counting)
+        self.forward = torch.compile(model, backend=_counting_backend(backend or COMPILE_BACKEND))
 
     def __call__(self, x: torch.Tensor, head: str) -> torch.Tensor:
         return self.forward(x, head)
@@ -617,10 +610,32 @@ class Compiled:
     @contextlib.contextmanager
     def timing(self):
         """Around one training step: its wall time counts as compiling if a graph was compiled in it."""
-        before, start = self.graphs, time.perf_counter()
+        before, start = _GRAPHS_COMPILED[0], time.perf_counter()
         yield
-        if self.graphs != before:
+        if _GRAPHS_COMPILED[0] != before:
+            self.graphs += _GRAPHS_COMPILED[0] - before
             self.seconds += time.perf_counter() - start
+
+
+# Graphs compiled in this process. One backend callable per backend name for the whole process:
+# torch.compile guards a cached graph on its backend's identity, so a new callable per run would
+# recompile every run of a job and, past torch._dynamo's recompile limit (8), fall back to eager
+# without a word (measured: a sequential job's 9th run). With one callable, a job's next run of
+# the same architecture reuses the graph (its weights are the graph's inputs).
+_GRAPHS_COMPILED = [0]
+
+
+@functools.lru_cache(maxsize=None)
+def _counting_backend(name: str):
+    """torch.compile's backend `name`, counting the graphs it compiles."""
+    import torch._dynamo  # its import costs 2 s: only here, under run.compile
+
+    inner = torch._dynamo.lookup_backend(name)
+
+    def counting(graph, example_inputs):
+        _GRAPHS_COMPILED[0] += 1
+        return inner(graph, example_inputs)
+    return counting
 
 
 class Loop:
