@@ -170,6 +170,12 @@ def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epo
         assert mine == pytest.approx(theirs, rel=1e-4, abs=1e-5)
     weights = eager_model.state_dict()
     assert all(torch.allclose(v.float(), weights[k].float(), atol=1e-4) for k, v in model.state_dict().items())
+    # A job's next run of the same architecture (a new model, in the same process) reuses the
+    # graphs: were each run compiled anew, a job's 9th would pass torch's recompile limit and
+    # train eagerly without a word.
+    again = engine.fit(_model(1), engine.classification(10), _data(ds), _data(ds), _cfg(epochs=1),
+                       Run(1, {}, compile=True))
+    assert again.compiled["graphs"] == 0
 
 
 def test_frozen_check_catches_a_change(ds):
