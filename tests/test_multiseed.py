@@ -58,7 +58,7 @@ import signal  # noqa: E402
 from transferlab.multiseed import Member, fit_group  # noqa: E402
 from transferlab.preempt import Preempted  # noqa: E402
 from transferlab.runs import Run  # noqa: E402
-from transferlab.training import TestEachEpoch  # noqa: E402
+from transferlab import training  # noqa: E402  (not its TestEachEpoch by name: pytest would collect it)
 
 TASK = engine.classification(4)
 UNTIL = lambda row: row["train/acc"] >= 0.95  # noqa: E731
@@ -100,8 +100,8 @@ def test_a_group_trains_each_seed_as_its_own_run_until_each_fits(name, tmp_path)
     seeds, test = [0, 1, 2, 3], _learnable(40, 999)
     alone = []
     for m in _members(name, seeds, tmp_path, "alone"):
-        res = engine.fit(m.model, TASK, m.train, None, _cfg(name), m.run, hooks=TestEachEpoch(TASK, test, False),
-                         until=UNTIL)
+        res = engine.fit(m.model, TASK, m.train, None, _cfg(name), m.run,
+                         hooks=training.TestEachEpoch(TASK, test, False), until=UNTIL)
         alone.append((res, m.model))
     stops = [res.stop["epoch"] for res, _ in alone]
     assert len(set(stops)) > 1 and max(stops) < GROUP_CFG.epochs, stops  # the masking is exercised
