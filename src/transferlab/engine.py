@@ -602,7 +602,18 @@ class Compiled:
 
     def __init__(self, model: nn.Module, backend: str | None = None):
         self.graphs, self.seconds = 0, 0.0
-        self.forward = torch.compile(model, backend=_counting_backend(backend or COMPILE_BACKEND))
+        self.backend = _counting_backend(backend or COMPILE_BACKEND)
+        self.target(model)
+
+    def target(self, model: nn.Module) -> None:
+        """Compile `model`'s forward from now on (a seed group's stack once members left it); the
+        counts go on."""
+        self.forward = torch.compile(model, backend=self.backend)
+
+    def report(self, what: str) -> dict:
+        """{"graphs", "seconds"} compiled so far, also logged (apart from training)."""
+        log.info("torch.compile (%s): %d graphs, %.1f s of steps compiling them", what, self.graphs, self.seconds)
+        return {"graphs": self.graphs, "seconds": self.seconds}
 
     def __call__(self, x: torch.Tensor, head: str) -> torch.Tensor:
         return self.forward(x, head)
@@ -780,9 +791,7 @@ class Loop:
             assert_unchanged(self.frozen_ref, frozen_modules(self.model, self.freeze.blocks))
             self.result.extra["frozen_unchanged"] = 1.0
         if self.compiled:
-            self.result.compiled = {"graphs": self.compiled.graphs, "seconds": self.compiled.seconds}
-            log.info("torch.compile: %d graphs, %.1f s of steps compiling them", self.compiled.graphs,
-                     self.compiled.seconds)
+            self.result.compiled = self.compiled.report(f"run {self.run.dir}")
         self.model.eval()
         return self.result
 
@@ -827,16 +836,28 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
             row = loop.end_epoch(epoch, loop.run_epoch(epoch, stop))
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
     history = loop.result.history
-    stopped = stopped or stop_rule(history, cfg, until) or (
-        {"reason": "cap", "detail": f"ran out of its {cfg.epochs} epochs before its stop rule held"}
-        if until is not None or cfg.patience > 0 else {"reason": "epochs", "detail": "a fixed number of epochs"})
+    stopped = stopped or stop_rule(history, cfg, until) or ran_out(cfg, until)
     loop.result.stop = {**stopped, "epoch": len(history)}
-    mark_chance(loop.result, task, len(train))
+    settle(loop.result, task, len(train), run)
+    return loop.finish()
+
+
+def ran_out(cfg: FitConfig, until: Callable[[dict], bool] | None) -> dict:
+    """The stop of a run whose epochs ran out: unconverged ("cap") if it had a stop rule."""
+    if until is not None or cfg.patience > 0:
+        return {"reason": "cap", "detail": f"ran out of its {cfg.epochs} epochs before its stop rule held"}
+    return {"reason": "epochs", "detail": "a fixed number of epochs"}
+
+
+def settle(result: FitResult, task: Task, n_train: int, run: Run) -> None:
+    """A run's stop made final: a run ended at chance marked diverged (mark_chance), one that ran
+    out of epochs unconverged or diverged by its rule said so in the log."""
+    stopped = result.stop
+    mark_chance(result, task, n_train)
     if stopped["reason"] == "cap":
         log.warning("run %s did not converge: %s", run.dir, stopped["detail"])
     elif stopped["reason"] == "diverged":
-        log.warning("run %s DIVERGED at epoch %d: %s", run.dir, len(history), stopped["detail"])
-    return loop.finish()
+        log.warning("run %s DIVERGED at epoch %d: %s", run.dir, stopped["epoch"], stopped["detail"])
 
 
 def lower_is_better(metric: str) -> bool:

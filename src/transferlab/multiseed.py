@@ -290,17 +290,16 @@ class GroupLoop:
         self.finals: list[dict | None] = [None] * len(members)  # a member's weights once its rule stopped it
         self.active = list(range(len(members)))
         self.stack = SeedStack([m.model for m in members], [m.run.seed for m in members]).to(self.device)
-        self.compiled = None  # engine.Compiled of the stack under run.compile; a new one when members leave
-        self.compile_stats = {"graphs": 0, "seconds": 0.0}
+        # the stack's forward under run.compile, compiled anew (counts kept) when members leave
+        self.compiled = engine.Compiled(self.stack) if members[0].run.compile else None
         self._optimizer(None, None)
         self.start_epoch, self.step, self.in_epoch = 0, 0, None
         self.ckpt = Path(checkpoint) if checkpoint else None
 
     def _optimizer(self, opt_state: dict | None, sched_state: dict | None) -> None:
         """The optimizer and schedule of the stack as it is now (and its compiled forward)."""
-        if self.members[0].run.compile:
-            self._count_compiled()
-            self.compiled = engine.Compiled(self.stack)
+        if self.compiled:
+            self.compiled.target(self.stack)
         cfg = self.cfg
         self.opt = engine.OPTIMIZERS[cfg.optimizer](_param_groups(self.stack, cfg), cfg.lr, cfg.weight_decay)
         self.sched = engine.SCHEDULES[cfg.schedule](self.opt, cfg.epochs * self.n_batches,
@@ -308,12 +307,6 @@ class GroupLoop:
         if opt_state is not None:
             self.opt.load_state_dict(opt_state)
             self.sched.load_state_dict(sched_state)
-
-    def _count_compiled(self) -> None:
-        """Add the compiled forward's graphs and seconds to the group's (before it is replaced)."""
-        if self.compiled is not None:
-            self.compile_stats["graphs"] += self.compiled.graphs
-            self.compile_stats["seconds"] += self.compiled.seconds
 
     def config(self) -> list[dict]:
         return [m.run.config for m in self.members]
@@ -443,26 +436,15 @@ class GroupLoop:
     def finish(self, until) -> list[engine.FitResult]:
         """The members still training at the epoch cap stop there; every member's model gets its
         final weights (eval mode, as engine.fit leaves a model)."""
-        cap = ({"reason": "cap", "detail": f"ran out of its {self.cfg.epochs} epochs before its stop rule held"}
-               if until is not None or self.cfg.patience > 0
-               else {"reason": "epochs", "detail": "a fixed number of epochs"})
-        self.leave({i: cap for i in self.active})
-        if self.members[0].run.compile:
-            self._count_compiled()
-            self.compiled = None
+        self.leave({i: engine.ran_out(self.cfg, until) for i in self.active})
+        if self.compiled:
+            stats = self.compiled.report("seed group")
             for result in self.results:
-                result.compiled = dict(self.compile_stats)  # the group's, shared by its members
-            log.info("torch.compile (seed group): %d graphs, %.1f s of steps compiling them",
-                     self.compile_stats["graphs"], self.compile_stats["seconds"])
+                result.compiled = dict(stats)  # the group's, shared by its members
         for member, result, final in zip(self.members, self.results, self.finals):
             member.model.load_state_dict(final)
             member.model.eval()
-            engine.mark_chance(result, self.task, len(member.train))
-            if result.stop["reason"] == "cap":
-                log.warning("run %s did not converge: %s", member.run.dir, result.stop["detail"])
-            elif result.stop["reason"] == "diverged":
-                log.warning("run %s DIVERGED at epoch %d: %s", member.run.dir, len(result.history),
-                            result.stop["detail"])
+            engine.settle(result, self.task, len(member.train), member.run)
         return self.results
 
 

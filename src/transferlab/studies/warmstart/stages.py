@@ -357,11 +357,7 @@ def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining:
                 continue
             starts = [start_train(st, part, init=pretrained.dir / "model.pt" if phase == "warm" else None)
                       for part, pretrained in todo]
-            members = [multiseed.Member(part, start.model, st.full, start.hooks)
-                       for (part, _), start in zip(todo, starts)]
-            results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, phase))
-            for member, start, res in zip(members, starts, results):
-                finish_run(member.run, member.model, st, res, start.summary(st, res), keep_model=False)
+            full_set_group(job, st, [part for part, _ in todo], starts, phase)
 
 
 def full_set_runs(job: Job, st: Setting, start: Callable[[Run], Start]) -> None:
@@ -374,11 +370,16 @@ def full_set_runs(job: Job, st: Setting, start: Callable[[Run], Start]) -> None:
             finish_run(run, model, st, res, summary, keep_model=False)
         return
     with job.run_group() as runs:
-        starts = [start(run) for run in runs]
-        members = [multiseed.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
-        results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, "train"))
-        for member, begun, res in zip(members, starts, results):
-            finish_run(member.run, member.model, st, res, begun.summary(st, res), keep_model=False)
+        full_set_group(job, st, runs, [start(run) for run in runs], "train")
+
+
+def full_set_group(job: Job, st: Setting, runs: list[Run], starts: list[Start], phase: str) -> None:
+    """Full-set runs from their starts as one seed group, to the fit (fit_start for a group; the
+    group's checkpoint named by `phase`), each one's outputs finished as a run's in turn."""
+    members = [multiseed.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
+    results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, phase))
+    for member, begun, res in zip(members, starts, results):
+        finish_run(member.run, member.model, st, res, begun.summary(st, res), keep_model=False)
 
 
 def group_checkpoint(job: Job, phase: str) -> Path | None:
