@@ -30,10 +30,11 @@ import pandas as pd
 from common import REPO, job_seconds, publish
 from realdata_studies import cifar_subset
 from transferlab import params as P
+from transferlab.scorecard import VERDICTS
 from transferlab.workspace import copy_pipeline
 
-COLUMNS = ["claim", "setting", "data", "expected", "effect", "ci_low", "ci_high", "n", "verdict", "p_holm",
-           "source_effect", "source_verdict", "n80"]
+COLUMNS = ["claim", "setting", "data", "expected", "effect", "ci_low", "ci_high", "n", "dropped", "verdict",
+           "verdict_unadjusted", "p_holm", "arms", "source_effect", "source_verdict", "n80_sesoi", "n80_observed"]
 
 
 def stage_data(realdata: Path, work: Path, params: dict) -> dict:
@@ -165,10 +166,11 @@ def publish_card(card: pd.DataFrame, baselines: pd.DataFrame, jobs: pd.DataFrame
     view, the rows; then where the time went."""
     from transferlab.stages.report import family_lines
 
-    counts = card.verdict.value_counts().to_dict()
+    counts = {v: int(card.verdict.eq(v).sum()) for v in VERDICTS}  # after Holm within each family
+    unadjusted = {v: int(card.verdict_unadjusted.eq(v).sum()) for v in VERDICTS}
     sources = card.source_verdict[card.source_effect.notna()].value_counts().to_dict()
     text = (f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
-            f"claims: {counts}. The source's own effect, where it gives one: {sources}. Pipeline wall time: "
+            f"claims, after Holm within each family: {counts} (unadjusted: {unadjusted}). The source's own effect, where it gives one: {sources}. Pipeline wall time: "
             f"{wall:.0f} s on {cores} cores (data staging apart).\n\n" + _swaps_text(swaps)
             + "The baselines every claim presupposes, against their floors:\n\n"
             + baselines.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n\n"

@@ -64,16 +64,29 @@ def _outputs(ws: Path):
     return [p for d in ("data", "results", "reports") for p in (ws / d).rglob("*") if p.is_file()]
 
 
+def pipeline_params() -> dict:
+    """The tiny params, with two seeds where the scorecard is checked end to end (pretext and
+    warm start: their runs are seconds each). Pretext finetunes for 20 epochs, so that its runs
+    leave chance (2 epochs end at chance: marked diverged, no evidence) and give finite paired
+    effects; the warm start's 2-epoch runs stay at chance or short of their fit, and its rows
+    check the gate instead."""
+    p = tiny_params()
+    p["pretext"]["seeds"] = [0, 1]
+    p["pretext"]["finetune"]["epochs"] = 20
+    p["warmstart"].update(seeds=[0, 1], base_seeds=[0, 1])
+    return p
+
+
 @pytest.fixture(scope="module")
 def snake_ws(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("snake"), tiny_params())
+    ws = make_workspace(tmp_path_factory.mktemp("snake"), pipeline_params())
     run(["snakemake", "--cores", "2"], ws)
     return ws
 
 
 @pytest.fixture(scope="module")
 def dvc_ws(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("dvc"), tiny_params())
+    ws = make_workspace(tmp_path_factory.mktemp("dvc"), pipeline_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
     assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 43  # every job of the DAG, the scorecard's too
@@ -82,9 +95,9 @@ def dvc_ws(tmp_path_factory):
 
 def test_snakemake_builds_report(snake_ws):
     s = summary_of(snake_ws)
-    assert len(s) == 2 + 4 + 1  # pretrain runs + finetune runs + scratch baseline
-    assert sorted(s.variant) == sorted(["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0",
-                                        "overlay_f1", "scratch"])
+    assert len(s) == 2 * (2 + 4 + 1)  # two seeds of: pretrain runs + finetune runs + scratch baseline
+    assert sorted(s.variant) == sorted(2 * ["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0",
+                                            "overlay_f1", "scratch"])
     assert s["test/acc"].between(0, 1).all()
     ft = s[(s.phase == "finetune") & (s.frozen > 0)]
     assert (ft["check/frozen_unchanged"] == 1).all()
@@ -114,11 +127,22 @@ def test_snakemake_builds_report(snake_ws):
     from transferlab.claims import CLAIMS
 
     assert set(card.claim) == {c.id for c in CLAIMS}  # every claim has its rows, one seed or not
-    assert set(card.verdict) <= {"not tested"} and card.note.str.len().gt(0).all()  # one seed: no interval
+    assert set(card.verdict) <= {"not tested"} and card.note.str.len().gt(0).all()  # 1-2 seeds: fewer than 5
+    # two seeds, through the real aggregate -> scorecard path: paired effects with finite intervals
+    two = card[card.claim == "pretext.no_gain"]
+    assert len(two) == 4 and (two.n == 2).all() and two.paired.all()
+    assert two[["effect", "ci_low", "ci_high", "p"]].notna().all().all()
+    assert two.note.str.contains("2 usable paired seed\\(s\\), fewer than the 5").all()
+    assert (two.arms.str.count("2 usable") == 2).all()
+    # the warm start's tiny runs: every run of each arm accounted for (usable, diverged or capped)
+    for arms in card[card.claim == "warmstart.gap"].arms:
+        counts = [sum(map(int, part)) for part in re.findall(r"(\d+) usable, (\d+) diverged, (\d+) capped", arms)]
+        assert counts == [2, 2], arms
     metric = json.loads((snake_ws / paths.SCORECARD_METRICS).read_text())
     assert metric["verdicts"] == {"reproduced": 0, "contradicted": 0, "inconclusive": 0, "not tested": len(card)}
     # compact: one number and one verdict per claim (dvc exp show in a terminal), the table in the CSV
-    assert all(set(v) == {"effect", "verdict"} for k, v in metric.items() if k != "verdicts")
+    assert metric["verdicts_unadjusted"] == metric["verdicts"]
+    assert all(set(v) == {"effect", "verdict"} for k, v in metric.items() if not k.startswith("verdicts"))
     assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
     assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))

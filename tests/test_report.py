@@ -76,35 +76,38 @@ def test_the_scorecard_figure_puts_each_unit_on_its_own_panel(tmp_path, monkeypa
 
 
 def test_a_claim_in_plain_words_says_what_happened_where_and_against_the_source():
+    """The declared row is reported (here the second, though the first has the smaller p), with
+    its verdict after Holm."""
     from transferlab.stages.report import claim_line
 
     rows = pd.DataFrame({
         "claim": ["semisup.augment_helps"] * 3, "statement": ["Mixup helps at one sample per class."] * 3,
-        "setting": ["mixup, s=1", "collage, s=1", "mixup, s=2"], "data": ["mnist (real) -> letters"] * 3,
-        "measure": ["augmented - none, head test acc."] * 3, "effect": [0.0006, 0.01, float("nan")],
-        "ci_low": [-0.0024, -0.02, float("nan")], "ci_high": [0.0037, 0.04, float("nan")],
-        "p": [0.6, 0.4, float("nan")], "verdict": ["inconclusive", "inconclusive", "not tested"],
-        "source_effect": [0.12, float("nan"), float("nan")],
-        "source_verdict": ["excluded: smaller here", "the source gives no number", "no interval"], "note": ["", "", "x"]})
+        "setting": ["collage, s=1", "mixup, s=1", "mixup, s=2"], "data": ["mnist (real) -> letters"] * 3,
+        "measure": ["augmented - none, head test acc."] * 3, "effect": [0.01, 0.0006, float("nan")],
+        "ci_low": [-0.02, -0.0024, float("nan")], "ci_high": [0.04, 0.0037, float("nan")],
+        "p": [0.01, 0.6, float("nan")], "verdict": ["inconclusive", "inconclusive", "not tested"],
+        "primary": [False, True, False], "source_effect": [float("nan"), 0.12, float("nan")],
+        "source_verdict": ["the source gives no number", "excluded: smaller here", ""], "note": ["", "", "x"]})
     assert claim_line(rows) == (
-        "- **Mixup helps at one sample per class**: not reproduced on mnist (real) -> letters (mixup, s=1: "
-        "+0.1 points [-0.2, +0.4]); the source's +12.0 points is excluded (smaller here); 1 setting(s) not tested.")
+        "- **Mixup helps at one sample per class**: not reproduced on mnist (real) -> letters (declared row, "
+        "mixup, s=1: +0.1 points [-0.2, +0.4], inconclusive); the source's +12.0 points is excluded: smaller here; "
+        "1 setting(s) not tested.")
 
 
-def test_the_many_tests_line_counts_what_survives_each_correction():
+def test_the_many_tests_line_counts_what_survives_each_correction_per_family():
     from transferlab.stages.report import family_lines
 
-    # four tested rows: two verdicts, one of which survives Holm, both Benjamini-Hochberg
-    card = pd.DataFrame({"p": [0.001, 0.03, 0.4, 0.6], "p_holm": [0.004, 0.09, 0.8, 0.8],
-                         "p_bh": [0.004, 0.045, 0.53, 0.6],
-                         "verdict": ["reproduced", "contradicted", "inconclusive", "inconclusive"]})
+    # four tested rows in two families: two verdicts, one of which survives Holm, both BY
+    card = pd.DataFrame({"family": ["a", "a", "b", "b"], "p": [0.001, 0.03, 0.4, 0.6],
+                         "p_holm": [0.002, 0.06, 0.8, 0.8], "p_by": [0.003, 0.045, 0.9, 0.9],
+                         "verdict_unadjusted": ["reproduced", "contradicted", "inconclusive", "inconclusive"]})
     line = family_lines(card)[0]
-    assert "4 rows were tested" in line and "about 0.2 verdicts would come by chance" in line
-    assert "Of the 2 verdicts (reproduced or contradicted), 1 survives Holm's" in line
-    assert "and 2 Benjamini-Hochberg's" in line
+    assert "4 rows were tested at 5% each (a 2; b 2;" in line and "about 0.2 verdicts would come by chance" in line
+    assert "Of the 2 unadjusted verdicts (reproduced or contradicted), 1 survives Holm's" in line
+    assert "; 2 survive Benjamini-Yekutieli's" in line
     card["p_holm"] = [0.004, 0.04, 0.8, 0.8]
     assert "2 survive Holm's" in family_lines(card)[0]
-    assert family_lines(card.assign(p=float("nan"))) == []  # nothing tested: no line
+    assert family_lines(card.assign(p_holm=float("nan"))) == []  # nothing tested: no line
 
 
 def test_scorecard_rows_are_labelled_with_their_whole_setting():

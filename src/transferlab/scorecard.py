@@ -1,19 +1,29 @@
 """The replication scorecard: every claim of the studies' sources (declared in claims.py)
-tested against the runs, one row per claim and setting: the measured effect, its 95%
-interval over seeds (paired by seed where both arms ran the same seeds), n, and a verdict
-read off the interval. Nothing in it is typed by hand.
+tested against the runs, one row per claim and setting: the measured effect, its 95% interval
+over seeds, n, and a verdict read off that interval. Nothing in it is typed by hand.
 
-Verdicts, for an expected effect "> t" (the effect exceeds t):
-    reproduced    the whole interval is above t
-    contradicted  the whole interval is below t
-    inconclusive  the interval contains t
-"< t" mirrors it. "= ±m" (no difference worth m): reproduced when the interval lies inside
-(-m, m), contradicted when it lies wholly outside, else inconclusive. "not tested" names
-why (an arm the configuration does not run, fewer than 2 seeds, a baseline below its competence
-floor: transferlab.floors).
+One rule for every verdict: it is read off the 95% interval the row shows.
+    "> t"      reproduced: the whole interval above t; contradicted: the whole interval below t
+    "< t"      mirrors it
+    "= 0 ± m"  reproduced: the interval inside (-m, m) (two one-sided tests, each at 2.5%);
+               contradicted: the interval wholly outside it
+    otherwise  inconclusive
+The row's p is the test that matches the interval (a verdict other than inconclusive is exactly
+p < 0.05). The verdict the headline reads (`verdict`) is the one left after Holm's correction
+within the claim's family (its study); `verdict_unadjusted` stands beside it.
 
-Runs marked diverged (a non-finite loss, or training that ended at chance) are never averaged
-into an effect: they are left out of every arm, and each row counts them (`diverged`).
+Designs: the arms of a comparison are paired by seed (same seed: the same data draws and the
+same starting point), so the interval is over the per-seed differences on the seeds both arms
+kept (`n`; `dropped`: seeds only one arm has); Welch's interval only where a comparison declares
+its arms independent. "Closes the gap" claims are two rows: the remedy against the warm run it
+remedies (> 0: it recovers something), and the share of the base gap it recovers against a share
+declared before any run, with Fieller's interval.
+
+Every arm is gated: runs that diverged, and runs that hit their epoch cap where the claim
+assumes a fit, are left out of it and counted per arm (`arms`, `diverged`, `capped`); a row with
+fewer than MIN_SEEDS usable paired seeds, a baseline below its competence floor
+(transferlab.floors) or a presupposed row not reproduced reads "not tested", says why and keeps
+its numbers.
 """
 
 from __future__ import annotations
@@ -28,17 +38,22 @@ from .data.provenance import REAL_SOURCES
 from .floors import BaselineScore
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
-COLUMNS = ["claim", "study", "statement", "source", "reported", "setting", "data", "measure", "expected", "sign",
-           "threshold", "effect", "ci_low", "ci_high", "n", "paired", "verdict", "note",
-           "p", "p_holm", "p_bh", "verdict_holm",  # the row's test, and the family of all rows tested
-           "n80", "mde",  # power: seeds for an 80% chance of a verdict; the smallest resolvable distance
-           "source_effect", "source_verdict", "source_why",  # the source's own effect against the interval
-           "share", "share_low", "share_high",  # remedies: the share of the warm-start gap recovered
-           "baseline", "baseline_score", "baseline_floor", "diverged"]
+COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "measure",
+           "expected", "sign", "threshold", "effect", "ci_low", "ci_high", "n", "dropped", "paired",
+           "verdict", "verdict_unadjusted", "note",
+           "p", "p_holm", "p_by",  # the row's test; adjusted within its family (Holm; Benjamini-Yekutieli)
+           "arms", "diverged", "capped",  # per arm: usable / diverged / capped seeds; the totals left out
+           "sesoi", "n80_sesoi", "n80_observed", "mde",  # power (see `power`)
+           "source_effect", "source_se", "source_verdict", "source_why",  # the source's own effect
+           "baseline", "baseline_score", "baseline_floor"]
 ALPHA = 0.05  # each row's test: the level of its 95% interval
 POWER = 0.8   # the power the n80 and mde columns are computed for
 MAX_SEEDS = 10_000  # n80 beyond this reads inf
-DIVERGED = "status/diverged"  # a run's summary flag (engine.FitResult.status)
+# The fewest usable paired seeds a row is scored on: the project's rule that no claim rests on
+# fewer than 5 seeds (a diverged or capped run does not count towards it)
+MIN_SEEDS = 5
+DIVERGED = "status/diverged"  # a run's summary flags (engine.FitResult.status)
+RULE, CONVERGED = "fit/rule", "fit/converged"
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,9 @@ class Expect:
         return f"= 0 ± {self.threshold:g}" if self.sign == "=" else f"{self.sign} {self.threshold:g}"
 
     def verdict(self, low: float, high: float) -> str:
+        """The verdict the 95% interval [low, high] gives (NaN bounds: no interval could be read)."""
         if not (np.isfinite(low) and np.isfinite(high)):
-            return "not tested"
+            return "inconclusive"
         t = self.threshold
         if self.sign == ">":
             return "reproduced" if low > t else "contradicted" if high < t else "inconclusive"
@@ -70,44 +86,66 @@ class Expect:
 
 @dataclass(frozen=True)
 class SourceEffect:
-    """The effect the source itself measured for a setting, in the claim's measure (e.g. +0.12
-    test accuracy), and where it comes from."""
+    """The effect the source itself measured, in the claim's measure (e.g. +0.12 test accuracy),
+    where it comes from, its standard error where the source gives one, and the setting it holds
+    for (in words: data, model, training size, direction)."""
 
     value: float
     why: str
+    setting: str = ""
+    se: float | None = None
 
 
-def source_verdict(source: SourceEffect | None, low: float, high: float) -> str:
-    """The source's effect against this row's 95% interval: inside it, or excluded, the effect
-    here smaller or larger than the source's in size (in the source's direction: for a gap of
-    -3.3 points, an interval wholly above -3.3 is a smaller gap here)."""
+def source_verdict(source: SourceEffect | None, effect: float, low: float, high: float) -> str:
+    """The source's effect against this row's 95% interval: inside it, or excluded (the effect
+    here smaller or larger than the source's in size, in the source's direction, or of the
+    opposite sign). Where the source gives a standard error, its own uncertainty widens the
+    interval of the difference (here - source); where it does not, the text says so."""
     if source is None:
         return "the source gives no number"
     if not (np.isfinite(low) and np.isfinite(high)):
         return "no interval"
-    if low <= source.value <= high:
-        return "inside the interval"
-    below = high < source.value  # the whole interval below the source's value
-    return "excluded: smaller here" if below == (source.value >= 0) else "excluded: larger here"
+    half = (high - low) / 2
+    if source.se is not None:  # the difference's interval: both uncertainties, normal approximation
+        half = float(np.hypot(half, 1.96 * source.se))
+    unsure = "" if source.se is not None else " (the source gives no standard error)"
+    if abs(effect - source.value) <= half:
+        return "inside the interval" + unsure
+    if (effect + half < 0 < source.value) or (effect - half > 0 > source.value):
+        return "excluded: opposite sign" + unsure
+    smaller = abs(effect) < abs(source.value)
+    return ("excluded: smaller here" if smaller else "excluded: larger here") + unsure
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One setting of a claim: arm `a` against arm `b`, each a Series of per-seed values
-    indexed by seed (b None: `a` is already the per-seed effect). `missing` names an arm the
-    configuration did not run."""
+    """One setting of a claim: arm `a` against arm `b`, each a Series of per-seed values indexed
+    by seed (b None: `a` is already the per-seed effect); `missing` names an arm the configuration
+    did not run.
+
+    kind "difference": the effect is a - b. kind "share": a remedy `a` against the `warm` run it
+    remedies and the `b` fresh run: the share of the gap recovered, mean(a - warm) / mean(b -
+    warm), with Fieller's interval. `paired`: the arms share their seeds by design (False:
+    independent arms, Welch's interval). `expect` / `measure`: this row's, where they differ from
+    the claim's. `same_as`: the same operation is scored in that claim's row, so this row keeps
+    its numbers but enters no family and reads "not tested"."""
 
     setting: str
     data: str
-    a: pd.Series
+    a: pd.Series | None
     b: pd.Series | None = None
     missing: str = ""
-    # a remedy (a) against fresh (b): the plain warm start, per seed; the row then also gives
-    # the share of the gap recovered, (a - warm) / (b - warm), with its interval
+    kind: str = "difference"
     warm: pd.Series | None = None
+    paired: bool = True
+    expect: Expect | None = None
+    measure: str = ""
+    same_as: str = ""
+    names: tuple[str, ...] = ()  # the arms' names: a, b, warm
     # the runs the claim presupposes learned their task, each with its competence floor
     baselines: tuple[BaselineScore, ...] = ()
-    source: SourceEffect | None = None  # what the source measured in this setting, if it gives a number
+    source: SourceEffect | None = None  # the source's own effect, where its setting matches
+    source_differs: str = ""            # why the source's number is not compared here
 
 
 @dataclass(frozen=True)
@@ -121,46 +159,155 @@ class Claim:
     expect: Expect
     settings: Callable[["Results"], Iterator[Comparison]]
     why: str = ""             # why the expectation's threshold is what it is
-    # a claim this one presupposes ("closes the gap" needs a gap): unless some row of it is
-    # reproduced here, this claim's rows are "not tested", saying so (their numbers are kept)
+    # a claim this one presupposes ("closes the gap" needs a gap): unless that claim's primary
+    # row reads reproduced after its family's correction, this claim's rows are "not tested"
     requires: str = ""
+    # the setting the plain words and a `requires` gate read, declared (params -> setting text),
+    # never chosen by its p; None: the claim's first setting in the configuration's order
+    primary: Callable[[dict], str] | None = None
+    # the smallest effect of interest, as a distance from the threshold, declared before any
+    # run: what a preset's seeds are sized for (n80_sesoi); None where no unit makes one
+    sesoi: float | None = None
 
 
-def interval(a: pd.Series, b: pd.Series | None) -> tuple[float, float, float, int, bool]:
-    """Effect (mean of a - b), its 95% t-interval, n and whether it was paired. Paired (a t
-    interval of the per-seed differences) when a and b share their seeds, else Welch's."""
+# ------------------------------------------------------------------ the arms as the tests see them
+@dataclass(frozen=True)
+class Sample:
+    """A comparison's data: `x` the per-seed differences (paired) or arm a (Welch), `y` None
+    (paired) or arm b; `dropped`: seeds that only one arm kept."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    dropped: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.x) if self.y is None else min(len(self.x), len(self.y))
+
+    @property
+    def effect(self) -> float:
+        if not len(self.x):
+            return float("nan")
+        return float(self.x.mean() if self.y is None or not len(self.y) else self.x.mean() - self.y.mean())
+
+
+def sample(a: pd.Series, b: pd.Series | None, paired: bool = True) -> Sample:
+    """Paired: a - b over the seeds both arms kept (the others counted as dropped); independent:
+    each arm's own seeds."""
+    a = a.dropna()
+    if b is None:
+        return Sample(a.to_numpy(float), None)
+    b = b.dropna()
+    if not paired:
+        return Sample(a.to_numpy(float), b.to_numpy(float))
+    common = a.index.intersection(b.index)
+    dropped = len(a.index.union(b.index)) - len(common)
+    return Sample((a[common] - b[common]).to_numpy(float), None, dropped)
+
+
+def interval(s: Sample) -> tuple[float, float]:
+    """The 95% t-interval of the effect: of the mean difference (paired), else Welch's."""
     from scipy import stats
 
-    from .tables import ci95
-
-    if b is None or set(a.index) == set(b.index):  # the same seeds ran: paired, over the seeds both kept
-        effect, low, high, n = ci95((a if b is None else a - b.reindex(a.index)).dropna())  # per-seed differences
-        return effect, low, high, n, True
-    a, b = a.dropna(), b.dropna()
-    n = min(len(a), len(b))
-    effect = float(a.mean() - b.mean())
-    if n < 2:
-        return effect, float("nan"), float("nan"), n, False
-    ci = stats.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False).confidence_interval(0.95)
-    return effect, float(ci.low), float(ci.high), n, False
+    if s.n < 2:
+        return float("nan"), float("nan")
+    if s.y is None:
+        ci = stats.ttest_1samp(s.x, 0.0).confidence_interval(1 - ALPHA)
+    else:
+        ci = stats.ttest_ind(s.x, s.y, equal_var=False).confidence_interval(1 - ALPHA)
+    return float(ci.low), float(ci.high)
 
 
-def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[float, float, float]:
+def _t_test(s: Sample, value: float, alternative: str = "two-sided") -> float:
+    """p of "the effect is `value`" (paired: one-sample t of the differences; else Welch's)."""
+    from scipy import stats
+
+    if s.y is None:
+        return float(stats.ttest_1samp(s.x, value, alternative=alternative).pvalue)
+    return float(stats.ttest_ind(s.x - value, s.y, equal_var=False, alternative=alternative).pvalue)
+
+
+def p_value(expect: Expect, s: Sample) -> float:
+    """The p of the test the row's 95% interval stands for, so that a verdict other than
+    inconclusive is exactly p < ALPHA. "> t", "< t": the two-sided t-test of effect = t.
+    "= 0 ± m", effect inside the margin: two one-sided tests (TOST), each at ALPHA / 2 as the
+    95% interval is, so p = 2 x the larger one-sided p (capped at 1); outside it, the two-sided
+    test of effect = the nearer margin."""
+    if s.n < 2:
+        return float("nan")
+    m = expect.threshold
+    if expect.sign != "=":
+        return _t_test(s, m)
+    if abs(s.effect) >= m:
+        return _t_test(s, m if s.effect > 0 else -m)
+    return min(1.0, 2 * max(_t_test(s, -m, "greater"), _t_test(s, m, "less")))
+
+
+def _seeds_for(analysis, distance: float, sd: float, alternative: str, nobs: str) -> float:
+    """The least n whose power reaches POWER for an effect `distance` from the threshold, by
+    bisection (statsmodels' root finder gives up on small effects); inf past MAX_SEEDS."""
+    if not distance > 0:
+        return float("inf")
+
+    def enough(k: int) -> bool:  # statsmodels' noncentral t gives NaN where the power is 1 to rounding
+        reached = analysis.power(effect_size=distance / sd, alpha=ALPHA, alternative=alternative, **{nobs: k})
+        return bool(np.isnan(reached) or reached >= POWER)
+
+    if not enough(MAX_SEEDS):
+        return float("inf")
+    low, high = 1, MAX_SEEDS  # enough(high), and low is below any answer
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return float(max(high, 2))
+
+
+def power(expect: Expect, s: Sample, sesoi: float | None = None) -> tuple[float, float, float]:
+    """(n80_sesoi, n80_observed, mde) at the measured spread (paired: of the differences; else
+    the two arms' pooled). n80_sesoi: the seeds (per arm) that give 80% power to a true effect
+    the claim's declared smallest effect of interest away from the threshold (the planned
+    power: the effect fixed in advance, only the spread measured); n80_observed: the same at the
+    measured effect (after the fact: a description of this row, never a reason to cut or add
+    seeds); mde: the smallest distance from the threshold the current n resolves with 80% power.
+    Equivalence ("=") inside the margin is powered as TOST's one-sided tests at ALPHA / 2."""
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    nan = float("nan")
+    if s.n < 2:
+        return nan, nan, nan
+    sd = float(s.x.std(ddof=1)) if s.y is None else float(np.sqrt((s.x.var(ddof=1) + s.y.var(ddof=1)) / 2))
+    if not sd > 0:
+        return nan, nan, nan
+    analysis, nobs = (TTestPower(), "nobs") if s.y is None else (TTestIndPower(), "nobs1")
+    m = expect.threshold
+    inside = expect.sign == "=" and abs(s.effect) < m
+    alternative, alpha = ("larger", ALPHA / 2) if inside else ("two-sided", ALPHA)
+    distance = abs(m - abs(s.effect)) if expect.sign == "=" else abs(s.effect - m)
+    mde = float(analysis.solve_power(effect_size=None, alpha=alpha, power=POWER, alternative=alternative,
+                                     **{nobs: s.n})) * sd
+    planned = nan if sesoi is None else _seeds_for(analysis, sesoi, sd, "two-sided", nobs)
+    return planned, _seeds_for(analysis, distance, sd, alternative, nobs), mde
+
+
+def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[float, float, float, Sample]:
     """The share of the warm-start gap a remedy recovers, mean(a - warm) / mean(fresh - warm),
-    over the seeds all three ran, with Fieller's 95% interval for a ratio of paired means: the
-    shares r whose per-seed (a - warm) - r (fresh - warm) a t-test at 5% does not reject as
-    mean 0. Bounded only when the gap itself is clearly non-zero; otherwise (low, high) are
-    NaN: no share can be read off a gap that may be 0."""
+    over the seeds all three kept, with Fieller's 95% interval for a ratio of paired means: the
+    shares r whose per-seed (a - warm) - r (fresh - warm) a t-test at 5% does not reject as mean
+    0. Bounded only when the gap itself is clearly non-zero; otherwise (low, high) are NaN. The
+    Sample returned holds the per-seed (recovered, gap) pairs, as columns of x."""
     from scipy import stats
 
-    seeds = sorted(set(a.dropna().index) & set(warm.dropna().index) & set(fresh.dropna().index))
+    kept = [s.dropna().index for s in (a, warm, fresh)]
+    seeds = sorted(set(kept[0]) & set(kept[1]) & set(kept[2]))
+    dropped = len(set().union(*map(set, kept))) - len(seeds)
     num = (a[seeds] - warm[seeds]).to_numpy(float)     # recovered, per seed
     den = (fresh[seeds] - warm[seeds]).to_numpy(float)  # the gap, per seed
     n = len(seeds)
+    pairs = Sample(np.column_stack([num, den]) if n else np.empty((0, 2)), None, dropped)
     share = float(num.mean() / den.mean()) if n and den.mean() != 0 else float("nan")
     if n < 2:
-        return share, float("nan"), float("nan")
-    t2 = float(stats.t.ppf(0.975, n - 1)) ** 2
+        return share, float("nan"), float("nan"), pairs
+    t2 = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) ** 2
     cov = np.cov(num, den, ddof=1) / n  # of the two means
     A = den.mean() ** 2 - t2 * cov[1, 1]
     B = -2 * (num.mean() * den.mean() - t2 * cov[0, 1])
@@ -169,110 +316,35 @@ def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[flo
     if -1e-12 * B * B < disc < 0:  # 0 but for rounding: no spread at all, the interval is the share
         disc = 0.0
     if A <= 0 or disc < 0:
-        return share, float("nan"), float("nan")
+        return share, float("nan"), float("nan"), pairs
     root = disc ** 0.5
-    return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A))
+    return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A)), pairs
 
 
-def samples(a: pd.Series, b: pd.Series | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The arms as the tests see them, as `interval` pairs them: (per-seed differences, None)
-    when paired, else (a, b) for Welch's test."""
-    if b is None or set(a.index) == set(b.index):
-        return (a if b is None else a - b.reindex(a.index)).dropna().to_numpy(float), None
-    return a.dropna().to_numpy(float), b.dropna().to_numpy(float)
-
-
-def _t_test(x: np.ndarray, y: np.ndarray | None, value: float) -> float:
-    """Two-sided p of "the effect is `value`" (paired: x the differences; else Welch's)."""
+def share_p(pairs: Sample, share: float) -> float:
+    """Two-sided p of "the share recovered is `share`": the t-test of the per-seed (recovered -
+    share x gap), the test Fieller's interval inverts."""
     from scipy import stats
 
-    if y is None:
-        return float(stats.ttest_1samp(x, value).pvalue)
-    return float(stats.ttest_ind(x - value, y, equal_var=False).pvalue)
-
-
-def p_value(expect: Expect, effect: float, x: np.ndarray, y: np.ndarray | None) -> float:
-    """The p of the test behind the row's verdict, so that a verdict other than inconclusive is
-    exactly p < ALPHA. "> t" and "< t": the two-sided t-test of effect = t (what the 95%
-    interval decides). "= 0 ± m": inside the margin, two one-sided tests at ±m (TOST:
-    statsmodels' ttost_paired / ttost_ind; reproduced = equivalent within m); outside it, the
-    two-sided test of effect = the nearer margin (contradicted = different by more than m)."""
-    from statsmodels.stats.weightstats import ttost_ind, ttost_paired
-
-    if min(len(x), len(y) if y is not None else len(x)) < 2:
+    if len(pairs.x) < 2:
         return float("nan")
-    m = expect.threshold
-    if expect.sign != "=":
-        return _t_test(x, y, m)
-    if abs(effect) >= m:
-        return _t_test(x, y, m if effect > 0 else -m)
-    if y is None:
-        return float(ttost_paired(x, np.zeros_like(x), -m, m)[0])
-    return float(ttost_ind(x, y, -m, m, usevar="unequal")[0])
+    return float(stats.ttest_1samp(pairs.x[:, 0] - share * pairs.x[:, 1], 0.0).pvalue)
 
 
-def power(expect: Expect, effect: float, x: np.ndarray, y: np.ndarray | None) -> tuple[float, float]:
-    """(n80, mde) at the measured spread (paired: of the differences; else the two arms'
-    pooled): n80, the seeds (per arm) that give an 80% chance of a verdict if the true effect
-    were the measured one, by the test p_value makes (inf where it sits on the threshold); mde,
-    the smallest distance from the threshold (for "=": from the nearer margin) that the current
-    n resolves with 80% power (statsmodels' TTestPower / TTestIndPower)."""
-    from statsmodels.stats.power import TTestIndPower, TTestPower
-
-    n = len(x) if y is None else min(len(x), len(y))
-    if n < 2:
-        return float("nan"), float("nan")
-    sd = float(x.std(ddof=1)) if y is None else float(np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2))
-    if not sd > 0:
-        return float("nan"), float("nan")
-    analysis = TTestPower() if y is None else TTestIndPower()
-    m = expect.threshold
-    inside = expect.sign == "=" and abs(effect) < m
-    # the test p_value makes: inside the margin each of TOST's one-sided tests; otherwise the
-    # two-sided test against the threshold (for "=": the nearer margin)
-    alternative = "larger" if inside else "two-sided"
-    distance = abs(m - abs(effect)) if expect.sign == "=" else abs(effect - m)
-    nobs = "nobs" if y is None else "nobs1"  # the two classes name the seeds (per arm) differently
-    mde = float(analysis.solve_power(effect_size=None, alpha=ALPHA, power=POWER, alternative=alternative,
-                                     **{nobs: n})) * sd
-    if not distance > 0:
-        return float("inf"), mde
-    # the least n whose power reaches POWER, by bisection (power grows with n; statsmodels' root
-    # finder gives up on small effects)
-    def enough(k: int) -> bool:  # statsmodels' noncentral t gives NaN where the power is 1 to rounding
-        reached = analysis.power(effect_size=distance / sd, alpha=ALPHA, alternative=alternative, **{nobs: k})
-        return bool(np.isnan(reached) or reached >= POWER)
-
-    if not enough(MAX_SEEDS):
-        return float("inf"), mde
-    low, high = 1, MAX_SEEDS  # enough(high), and low is below any answer
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (low, mid) if enough(mid) else (mid, high)
-    return float(max(high, 2)), mde
-
-
-def family(card: pd.DataFrame) -> pd.DataFrame:
-    """Many tests at once: over the rows with a test, Holm's family-wise adjusted p and
-    Benjamini-Hochberg's false-discovery adjusted p (statsmodels' multipletests), and the
-    verdict Holm's correction leaves (a verdict whose adjusted p reaches ALPHA reads
-    inconclusive)."""
-    from statsmodels.stats.multitest import multipletests
-
-    tested = card.p.notna() & card.verdict.isin(VERDICTS[:3])
-    card["p_holm"], card["p_bh"] = np.nan, np.nan
-    if tested.any():
-        for method, column in (("holm", "p_holm"), ("fdr_bh", "p_bh")):
-            card.loc[tested, column] = multipletests(card.loc[tested, "p"].to_numpy(float), alpha=ALPHA,
-                                                     method=method)[1]
-    resolved = tested & card.verdict.isin(VERDICTS[:2])
-    card["verdict_holm"] = card.verdict.where(~resolved | (card.p_holm < ALPHA), "inconclusive")
-    return card
-
-
-def _diverged(*series: pd.Series | None) -> int:
-    """Runs left out of these arms because they diverged (Results.values counts them)."""
-    return sum(int(x.attrs.get("diverged", 0)) for x in series if x is not None)
+# ------------------------------------------------------------------ one row
+def arm_counts(names: tuple[str, ...], arms: tuple[pd.Series | None, ...]) -> tuple[str, int, int]:
+    """Per arm: its usable, diverged and capped seeds (Results.values counts them), as text, and
+    the totals of diverged and capped runs."""
+    parts, diverged, capped = [], 0, 0
+    for name, arm in zip(names, arms):
+        if arm is None:
+            continue
+        info = arm.attrs
+        d, c = int(info.get("diverged", 0)), int(info.get("capped", 0))
+        diverged, capped = diverged + d, capped + c
+        left_out = " (left out: the claim assumes a fit)" if c and info.get("fit") else ""
+        parts.append(f"{name}: {int(arm.notna().sum())} usable, {d} diverged, {c} capped{left_out}")
+    return "; ".join(parts), diverged, capped
 
 
 def _baseline_columns(comparison: Comparison) -> dict:
@@ -284,57 +356,139 @@ def _baseline_columns(comparison: Comparison) -> dict:
             "baseline_floor": shown.floor.value if shown and shown.floor else float("nan")}
 
 
-def score(claim: Claim, comparison: Comparison) -> dict:
-    row = {"claim": claim.id, "study": claim.study, "statement": claim.statement, "source": claim.source,
-           "reported": claim.reported, "setting": comparison.setting, "data": comparison.data,
-           "measure": claim.measure, "expected": str(claim.expect), "sign": claim.expect.sign,
-           "threshold": claim.expect.threshold, **_baseline_columns(comparison),
-           "diverged": _diverged(comparison.a, comparison.b, comparison.warm),
-           "source_effect": comparison.source.value if comparison.source else float("nan"),
-           "source_why": comparison.source.why if comparison.source else "",
-           "source_verdict": source_verdict(comparison.source, float("nan"), float("nan"))}
-    if comparison.missing:
-        return {**row, "effect": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
-                "paired": False, "verdict": "not tested", "note": comparison.missing, "p": float("nan"),
-                "n80": float("nan"), "mde": float("nan")}
-    effect, low, high, n, paired = interval(comparison.a, comparison.b)
-    x, y = samples(comparison.a, comparison.b)
-    p = p_value(claim.expect, effect, x, y)
-    n80, mde = power(claim.expect, effect, x, y)
-    verdict = claim.expect.verdict(low, high)
-    if claim.expect.sign == "=" and np.isfinite(p):  # equivalence by TOST, difference by the t-test
-        verdict = ("inconclusive" if p >= ALPHA else "reproduced" if abs(effect) < claim.expect.threshold
-                   else "contradicted")
-    note = "fewer than 2 seeds: no interval" if verdict == "not tested" else claim.why
-    share = (share_interval(comparison.a, comparison.warm, comparison.b) if comparison.warm is not None
-             else (float("nan"),) * 3)
-    failures = [f for f in (x.failure() for x in comparison.baselines) if f]
-    if failures:  # the numbers stay in the row; the verdict is withheld
-        note, verdict = "; ".join(failures) + f" (the interval alone would read: {verdict})", "not tested"
-    if row["diverged"]:
-        note = f"{row['diverged']} diverged run(s) left out; " + note
-    return {**row, "effect": effect, "ci_low": low, "ci_high": high, "n": n, "paired": paired,
-            "verdict": verdict, "note": note, "p": p, "n80": n80, "mde": mde,
-            "source_verdict": source_verdict(comparison.source, low, high),
-            "share": share[0], "share_low": share[1], "share_high": share[2]}
+def _estimate(expect: Expect, c: Comparison, sesoi: float | None) -> dict:
+    """The row's numbers: effect, 95% interval, n, dropped, p and power, by the comparison's kind."""
+    nan = float("nan")
+    if c.kind == "share":
+        share, low, high, pairs = share_interval(c.a, c.warm, c.b)
+        # an unbounded share (the gap may be 0) has no interval, so no test can back a verdict
+        p = share_p(pairs, expect.threshold) if np.isfinite(low) else nan
+        return {"effect": share, "ci_low": low, "ci_high": high, "n": len(pairs.x), "dropped": pairs.dropped,
+                "paired": True, "p": p, "n80_sesoi": nan, "n80_observed": nan, "mde": nan}
+    s = sample(c.a, c.b, c.paired)
+    low, high = interval(s)
+    n80_sesoi, n80_observed, mde = power(expect, s, sesoi)
+    return {"effect": s.effect, "ci_low": low, "ci_high": high, "n": s.n, "dropped": s.dropped,
+            "paired": s.y is None, "p": p_value(expect, s), "n80_sesoi": n80_sesoi, "n80_observed": n80_observed,
+            "mde": mde}
+
+
+def _withheld(c: Comparison, n: int) -> list[str]:
+    """Why a row's interval may not be read as a verdict (none: it may)."""
+    reasons = []
+    if n < MIN_SEEDS:
+        reasons.append(f"{n} usable paired seed(s), fewer than the {MIN_SEEDS} a row is scored on")
+    reasons += [f for f in (x.failure() for x in c.baselines) if f]
+    if c.same_as:
+        reasons.append(f"the same operation as {c.same_as}, scored there: it enters the family once")
+    return reasons
+
+
+def score(claim: Claim, c: Comparison) -> dict:
+    expect = c.expect or claim.expect
+    sesoi = claim.sesoi if c.kind == "difference" else None
+    arms, diverged, capped = arm_counts(c.names, (c.a, c.b, c.warm))
+    row = {"claim": claim.id, "study": claim.study, "family": claim.study, "statement": claim.statement,
+           "source": claim.source, "reported": claim.reported, "setting": c.setting, "data": c.data,
+           "measure": c.measure or claim.measure, "expected": str(expect), "sign": expect.sign,
+           "threshold": expect.threshold, **_baseline_columns(c), "arms": arms, "diverged": diverged,
+           "capped": capped, "sesoi": np.nan if sesoi is None else sesoi, "same_as": c.same_as,
+           "source_effect": c.source.value if c.source else np.nan,
+           "source_se": c.source.se if c.source and c.source.se is not None else np.nan,
+           "source_why": c.source.why if c.source else c.source_differs}
+    nan = float("nan")
+    if c.missing:
+        return {**row, "effect": nan, "ci_low": nan, "ci_high": nan, "n": 0, "dropped": 0, "paired": c.paired,
+                "verdict_unadjusted": "not tested", "note": c.missing, "p": nan, "n80_sesoi": nan,
+                "n80_observed": nan, "mde": nan, "source_verdict": ""}
+    numbers = _estimate(expect, c, sesoi)
+    verdict = expect.verdict(numbers["ci_low"], numbers["ci_high"])
+    note = claim.why
+    if c.kind == "share" and not np.isfinite(numbers["ci_low"]):
+        note = "the gap may be 0 on these seeds: no share can be read (Fieller's interval is unbounded)"
+    withheld = _withheld(c, numbers["n"])
+    if withheld:  # the numbers stay in the row; the verdict is withheld
+        note, verdict = "; ".join(withheld) + f" (the interval alone would read: {verdict})", "not tested"
+    if diverged or capped:
+        note = f"{diverged} diverged, {capped} capped run(s) (per arm: `arms`); " + note
+    source = (f"the source's setting differs: {c.source_differs}" if c.source_differs else
+              source_verdict(c.source, numbers["effect"], numbers["ci_low"], numbers["ci_high"]))
+    return {**row, **numbers, "verdict_unadjusted": verdict, "note": note, "source_verdict": source}
+
+
+# ------------------------------------------------------------------ the scorecard
+def family(card: pd.DataFrame) -> pd.DataFrame:
+    """Many tests at once, within each family (a study: one source's claims, read together):
+    Holm's family-wise adjusted p and Benjamini-Yekutieli's false-discovery adjusted p (valid
+    under any dependence: many rows share one fresh arm), over the rows whose interval was read
+    (a row withheld for its seeds or baseline, or one that repeats another's operation, is not a
+    test). `verdict` is the one Holm leaves: a verdict whose adjusted p reaches ALPHA reads
+    inconclusive."""
+    from statsmodels.stats.multitest import multipletests
+
+    card["p_holm"], card["p_by"] = np.nan, np.nan
+    tested = card.p.notna() & card.verdict_unadjusted.isin(VERDICTS[:3])
+    for _, rows in card[tested].groupby("family", sort=False):
+        for method, column in (("holm", "p_holm"), ("fdr_by", "p_by")):
+            card.loc[rows.index, column] = multipletests(rows.p.to_numpy(float), alpha=ALPHA, method=method)[1]
+    resolved = tested & card.verdict_unadjusted.isin(VERDICTS[:2])
+    card["verdict"] = card.verdict_unadjusted.where(~resolved | (card.p_holm < ALPHA), "inconclusive")
+    return card
+
+
+def mark_primary(card: pd.DataFrame, claims: list[Claim], params: dict) -> pd.DataFrame:
+    """Each claim's declared row (Claim.primary; else its first): the one the plain words and
+    a `requires` gate read."""
+    card["primary"] = False
+    for claim in claims:
+        mine = card.index[card.claim == claim.id]
+        if not len(mine):
+            continue
+        if claim.primary is None:
+            card.loc[mine[0], "primary"] = True
+            continue
+        try:
+            wanted = claim.primary(params)
+        except (KeyError, TypeError):  # the configuration lacks what the declaration reads
+            continue
+        card.loc[mine[card.loc[mine, "setting"].eq(wanted).to_numpy()], "primary"] = True
+    return card
+
+
+def gate(card: pd.DataFrame, claims: list[Claim]) -> pd.DataFrame:
+    """A claim that presupposes another ("recovers the gap" needs a gap) is scored only where the
+    other's primary row reads reproduced: adjusted for `verdict`, unadjusted for
+    `verdict_unadjusted`. Gated rows read "not tested", saying so, and keep their numbers."""
+    for claim in (c for c in claims if c.requires):
+        needed = card[(card.claim == claim.requires) & card.primary]
+        mine = card.claim == claim.id
+        for column in ("verdict", "verdict_unadjusted"):
+            got = needed[column].iloc[0] if len(needed) else "not run"
+            if got == "reproduced":
+                continue
+            where = f"{claim.requires} ({needed.setting.iloc[0]})" if len(needed) else claim.requires
+            hit = mine & (card[column] != "not tested")
+            adjusted = "after its family's Holm correction" if column == "verdict" else "unadjusted"
+            if column == "verdict":
+                card.loc[hit, "note"] = (f"no gap to recover: presupposes {where}, which reads {got} ({adjusted}; "
+                                         "the interval alone would read: " + card.loc[hit, column] + ")")
+            card.loc[hit, column] = "not tested"
+    return card
 
 
 def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
-    """Every claim's rows. A claim none of whose settings the configuration runs still gets a
-    row, saying so."""
+    """Every claim's rows, adjusted within their families, gated, the declared rows marked. A
+    claim none of whose settings the configuration runs still gets a row, saying so."""
     rows = []
     for claim in claims:
         found = [score(claim, c) for c in claim.settings(results)]
         rows += found or [score(claim, Comparison("-", "-", pd.Series(dtype=float),
                                                   missing="no setting of this claim in the configuration"))]
-    card = pd.DataFrame(rows, columns=COLUMNS)
-    for claim in claims:
-        if claim.requires and not card[(card.claim == claim.requires) & (card.verdict == "reproduced")].size:
-            mine = (card.claim == claim.id) & (card.verdict != "not tested")
-            card.loc[mine, "note"] = (f"presupposes {claim.requires}, which no setting reproduces here "
-                                      "(the interval alone would read: " + card.loc[mine, "verdict"] + ")")
-            card.loc[mine, "verdict"] = "not tested"
-    return family(card)
+    card = pd.DataFrame(rows)
+    card = gate(mark_primary(family(card), claims, results.params), claims)
+    untested = card.verdict.eq("not tested") & card.source_verdict.ne("")
+    card.loc[untested, "source_verdict"] = "not compared: the row is not tested"
+    return card[COLUMNS + ["same_as"]]
 
 
 def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
@@ -359,6 +513,24 @@ def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
                                        "claims"])
 
 
+# ------------------------------------------------------------------ the runs
+def _gated(values: pd.Series, seeds: pd.Series, diverged: pd.Series, capped: pd.Series, fit: bool) -> pd.Series:
+    """Per-seed means of `values` (one per run), the runs that diverged (and, where the claim
+    assumes a fit, those that hit their cap) left out: NaN where a seed has no other run, so
+    its pair drops out of a paired comparison too. attrs count the arm's seeds."""
+    out = values.where(~(diverged | (capped & fit))).groupby(seeds).mean()
+    out.attrs = {"diverged": int(diverged.sum()), "capped": int(capped.sum()), "fit": fit}
+    return out
+
+
+def _flags(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per run: diverged, and capped (a stop rule that its epoch cap beat: unconverged)."""
+    def flag(column):
+        return df[column].fillna(0).astype(bool) if column in df else pd.Series(False, index=df.index)
+    diverged = flag(DIVERGED)
+    return diverged, flag(RULE) & ~flag(CONVERGED) & ~diverged
+
+
 class Results:
     """Every study's runs as the claims read them: `summary[study]` one row per run (labels and
     final metrics, results/aggregate/<study>/summary.csv), `curves(study)` its per-epoch metrics,
@@ -373,22 +545,29 @@ class Results:
             self._curve_cache[study] = self._curves(study)
         return self._curve_cache[study]
 
-    def values(self, study: str, metric: str, **labels) -> pd.Series:
-        """`metric` of the runs with these labels, one value per seed (empty if none ran). Runs
-        marked diverged are left out (NaN where a seed has no other run: its pair drops out of a
-        paired comparison too); the Series' attrs["diverged"] counts them."""
+    def values(self, study: str, metric: str, *, fit: bool = False, **labels) -> pd.Series:
+        """`metric` of the runs with these labels, one value per seed (empty if none ran), the
+        diverged runs left out, and with `fit` (the claim assumes each run reached its fit) the
+        runs that hit their epoch cap too; attrs count both."""
         df = _select(self.summary.get(study, pd.DataFrame()), labels)
         if metric not in df or not len(df):
             return pd.Series(dtype=float)
-        bad = df[DIVERGED].fillna(0).astype(bool) if DIVERGED in df else pd.Series(False, index=df.index)
-        out = df[metric].where(~bad).groupby(df["seed"]).mean()
-        out.attrs["diverged"] = int(bad.sum())
-        return out
+        return _gated(df[metric], df["seed"], *_flags(df), fit)
 
-    def at_epoch(self, study: str, metric: str, epoch: int, **labels) -> pd.Series:
-        """`metric` at one epoch of the runs with these labels, one value per seed."""
-        df = _select(self.curves(study), {**labels, "metric": metric, "epoch": epoch})
-        return df.groupby("seed")["value"].mean() if len(df) else pd.Series(dtype=float)
+    def at_epoch(self, study: str, metric: str, epoch: int, *, fit: bool = False, **labels) -> pd.Series:
+        """`metric` at one epoch of the runs with these labels, one value per seed, gated as
+        `values` by the runs' summary flags."""
+        curve = _select(self.curves(study), {**labels, "metric": metric, "epoch": epoch})
+        if not len(curve):
+            return pd.Series(dtype=float)
+        runs = _select(self.summary.get(study, pd.DataFrame()), labels)
+        diverged, capped = (flag.groupby(runs["seed"]).any() for flag in _flags(runs)) if len(runs) else \
+            (pd.Series(dtype=bool),) * 2
+        def per_run(flag):
+            return curve["seed"].map(flag).fillna(False).astype(bool)
+        out = _gated(curve["value"], curve["seed"], per_run(diverged), per_run(capped), fit)
+        out.attrs.update(diverged=int(diverged.sum()), capped=int(capped.sum()))  # runs, not curve rows
+        return out
 
     def dataset(self, name: str) -> str:
         """A data set's name, saying whether it is real data or an offline stand-in."""
@@ -409,15 +588,23 @@ def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
     return df
 
 
+def minus(a: pd.Series, b: pd.Series) -> pd.Series:
+    """a - b per seed (a difference the claim hands in as one arm), the two arms' counts summed."""
+    out = a - b
+    out.attrs = {k: a.attrs.get(k, 0) + b.attrs.get(k, 0) for k in ("diverged", "capped")}
+    out.attrs["fit"] = bool(a.attrs.get("fit") or b.attrs.get("fit"))
+    return out
+
+
 def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "",
-            warm: pd.Series | None = None, baselines: tuple[BaselineScore, ...] = (),
-            source: SourceEffect | None = None) -> Comparison:
-    """A comparison, or a "not tested" one naming the arm that did not run (`warm`: see
-    Comparison); `baselines`: the runs whose competence the claim presupposes (floors.baseline);
-    `source`: the source's own effect in this setting."""
+            warm: pd.Series | None = None, **fields) -> Comparison:
+    """A comparison, or a "not tested" one naming the arm that did not run; `fields`: the rest
+    of Comparison (kind, paired, expect, baselines, source, ...)."""
     arms = [(name, s) for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None]
-    absent = [name for name, s in arms if not s.notna().any() and not s.attrs.get("diverged")]
-    gone = [name for name, s in arms if not s.notna().any() and s.attrs.get("diverged")]
+    def left_out(s: pd.Series) -> int:  # runs that ran but are no evidence (Results.values)
+        return int(s.attrs.get("diverged", 0)) + (int(s.attrs.get("capped", 0)) if s.attrs.get("fit") else 0)
+    absent = [name for name, s in arms if not s.notna().any() and not left_out(s)]
+    gone = [name for name, s in arms if not s.notna().any() and left_out(s)]
     missing = "; ".join(([f"not run in this configuration: {', '.join(absent)}"] if absent else [])
-                        + ([f"every run diverged: {', '.join(gone)}"] if gone else []))
-    return Comparison(setting, data, a, b, missing=missing, warm=warm, baselines=tuple(baselines), source=source)
+                        + ([f"every run diverged or hit its cap: {', '.join(gone)}"] if gone else []))
+    return Comparison(setting, data, a, b, missing=missing, warm=warm, names=tuple(n for n, _ in arms), **fields)

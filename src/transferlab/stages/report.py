@@ -32,33 +32,59 @@ VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconc
                    "not tested": "lightgrey"}
 
 
+def verdict_counts(card: pd.DataFrame, column: str = "verdict") -> str:
+    return ", ".join(f"{card[column].eq(v).sum()} {v}" for v in VERDICTS)
+
+
 def scorecard_lines(card: pd.DataFrame) -> list[str]:
-    """The scorecard as Markdown: a count of verdicts, then one row per claim and setting (the
-    claim's sentence, source and reported numbers on its first row)."""
-    counts = ", ".join(f"{card.verdict.eq(v).sum()} {v}" for v in VERDICTS)
+    """The scorecard as Markdown: a count of verdicts (after Holm within each family, the
+    unadjusted beside), then one row per claim and setting (the claim's sentence, source and
+    reported numbers on its first row)."""
     lines = ["## Scorecard: do the sources' claims hold here?", "",
-             f"{len(card)} tests of {card.claim.nunique()} claims: {counts}. Effect: mean over seeds of the "
-             "measure; interval: 95% t-interval over seeds (paired by seed where both arms share them); "
-             "verdict: from the interval against the expected effect (\"= 0 ± m\": two one-sided tests at ±m) "
-             "(see `transferlab.claims`).", "", *family_lines(card), "",
-             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | the source's effect | "
-             "seeds for 80% |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction within each family: "
+             f"{verdict_counts(card)} (unadjusted, each row at 5% alone: {verdict_counts(card, 'verdict_unadjusted')}). "
+             "Effect: mean over seeds of the measure; interval: the 95% t-interval over the per-seed differences on "
+             "the seeds both arms kept (n; dropped: seeds only one arm has); verdict: read off that interval against "
+             "the expected effect (\"= 0 ± m\": inside the margin, two one-sided tests at 2.5% each, the level of the "
+             "interval shown); a remedy's share of the gap: Fieller's 95% interval (see `transferlab.claims`).",
+             "", *family_lines(card), "",
+             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | arms: usable / diverged / "
+             "capped | the source's effect | seeds for 80%: planned (observed) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for claim, rows in card.groupby("claim", sort=False):
         first = rows.iloc[0]
         head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure.rstrip('.')}.*"
         for i, row in enumerate(rows.itertuples()):
-            effect = "-" if pd.isna(row.effect) else (
-                f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"))
-            if "share" in card and not pd.isna(row.share):  # a remedy: the share of the gap it recovers
-                # a ratio over a gap that may be 0 has no meaningful point value (the CSV keeps it)
-                effect += ("; share of the gap: none readable (the gap may be 0)" if pd.isna(row.share_low)
-                           else f"; recovers {row.share:.0%} of the gap [{row.share_low:.0%}, {row.share_high:.0%}]")
-            verdict = f"**{row.verdict}**" + (f" ({row.note})" if row.verdict == "not tested" else "")
-            if row.verdict != row.verdict_holm and row.verdict != "not tested":
-                verdict += f" (Holm: {row.verdict_holm})"
-            lines.append(f"| {head if i == 0 else ''} | {row.setting} | {row.data} | {row.expected} | {effect} | "
-                         f"{row.n} | {_p(row.p)} ({_p(row.p_holm)}) | {verdict} | {_source(row)} | {_seeds(row)} |")
+            lines.append(f"| {head if i == 0 else ''} | {row.setting}{' (declared row)' if row.primary else ''} | "
+                         f"{row.data} | {row.expected} | {_effect(row)} | {row.n}"
+                         f"{f' ({row.dropped} dropped)' if row.dropped else ''} | {_p(row.p)} ({_p(row.p_holm)}) | "
+                         f"{_verdict(row)} | {_arms(row.arms)} | {_source(row)} | {_seeds(row)} |")
     return lines + [""]
+
+
+def _effect(row) -> str:
+    if pd.isna(row.effect):
+        return "-"
+    if row.measure.startswith("("):  # a share of the gap, in per cent
+        bounds = "" if pd.isna(row.ci_low) else f" [{row.ci_low:.0%}, {row.ci_high:.0%}]"
+        return f"{row.effect:.0%}{bounds}"
+    return f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]")
+
+
+def _verdict(row) -> str:
+    text = f"**{row.verdict}**" + (f" ({row.note})" if row.verdict == "not tested" else "")
+    if row.verdict != row.verdict_unadjusted and row.verdict_unadjusted != "not tested":
+        text += f" (unadjusted: {row.verdict_unadjusted})"
+    return text
+
+
+def _arms(text) -> str:
+    """Per arm "name: u usable, d diverged, c capped" -> "name u/d/c"."""
+    import re
+
+    if not isinstance(text, str):
+        return ""
+    return re.sub(r": (\d+) usable, (\d+) diverged, (\d+) capped", r" \1/\2/\3", text)
 
 
 def _p(p: float) -> str:
@@ -66,35 +92,42 @@ def _p(p: float) -> str:
 
 
 def _source(row) -> str:
-    """The source's own effect and where this row's interval puts it."""
-    return "-" if pd.isna(row.source_effect) else f"{row.source_effect:+.3f}: {row.source_verdict}"
+    """The source's own effect and where this row's interval puts it (or why it is not compared)."""
+    if pd.isna(row.source_effect):
+        return row.source_verdict if isinstance(row.source_verdict, str) and "differs" in row.source_verdict else "-"
+    return f"{row.source_effect:+.3f}: {row.source_verdict}"
 
 
 def _seeds(row) -> str:
-    """Power, for a row that resolves nothing: the seeds that would resolve its measured effect
-    at 80% power, and the smallest distance from the threshold its current n resolves."""
-    if row.verdict != "inconclusive" or pd.isna(row.mde):
+    """Power: the seeds that give 80% power to the claim's declared smallest effect of interest
+    at the measured spread (planned), and, labelled, those for the measured effect."""
+    def count(n):
+        return "-" if pd.isna(n) else f"over {MAX_SEEDS:,}" if n == float("inf") else f"{n:.0f}"
+    if pd.isna(row.n80_sesoi) and pd.isna(row.n80_observed):
         return ""
-    need = f"over {MAX_SEEDS:,}" if row.n80 == float("inf") else f"{row.n80:.0f}"
-    return f"{need}; resolves {row.mde:.3f} at n={row.n}"
+    return f"{count(row.n80_sesoi)} ({count(row.n80_observed)})"
 
 
 def family_lines(card: pd.DataFrame) -> list[str]:
-    """Many tests at once: how many verdicts chance alone would give, and what Holm's
-    family-wise correction and Benjamini-Hochberg's false-discovery control leave."""
-    tested = card[card.p.notna() & card.verdict.isin(VERDICTS[:3])]
-    resolved = tested[tested.verdict.isin(VERDICTS[:2])]
+    """Many tests at once: the families, how many verdicts chance alone would give, and what
+    Holm's family-wise correction (the verdicts the headline reads) and Benjamini-Yekutieli's
+    false-discovery control leave."""
+    tested = card[card.p_holm.notna()]
     if not len(tested):
         return []
-    holm = int((resolved.p_holm < 0.05).sum())
-    return [f"Many tests at once: {len(tested)} rows were tested at 5% each, so about {0.05 * len(tested):.1f} "
-            f"verdicts would come by chance alone were every effect exactly at its threshold. Of the "
-            f"{len(resolved)} verdicts (reproduced or contradicted), {holm} survive{'s' if holm == 1 else ''} "
-            f"Holm's family-wise correction and {int((resolved.p_bh < 0.05).sum())} Benjamini-Hochberg's "
-            "false-discovery control (columns `p_holm`, `p_bh`, `verdict_holm` of `results/scorecard.csv`). "
-            "For a row that resolves nothing, *seeds for 80%* is the number of seeds that would give an 80% "
-            "chance of a verdict were its measured effect the true one, at its measured spread, and the "
-            "smallest distance from the threshold its current seeds resolve (`n80`, `mde`)."]
+    resolved = tested[tested.verdict_unadjusted.isin(VERDICTS[:2])]
+    per = "; ".join(f"{family} {len(rows)}" for family, rows in tested.groupby("family", sort=False))
+    holm, by = int((resolved.p_holm < 0.05).sum()), int((resolved.p_by < 0.05).sum())
+    return [f"Many tests at once: {len(tested)} rows were tested at 5% each ({per}; a family is one study, the "
+            f"claims of one source read together), so about {0.05 * len(tested):.1f} verdicts would come by chance "
+            f"alone were every effect exactly at its threshold. Of the {len(resolved)} unadjusted verdicts "
+            f"(reproduced or contradicted), {holm} survive{'s' if holm == 1 else ''} Holm's family-wise correction "
+            f"within its family, and the headline, the plain words and every presupposition read those; {by} survive "
+            "Benjamini-Yekutieli's false-discovery control (valid however the rows depend on each other: many share "
+            "one fresh arm) (columns `p_holm`, `p_by`, `verdict`, `verdict_unadjusted` of `results/scorecard.csv`). "
+            "*Seeds for 80%*: the seeds that give 80% power to the claim's declared smallest effect of interest "
+            "(one accuracy point) at the measured spread, and in brackets, after the fact, those for the measured "
+            "effect (`n80_sesoi`, `n80_observed`)."]
 
 
 # measures that are not accuracy differences (claims.py's `measure` text names them)
@@ -104,6 +137,8 @@ OTHER_UNITS = ("gradient", "hessian", "perplexity")
 def _unit(measure: str) -> tuple[str, float]:
     """A row's unit and the factor to it: accuracy differences (and differences of them) in
     points on one panel; any other measure (gradient noise, sharpness) on its own."""
+    if measure.startswith("("):  # a ratio: the share of the base warm-start gap a remedy recovers
+        return "share of the base warm-start gap recovered (1 = all of it)", 1.0
     if any(word in measure.lower() for word in OTHER_UNITS):
         return measure.rstrip("."), 1.0
     return "accuracy difference (points)", 100.0
@@ -165,8 +200,9 @@ def _amount(value: float, measure: str, unit: bool = True) -> str:
 
 
 def claim_line(rows: pd.DataFrame) -> str:
-    """One claim in a sentence: how its settings came out, where, its most telling setting (the
-    one with the source's number, else the smallest p) and where the source's number falls."""
+    """One claim in a sentence: how its settings came out after Holm (the verdicts the headline
+    counts), where, its declared row (Claim.primary, never the smallest p) and where the
+    source's number falls."""
     first = rows.iloc[0]
     tested = rows[rows.verdict.isin(VERDICTS[:3])]
     head = f"- **{first.statement.rstrip('.')}**: "
@@ -175,22 +211,27 @@ def claim_line(rows: pd.DataFrame) -> str:
     k = int(tested.verdict.eq("reproduced").sum())
     word = ("reproduced" if k == len(tested) else "contradicted" if tested.verdict.eq("contradicted").all()
             else "not reproduced" if k == 0 else f"partly reproduced ({k} of {len(tested)} settings)")
-    shown = tested[tested.source_effect.notna()] if tested.source_effect.notna().any() else tested
-    row = shown.loc[shown.p.fillna(1.0).idxmin()]
+    declared = rows[rows.primary]
+    row = declared.iloc[0] if len(declared) else tested.iloc[0]
     data = " / ".join(dict.fromkeys(tested.data))
-    text = (f"{word} on {data} ({row.setting}: {_amount(row.effect, row.measure)} "
-            f"[{_amount(row.ci_low, row.measure, False)}, {_amount(row.ci_high, row.measure, False)}])")
-    if not pd.isna(row.source_effect):
-        text += f"; the source's {_amount(row.source_effect, row.measure)} is {row.source_verdict.replace(': ', ' (')}" \
-                + (")" if row.source_verdict.startswith("excluded") else "")
+    text = f"{word} on {data} (declared row, {row.setting}: "
+    text += "not tested" if row.verdict == "not tested" else (
+        f"{_amount(row.effect, row.measure)} [{_amount(row.ci_low, row.measure, False)}, "
+        f"{_amount(row.ci_high, row.measure, False)}], {row.verdict}")
+    text += ")"
+    if not pd.isna(row.source_effect) and row.verdict != "not tested":
+        text += f"; the source's {_amount(row.source_effect, row.measure)} is {row.source_verdict}"
     untested = int((~rows.verdict.isin(VERDICTS[:3])).sum())
     return head + text + (f"; {untested} setting(s) not tested" if untested else "") + "."
 
 
 def plain_lines(card: pd.DataFrame) -> list[str]:
-    """The report's opening: every claim in one line, before any table."""
-    return (["## In plain words", "", "Each claim of the sources, as this configuration's runs answer it "
-             "(the settings and their numbers: the scorecard below).", ""]
+    """The report's opening: the verdict counts after the multiplicity correction, then every
+    claim in one line, before any table."""
+    return (["## In plain words", "", f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction "
+             f"within each study: **{verdict_counts(card)}** (each row alone at 5%: "
+             f"{verdict_counts(card, 'verdict_unadjusted')}). Each claim of the sources, as this configuration's runs "
+             "answer it (the settings and their numbers: the scorecard below).", ""]
             + [claim_line(rows) for _, rows in card.groupby("claim", sort=False)] + [""])
 
 

@@ -24,14 +24,16 @@ def read_results(params: dict, root: Path = Path(".")) -> Results:
 
 def metrics(card: pd.DataFrame) -> dict:
     """The DVC metric, compact enough for `dvc exp show` and `dvc metrics diff` in a terminal:
-    the count of each verdict, and per claim one number and one verdict: its first setting's
-    effect, and how its settings came out ("2/4 reproduced, 1 contradicted"). The full table is
+    the count of each verdict after Holm's correction within each family (the unadjusted counts
+    beside, labelled), and per claim its declared row's effect and how its settings came out
+    after the correction ("2/4 reproduced, 1 contradicted"). The full table is
     results/scorecard.csv."""
-    out: dict = {"verdicts": {v: int(card.verdict.eq(v).sum()) for v in VERDICTS}}
+    out: dict = {"verdicts": {v: int(card.verdict.eq(v).sum()) for v in VERDICTS},
+                 "verdicts_unadjusted": {v: int(card.verdict_unadjusted.eq(v).sum()) for v in VERDICTS}}
     for claim, rows in card.groupby("claim", sort=False):
-        effect = rows.effect.dropna()
+        declared = rows[rows.primary].effect.dropna()
         counts = [f"{int(rows.verdict.eq(v).sum())}/{len(rows)} {v}" for v in VERDICTS if rows.verdict.eq(v).any()]
-        out[claim] = {"effect": round(float(effect.iloc[0]), 4) if len(effect) else None,
+        out[claim] = {"effect": round(float(declared.iloc[0]), 4) if len(declared) else None,
                       "verdict": ", ".join(counts)}
     return out
 
@@ -43,7 +45,8 @@ def metrics(card: pd.DataFrame) -> dict:
        uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS), resources="local")
 def scorecard(job: Job) -> None:
     """Test every source claim against the runs: results/scorecard.csv (one row per claim and
-    setting: effect, 95% interval over seeds, n, verdict), results/baselines.csv (each claim's
+    setting: effect, 95% interval over seeds, n, per-arm usable/diverged/capped seeds, verdict
+    after Holm within its family and unadjusted), results/baselines.csv (each claim's
     baseline against its competence floor) and results/metrics/scorecard.json."""
     results = read_results(job.params)
     card = score_claims(CLAIMS, results)
