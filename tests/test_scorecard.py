@@ -486,3 +486,53 @@ def test_mixups_number_is_for_mnist_to_emnist_letters_only():
     assert _mixup_differs(r, "mnist", "emnist_letters", 1) == ""
     assert _mixup_differs(r, "emnist_letters", "mnist", 1) == "here emnist_letters (real) -> mnist (real) at s = 1"
     assert _mixup_differs(r, "mnist", "emnist_letters", 4) != ""
+
+
+# ------------------------------------------------------------------ floors and the metric's form
+def test_a_baseline_trained_once_is_held_to_a_floor_for_one_run():
+    """One run's floor is its measured seeds' mean less 2 sd, rounded down (never above the
+    rule); fewer than 5 seeds are refused. (Whether that rule can judge a run among its own
+    five is issue 38's; this checks the arithmetic.)"""
+    from transferlab.floors import one_run
+
+    scores = [0.80, 0.85, 0.86, 0.87, 0.89]
+    floor = one_run(scores, "five runs")
+    rule = np.mean(scores) - 2 * np.std(scores, ddof=1)  # 0.854 - 2 x 0.0336 = 0.7868
+    assert floor.value == pytest.approx(0.78)
+    assert not floor.clears(0.779) and floor.clears(0.78) and rule - 0.01 < floor.value <= rule
+    assert "0.800, 0.850" in floor.why and "mean less 2 sd" in floor.why
+    with pytest.raises(ValueError, match="5 or more seeds, got 4"):
+        one_run(scores[:4], "four runs")
+
+
+def test_floors_are_keyed_by_what_a_data_set_is():
+    """A real set by its name (however it is stored), a stand-in or a set of one's own by its key."""
+    from transferlab.floors import data_key
+
+    datasets = {"cifar10_small": {"source": "torchvision", "name": "cifar10", "train_per_class": 200},
+                "staged": {"source": "npz", "path": "x.npz", "name": "cifar10"},
+                "mine": {"source": "npz", "path": "y.npz"},
+                "shapes16": {"source": "shapes", "train_per_class": 300}}
+    keys = {k: data_key({"datasets": datasets}, k) for k in datasets}
+    assert keys == {"cifar10_small": "cifar10", "staged": "cifar10", "mine": "mine", "shapes16": "shapes16"}
+
+
+def test_ash_and_adams_numbers_reach_the_warm_start_rows_by_model_and_optimizer():
+    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "optimizers": ["adam", "sgd"],
+                                      "setup": {"optimizer": "adam", "model": "mlp"}}}
+    summary = pd.concat([warmstart_runs(-0.03, 0.01), warmstart_runs(-0.03, 0.01, arm="sgd")])
+    card = card_of(["warmstart.gap"], summary, params).set_index("setting")
+    assert card.loc["adam", "source_effect"] == -0.033  # Ash & Adams' MLP with Adam
+    assert np.isnan(card.loc["sgd", "source_effect"])  # they give no MLP number for SGD
+    assert card.loc["sgd", "source_verdict"] == "the source gives no number"
+
+
+def test_the_dvc_metric_is_one_number_and_one_verdict_per_claim():
+    from transferlab.stages.scorecard import metrics
+
+    pairs = [(f"s{i}", *_exact(effect, 0.005)) for i, effect in enumerate([0.05, -0.05, 0.0])]
+    card = _card(pairs, Expect(">"))
+    out = metrics(card)
+    assert out["verdicts"] == {"reproduced": 1, "contradicted": 1, "inconclusive": 1, "not tested": 0}
+    assert out["synthetic"] == {"effect": round(card.effect.iloc[0], 4),  # the declared (first) row's
+                                "verdict": "1/3 reproduced, 1/3 contradicted, 1/3 inconclusive"}

@@ -40,7 +40,7 @@ from .floors import BaselineScore
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "measure",
            "expected", "sign", "threshold", "effect", "ci_low", "ci_high", "n", "dropped", "paired",
-           "verdict", "verdict_unadjusted", "note",
+           "verdict", "verdict_unadjusted", "note", "same_as",
            "p", "p_holm", "p_by",  # the row's test; adjusted within its family (Holm; Benjamini-Yekutieli)
            "arms", "diverged", "capped",  # per arm: usable / diverged / capped seeds; the totals left out
            "sesoi", "n80_sesoi", "n80_observed", "mde",  # power (see `power`)
@@ -488,7 +488,7 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
     card = gate(mark_primary(family(card), claims, results.params), claims)
     untested = card.verdict.eq("not tested") & card.source_verdict.ne("")
     card.loc[untested, "source_verdict"] = "not compared: the row is not tested"
-    return card[COLUMNS + ["same_as"]]
+    return card[COLUMNS]
 
 
 def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:

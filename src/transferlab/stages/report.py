@@ -186,8 +186,9 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
         ax.set_ylim(y.min() - 0.7, 0.7)
         ax.set_title(textwrap.fill(unit, 80), fontsize=9, loc="left")
     handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
-    axes[0, 0].legend(handles.values(), handles.keys(), fontsize=8, ncol=3, loc="lower left",
-                      bbox_to_anchor=(0.0, 1.02))  # above the first panel: the plots keep the width
+    # above the first panel, on the right (its title is on the left): the plots keep the width
+    axes[0, 0].legend(handles.values(), handles.keys(), fontsize=8, ncol=3, loc="lower right",
+                      bbox_to_anchor=(1.0, 1.02))
     axes[-1, 0].set_xlabel("effect (mean over seeds) and its 95% interval; | the expected threshold", fontsize=9)
     fig.tight_layout()
     return save(fig, out, "scorecard")
