@@ -466,12 +466,14 @@ CLAIMS: list[Claim] = [
           "gap at every width and depth", "warm - fresh, test acc.", Expect("<"), _ws_arch),
     Claim("warmstart.reset_top", "warmstart", "Resetting only the top layers closes the gap.", "Berariu et al. 2021",
           "reset top layers: as fresh", "reset last n - base warm, test acc.", Expect(">"), _ws_reset, SHARE_WHY,
-          requires="warmstart.gap"),
+          requires="warmstart.gap",  # declared: the most layers re-drawn, by the share it recovers
+          primary=lambda params: f"last {max(params['warmstart']['reset_layers'])} layers re-drawn: share of the gap"),
     Claim("warmstart.tuning_lr", "warmstart", "A 10x larger tuning LR shrinks the gap.", "Berariu et al. 2021",
           "larger LR, smaller gap", "gap at larger tuning LR - gap at smaller", Expect(">"), _ws_tuning,
           requires="warmstart.gap"),
     *[Claim(f"warmstart.{name}", "warmstart", statement, source, reported, f"{name} - base warm, test acc.",
-            Expect(">"), _ws_remedy(name, setting), SHARE_WHY, requires="warmstart.gap")
+            Expect(">"), _ws_remedy(name, setting), SHARE_WHY, requires="warmstart.gap",
+            primary=lambda params, setting=setting: f"{setting}: share of the gap")  # what "recovers" means
       for name, statement, source, reported, setting in REMEDY_CLAIMS],
     Claim("warmstart.grad_noise", "warmstart", "Pretraining lowers the tuning phase's gradient noise.",
           "Berariu et al. 2021 (conjecture)", "less gradient noise early in tuning, so less exploration",

@@ -66,8 +66,9 @@ def _effect(row) -> str:
     if pd.isna(row.effect):
         return "-"
     if row.measure.startswith("("):  # a share of the gap, in per cent
-        bounds = "" if pd.isna(row.ci_low) else f" [{row.ci_low:.0%}, {row.ci_high:.0%}]"
-        return f"{row.effect:.0%}{bounds}"
+        if pd.isna(row.ci_low):  # a ratio over a gap that may be 0 has no meaningful value (the CSV keeps it)
+            return "none readable (the gap may be 0)"
+        return f"{row.effect:.0%} [{row.ci_low:.0%}, {row.ci_high:.0%}]"
     return f"{row.effect:+.3f}" + ("" if pd.isna(row.ci_low) else f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]")
 
 
