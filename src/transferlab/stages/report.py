@@ -156,10 +156,13 @@ def _tick(claim: str, setting: str, width: int = 62) -> str:
 def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     """Every scorecard row as its effect and 95% interval, one panel per unit (accuracy in
     points; each other measure apart), rows in the table's order, the expected threshold marked
-    (|), coloured by verdict. Rows without an effect (not run here) are left out."""
+    (|), coloured by verdict. Rows without an effect (not run here) and shares without an
+    interval are left out."""
     import matplotlib.pyplot as plt
 
-    rows = card[card.effect.notna()].reset_index(drop=True)
+    # a share over a gap that may be 0 has no readable value (no interval): left out like a row not run
+    unreadable = card.measure.str.startswith("(") & card.ci_low.isna()
+    rows = card[card.effect.notna() & ~unreadable].reset_index(drop=True)
     units = rows.measure.map(lambda m: _unit(m)[0])
     panels = list(dict.fromkeys(units))  # in the table's order
     sizes = [int((units == u).sum()) for u in panels]
