@@ -34,10 +34,25 @@ def changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     unadjusted `verdict`) against the new one after Holm; rows only one card has are listed too."""
     keys = ["claim", "setting"]
     old = before[keys + ["verdict", "effect"]].rename(columns={"verdict": "before", "effect": "effect_before"})
-    new = after[keys + ["verdict", "verdict_unadjusted", "effect", "ci_low", "ci_high", "n", "note"]].rename(
+    new = after[keys + ["verdict", "verdict_unadjusted", "p_holm", "effect", "ci_low", "ci_high", "n", "note"]].rename(
         columns={"verdict": "after"})
     both = old.merge(new, on=keys, how="outer")
-    return both[both.before.ne(both.after)].reset_index(drop=True)
+    both = both[both.before.ne(both.after)].reset_index(drop=True)
+    both.insert(4, "why", both.apply(why, axis=1))
+    return both.drop(columns=["note"])
+
+
+def why(row) -> str:
+    """Why a row's headline verdict moved, in the order the new scorecard decides it."""
+    if pd.isna(row.before):
+        return "a new row (a remedy's or reset's second estimand, or a renamed setting)"
+    if pd.isna(row.after):
+        return "the row is gone (renamed: see the claim's new rows)"
+    if row.after == "not tested":
+        return row.note
+    if row.verdict_unadjusted == row.before:
+        return f"Holm within its family: adjusted p {row.p_holm:.3g}"
+    return f"the interval or its test changed (unadjusted now {row.verdict_unadjusted})"
 
 
 def main() -> None:
