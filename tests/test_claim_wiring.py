@@ -122,7 +122,7 @@ def test_a_planted_effect_comes_out_of_every_row_of_its_claim(claim):
     rows = card[(card.claim == claim.id) & card.same_as.eq("")]
     assert len(rows) and rows.note.str.startswith("not run").sum() == 0, rows.note.tolist()
     for row in rows.itertuples():
-        expected = 1.0 if row.measure.startswith("(") else effect  # share rows: all of the gap
+        expected = 1.0 if row.kind == "share" else effect  # share rows: all of the gap
         assert row.effect == pytest.approx(expected, abs=0.1 if expected == 1.0 else 0.003), row.setting
         assert row.verdict == verdict, (row.setting, row.note)
         assert row.n >= 5

@@ -118,3 +118,18 @@ def test_scorecard_rows_are_labelled_with_their_whole_setting():
     assert label.replace("\n", " ") == f"cross_worse: {long}" and label.count("\n") == 1  # was cut at 55 characters
     assert _tick("warmstart.gap", "adam") == "gap: adam"
     assert _tick("x.y", "word " * 40).endswith(" ...") and _tick("x.y", "word " * 40).count("\n") == 1
+
+
+def test_a_share_of_the_gap_reads_in_per_cent_and_an_unbounded_one_reads_none():
+    from transferlab.stages.report import _effect, claim_line
+
+    rows = pd.DataFrame({
+        "claim": ["warmstart.dash"] * 2, "statement": ["DASH recovers the gap."] * 2,
+        "setting": ["DASH: vs the warm start", "DASH: share of the gap"], "data": ["cifar10 (real)"] * 2,
+        "kind": ["difference", "share"], "measure": ["dash - base warm, test acc.", "(dash - warm) / (fresh - warm)"],
+        "effect": [0.004, 0.6], "ci_low": [0.001, 0.3], "ci_high": [0.007, 0.9], "p": [0.01, 0.2],
+        "verdict": ["reproduced", "inconclusive"], "primary": [False, True], "source_effect": [float("nan")] * 2,
+        "source_verdict": ["", ""], "note": ["", ""]})
+    assert "(declared row, DASH: share of the gap: 60% [30%, 90%], inconclusive)" in claim_line(rows)
+    assert _effect(rows.iloc[1]) == "60% [30%, 90%]"
+    assert _effect(rows.iloc[1].copy().replace({0.3: float("nan")})) == "none readable (the gap may be 0)"

@@ -38,7 +38,7 @@ from .data.provenance import REAL_SOURCES
 from .floors import BaselineScore
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
-COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "measure",
+COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "kind", "measure",
            "expected", "sign", "threshold", "effect", "ci_low", "ci_high", "n", "dropped", "paired",
            "verdict", "verdict_unadjusted", "note", "same_as",
            "p", "p_holm", "p_by",  # the row's test; adjusted within its family (Holm; Benjamini-Yekutieli)
@@ -389,7 +389,7 @@ def score(claim: Claim, c: Comparison) -> dict:
     sesoi = claim.sesoi if c.kind == "difference" else None
     arms, diverged, capped = arm_counts(c.names, (c.a, c.b, c.warm))
     row = {"claim": claim.id, "study": claim.study, "family": claim.study, "statement": claim.statement,
-           "source": claim.source, "reported": claim.reported, "setting": c.setting, "data": c.data,
+           "source": claim.source, "reported": claim.reported, "setting": c.setting, "data": c.data, "kind": c.kind,
            "measure": c.measure or claim.measure, "expected": str(expect), "sign": expect.sign,
            "threshold": expect.threshold, **_baseline_columns(c), "arms": arms, "diverged": diverged,
            "capped": capped, "sesoi": np.nan if sesoi is None else sesoi, "same_as": c.same_as,

@@ -4,6 +4,7 @@ curves.csv, plots/*.csv})."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from pathlib import Path
@@ -65,7 +66,7 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
 def _effect(row) -> str:
     if pd.isna(row.effect):
         return "-"
-    if row.measure.startswith("("):  # a share of the gap, in per cent
+    if row.kind == "share":  # a share of the gap, in per cent
         if pd.isna(row.ci_low):  # a ratio over a gap that may be 0 has no meaningful value (the CSV keeps it)
             return "none readable (the gap may be 0)"
         return f"{row.effect:.0%} [{row.ci_low:.0%}, {row.ci_high:.0%}]"
@@ -81,8 +82,6 @@ def _verdict(row) -> str:
 
 def _arms(text) -> str:
     """Per arm "name: u usable, d diverged, c capped" -> "name u/d/c"."""
-    import re
-
     if not isinstance(text, str):
         return ""
     return re.sub(r": (\d+) usable, (\d+) diverged, (\d+) capped", r" \1/\2/\3", text)
@@ -135,10 +134,10 @@ def family_lines(card: pd.DataFrame) -> list[str]:
 OTHER_UNITS = ("gradient", "hessian", "perplexity")
 
 
-def _unit(measure: str) -> tuple[str, float]:
+def _unit(measure: str, kind: str = "difference") -> tuple[str, float]:
     """A row's unit and the factor to it: accuracy differences (and differences of them) in
     points on one panel; any other measure (gradient noise, sharpness) on its own."""
-    if measure.startswith("("):  # a ratio: the share of the base warm-start gap a remedy recovers
+    if kind == "share":  # a ratio: the share of the base warm-start gap a remedy recovers
         return "share of the base warm-start gap recovered (1 = all of it)", 1.0
     if any(word in measure.lower() for word in OTHER_UNITS):
         return measure.rstrip("."), 1.0
@@ -161,16 +160,18 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     # a share over a gap that may be 0 has no readable value (no interval): left out like a row not run
-    unreadable = card.measure.str.startswith("(") & card.ci_low.isna()
-    rows = card[card.effect.notna() & ~unreadable].reset_index(drop=True)
-    units = rows.measure.map(lambda m: _unit(m)[0])
+    kinds = card["kind"] if "kind" in card else pd.Series("difference", index=card.index)
+    unreadable = kinds.eq("share") & card.ci_low.isna()
+    keep = card.effect.notna() & ~unreadable
+    rows, kinds = card[keep].reset_index(drop=True), kinds[keep].reset_index(drop=True)
+    units = pd.Series([_unit(m, k)[0] for m, k in zip(rows.measure, kinds)], dtype=object)
     panels = list(dict.fromkeys(units))  # in the table's order
     sizes = [int((units == u).sum()) for u in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 * len(panels) + 0.3 * len(rows)), squeeze=False,
                              gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
     for ax, unit in zip(axes[:, 0], panels):
         part = rows[units == unit].reset_index(drop=True)
-        factor = _unit(part.measure.iloc[0])[1]
+        factor = _unit(part.measure.iloc[0], kinds[units == unit].iloc[0])[1]
         y = -part.index.to_numpy()
         for verdict, colour in VERDICT_COLOURS.items():
             mine = part.verdict == verdict
@@ -198,8 +199,11 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     return save(fig, out, "scorecard")
 
 
-def _amount(value: float, measure: str, unit: bool = True) -> str:
-    """A value in the measure's unit: accuracy differences in points, others as they are."""
+def _amount(value: float, measure: str, unit: bool = True, kind: str = "difference") -> str:
+    """A value in the measure's unit: accuracy differences in points, a share of the gap in per
+    cent, others as they are."""
+    if kind == "share":
+        return f"{value:.0%}"
     factor = _unit(measure)[1]
     return f"{value * factor:+.1f}" + (" points" if unit else "") if factor == 100.0 else f"{value:+.3g}"
 
@@ -219,10 +223,15 @@ def claim_line(rows: pd.DataFrame) -> str:
     declared = rows[rows.primary]
     row = declared.iloc[0] if len(declared) else tested.iloc[0]
     data = " / ".join(dict.fromkeys(tested.data))
+    kind = row.get("kind", "difference")
     text = f"{word} on {data} (declared row, {row.setting}: "
-    text += "not tested" if row.verdict == "not tested" else (
-        f"{_amount(row.effect, row.measure)} [{_amount(row.ci_low, row.measure, False)}, "
-        f"{_amount(row.ci_high, row.measure, False)}], {row.verdict}")
+    if row.verdict == "not tested":
+        text += "not tested"
+    elif pd.isna(row.ci_low):
+        text += f"no interval, {row.verdict}"
+    else:
+        text += (f"{_amount(row.effect, row.measure, kind=kind)} [{_amount(row.ci_low, row.measure, False, kind)}, "
+                 f"{_amount(row.ci_high, row.measure, False, kind)}], {row.verdict}")
     text += ")"
     if not pd.isna(row.source_effect) and row.verdict != "not tested":
         text += f"; the source's {_amount(row.source_effect, row.measure)} is {row.source_verdict}"
