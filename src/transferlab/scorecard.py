@@ -523,7 +523,7 @@ def _gated(values: pd.Series, seeds: pd.Series, diverged: pd.Series, capped: pd.
     return out
 
 
-def _flags(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def run_flags(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per run: diverged, and capped (a stop rule that its epoch cap beat: unconverged)."""
     def flag(column):
         return df[column].fillna(0).astype(bool) if column in df else pd.Series(False, index=df.index)
@@ -552,7 +552,7 @@ class Results:
         df = _select(self.summary.get(study, pd.DataFrame()), labels)
         if metric not in df or not len(df):
             return pd.Series(dtype=float)
-        return _gated(df[metric], df["seed"], *_flags(df), fit)
+        return _gated(df[metric], df["seed"], *run_flags(df), fit)
 
     def at_epoch(self, study: str, metric: str, epoch: int, *, fit: bool = False, **labels) -> pd.Series:
         """`metric` at one epoch of the runs with these labels, one value per seed, gated as
@@ -561,7 +561,7 @@ class Results:
         if not len(curve):
             return pd.Series(dtype=float)
         runs = _select(self.summary.get(study, pd.DataFrame()), labels)
-        diverged, capped = (flag.groupby(runs["seed"]).any() for flag in _flags(runs)) if len(runs) else \
+        diverged, capped = (flag.groupby(runs["seed"]).any() for flag in run_flags(runs)) if len(runs) else \
             (pd.Series(dtype=bool),) * 2
         def per_run(flag):
             return curve["seed"].map(flag).fillna(False).astype(bool)

@@ -15,7 +15,7 @@ from .. import paths
 from ..figures import Tables, save
 from ..io import atomic_write_text
 from ..runs import Job
-from ..scorecard import MAX_SEEDS, VERDICTS
+from ..scorecard import MAX_SEEDS, VERDICTS, run_flags
 from ..stage import stage
 from ..studies.nlp import figures as nlp
 from ..studies.pretext import figures as pretext
@@ -276,10 +276,11 @@ def run_status_lines(tables: dict[str, Tables]) -> list[str]:
              "|---|---|---|---|---|---|"]
     for study, t in tables.items():
         # runs written before these flags existed have none: 0
-        flags = t.summary.reindex(columns=["fit/rule", "fit/converged", "status/diverged"]).fillna(0).astype(bool)
-        rule, conv, div = (flags[c] for c in flags)
+        flags = t.summary.reindex(columns=["fit/rule", "fit/converged"]).fillna(0).astype(bool)
+        div, capped = run_flags(t.summary)  # the scorecard's own definitions of diverged and capped
+        rule, conv = flags["fit/rule"], flags["fit/converged"]
         lines.append(f"| {study} | {len(t.summary)} | {int(rule.sum())} | {int((rule & conv).sum())} | "
-                     f"{int((rule & ~conv & ~div).sum())} | {int(div.sum())} |")
+                     f"{int(capped.sum())} | {int(div.sum())} |")
     return lines + [""]
 
 
