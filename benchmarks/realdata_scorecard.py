@@ -73,8 +73,8 @@ def offline_stand_ins(params: dict, default: dict) -> list[str]:
             swaps.append(f"EMNIST letters ({key}) -> synth_letters (rendered letters, the embedded default's)")
     if params["transfer"]["weights"] == "imagenet":
         params["transfer"].update(weights="standin", image_size=default["transfer"]["image_size"])
-        swaps.append("ImageNet ResNet-18 weights -> the stand-in ResNet-18 trained on shapes, at "
-                     f"{default['transfer']['image_size']} px")
+        swaps.append(f"ImageNet ResNet-18 weights -> the stand-in ResNet-18 trained on "
+                     f"{params['transfer']['standin']['dataset']}, at {default['transfer']['image_size']} px")
     if params["text"]["corpus"]["source"] == "hf":
         params["text"]["corpus"] = default["text"]["corpus"]
         swaps.append(f"WikiText-2 -> {default['text']['corpus']['source']} text (the embedded default's corpus)")

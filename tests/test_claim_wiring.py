@@ -8,12 +8,14 @@ epoch, or a gate on the wrong row fails here."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from transferlab.claims import CLAIMS
+from transferlab.floors import BASELINES
 from transferlab.params import load
 from transferlab.scorecard import Results, score_claims
 from transferlab.stages.aggregate import STUDIES
@@ -104,7 +106,22 @@ def synthetic_results(params: dict, study_planted: str, plant) -> Results:
             curve.append({**labels, "metric": "val/acc", "epoch": 1,
                           "value": 0.5 + shared + 0.0005 * rng.standard_normal() + shift(labels, "val/acc@1")})
         summary[study], curves[study] = pd.DataFrame(rows), pd.DataFrame(curve)
-    return Results(summary, curves.__getitem__, params)
+    results = Results(summary, curves.__getitem__, params)
+    results.references = references_below(results)
+    return results
+
+
+def references_below(results: Results) -> pd.DataFrame:
+    """A reference row under every baseline setting the claims read (chance level, an infinite
+    perplexity): every baseline clears its floor, so the rows test the wiring, not the floors."""
+    rows = []
+    for claim in CLAIMS:
+        for comparison in claim.settings(results):
+            for b in comparison.baselines:
+                worst = math.inf if BASELINES[b.name].lower_is_better else 0.0
+                rows.append({"baseline": b.name, "setting": b.data, "reference": "chance", "metric": "-",
+                             "seed": None, "value": worst})
+    return pd.DataFrame(rows).drop_duplicates(subset=["baseline", "setting"])
 
 
 def test_every_claim_is_planted():

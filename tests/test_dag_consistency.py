@@ -15,19 +15,21 @@ def test_snakemake_and_dvc_graphs_agree(workspace):
     # a job per configuration, its seeds (and other batched arms) inside. pretext: 1 subsample,
     # 2 pretrain, 2 finetune, 1 scratch; semisup: 3 pretrain, 1 finetune; recipe: lr_find, pretext,
     # scratch, rotation; warmstart: the 9 experiment stages once each; transfer: stand-in, subsample,
-    # finetune; nlp: corpus, nli data, lm, nli_lm, nli_bert; 3 prepare, 6 aggregate, scorecard, report
-    assert len(snake) == len(dvc) == 43
+    # finetune; nlp: corpus, nli data, lm, nli_lm, nli_bert; 3 prepare, 6 aggregate, scorecard, report;
+    # references: pretext, semisup (1 target set), recipe, warmstart, stand-in, transfer (1 k), lm, nli, and the table
+    assert len(snake) == len(dvc) == 52
     assert compare(snake, dvc) == []
 
 
 def test_default_params_graphs_agree(tmp_path):
     ws = make_workspace(tmp_path, P.load_yaml(REPO / "params.yaml"))
     snake, dvc = snakemake_jobs(ws), dvc_jobs(ws)
-    # prepare 6 (shapes for the stand-in, shapes16 for the recipe); pretext 1 + 4 + 4 + 1; semisup 12 + 4;
+    # prepare 6 (shapes16 for the recipe, synth_letters for the stand-in too); pretext 1 + 4 + 4 + 1; semisup 12 + 4;
     # recipe 1 + 1 + 1 + 1; warmstart: optimizers 2,
     # length 2, transition 1, stages 1, width x depth 4, resets 1, tuning 1 + 1 + 1, remedies 1;
-    # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; scorecard; report.
-    assert len(dvc) == 67
+    # transfer 1 + 1 + 1; nlp 1 + 1 + 1 + 1 + 1; aggregate 6; scorecard; report; references: pretext 1,
+    # semisup 2, recipe, warmstart, stand-in, transfer 1, lm, nli, the table (10).
+    assert len(dvc) == 77
     assert compare(snake, dvc) == []
 
 

@@ -3,6 +3,7 @@ benchmark (benchmarks/realdata_scorecard.py) swaps exactly what ../shared/realda
 named stand-ins; --baselines cuts it to its baseline arms and must still be a valid
 configuration that runs the very baseline runs of the whole preset."""
 
+import copy
 import sys
 
 from transferlab import params as P
@@ -93,19 +94,24 @@ def test_where_the_time_goes_is_read_from_snakemakes_log(tmp_path):
     assert table.loc["prepare", "seconds"] == 4 and "recipe_scratch" not in table.index
 
 
-def test_every_real_set_the_real_preset_names_has_its_baselines_floors(tmp_path):
-    """A claim on real data is scored only against a declared floor: each baseline of the real
-    preset has one on the set it reads, but for WikiText-2's perplexity (no source gives one for
-    this small LM, and no offline copy of its training split lets one be measured)."""
-    from transferlab.floors import BASELINES, data_key
+def test_every_baseline_of_the_real_preset_has_its_reference_job(tmp_path):
+    """A claim on real data is scored only against a floor for its setting: each baseline the
+    real preset reads has a reference job in the DAG on exactly its data (no source level below
+    matches these CPU-sized settings, so the references are the floors), and the stand-in's only
+    where the extractor is the stand-in."""
+    from transferlab import paths
+    from transferlab.floors import source_floor, BASELINES
+    from transferlab.stages.references import reference_files
 
     copy_pipeline(tmp_path)
     real = P.apply_preset(tmp_path / "params.yaml", "real")
-    corpus = real["text"]["corpus"]
-    reads = {("pretext.scratch", d) for d in real["pretext"]["datasets"]}
-    reads |= {("semisup.same_set", d) for d in real["semisup"]["finetune_datasets"]}
-    reads |= {("recipe.scratch", real["recipe"]["dataset"]), ("warmstart.fresh", real["warmstart"]["dataset"]),
-              ("transfer.frozen", real["transfer"]["dataset"])}
-    missing = {(name, data_key(real, d)) for name, d in reads if data_key(real, d) not in BASELINES[name].floors}
-    assert missing == set()
-    assert "/".join((corpus["path"], corpus["name"])) not in BASELINES["nlp.lm"].floors  # the one said in the README
+    files = set(reference_files(real))
+    expected = {paths.REF_PRETEXT.format(dataset=d) for d in real["pretext"]["datasets"]}
+    expected |= {paths.REF_SEMISUP.format(dataset=d) for d in real["semisup"]["finetune_datasets"]}
+    expected |= {paths.REF_TRANSFER.format(k=k) for k in real["transfer"]["labels_per_class"]}
+    expected |= {paths.REF_RECIPE, paths.REF_WARMSTART, paths.REF_LM, paths.REF_NLI}
+    assert files == expected  # ImageNet weights: no stand-in, so no stand-in reference
+    assert source_floor("warmstart.fresh", BASELINES["warmstart.fresh"].setting(real)) is None  # 10,000 images
+    offline = copy.deepcopy(real)
+    offline_stand_ins(offline, P.load(REPO / "params.yaml"))
+    assert paths.REF_STANDIN in reference_files(offline)

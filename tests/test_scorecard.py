@@ -18,7 +18,7 @@ from transferlab.scorecard import (MIN_SEEDS, Claim, Expect, Results, compare, f
 
 SEEDS = list(range(6))
 PARAMS = {"datasets": {"cifar10": {"source": "torchvision", "name": "cifar10"}},
-          "warmstart": {"dataset": "cifar10", "optimizers": ["adam"], "setup": {"optimizer": "adam"},
+          "warmstart": {"dataset": "cifar10", "optimizers": ["adam"], "setup": {"optimizer": "adam", "model": "mlp"},
                         "remedies": [], "reset_modes": []}}
 
 
@@ -36,14 +36,14 @@ def claim(claim_id: str) -> Claim:
     return next(c for c in CLAIMS if c.id == claim_id)
 
 
-def card_of(claim_ids, summary: pd.DataFrame, params=PARAMS, curves=None) -> pd.DataFrame:
+def card_of(claim_ids, summary: pd.DataFrame, params=PARAMS, curves=None, references=None) -> pd.DataFrame:
     return score_claims([claim(c) for c in claim_ids],
                         Results({"warmstart": summary}, lambda s: curves if curves is not None else pd.DataFrame(),
-                                params))
+                                params, references))
 
 
-def gap_card(summary: pd.DataFrame, params=PARAMS) -> pd.Series:
-    return card_of(["warmstart.gap"], summary, params).iloc[0]
+def gap_card(summary: pd.DataFrame, params=PARAMS, references=None) -> pd.Series:
+    return card_of(["warmstart.gap"], summary, params, references=references).iloc[0]
 
 
 def test_known_effect_gives_its_paired_interval_and_verdict():
@@ -254,7 +254,8 @@ def test_no_declared_floor_is_no_pass():
     params = {"datasets": {"my_set": {"source": "folder", "path": "/data/my_set"}},  # a user's own data
               "warmstart": {**PARAMS["warmstart"], "dataset": "my_set"}}
     row = gap_card(warmstart_runs(-0.04, 0.01), params)
-    assert row.verdict == "not tested" and "no floor declared for baseline warmstart.fresh on my_set" in row.note
+    assert row.verdict == "not tested"
+    assert "no floor for this setting: baseline warmstart.fresh (data=my_set, train=all, model=mlp)" in row.note
 
 
 def test_diverged_runs_are_left_out_of_the_effect_and_counted():
@@ -289,11 +290,11 @@ def test_a_capped_warm_run_is_no_evidence_where_the_claim_assumes_a_fit():
     summary["fit/rule"], summary["fit/converged"] = 1.0, 1.0
     capped = (summary.phase == "warm") & summary.seed.isin([0, 1, 2])
     summary.loc[capped, ["fit/converged", "test/acc"]] = [0.0, 0.5]
-    fit = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "until_fit": True}}}
+    fit = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": True}}}
     row = gap_card(summary, fit)
     assert row.capped == 3 and row.n == 3 and row.verdict == "not tested"
     assert "adam warm: 3 usable, 0 diverged, 3 capped (left out: the claim assumes a fit)" in row.arms
-    fixed = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "until_fit": False}}}
+    fixed = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": False}}}
     row = gap_card(summary, fixed)
     assert row.capped == 3 and row.n == 6 and "(left out" not in row.arms
 
@@ -469,8 +470,11 @@ def test_a_source_number_is_compared_only_where_its_setting_matches():
     full = gap_card(runs, params)
     assert full.source_effect == -0.033 and full.source_verdict.startswith("inside the interval")
     subset = {**params, "datasets": {"cifar10": {"source": "torchvision", "name": "cifar10", "train_per_class": 1000}}}
-    row = gap_card(runs, subset)
-    assert math.isnan(row.source_effect)
+    # no source floor holds for the subset: its floor is the references' on it
+    pixels = pd.DataFrame([{"baseline": "warmstart.fresh", "setting": "data=cifar10, train=1000 per class, model=mlp",
+                            "reference": "logreg_pixels", "metric": "test/acc", "seed": None, "value": 0.38}])
+    row = gap_card(runs, subset, pixels)
+    assert row.baseline_floor == 0.38 and math.isnan(row.source_effect)
     assert row.source_verdict == ("the source's setting differs: -0.033 on all of CIFAR-10, their MLP: the source "
                                   "trained on all 50,000 CIFAR-10 images; here 10,000")
     weak = runs.assign(**{"test/acc": runs["test/acc"] - 0.5})
@@ -489,22 +493,6 @@ def test_mixups_number_is_for_mnist_to_emnist_letters_only():
 
 
 # ------------------------------------------------------------------ floors and the metric's form
-def test_a_baseline_trained_once_is_held_to_a_floor_for_one_run():
-    """One run's floor is its measured seeds' mean less 2 sd, rounded down (never above the
-    rule); fewer than 5 seeds are refused. (Whether that rule can judge a run among its own
-    five is issue 38's; this checks the arithmetic.)"""
-    from transferlab.floors import one_run
-
-    scores = [0.80, 0.85, 0.86, 0.87, 0.89]
-    floor = one_run(scores, "five runs")
-    rule = np.mean(scores) - 2 * np.std(scores, ddof=1)  # 0.854 - 2 x 0.0336 = 0.7868
-    assert floor.value == pytest.approx(0.78)
-    assert not floor.clears(0.779) and floor.clears(0.78) and rule - 0.01 < floor.value <= rule
-    assert "0.800, 0.850" in floor.why and "mean less 2 sd" in floor.why
-    with pytest.raises(ValueError, match="5 or more seeds, got 4"):
-        one_run(scores[:4], "four runs")
-
-
 def test_floors_are_keyed_by_what_a_data_set_is():
     """A real set by its name (however it is stored), a stand-in or a set of one's own by its key."""
     from transferlab.floors import data_key

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -82,8 +82,8 @@ def _source(effect: SourceEffect | None, differs: str) -> dict:
 
 # ------------------------------------------------------------------ 1. pretext (MNIST family)
 def _pretext_base(r: Results, ds: str) -> tuple[BaselineScore]:
-    return (baseline("pretext.scratch", data_key(r.params, ds),
-                     r.values("pretext", ACC, phase="finetune", dataset=ds, init="scratch")),)
+    return (baseline("pretext.scratch", r, r.values("pretext", ACC, phase="finetune", dataset=ds, init="scratch"),
+                     dataset=ds),)
 
 
 def _pretext_vs_scratch(r: Results) -> Iterator[Comparison]:
@@ -125,7 +125,7 @@ def _semisup_base(r: Results, dst: str) -> tuple[BaselineScore]:
     """The same-set head on the target set (no augmentation, the most samples per class): the
     target's heads can learn at all."""
     s = max(r.params["semisup"]["samples_per_class"])
-    return (baseline("semisup.same_set", data_key(r.params, dst), _head(r, dst, dst, "none", s)),)
+    return (baseline("semisup.same_set", r, _head(r, dst, dst, "none", s), dataset=dst),)
 
 
 def _semisup_augment(r: Results) -> Iterator[Comparison]:
@@ -174,8 +174,7 @@ def _recipe(r: Results, **labels):
 
 
 def _recipe_base(r: Results) -> tuple[BaselineScore]:
-    return (baseline("recipe.scratch", data_key(r.params, r.params["recipe"]["dataset"]),
-                     _recipe(r, metric=ACC, init="scratch", head="random")),)
+    return (baseline("recipe.scratch", r, _recipe(r, metric=ACC, init="scratch", head="random")),)
 
 
 def _recipe_averaging(metric: str):
@@ -232,7 +231,7 @@ def _ws_data(r: Results) -> str:
 
 def _ws_compare(r: Results, *args, **kwargs) -> Comparison:
     """compare(...), presupposing that the base fresh runs learned their task."""
-    base = baseline("warmstart.fresh", data_key(r.params, r.params["warmstart"]["dataset"]), _ws_base_fresh(r))
+    base = baseline("warmstart.fresh", r, _ws_base_fresh(r))
     return compare(*args, **kwargs, baselines=(base,))
 
 
@@ -353,13 +352,12 @@ def _transfer_unfrozen(r: Results) -> Iterator[Comparison]:
     tf = r.params["transfer"]
     weights = "ImageNet ResNet-18" if tf["weights"] == "imagenet" else \
         f"ResNet-18 stand-in trained on {tf['standin']['dataset']} (not ImageNet)"
-    standin = () if tf["weights"] == "imagenet" else (baseline(
-        "transfer.standin", data_key(r.params, tf["standin"]["dataset"]), r.values("transfer", ACC, phase="standin")),)
+    standin = () if tf["weights"] == "imagenet" else (
+        baseline("transfer.standin", r, r.values("transfer", ACC, phase="standin")),)
     for head, k in itertools.product(tf["heads"], tf["labels_per_class"]):
         arm = {m: r.values("transfer", ACC, phase="finetune", head=head, k=k, mode=m) for m in ("unfrozen", "frozen")}
         yield compare(f"{head} head, {k} labels/class", f"{r.dataset(tf['dataset'])}; {weights}",
-                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen", baselines=(*standin, baseline(
-                          "transfer.frozen", data_key(r.params, tf["dataset"]), arm["frozen"])))
+                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen", baselines=(*standin, baseline("transfer.frozen", r, arm["frozen"], k=k)))
 
 
 def _nli_data(r: Results) -> str:
@@ -374,9 +372,7 @@ def _nlp(r: Results, phase: str, variant: str):
 
 def _lm_base(r: Results) -> tuple[BaselineScore]:
     """The LM learned its corpus (test perplexity under its ceiling): an encoder worth testing."""
-    corpus = r.params["text"]["corpus"]
-    key = corpus["source"] if corpus["source"] != "hf" else "/".join(filter(None, (corpus["path"], corpus.get("name"))))
-    return (baseline("nlp.lm", key, r.values("nlp", "test/ppl", phase="lm")),)
+    return (baseline("nlp.lm", r, r.values("nlp", "test/ppl", phase="lm")),)
 
 
 def _nli_lm(r: Results) -> Iterator[Comparison]:
@@ -496,3 +492,29 @@ CLAIMS: list[Claim] = [
 # two diagnostics (unitless ratios, eigenvalues) declare none, and say so in their rows.
 NO_SESOI = {"warmstart.grad_noise", "warmstart.sharper"}
 CLAIMS = [c if c.id in NO_SESOI else dataclasses.replace(c, sesoi=SESOI) for c in CLAIMS]
+
+
+def _transfer_covers(params: dict) -> str:
+    weights = params.get("transfer", {}).get("weights")
+    fixed = ("the ImageNet weights (one pretrained model)" if weights == "imagenet" else
+             "the stand-in extractor, trained once (seed 0)")
+    return (f"per seed: the k labels per class drawn, the validation hold-out, the head's start, the order; not "
+            f"covered: {fixed}, so a second extractor could move every seed alike")
+
+
+# What a row's interval over seeds covers (Bouthillier et al. 2021): each seed redraws these, the
+# rest is one draw for every seed, so the interval says nothing about it.
+COVERS: dict[str, Callable[[dict], str]] = {
+    "pretext": lambda p: "per seed: the labels per class drawn, the validation hold-out, every start and order; "
+                         "not covered: the data set's split (one draw)",
+    "semisup": lambda p: "per seed: the s examples and the head's examples drawn, the validation hold-out, every "
+                         "start and order; not covered: the data sets' splits (one draw)",
+    "recipe": lambda p: "per seed: the validation hold-out, every start and order; not covered: the training set "
+                        "(used whole) and its split",
+    "warmstart": lambda p: "per seed: the pretraining half drawn, every start and order; not covered: the training "
+                           "set (used whole) and its split",
+    "transfer": _transfer_covers,
+    "nlp": lambda p: "per seed: every start and order, the NLI validation hold-out; not covered: the corpus and the "
+                     "NLI split (one draw), the BERT checkpoint (one pretrained model)",
+}
+CLAIMS = [dataclasses.replace(c, covers=COVERS[c.study]) for c in CLAIMS]

@@ -58,3 +58,15 @@ PLOTS = "results/plots/{study}"  # long-format plot data (csv), one folder per s
 SCORECARD = "results/scorecard.csv"
 BASELINES = "results/baselines.csv"  # every claim's baseline: score, competence floor, clears it?
 SCORECARD_METRICS = "results/metrics/scorecard.json"
+# Reference models (transferlab.references) beside each baseline, per setting: one file per job,
+# then every row in one table and a DVC metric.
+REF_PRETEXT = "results/references/pretext/{dataset}.csv"
+REF_SEMISUP = "results/references/semisup/{dataset}.csv"
+REF_RECIPE = "results/references/recipe.csv"
+REF_WARMSTART = "results/references/warmstart.csv"
+REF_STANDIN = "results/references/transfer/standin.csv"
+REF_TRANSFER = "results/references/transfer/k{k}.csv"
+REF_LM = "results/references/nlp/lm.csv"
+REF_NLI = "results/references/nlp/nli.csv"
+REFERENCES = "results/references.csv"
+REFERENCES_METRICS = "results/metrics/references.json"

@@ -17,7 +17,7 @@ from .stage import Stage
 # In pipeline order: data, the studies, then the tables and the report.
 MODULES = ("stages.data", "studies.nlp.data_stages", "studies.pretext.stages", "studies.semisup.stages",
            "studies.recipe.stages", "studies.warmstart.stages", "studies.transfer.stages", "studies.nlp.stages",
-           "stages.aggregate", "stages.scorecard", "stages.report")
+           "stages.aggregate", "stages.references", "stages.scorecard", "stages.report")
 
 
 def _declared(module: ModuleType) -> list[Stage]:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .data.provenance import REAL_SOURCES
-from .floors import BaselineScore
+from .floors import BASELINES, BaselineScore, reference_means, reference_text
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "kind", "measure",
@@ -45,7 +45,8 @@ COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setti
            "arms", "diverged", "capped",  # per arm: usable / diverged / capped seeds; the totals left out
            "sesoi", "n80_sesoi", "n80_observed", "mde",  # power (see `power`)
            "source_effect", "source_se", "source_verdict", "source_why",  # the source's own effect
-           "baseline", "baseline_score", "baseline_floor"]
+           "baseline", "baseline_score", "baseline_floor",
+           "interval_covers"]  # what each seed redraws, and what is one draw for all (claims.COVERS)
 ALPHA = 0.05  # each row's test: the level of its 95% interval
 POWER = 0.8   # the power the n80 and mde columns are computed for
 MAX_SEEDS = 10_000  # n80 beyond this reads inf
@@ -168,6 +169,9 @@ class Claim:
     # the smallest effect of interest, as a distance from the threshold, declared before any
     # run: what a preset's seeds are sized for (n80_sesoi); None where no unit makes one
     sesoi: float | None = None
+    # what a row's interval over seeds covers (params -> text): what each seed redraws, what is
+    # one draw for every seed (Bouthillier et al. 2021)
+    covers: Callable[[dict], str] | None = None
 
 
 # ------------------------------------------------------------------ the arms as the tests see them
@@ -485,6 +489,8 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
         rows += found or [score(claim, Comparison("-", "-", pd.Series(dtype=float),
                                                   missing="no setting of this claim in the configuration"))]
     card = pd.DataFrame(rows)
+    covers = {c.id: c.covers(results.params) if c.covers else "" for c in claims}
+    card["interval_covers"] = card.claim.map(covers)
     card = gate(mark_primary(family(card), claims, results.params), claims)
     untested = card.verdict.eq("not tested") & card.source_verdict.ne("")
     card.loc[untested, "source_verdict"] = "not compared: the row is not tested"
@@ -492,25 +498,30 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
 
 
 def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
-    """Every baseline the claims presuppose, once per data set: its mean score over seeds, n,
+    """Every baseline the claims presuppose, once per setting: its mean score over seeds, n,
     its floor and whether it clears it, which claims rest on it, and where the floor comes from."""
-    from .floors import BASELINES
-
     found: dict[tuple[str, str], dict] = {}
     for claim in claims:
         for comparison in claim.settings(results):
             for b in comparison.baselines:
                 row = found.setdefault((b.name, b.data), {
-                    "baseline": b.name, "data": b.data, "arm": BASELINES[b.name].what,
+                    "baseline": b.name, "data": b.setting["data"], "setting": b.data, "arm": BASELINES[b.name].what,
                     "metric": BASELINES[b.name].metric, "score": b.score, "n": len(b.values),
-                    "floor": str(b.floor) if b.floor else "none declared",
+                    "floor": str(b.floor) if b.floor else "no floor for this setting",
+                    "origin": b.floor.origin if b.floor else "-",
+                    "references": _references(reference_means(b.name, b.setting, results.references)),
                     "clears": "yes" if not b.failure() else "no" if b.floor and len(b.values) else "-",
                     "why": b.floor.why if b.floor else "", "claims": []})
                 if claim.id not in row["claims"]:
                     row["claims"].append(claim.id)
     rows = [{**r, "claims": ", ".join(r["claims"])} for r in found.values()]
-    return pd.DataFrame(rows, columns=["baseline", "data", "arm", "metric", "score", "n", "floor", "clears", "why",
-                                       "claims"])
+    return pd.DataFrame(rows, columns=["baseline", "data", "setting", "arm", "metric", "score", "n", "references",
+                                       "floor", "origin", "clears", "why", "claims"])
+
+
+def _references(means: pd.DataFrame | None) -> str:
+    """The reference models' scores on a baseline's setting."""
+    return reference_text(means) if means is not None else "none measured"
 
 
 # ------------------------------------------------------------------ the runs
@@ -534,10 +545,13 @@ def run_flags(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 class Results:
     """Every study's runs as the claims read them: `summary[study]` one row per run (labels and
     final metrics, results/aggregate/<study>/summary.csv), `curves(study)` its per-epoch metrics,
-    `params` the configuration they ran."""
+    `params` the configuration they ran, `references` the reference models on the same settings
+    (transferlab.references; the baselines' floors read them)."""
 
-    def __init__(self, summary: dict[str, pd.DataFrame], curves: Callable[[str], pd.DataFrame], params: dict):
+    def __init__(self, summary: dict[str, pd.DataFrame], curves: Callable[[str], pd.DataFrame], params: dict,
+                 references: pd.DataFrame | None = None):
         self.summary, self._curves, self.params = summary, curves, params
+        self.references = references  # results/references.csv: the reference models' scores per setting
         self._curve_cache: dict[str, pd.DataFrame] = {}
 
     def curves(self, study: str) -> pd.DataFrame:

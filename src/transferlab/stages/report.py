@@ -48,7 +48,7 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
              "the seeds both arms kept (n; dropped: seeds only one arm has); verdict: read off that interval against "
              "the expected effect (\"= 0 ± m\": inside the margin, two one-sided tests at 2.5% each, the level of the "
              "interval shown); a remedy's share of the gap: Fieller's 95% interval (see `transferlab.claims`).",
-             "", *family_lines(card), "",
+             "", *family_lines(card), "", *covers_lines(card), "",
              "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | arms: usable / diverged / "
              "capped | the source's effect | seeds for 80%: planned (observed) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -61,6 +61,16 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
                          f"{f' ({row.dropped} dropped)' if row.dropped else ''} | {_p(row.p)} ({_p(row.p_holm)}) | "
                          f"{_verdict(row)} | {_arms(row.arms)} | {_source(row)} | {_seeds(row)} |")
     return lines + [""]
+
+
+def covers_lines(card: pd.DataFrame) -> list[str]:
+    """What each study's intervals cover: what every seed redraws, and what is one draw for all."""
+    if "interval_covers" not in card:
+        return []
+    lines = ["What an interval over seeds covers (Bouthillier et al. 2021):", ""]
+    for study, rows in card.groupby("study", sort=False):
+        lines.append(f"- {study}: {rows.interval_covers.iloc[0]}")
+    return lines
 
 
 def _effect(row) -> str:
@@ -249,20 +259,33 @@ def plain_lines(card: pd.DataFrame) -> list[str]:
             + [claim_line(rows) for _, rows in card.groupby("claim", sort=False)] + [""])
 
 
-def baseline_lines(baselines: pd.DataFrame) -> list[str]:
-    """Every claim's baseline, its score and competence floor: read these before any effect."""
+def baseline_lines(baselines: pd.DataFrame, references: pd.DataFrame | None) -> list[str]:
+    """Every claim's baseline beside the reference models on its setting, its competence floor
+    and whether it clears it: read these before any effect. Then the references that gate no
+    claim (NLI's bag of words), beside the runs they stand for."""
     fails = baselines[baselines.clears != "yes"]
     lines = ["## Did the baselines learn their tasks?", "",
-             f"A claim is scored only if its baseline clears its competence floor (`transferlab.floors`): "
-             f"{len(baselines) - len(fails)} of {len(baselines)} baselines clear theirs"
+             "A claim is scored only if its baseline clears its competence floor (`transferlab.floors`): the "
+             "stricter of the source's level where its setting matches and the best reference model fit on the "
+             "same training examples (logistic regression and k-NN on the pixels, a Kneser-Ney trigram; "
+             f"`results/references.csv`). {len(baselines) - len(fails)} of {len(baselines)} baselines clear theirs"
              + (f"; the claims resting on the {len(fails)} other(s) read *not tested*." if len(fails) else "."), "",
-             "| baseline | data | score (mean over seeds) | n | floor | clears | floor from | claims |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| baseline | setting | score (mean over seeds) | n | references on the same setting | floor | clears "
+             "| floor from | claims |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in baselines.itertuples():
         score = "-" if pd.isna(row.score) else f"{row.score:.3f}"
         mark = "yes" if row.clears == "yes" else f"**{row.clears}**"
-        lines.append(f"| {row.baseline}: {row.arm} | {row.data} | {row.metric} {score} | {row.n} | {row.floor} | "
-                     f"{mark} | {row.why if isinstance(row.why, str) else ''} | {row.claims} |")
+        lines.append(f"| {row.baseline}: {row.arm} | {row.setting} | {row.metric} {score} | {row.n} | {row.references} "
+                     f"| {row.floor} | {mark} | {row.why if isinstance(row.why, str) else ''} | {row.claims} |")
+    if references is not None:
+        other = references[~references.baseline.isin(baselines.baseline)]
+        for (name, setting), rows in other.groupby(["baseline", "setting"], sort=False):
+            means = rows.groupby(["reference", "metric"], sort=False)["value"].mean()
+            scores = ", ".join(f"{ref} {metric} {v:.3f}" for (ref, metric), v in means.items())
+            lines += ["", f"Reference without a gate: {name} ({setting}): {scores}, beside the runs' own scores in "
+                      "their study's tables (it gates no claim: each NLI comparison sets a pretrained encoder "
+                      "against a control, not a learner against a bar)."]
     return lines + [""]
 
 
@@ -284,16 +307,18 @@ def run_status_lines(tables: dict[str, Tables]) -> list[str]:
     return lines + [""]
 
 
-def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.DataFrame, out_dir: Path) -> Path:
+def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.DataFrame, out_dir: Path,
+                 references: pd.DataFrame | None = None) -> Path:
     fig = scorecard_figure(card, out_dir / "figures")
-    lines = ["# transferlab report", "", *plain_lines(card), *baseline_lines(baselines), *run_status_lines(tables),
+    lines = ["# transferlab report", "", *plain_lines(card), *baseline_lines(baselines, references),
+             *run_status_lines(tables),
              *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
              "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
     for study, t in tables.items():
         figs, text = REPORTS[study].figures(t, out_dir / "figures")
         below = baselines[baselines.baseline.str.startswith(f"{study}.") & (baselines.clears != "yes")]
-        lines += text[:1] + [f"**Below its floor, or without one: {row.baseline} on {row.data} "
+        lines += text[:1] + [f"**Below its floor, or without one: {row.baseline} on {row.setting} "
                              f"({row.metric} {row.score:.3f}, floor {row.floor}); the claims on it are not "
                              "scored.**" for row in below.itertuples()] + ([""] if len(below) else []) + text[1:]
         for name, path in figs.items():
@@ -303,7 +328,7 @@ def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.Da
     return dest
 
 
-@stage(needs=(paths.SCORECARD, paths.BASELINES, *(t.format(study=s) for s in REPORTS
+@stage(needs=(paths.SCORECARD, paths.BASELINES, paths.REFERENCES, *(t.format(study=s) for s in REPORTS
                                    for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX))),
        out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
        options={"results": "results/aggregate"}, resources="local")
@@ -313,4 +338,5 @@ def report(job: Job) -> None:
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     sns.set_theme(style="whitegrid")
     tables = {s: Tables.read(Path(job.options["results"]) / s) for s in REPORTS}
-    write_report(tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out)
+    write_report(tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out,
+                 pd.read_csv(paths.REFERENCES))

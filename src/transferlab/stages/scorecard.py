@@ -19,7 +19,9 @@ STUDIES = tuple(dict.fromkeys(c.study for c in CLAIMS))  # the studies whose run
 
 def read_results(params: dict, root: Path = Path(".")) -> Results:
     summary = {s: pd.read_csv(root / paths.SUMMARY.format(study=s)) for s in STUDIES}
-    return Results(summary, lambda s: pd.read_csv(root / paths.CURVES.format(study=s)), params)
+    refs = root / paths.REFERENCES
+    return Results(summary, lambda s: pd.read_csv(root / paths.CURVES.format(study=s)), params,
+                   pd.read_csv(refs) if refs.is_file() else None)
 
 
 def metrics(card: pd.DataFrame) -> dict:
@@ -40,7 +42,7 @@ def metrics(card: pd.DataFrame) -> dict:
 
 # Reads every study's section (which arms ran) and the data sets' sources (real or stand-in).
 @stage(params=("datasets", "pretext", "semisup", "recipe", "warmstart", "transfer", "text", "nlp"),
-       needs=tuple(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)),
+       needs=(*(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)), paths.REFERENCES),
        out="results/scorecard", outputs=(Root(paths.SCORECARD), Root(paths.BASELINES), Root(paths.SCORECARD_METRICS)),
        uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS), resources="local")
 def scorecard(job: Job) -> None:

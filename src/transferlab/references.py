@@ -1,0 +1,137 @@
+"""Reference models: simple, well-known models that need no tuning, fit on exactly the training
+examples a baseline sees and scored on the same test split. They say what "learned its task"
+means without reference to the runs being judged (transferlab.floors turns them into floors):
+
+- images: multinomial logistic regression on the raw pixels (scikit-learn's defaults, C = 1,
+  pixels in [0, 1], fit by L-BFGS to its tolerance; a fit that stops at max_iter is an error,
+  not a reference) and k-nearest neighbours on the same pixels (scikit-learn's default k = 5,
+  Euclidean);
+- the language model: an interpolated Kneser-Ney trigram on the LM's own token stream (its
+  vocabulary, <unk> and <eos>), test perplexity over the same targets;
+- NLI: logistic regression on the bags of words of the premise and of the hypothesis, side by
+  side (the pair's words, not their meaning: the level a model that reads the pair must beat).
+
+A reference row: the baseline it stands beside, the setting's labels, reference, metric, seed,
+value. Per seed where the baseline's training examples are drawn per seed (labels per class).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Callable, Iterable
+
+import numpy as np
+from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from .data.format import Split
+
+# scikit-learn's defaults but the iteration cap: the fit runs to L-BFGS's tolerance (a fit that
+# needs more than LOGREG_MAX_ITER iterations raises, so no reference is an unconverged one)
+LOGREG_MAX_ITER = 10_000
+CSV_COLUMNS = ["baseline", "setting", "reference", "metric", "seed", "value"]
+
+
+def pixels(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """float [n, c*h*w] in [0, 1] (the stored uint8 / 255), int labels [n]."""
+    x = split.images.reshape(len(split.images), -1).float().numpy() / 255.0
+    return x, split.labels.numpy()
+
+
+def logistic_regression() -> LogisticRegression:
+    return LogisticRegression(C=1.0, max_iter=LOGREG_MAX_ITER, tol=1e-4)
+
+
+def _fit(model, x, y, what: str):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            return model.fit(x, y)
+        except ConvergenceWarning as err:
+            raise RuntimeError(f"reference {what} did not converge in {LOGREG_MAX_ITER} iterations") from err
+
+
+IMAGE_REFERENCES: dict[str, Callable[[], object]] = {
+    "logreg_pixels": logistic_regression,
+    "knn_pixels": KNeighborsClassifier,  # k = 5, Euclidean: scikit-learn's defaults
+}
+
+
+def image_scores(train: Split, test: Split) -> dict[str, float]:
+    """{reference: test accuracy} of every image reference fit on `train`."""
+    (x, y), (xt, yt) = pixels(train), pixels(test)
+    return {name: float(_fit(make(), x, y, name).score(xt, yt)) for name, make in IMAGE_REFERENCES.items()}
+
+
+def rows(baseline: str, setting: str, metric: str, scores: dict[str, float], seed: int | None = None) -> list[dict]:
+    return [{"baseline": baseline, "setting": setting, "reference": name, "metric": metric,
+             "seed": seed, "value": value} for name, value in scores.items()]
+
+
+# ------------------------------------------------------------------ the n-gram language model
+class KneserNey:
+    """Interpolated Kneser-Ney n-gram model over integer tokens (Chen & Goodman 1999, eq. 26,
+    one absolute discount per order, D = n1 / (n1 + 2 n2)); the lowest order interpolates with
+    the uniform distribution over the vocabulary, so every token has a probability."""
+
+    def __init__(self, tokens: Iterable[int], vocab_size: int, order: int = 3):
+        self.order, self.vocab_size = order, vocab_size
+        seq = list(tokens)
+        # counts[n][(context, word)]: raw counts at the highest order, continuation counts below
+        grams = [Counter(tuple(seq[i - n:i + 1]) for i in range(n, len(seq))) for n in range(order)]
+        self.counts = [Counter() for _ in range(order)]
+        self.counts[order - 1] = grams[order - 1]
+        for n in range(order - 1):  # N1+(. w_{i-n..i}): distinct left extensions
+            self.counts[n] = Counter(g[1:] for g in grams[n + 1])
+        self.discount = [self._discount(c) for c in self.counts]
+        self.context_total = [defaultdict(int) for _ in range(order)]
+        self.context_types = [defaultdict(int) for _ in range(order)]
+        for n, counts in enumerate(self.counts):
+            for gram, c in counts.items():
+                self.context_total[n][gram[:-1]] += c
+                self.context_types[n][gram[:-1]] += 1
+
+    @staticmethod
+    def _discount(counts: Counter) -> float:
+        n1 = sum(1 for c in counts.values() if c == 1)
+        n2 = sum(1 for c in counts.values() if c == 2)
+        return n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
+
+    def prob(self, context: tuple[int, ...], word: int) -> float:
+        p = 1.0 / self.vocab_size
+        for n in range(min(self.order, len(context) + 1)):  # from unigrams up, each interpolating the one below
+            ctx = context[len(context) - n:] if n else ()
+            total = self.context_total[n].get(ctx, 0)
+            if total == 0:
+                continue  # an unseen context: the lower order's estimate stands
+            d = self.discount[n]
+            c = self.counts[n].get((*ctx, word), 0)
+            p = max(c - d, 0.0) / total + d * self.context_types[n][ctx] / total * p
+        return p
+
+    def perplexity(self, tokens: list[int]) -> float:
+        """exp of the mean negative log-probability of tokens[1:], each given those before it."""
+        k = self.order - 1
+        nll = [-math.log(self.prob(tuple(tokens[max(0, i - k):i]), tokens[i])) for i in range(1, len(tokens))]
+        return math.exp(sum(nll) / len(nll))
+
+
+# ------------------------------------------------------------------ NLI
+def bag_of_words_nli(train: list, tests: dict[str, list]) -> dict[str, float]:
+    """Accuracy on each of `tests` of logistic regression on [bag of premise words, bag of
+    hypothesis words] (binary counts, the vocabulary of the training pairs). Rows: (premise,
+    hypothesis, label)."""
+    vectorizer = CountVectorizer(binary=True, lowercase=True)
+    vectorizer.fit([r[0] for r in train] + [r[1] for r in train])
+
+    def features(pairs: list):
+        return sparse.hstack([vectorizer.transform([r[0] for r in pairs]), vectorizer.transform([r[1] for r in pairs])])
+
+    model = _fit(logistic_regression(), features(train), [r[2] for r in train], "bow_logreg")
+    return {name: float(model.score(features(pairs), [r[2] for r in pairs])) for name, pairs in tests.items()}
