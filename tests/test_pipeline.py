@@ -123,6 +123,12 @@ def test_snakemake_builds_report(snake_ws):
     # (the tiny grid has no cross-set semi-supervised pair, so no claim rests on semisup.same_set)
     assert {"pretext.scratch", "recipe.scratch", "warmstart.fresh", "transfer.standin", "transfer.frozen",
             "nlp.lm"} <= set(base.baseline)
+    # the reference jobs ran on exactly the settings the scorecard reads: every baseline has its
+    # references and a floor from them (none here has a source level: these are toy sets)
+    refs = pd.read_csv(snake_ws / paths.REFERENCES)
+    assert set(refs.reference) == {"logreg_pixels", "knn_pixels", "kn_trigram", "bow_logreg"}
+    assert base.references.ne("none measured").all() and base.origin.eq("reference").all(), base
+    assert set(base.setting) <= set(refs.setting)
     card = pd.read_csv(snake_ws / paths.SCORECARD)
     from transferlab.claims import CLAIMS
 
@@ -240,6 +246,26 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
             assert counts == {**expected, "scorecard": "1", "report": "1", "all": "1", "total": str(total)}, (a, b, c)
     finally:
         (snake_ws / "params.yaml").write_text(original)
+
+
+def test_a_data_set_change_reruns_its_references_and_nothing_unrelated(snake_ws):
+    """datasets.tiny_shapes16 feeds the warm-start study only: its prepare, the warm-start runs,
+    its reference job and the reference table, and the tables after them; no other study's runs,
+    no other reference job (DVC plans the same graph: test_dag_consistency)."""
+    original = (snake_ws / "params.yaml").read_text()
+    p = yaml.safe_load(original)
+    p["datasets"]["tiny_shapes16"]["seed"] = 1
+    try:
+        (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+        counts = planned(snake_ws)
+    finally:
+        (snake_ws / "params.yaml").write_text(original)
+    warm_start = {rule for rule in counts if rule.startswith("ws_")}
+    assert len(warm_start) == 9
+    assert set(counts) - warm_start == {"prepare", "warmstart_references", "references", "aggregate", "scorecard",
+                                        "report", "all", "total"}
+    assert counts["prepare"] == counts["warmstart_references"] == counts["references"] == counts["aggregate"] == 1
+    assert (snake_ws / paths.REFERENCES).is_file() and (snake_ws / paths.REFERENCES_METRICS).is_file()
 
 
 def test_snakemake_rerun_is_noop_even_after_dvc_style_mtimes(snake_ws):

@@ -18,12 +18,12 @@ import pandas as pd
 from .. import paths
 from .. import references as ref
 from ..data import format as fmt
+from ..data import subsample as sub
 from ..floors import BASELINES, corpus_key, setting_text
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job
 from ..stage import Gather, Root, stage
-from .data import make_subset
-from ..studies.nlp import language_model, text
+from ..studies.nlp import text, vocab as words
 
 ACC = "test/acc"
 
@@ -40,12 +40,11 @@ def _write(rows: list[dict], out: Path) -> None:
 
 def _per_seed(baseline: str, setting: dict, ds: fmt.Dataset, per_class: int, seeds: list[int]) -> list[dict]:
     """The image references on each seed's draw of per_class examples per class, drawn as the
-    subsample stages draw the baseline's (make_subset, the seed), scored on the test split."""
-    rows = []
+    subsample stages draw the baseline's (subsample.per_class with the seed), scored on the test split."""
+    rows, train = [], ds.splits["train"]
     for seed in seeds:
-        part = make_subset(ds, per_class=per_class, fraction=None, seed=seed)
-        rows += ref.rows(baseline, setting_text(setting), ACC, ref.image_scores(part.splits["train"], ds.splits["test"]),
-                         seed)
+        part = train.subset(sub.per_class(train, per_class, seed))
+        rows += ref.rows(baseline, setting_text(setting), ACC, ref.image_scores(part, ds.splits["test"]), seed)
     return rows
 
 
@@ -126,9 +125,9 @@ def lm_references(job: Job) -> None:
     """The n-gram reference for the LM: an interpolated Kneser-Ney trigram on the LM's token
     stream (its vocabulary, built as the lm stage builds it), test perplexity."""
     corpus, tk = text.load(job.inputs["data"], text.LM_SPLITS), job.params["nlp"]["tokenizer"]
-    vocab = language_model.Vocab.build(corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"],
+    vocab = words.Vocab.build(corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"],
                                        tk["min_freq"])
-    ids = {s: language_model.stream(lines, vocab).tolist() for s, lines in corpus["splits"].items()}
+    ids = {s: words.stream(lines, vocab).tolist() for s, lines in corpus["splits"].items()}
     model = ref.KneserNey(ids["train"], len(vocab), order=3)
     setting = BASELINES["nlp.lm"].setting(job.params)
     _write(ref.rows("nlp.lm", setting_text(setting), "test/ppl", {"kn_trigram": model.perplexity(ids["test"])}),
