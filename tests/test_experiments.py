@@ -140,7 +140,7 @@ def test_git_keeps_the_metrics_and_plots_but_ignores_other_results(tmp_path):
     assert ignored(paths.SUMMARY.format(study="pretext")) and ignored("results/pretext/x/model.pt")
     # the scorecard's tables travel with git too (a clone has them without dvc pull); Snakemake's
     # directory marks travel with neither
-    assert not ignored(paths.SCORECARD) and not ignored(paths.BASELINES)
+    assert not ignored(paths.SCORECARD) and not ignored(paths.BASELINES) and not ignored(paths.REFERENCES)
     assert ignored(paths.PLOTS.format(study="pretext") + "/.snakemake_timestamp")
 
 

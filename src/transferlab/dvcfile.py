@@ -20,11 +20,11 @@ HEADER = """\
 
 def render(params: dict) -> str:
     from .registry import STAGES
-    from .paths import SCORECARD_METRICS
+    from .paths import REFERENCES_METRICS, SCORECARD_METRICS
     from .stages.aggregate import DVC_METRICS, DVC_PLOTS
 
     doc = {"stages": {name: st.dvc_stage(params) for name, st in STAGES.items()},
-           "metrics": [SCORECARD_METRICS, *DVC_METRICS], "plots": DVC_PLOTS}
+           "metrics": [SCORECARD_METRICS, REFERENCES_METRICS, *DVC_METRICS], "plots": DVC_PLOTS}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1 << 16)
 
 
