@@ -52,8 +52,11 @@ def stage_data(realdata: Path, work: Path, params: dict) -> dict:
             if not npz.exists():
                 cifar_subset(next((realdata / "cifar10").glob("*.zip")), npz, spec["train_per_class"],
                              spec.get("seed", 0), spec["test_per_class"])
-            # already the subset; `name`: it is CIFAR-10, so CIFAR-10's competence floors apply
-            params["datasets"][name] = {"source": "npz", "path": str(npz), "name": "cifar10"}
+            # already the subset; `name`: it is CIFAR-10, so CIFAR-10's competence floors apply; the
+            # per-class sizes kept, so its setting says how much of CIFAR-10 it is (re-cutting a
+            # split of exactly that many per class keeps every image, in order)
+            params["datasets"][name] = {"source": "npz", "path": str(npz), "name": "cifar10",
+                                        **{k: spec[k] for k in ("train_per_class", "test_per_class", "seed") if k in spec}}
     return params
 
 

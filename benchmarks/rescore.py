@@ -21,7 +21,7 @@ import pandas as pd
 from common import REPO, publish
 from transferlab import params as P
 from transferlab.claims import CLAIMS
-from transferlab.scorecard import VERDICTS, score_claims
+from transferlab.scorecard import VERDICTS, baseline_table, score_claims
 from transferlab.stages.scorecard import read_results
 
 
@@ -63,10 +63,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
     before = pd.read_csv(a.before or a.work / "results/scorecard.csv")
-    after = score_claims(CLAIMS, read_results(P.load(a.work / "params.yaml"), a.work))
+    results = read_results(P.load(a.work / "params.yaml"), a.work)
+    after = score_claims(CLAIMS, results)
     changed = changes(before, after)
-    text = (f"# The scorecard of `{a.name}` scored again\n\nThe same runs ({a.work}), scored by the scorecard they "
-            f"were run with (before) and by this checkout's (after).\n\n"
+    base = baseline_table(CLAIMS, results)[["baseline", "setting", "score", "n", "references", "floor", "origin",
+                                             "clears"]]
+    text = (f"# The scorecard of `{a.name}` scored again\n\nThe same runs ({a.work}), scored by "
+            f"{a.before or 'the scorecard they were run with'} (before) and by this checkout's (after).\n\n"
+            "Every baseline against its floor (this checkout's rule, `transferlab.floors`):\n\n"
+            + base.round(4).to_markdown(index=False) + "\n\n"
             f"- before: {len(before)} rows: {counts(before, 'verdict')} (its headline); after Holm's correction "
             f"over all rows: {counts(before, 'verdict_holm')}\n"
             f"- after: {len(after)} rows: {counts(after, 'verdict')} (its headline: Holm within each study); "

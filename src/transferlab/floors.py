@@ -50,7 +50,7 @@ class Floor:
         return score <= self.value if self.lower_is_better else score >= self.value
 
     def __str__(self) -> str:
-        return f"{'<=' if self.lower_is_better else '>='} {self.value:g}"
+        return f"{'<=' if self.lower_is_better else '>='} {self.value:.3g}"
 
 
 # ------------------------------------------------------------------ settings, per baseline
@@ -236,8 +236,7 @@ def reference_floor(name: str, setting: Setting, references: pd.DataFrame | None
         return None
     lower = BASELINES[name].lower_is_better
     best = means["mean"].idxmin() if lower else means["mean"].idxmax()
-    return Floor(float(means.loc[best, "mean"]), f"best reference on this setting: {best} ({reference_text(means)})",
-                 lower)
+    return Floor(float(means.loc[best, "mean"]), f"best reference on this setting: {best}", lower)
 
 
 def reference_text(means: pd.DataFrame) -> str:
@@ -285,8 +284,7 @@ class BaselineScore:
             return f"no floor for this setting: baseline {self.name} ({self.data}) has no reference and no source level"
         if not self.floor.clears(self.score):
             op = ">" if self.floor.lower_is_better else "<"
-            return (f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, "
-                    f"{self.floor.why.split(' (')[0]})")
+            return f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, {self.floor.why})"
         return ""
 
     def text(self) -> str:
