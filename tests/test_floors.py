@@ -98,10 +98,10 @@ def test_a_baseline_trained_once_is_held_to_a_level_it_can_miss():
     assert failing.failure().startswith("baseline below its floor (test/acc 0.15 < 0.187")
 
 
-def _transfer_results(frozen: float, unfrozen: float, pixels: float) -> Results:
+def _transfer_results(frozen: float, unfrozen: float, pixels: float, weights: str = "standin") -> Results:
     params = {"datasets": {"digits": {"source": "sklearn_digits"}, "shapes": {"source": "shapes"}},
               "transfer": {"dataset": "digits", "labels_per_class": [10], "heads": ["linear"], "image_size": 32,
-                           "weights": "standin", "standin": {"dataset": "shapes"}}}
+                           "weights": weights, "standin": {"dataset": "shapes"}}}
     rng = np.random.default_rng(0)
     rows = [{"phase": "standin", "seed": 0, "test/acc": 0.8}]
     for seed in range(5):
@@ -131,6 +131,26 @@ def test_transfer_rows_on_features_worse_than_pixels_read_not_tested():
     assert good.verdict == "reproduced"
     # its interval is over the seeds' label draws and starts, not over stand-ins (one was trained)
     assert "not covered: the stand-in extractor, trained once (seed 0)" in good.interval_covers
+
+
+def test_imagenet_features_are_held_to_the_same_pixels():
+    """On a real download (weights: imagenet) there is no stand-in to judge, and the frozen
+    ImageNet features are held to the pixels of the same labels all the same, under their own
+    setting (the reference job runs for it: stages.references.reference_files)."""
+    from transferlab.stages.references import reference_files
+
+    transfer = [c for c in CLAIMS if c.id == "transfer.unfrozen"]
+    r = _transfer_results(0.70, 0.76, 0.75, weights="imagenet")
+    setting = BASELINES["transfer.frozen"].setting(r.params, 10)
+    assert setting["model"] == "resnet18(imagenet)"
+    r.references = refs("transfer.frozen", setting, logreg_pixels=[0.75] * 5)
+    row = score_claims(transfer, r).iloc[0]
+    assert row.verdict == "not tested" and "best reference on this setting: logreg_pixels" in row.note
+    assert "transfer.standin" not in row.baseline and "the ImageNet weights (one pretrained model)" in row.interval_covers
+    config = {"pretext": {"datasets": []}, "semisup": {"finetune_datasets": []},
+              "transfer": {"weights": "imagenet", "labels_per_class": [10]}}
+    assert "results/references/transfer/k10.csv" in reference_files(config)
+    assert "results/references/transfer/standin.csv" not in reference_files(config)
 
 
 # ------------------------------------------------------------------ the reference models
