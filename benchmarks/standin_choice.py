@@ -52,7 +52,8 @@ def main() -> None:
     rows = []
     for source in args.candidates:
         p = {**target, "datasets": {**target["datasets"], source: default["datasets"][source]},
-             "transfer": {**tf, "weights": "standin", "modes": ["frozen"], "standin": {**tf["standin"], "dataset": source}}}
+             "transfer": {**tf, "weights": "standin", "modes": ["frozen"],
+                          "standin": {**tf["standin"], "dataset": source}}}
         params = work / f"params_{source}.yaml"
         params.write_text(yaml.safe_dump(p))
         tl = ["transferlab"]
@@ -76,7 +77,8 @@ def main() -> None:
         best = refs.max()
         rows.append({"stand-in data": source, "its own test acc.": round(own, 3),
                      "frozen + linear head (mean of seeds)": round(statistics.mean(frozen), 3),
-                     "per seed": ", ".join(f"{v:.3f}" for v in frozen), "logreg pixels": round(refs["logreg_pixels"], 3),
+                     "per seed": ", ".join(f"{v:.3f}" for v in frozen),
+                     "logreg pixels": round(refs["logreg_pixels"], 3),
                      "k-NN pixels": round(refs["knn_pixels"], 3), "clears": "yes" if statistics.mean(frozen) >= best
                      else "no", "stand-in s": round(t_standin), "heads s": round(t_head)})
         print(pd.DataFrame(rows).to_markdown(index=False), flush=True)

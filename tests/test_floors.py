@@ -42,7 +42,8 @@ def test_every_declared_floor_is_its_last_dated_change():
         f"warmstart.fresh ({setting_text(MLP_CIFAR)}): declared 0.3, last dated change 0.394"]
     added = [*SOURCE_FLOORS, floors.SourceFloor("pretext.scratch", {"data": "digits"}, 0.9, "a guess")]
     assert floors.undocumented_changes(added) == ["pretext.scratch (data=digits): declared 0.9, last dated change None"]
-    documented = [*CHANGES, floors.FloorChange("2026-12-08", "pretext.scratch", "data=digits", 0.9, "a reason long enough")]
+    documented = [*CHANGES, floors.FloorChange("2026-12-08", "pretext.scratch", "data=digits", 0.9,
+                                               "a reason long enough")]
     assert floors.undocumented_changes(added, documented) == []
 
 
@@ -146,7 +147,8 @@ def test_imagenet_features_are_held_to_the_same_pixels():
     r.references = refs("transfer.frozen", setting, logreg_pixels=[0.75] * 5)
     row = score_claims(transfer, r).iloc[0]
     assert row.verdict == "not tested" and "best reference on this setting: logreg_pixels" in row.note
-    assert "transfer.standin" not in row.baseline and "the ImageNet weights (one pretrained model)" in row.interval_covers
+    assert "transfer.standin" not in row.baseline
+    assert "the ImageNet weights (one pretrained model)" in row.interval_covers
     config = {"pretext": {"datasets": []}, "semisup": {"finetune_datasets": []},
               "transfer": {"weights": "imagenet", "labels_per_class": [10]}}
     assert "results/references/transfer/k10.csv" in reference_files(config)

@@ -357,7 +357,8 @@ def _transfer_unfrozen(r: Results) -> Iterator[Comparison]:
     for head, k in itertools.product(tf["heads"], tf["labels_per_class"]):
         arm = {m: r.values("transfer", ACC, phase="finetune", head=head, k=k, mode=m) for m in ("unfrozen", "frozen")}
         yield compare(f"{head} head, {k} labels/class", f"{r.dataset(tf['dataset'])}; {weights}",
-                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen", baselines=(*standin, baseline("transfer.frozen", r, arm["frozen"], k=k)))
+                      arm["unfrozen"], arm["frozen"], "unfrozen", "frozen",
+                      baselines=(*standin, baseline("transfer.frozen", r, arm["frozen"], k=k)))
 
 
 def _nli_data(r: Results) -> str:

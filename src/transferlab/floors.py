@@ -83,7 +83,8 @@ def _semisup(p: dict, dataset: str) -> Setting:
     sm, head = p["semisup"], p["semisup"]["finetune"]["train_per_class"]
     # the labelled examples per class it saw: the head's draw, or the extractor's s where larger
     # (both drawn by subsample.per_class with the run's seed, so the smaller is a prefix)
-    return {"data": data_key(p, dataset), "train": _per_class(None if head is None else max(head, *sm["samples_per_class"])),
+    seen = None if head is None else max(head, *sm["samples_per_class"])
+    return {"data": data_key(p, dataset), "train": _per_class(seen),
             "s": str(max(sm["samples_per_class"])), "model": _cnn(sm["model"])}
 
 
@@ -112,7 +113,9 @@ def _frozen(p: dict, k: int) -> Setting:
 
 def corpus_key(p: dict) -> str:
     corpus = p["text"]["corpus"]
-    return corpus["source"] if corpus["source"] != "hf" else "/".join(filter(None, (corpus["path"], corpus.get("name"))))
+    if corpus["source"] != "hf":
+        return corpus["source"]
+    return "/".join(filter(None, (corpus["path"], corpus.get("name"))))
 
 
 def _lm(p: dict) -> Setting:
@@ -284,7 +287,8 @@ class BaselineScore:
             return f"no floor for this setting: baseline {self.name} ({self.data}) has no reference and no source level"
         if not self.floor.clears(self.score):
             op = ">" if self.floor.lower_is_better else "<"
-            return f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, {self.floor.why})"
+            return (f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, "
+                    f"{self.floor.why})")
         return ""
 
     def text(self) -> str:

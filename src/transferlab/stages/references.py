@@ -19,7 +19,7 @@ from .. import paths
 from .. import references as ref
 from ..data import format as fmt
 from ..data import subsample as sub
-from ..floors import BASELINES, corpus_key, setting_text
+from ..floors import BASELINES, setting_text
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job
 from ..stage import Gather, Root, stage
@@ -82,8 +82,9 @@ def _whole_split(job: Job, baseline: str) -> None:
            job.out)
 
 
-@stage(params=("recipe.dataset", "recipe.model"), inputs={"data": paths.PREPARED.replace("{dataset}", "${recipe.dataset}")},
-       out=paths.REF_RECIPE, resources="light")
+@stage(params=("recipe.dataset", "recipe.model"),
+       inputs={"data": paths.PREPARED.replace("{dataset}", "${recipe.dataset}")}, out=paths.REF_RECIPE,
+       resources="light")
 def recipe_references(job: Job) -> None:
     """References for the recipe's scratch baseline: the whole training split."""
     _whole_split(job, "recipe.scratch")
@@ -139,8 +140,9 @@ def nli_references(job: Job) -> None:
     """The bag-of-words reference for NLI: logistic regression on the pair's words, scored on
     the matched and mismatched validation splits (the NLI runs' test/acc and test_mismatched/acc)."""
     nli = text.load(job.inputs["data"], text.NLI_SPLITS)
-    scores = ref.bag_of_words_nli(nli["splits"]["train"], {"test/acc": nli["splits"]["validation_matched"],
-                                                           "test_mismatched/acc": nli["splits"]["validation_mismatched"]})
+    splits = nli["splits"]
+    scores = ref.bag_of_words_nli(splits["train"], {"test/acc": splits["validation_matched"],
+                                                    "test_mismatched/acc": splits["validation_mismatched"]})
     setting = setting_text({"data": nli["name"], "train": str(len(nli["splits"]["train"]))})
     _write([{"baseline": "nlp.nli", "setting": setting, "reference": "bow_logreg", "metric": metric, "seed": None,
              "value": value} for metric, value in scores.items()], job.out)
