@@ -212,6 +212,14 @@ def test_image_references_score_held_out_noisy_data_as_an_independent_solver_doe
     assert 0.55 < scores["knn_pixels"] < scores["logreg_pixels"]
 
 
+def test_knn_needs_no_more_examples_than_were_drawn():
+    """One example per class of two classes: k-NN takes the 2 there are (scikit-learn refuses k = 5)."""
+    x, y = np.array([[0, 0, 0, 0], [255, 255, 255, 255]]), np.array([0, 1])
+    scores = references.image_scores(_split(x, y), _split(np.array([[10, 10, 10, 10], [250, 250, 250, 250]]), y))
+    assert scores["logreg_pixels"] == 1.0
+    assert scores["knn_pixels"] == 0.5  # both neighbours vote, a tie goes to the first class: one of two right
+
+
 def test_a_reference_that_does_not_converge_is_refused(monkeypatch):
     monkeypatch.setattr(references, "LOGREG_MAX_ITER", 1)
     rng = np.random.default_rng(1)

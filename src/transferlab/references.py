@@ -57,16 +57,17 @@ def _fit(model, x, y, what: str):
             raise RuntimeError(f"reference {what} did not converge in {LOGREG_MAX_ITER} iterations") from err
 
 
-IMAGE_REFERENCES: dict[str, Callable[[], object]] = {
-    "logreg_pixels": logistic_regression,
-    "knn_pixels": KNeighborsClassifier,  # k = 5, Euclidean: scikit-learn's defaults
+IMAGE_REFERENCES: dict[str, Callable[[int], object]] = {  # name -> (training examples -> model)
+    "logreg_pixels": lambda n: logistic_regression(),
+    # k = 5, Euclidean: scikit-learn's defaults (fewer where fewer examples than 5 were drawn)
+    "knn_pixels": lambda n: KNeighborsClassifier(n_neighbors=min(5, n)),
 }
 
 
 def image_scores(train: Split, test: Split) -> dict[str, float]:
     """{reference: test accuracy} of every image reference fit on `train`."""
     (x, y), (xt, yt) = pixels(train), pixels(test)
-    return {name: float(_fit(make(), x, y, name).score(xt, yt)) for name, make in IMAGE_REFERENCES.items()}
+    return {name: float(_fit(make(len(y)), x, y, name).score(xt, yt)) for name, make in IMAGE_REFERENCES.items()}
 
 
 def rows(baseline: str, setting: str, metric: str, scores: dict[str, float], seed: int | None = None) -> list[dict]:
