@@ -84,9 +84,12 @@ def tool_env() -> dict[str, str]:
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
 
 
-def run(cmd: list[str], cwd: Path, check=True, **kw) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, check=True, umask: int | None = None, **kw) -> subprocess.CompletedProcess:
+    """`cmd` in the tools' environment; `umask` sets the command's umask (as `umask 002` in its shell)."""
     env = tool_env()
     env.update(kw.pop("env", {}))
+    if umask is not None:
+        kw["preexec_fn"] = lambda: os.umask(umask)
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")

@@ -87,3 +87,60 @@ def test_unreadable_checkpoint_is_moved_aside_and_named(tmp_path, damage, caplog
         assert not ck.exists() and aside.exists()
         assert f"checkpoint {ck} cannot be read" in caplog.text and f"moved to {aside}" in caplog.text
     assert (tmp_path / "s0.pt.unreadable").read_bytes() != b""  # the first one was not overwritten
+
+
+@pytest.fixture(params=[0o002, 0o022, 0o077], ids=["umask002", "umask022", "umask077"])
+def mask(request):
+    """This process under the umask (set back after): the modes below are what a plain open()
+    and mkdir() give under it."""
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_atomic_outputs_get_the_mode_a_plain_write_would(tmp_path, mask):
+    """mkstemp's 0600 and mkdtemp's 0700 must not outlive the rename: under umask 002 a group
+    shares every output, under 077 nobody else reads one, as with a plain write."""
+    from transferlab.io import umask
+
+    assert umask() == mask
+    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert plain.stat().st_mode & 0o777 == file_mode  # what the writers below must match
+    atomic_write_text(tmp_path / "table.csv", "a,b\n")
+    atomic_torch_save({"epoch": 1}, tmp_path / "ck.pt")
+    with atomic_dir(tmp_path / "run") as d:
+        (d / "metrics.json").write_text("{}")
+    atomic_write_text(tmp_path / "table.csv", "a,b\n1,2\n")  # replacing an existing file
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    assert modes == {"plain.txt": file_mode, "table.csv": file_mode, "ck.pt": file_mode, "run": dir_mode,
+                     "metrics.json": file_mode}
+    # a damaged checkpoint is moved aside with the mode it was written with
+    (tmp_path / "ck.pt").write_bytes(b"damaged")
+    assert load_checkpoint(tmp_path / "ck.pt") is None
+    assert (tmp_path / "ck.pt.unreadable").stat().st_mode & 0o777 == file_mode
+
+
+def test_an_atomic_folder_in_a_setgid_folder_stays_setgid(tmp_path, mask):
+    """A group's project folder is setgid (new files belong to the group): a folder built
+    atomically inside it keeps the bit, as a plain mkdir there would."""
+    import stat
+
+    tmp_path.chmod(0o2775)
+    (tmp_path / "plain").mkdir()
+    with atomic_dir(tmp_path / "run") as d:
+        (d / "metrics.json").write_text("{}")
+    for name in ("plain", "run"):
+        assert (tmp_path / name).stat().st_mode & (stat.S_ISGID | 0o777) == stat.S_ISGID | (0o777 & ~mask), name
+
+
+def test_a_commands_log_gets_the_mode_a_plain_write_would(tmp_path, mask):
+    """`--log FILE` (every stage's log under both runners) is opened as open() would."""
+    from transferlab.workspace import REPO
+
+    log = tmp_path / "logs" / "validate.log"
+    subprocess.run([sys.executable, "-m", "transferlab.cli", "validate", "--params", str(REPO / "params.yaml"),
+                    "--log", str(log)], check=True, capture_output=True)
+    assert "transferlab validate" in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o666 & ~mask

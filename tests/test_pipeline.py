@@ -79,8 +79,9 @@ def pipeline_params() -> dict:
 
 @pytest.fixture(scope="module")
 def snake_ws(tmp_path_factory):
+    """The whole tiny DAG by Snakemake, as a group would run it in a shared folder (umask 002)."""
     ws = make_workspace(tmp_path_factory.mktemp("snake"), pipeline_params())
-    run(["snakemake", "--cores", "2"], ws)
+    run(["snakemake", "--cores", "2"], ws, umask=0o002)
     return ws
 
 
@@ -152,6 +153,50 @@ def test_snakemake_builds_report(snake_ws):
     assert all(f"Study {i}" in text for i in ("1", "2", "3", "4", "5a", "5b"))
     assert text.count("STAND-INS") == 2  # the stand-in extractor and the stand-in text data are named as such
     assert not (snake_ws / "checkpoints").exists() or not any((snake_ws / "checkpoints").rglob("*.pt"))
+
+
+OUTPUT_DIRS = ("data", "results", "reports", "logs", "checkpoints")
+
+
+def _written(ws: Path, since_ns: int = 0) -> list[Path]:
+    """Files and folders under the output folders whose inode changed at or after `since_ns`
+    (a write, or the rename that put an atomic write in place)."""
+    return [p for d in OUTPUT_DIRS if (ws / d).exists() for p in [ws / d, *(ws / d).rglob("*")]
+            if p.lstat().st_ctime_ns >= since_ns]
+
+
+def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
+    """A shared project folder: every file the whole DAG wrote (tables, metrics, models, the
+    report, logs) is group-readable and -writable, every folder group-enterable."""
+    written = _written(snake_ws)
+    assert len(written) > 300 and any(p.name == "scorecard.csv" for p in written)
+    assert [str(p.relative_to(snake_ws)) for p in written
+            if p.lstat().st_mode & (0o070 if p.is_dir() else 0o060) != (0o070 if p.is_dir() else 0o060)] == []
+
+
+@pytest.mark.parametrize("mask", [0o002, 0o077], ids=["umask002", "umask077"])
+def test_a_training_stage_the_scorecard_and_the_report_follow_the_umask(snake_ws, tmp_path, mask):
+    """A training job rerun (scratch) and everything after it (aggregate, scorecard, report):
+    under 002 each file they write is group-readable and -writable; under 077 no one but the
+    owner can read any of them."""
+    import shutil
+    import time
+
+    ws = tmp_path / "ws"
+    shutil.copytree(snake_ws, ws, symlinks=True)
+    start = time.time_ns()
+    time.sleep(0.05)  # ctime is taken from the kernel's coarse clock
+    res = run(["snakemake", "--cores", "2", "--forcerun", "scratch"], ws, umask=mask)
+    assert re.search(r"^scratch\s+1$", res.stdout + res.stderr, re.M)
+    written = [p for p in _written(ws, start) if p.is_file()]
+    names = {str(p.relative_to(ws)) for p in written}
+    assert {paths.SCORECARD, paths.BASELINES, "reports/report.md", paths.SUMMARY.format(study="pretext")} <= names
+    assert any(n.endswith("metrics.json") and "scratch" in n for n in names)
+    bits = {str(p.relative_to(ws)): p.stat().st_mode & 0o777 for p in written}
+    if mask == 0o002:
+        assert {n: oct(m) for n, m in bits.items() if m & 0o060 != 0o060} == {}
+    else:
+        assert {n: oct(m) for n, m in bits.items() if m & 0o077} == {}
 
 
 def test_semisup_and_recipe_results_hold_their_contracts(snake_ws):
@@ -454,3 +499,112 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(sn
                               "total": 7}
     # DVC names the stages whose own deps changed (aggregate and scorecard read pretext.*)
     assert dvc_changed(clone) == {"finetune", "scratch", "aggregate", "scorecard"}
+
+
+def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
+    """DVC's shared development server, as the README sets it up (`transferlab shared_cache`):
+    one clone commits its outputs to a cache the group shares, a second clone checks them out as
+    links into that cache (nothing copied, the cache does not grow), both runners there have
+    nothing to do; the second clone reruns a changed stage and the first checks its new outputs
+    out the same way. The cache is group-readable and -writable whatever the member's umask."""
+    import grp
+    import shutil
+    import subprocess
+
+    from transferlab.workspace import REPO
+
+    origin, clone, cache = tmp_path / "origin", tmp_path / "clone", tmp_path / "shared" / "dvc-cache"
+    group = grp.getgrgid(os.getgid()).gr_name
+    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
+                                                                     "checkpoints", "slurm"))
+    for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
+        (origin / name).parent.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, origin / name)
+    git = lambda ws, *a: run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], ws)  # noqa: E731
+    git(origin, "init", "-q")
+    run(["dvc", "init", "-q"], origin, env=DVC_ENV)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "pipeline and results")
+    run(["transferlab", "shared_cache", str(cache), "--group", group], origin)
+    run(["dvc", "commit", "-f"], origin, env=DVC_ENV, umask=0o077)  # a member with a private umask
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "dvc.lock")
+    report = "reports/report.md"
+    assert (origin / report).is_symlink() and (origin / report).resolve().is_relative_to(cache)
+
+    def cache_entries():
+        return [cache, *cache.rglob("*")]
+
+    entries = cache_entries()
+    assert len(entries) > 50
+    assert [str(p) for p in entries if p.is_dir() and p.stat().st_mode & 0o2070 != 0o2070] == []
+    assert [str(p) for p in entries if p.is_file() and not p.stat().st_mode & 0o040] == []
+    assert {p.stat().st_gid for p in entries} == {os.getgid()}
+
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    run(["transferlab", "shared_cache", str(cache)], clone)
+    run(["bash", "scripts/pull.sh"], clone, env=DVC_ENV)  # no remote: dvc pull checks out from the cache
+    assert len(cache_entries()) == len(entries)  # nothing new in the cache: the clone's outputs are links
+    linked = [p for p in (clone / report, *(clone / "data").rglob("*.pt"), *(clone / "results").rglob("model.pt"))]
+    assert len(linked) > 20
+    assert [str(p) for p in linked if not (p.is_symlink() and p.resolve().is_relative_to(cache))] == []
+    assert (clone / report).read_bytes() == (origin / report).read_bytes()
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], clone, env=DVC_ENV).stdout
+    dry = run(["snakemake", "-n"], clone)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+    # the other way: the clone reruns what a params change touches (its new outputs replace the
+    # links, they never write through them into the cache) and the origin checks them out
+    summary = paths.SUMMARY.format(study="pretext")
+    text = (clone / "params.yaml").read_text()
+    (clone / "params.yaml").write_text(text.replace("finetune:\n    epochs: 20\n", "finetune:\n    epochs: 21\n", 1))
+    assert "Running stage 'finetune" in run(["dvc", "repro"], clone, env=DVC_ENV).stdout
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "21 epochs")
+    assert len(cache_entries()) > len(entries)
+    assert (origin / summary).read_bytes() != (clone / summary).read_bytes()
+    git(origin, "pull", "-q", str(clone), "HEAD")
+    run(["dvc", "checkout"], origin, env=DVC_ENV)
+    assert (origin / report).resolve() == (clone / report).resolve()
+    assert (origin / summary).read_bytes() == (clone / summary).read_bytes()
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], origin, env=DVC_ENV).stdout
+
+
+def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(snake_ws, tmp_path):
+    """Two people in one project folder: while one snakemake runs, a second one that would write
+    the same files stops at once with Snakemake's lock message (naming the folder and --unlock)
+    and touches nothing; the first finishes as if alone (the same metrics as the first run,
+    nothing left to do)."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from conftest import tool_env
+
+    ws = tmp_path / "ws"
+    shutil.copytree(snake_ws, ws, symlinks=True)
+    metrics = sorted((ws / paths.SCRATCH.format(dataset="synth_digits", seed=0)).rglob("metrics.json"))
+    assert metrics
+    before = [m.read_bytes() for m in metrics]
+    cmd = ["snakemake", "--cores", "1", "--forcerun", "scratch"]
+    first = subprocess.Popen(cmd, cwd=ws, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    locks = ws / ".snakemake" / "locks"
+    deadline = time.monotonic() + 300
+    while not (locks.exists() and any(locks.iterdir())):  # Snakemake locks before its first job starts
+        assert first.poll() is None, first.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "the first snakemake never took its lock"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # held at a known point: its lock is taken, its jobs not finished
+    try:
+        second = run(cmd, ws, check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out = second.stdout + second.stderr
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in out and str(ws) in out and "--unlock" in out
+    assert "Select jobs to execute" not in out  # it never started a job
+    assert first.wait(timeout=600) == 0, first.stdout.read()[-3000:]
+    assert [m.read_bytes() for m in metrics] == before
+    assert "Nothing to be done" in run(["snakemake", "-n"], ws).stdout
+    assert not any(locks.iterdir())

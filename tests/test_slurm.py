@@ -86,7 +86,7 @@ TARGET = paths.SUMMARY.format(study="pretext")
 def test_pipeline_through_sbatch(cluster, tmp_path_factory):
     ws = slurm_workspace(tmp_path_factory.mktemp("slurm"), cluster_params())
     t0 = time.monotonic()
-    res = run(["snakemake", "--profile", "slurm", TARGET], ws)
+    res = run(["snakemake", "--profile", "slurm", TARGET], ws, umask=0o002)  # a group's shared folder
     wall = time.monotonic() - t0
     jobs = slurm_jobs(ws)
     by_rule = pd.Series([rule_of(j) for j in jobs]).value_counts().to_dict()
@@ -114,6 +114,11 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
     # Rerunning submits nothing.
     again = run(["snakemake", "--profile", "slurm", TARGET], ws)
     assert "Nothing to be done" in again.stdout + again.stderr and len(slurm_jobs(ws)) == len(jobs)
+    # sbatch hands the submitting shell's umask to the job (SLURM_UMASK), so what the jobs wrote
+    # on the compute node is the group's to read and write, as what the login node wrote
+    written = [p for p in (ws / "results").rglob("*") if p.is_file()]
+    assert sum(p.name == "model.pt" for p in written) >= 5
+    assert [str(p.relative_to(ws)) for p in written if p.stat().st_mode & 0o060 != 0o060] == []
 
 
 def _wait(cond, what: str, timeout: float, proc: subprocess.Popen):

@@ -1,5 +1,5 @@
 """`transferlab <command> ...`: one entry point for every stage (transferlab.registry) and
-the project's tools (validate, preset, dvc_yaml, plots_html)."""
+the project's tools (validate, preset, dvc_yaml, plots_html, shared_cache)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,28 @@ def plots_html(argv=None) -> None:
     print(f"{a.out}: written")
 
 
-TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, plots_html)}
+def shared_cache(argv=None) -> None:
+    import argparse
+
+    from . import sharing
+
+    ap = argparse.ArgumentParser(prog="transferlab shared_cache",
+                                 description="Point this clone's DVC at a cache the group shares on this file "
+                                             "system (cache.dir in .dvc/config.local, cache.shared group, "
+                                             "cache.type links): outputs any clone committed are checked out "
+                                             "as links, not copied")
+    ap.add_argument("cache", help="the shared cache folder (created group-owned, mode 2775, if missing)")
+    ap.add_argument("--group", help="the group that shares it (default: the group owning the folder, or its parent)")
+    ap.add_argument("--link", default="symlink", choices=sharing.LINK_TYPES,
+                    help="how outputs are checked out from the cache (default symlink: works across file systems)")
+    a = ap.parse_args(argv)
+    try:
+        print(sharing.main(a.cache, a.group, a.link))
+    except sharing.SharingError as e:
+        raise SystemExit(f"transferlab shared_cache: error: {e}")
+
+
+TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, plots_html, shared_cache)}
 
 
 def usage() -> str:
@@ -85,7 +106,7 @@ def _redirect_stderr(path: str, argv: list[str]) -> int:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     original = os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask, as open()
     os.dup2(fd, 2)
     os.close(fd)
     job = os.environ.get("SLURM_JOB_ID")

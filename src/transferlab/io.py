@@ -2,6 +2,12 @@
 
 Each writer writes a temporary file in the destination's directory (same filesystem, so
 os.replace is atomic) and renames it over the destination only once it is complete.
+
+The temporary file is made by `tempfile.mkstemp` (mode 0600) and a temporary directory by
+`mkdtemp` (0700), modes that would survive the rename: in a project folder a group shares, the
+others could not read the results. Before the rename each gets the mode a plain `open()` or
+`mkdir()` would have given it, 0666 or 0777 less the process umask, so `umask 002` makes every
+output group-writable and `umask 077` keeps every one private.
 """
 
 from __future__ import annotations
@@ -10,12 +16,33 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 log = logging.getLogger("transferlab")
+
+
+def umask() -> int:
+    """The process umask. Linux shows it in /proc/self/status; reading it there leaves it
+    untouched, where the portable way (set it, read the old one, set it back) would, for an
+    instant, have another thread create its files under the wrong mask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plain_mode(directory: bool = False) -> int:
+    """The mode `open(path, "w")` (0666) or `mkdir` (0777) gives a new file under the umask."""
+    return (0o777 if directory else 0o666) & ~umask()
 
 
 @contextmanager
@@ -30,6 +57,7 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, plain_mode())  # mkstemp's 0600 would outlive the rename
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -94,6 +122,9 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         yield tmp
+        # mkdtemp's 0700 would outlive the rename; the setgid bit a shared folder passes down
+        # to new folders (so that what is written in them stays the group's) is kept
+        os.chmod(tmp, plain_mode(directory=True) | (tmp.stat().st_mode & stat.S_ISGID))
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old")
             shutil.rmtree(old, ignore_errors=True)
