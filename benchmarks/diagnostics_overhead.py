@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 
 from common import REPO, publish
-from transferlab import diagnostics, paths
+from transferlab import paths
+from transferlab.studies.warmstart import diagnostics
 from transferlab import params as P
 from transferlab.data import format as fmt
 from transferlab.runs import Run, setup
@@ -46,7 +47,8 @@ def timed_run(st: stages.Setting, seed: int, init: Path | None, work: Path) -> t
 FIRST_CALL = """
 import time, torch
 from torch import nn
-from transferlab import diagnostics, runs
+from transferlab import runs
+from transferlab.studies.warmstart import diagnostics
 runs.setup()  # as a job starts
 model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
 x, y = torch.randn(4, 8), torch.tensor([0, 1, 0, 1])

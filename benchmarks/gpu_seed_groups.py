@@ -8,7 +8,7 @@ not depend on the values), for the studies' small models and the warm-start stud
         [--compile-backend inductor] [--out DIR]
 
 Every mode trains through the stages' own loops: engine.fit per seed (sequential) or
-multiseed.fit_group (vmap), each epoch with its BatchNorm recalibration, so the group's
+engine.fit_group (vmap), each epoch with its BatchNorm recalibration, so the group's
 figures are what a warm-start job gets. Per model and mode: seconds for one epoch of all S
 seeds (after a warm-up epoch), images/s (S x N per epoch), speed-up over sequential eager,
 and, compiled, the graphs and the wall seconds of the steps that compiled them, apart (the
@@ -30,7 +30,7 @@ import torch
 from common import publish
 
 from transferlab import engine, models
-from transferlab.multiseed import Member, fit_group
+from transferlab.engine import Member, fit_group
 from transferlab.runs import Run, pick_device
 
 SPECS = {"small_cnn": {}, "mlp": {}, "resnet18": {"width": 64, "stages": 4, "blocks": 2}}
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("."))
     a = ap.parse_args()
     device = pick_device(a.device)
-    engine.COMPILE_BACKEND = a.compile_backend
+    engine.compiled.COMPILE_BACKEND = a.compile_backend
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     g = torch.Generator().manual_seed(0)

@@ -5,7 +5,7 @@ The baseline: torchvision.datasets.MNIST + per-sample transforms (ToTensor, Norm
 DataLoader (shuffle) + the same model, batch size and optimizer, `loss.item()` every step as
 the assignments log it. The engine: the prepared uint8 tensors on the device, batches by
 index, metrics summed on the device (`transferlab.engine.fit`). Also: S seeds trained as one
-vmapped model (`transferlab.multiseed`) against S sequential engine runs, and a profile of
+vmapped model (`transferlab.engine.stack`) against S sequential engine runs, and a profile of
 the engine's step (torch.profiler) saying where the time goes.
 
     python benchmarks/throughput.py [--realdata ../shared/realdata] [--device auto]
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from transferlab import engine, models
-from transferlab.multiseed import SeedStack, fit_seeds
+from transferlab.engine import SeedStack, fit_seeds
 from transferlab.runs import Run, pick_device
 
 from common import REPO, real_mnist

@@ -93,7 +93,7 @@ def epoch_seconds(width: int, depth: int, blocks: int, batch: int, n_train: int,
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     x = torch.randn(batch, *shape, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
-    amp = engine._amp_ctx(device, True)
+    amp = engine.amp_context(device, True)
 
     def step():
         with amp:

@@ -40,12 +40,12 @@ def test_drift_is_detected(workspace):
     drifted = drifted.replace("    - results/pretext/${item.dataset}/pretrain/${item.target}\n",
                               "    - results/pretext/${item.dataset}/pretrain/${item.target}x\n", 1)
     drifted = drifted.replace("transferlab scratch ", "transferlab scratch --fast ")
-    drifted = drifted.replace("    - src/transferlab/engine.py\n", "", 1)
+    drifted = drifted.replace("    - src/transferlab/engine/loop.py\n", "", 1)
     problems = compare(snake, dvc_jobs(workspace, drifted))
     text_of = "\n".join(problems)
     assert "outs differ" in text_of and "only in dvc.yaml" in text_of and "only in Snakemake" in text_of
     assert any("dvc params" in p for p in problems)
-    assert any("deps differ" in p and "engine.py" in p for p in problems)
+    assert any("deps differ" in p and "engine/loop.py" in p for p in problems)
 
 
 def test_committed_dvc_yaml_is_the_generated_one():
@@ -67,13 +67,21 @@ def test_one_name_per_stage():
 def test_code_dependencies_follow_imports():
     """A stage depends on its module and what it imports: training stages on the engine, the
     data and table stages not; a study's module only for its own stages."""
-    engine, pretext = "src/transferlab/engine.py", "src/transferlab/studies/pretext/stages.py"
+    engine, pretext = "src/transferlab/engine/loop.py", "src/transferlab/studies/pretext/stages.py"
     training = [st for st in STAGES.values() if st.checkpoint]
     assert len(training) > 20 and all(engine in st.code_files() for st in training)
     for name in ("prepare", "subsample", "corpus", "nli_data", "aggregate", "scorecard", "report"):
         assert engine not in STAGES[name].code_files(), name
     assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch"}
-    assert "src/transferlab/studies/pretext/targets.py" in STAGES["recipe_pretext"].code_files()  # rotation
+    assert "src/transferlab/pretext_targets.py" in STAGES["recipe_pretext"].code_files()  # rotation
+    # ...from the shared module: no study's stage runs another study's code (the gathering
+    # stages, aggregate, scorecard and report, read every study's)
+    for name, st in STAGES.items():
+        if ".studies." in st.func.__module__:
+            own = st.func.__module__.split(".")[2]
+            reached = {f.split("/")[3] for f in st.code_files() if f.startswith("src/transferlab/studies/")
+                       and f != "src/transferlab/studies/__init__.py"}
+            assert reached == {own}, (name, reached)
     # a study's figures and tables are the report's and the aggregate's code, no training stage's
     assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/figures.py" in st.code_files()} == {
         "report"}

@@ -43,7 +43,7 @@ def test_frozen_blocks_unchanged_and_not_optimized(ds):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     freeze = engine.Freeze(blocks=2)
     engine.apply_freeze(model, 2)
-    groups = engine._param_groups(model, _cfg(), freeze)
+    groups = engine.param_groups(model, _cfg(), freeze)
     in_opt = {id(p) for g in groups for p in g["params"]}
     assert not any(id(p) in in_opt for p in model.features[:2].parameters())
     res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(), Run(0, {}), freeze=freeze)
@@ -137,8 +137,8 @@ def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, mo
     """A whole run (train steps, BatchNorm recalibration, validation) with the copy and with
     every batch normalized on its own give the same history and weights, bit for bit."""
     runs = {}
-    for copy_bytes in (engine.NORMALIZED_COPY_BYTES, 0):
-        monkeypatch.setattr(engine, "NORMALIZED_COPY_BYTES", copy_bytes)
+    for copy_bytes in (engine.device_data.NORMALIZED_COPY_BYTES, 0):
+        monkeypatch.setattr(engine.device_data, "NORMALIZED_COPY_BYTES", copy_bytes)
         model = _model()
         res = engine.fit(model, engine.classification(10), _data(ds), _data(ds), _cfg(), Run(0, {}))
         runs[copy_bytes] = res.history, model.state_dict()
@@ -154,7 +154,7 @@ def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epo
     aot_eager: the graphs and autograd of inductor's path, without its code generation."""
     import torch._dynamo
 
-    monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(engine.compiled, "COMPILE_BACKEND", "aot_eager")
     eager_model = _model()
     eager = engine.fit(eager_model, engine.classification(10), _data(ds), _data(ds), _cfg(), Run(0, {}))
     graphs = {}

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from transferlab import engine, models
-from transferlab.multiseed import SeedStack, fit_seeds
+from transferlab.engine import SeedStack, fit_seeds
 
 
 def _data(n=40):
@@ -55,7 +55,7 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 
-from transferlab.multiseed import Member, fit_group  # noqa: E402
+from transferlab.engine import Member, fit_group  # noqa: E402
 from transferlab.preempt import Preempted  # noqa: E402
 from transferlab.runs import Run  # noqa: E402
 from transferlab import training  # noqa: E402  (not its TestEachEpoch by name: pytest would collect it)
@@ -185,7 +185,7 @@ def test_a_compiled_group_trains_as_the_eager_group(tmp_path, monkeypatch):
     graph only when members leave and the stack shrinks), the same histories and stops."""
     import torch._dynamo
 
-    monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(engine.compiled, "COMPILE_BACKEND", "aot_eager")
     eager = fit_group(_members("small_cnn", [0, 1, 2], tmp_path, "eager"), TASK, _cfg("small_cnn"),
                       test=_learnable(40, 999), until=UNTIL)
     torch._dynamo.reset()

@@ -28,7 +28,7 @@ FIGURES = ("scorecard", "pretext_curves", "pretext_accuracy", "pretext_gap", "se
 
 
 # the stages that run the engine (by their declared imports): every training stage and the LR finder
-RUNS_ENGINE = {name for name, st in STAGES.items() if "src/transferlab/engine.py" in st.code_files()}
+RUNS_ENGINE = {name for name, st in STAGES.items() if "src/transferlab/engine/loop.py" in st.code_files()}
 assert {name for name, st in STAGES.items() if st.checkpoint} | {"lr_find"} == RUNS_ENGINE
 
 
@@ -326,7 +326,7 @@ def test_snakemake_rerun_is_noop_even_after_dvc_style_mtimes(snake_ws):
 def test_snakemake_code_edit_reruns_exactly_its_dependents(snake_ws):
     """The engine: every training stage and what consumes them; the pretext study's module:
     its three stages, its table and the report. Data stages never."""
-    with edited(snake_ws / "src/transferlab/engine.py"):
+    with edited(snake_ws / "src/transferlab/engine/loop.py"):
         counts = planned(snake_ws)
     assert set(counts) == RUNS_ENGINE | {"aggregate", "scorecard", "report", "all", "total"}
     assert counts["aggregate"] == 6 and counts["scorecard"] == 1 and counts["report"] == 1
@@ -384,7 +384,7 @@ def test_snakemake_has_nothing_to_do_after_dvc_repro(dvc_ws):
 
 def test_dvc_code_edit_marks_exactly_the_stages_that_run_it(dvc_ws):
     assert dvc_changed(dvc_ws) == set()
-    with edited(dvc_ws / "src/transferlab/engine.py"):
+    with edited(dvc_ws / "src/transferlab/engine/loop.py"):
         assert dvc_changed(dvc_ws) == RUNS_ENGINE
     with edited(dvc_ws / "src/transferlab/studies/pretext/stages.py"):
         assert dvc_changed(dvc_ws) == {"pretrain", "finetune", "scratch"}

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferlab import diagnostics, engine, models
+from transferlab import engine, models
+from transferlab.studies.warmstart import diagnostics
 from transferlab.studies.warmstart import plasticity, remedies
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from transferlab.studies.pretext import targets
+from transferlab import pretext_targets as targets
 from transferlab.studies.pretext.stages import pretext_task
 
 

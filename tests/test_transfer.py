@@ -114,7 +114,7 @@ def test_unfrozen_extractor_trains_at_the_lower_lr():
 
     model = resnet.transfer_model(resnet18(), 32, "linear", 4, 16)
     cfg = engine.FitConfig(epochs=1, batch_size=8, optimizer="adam", lr=1e-3, extractor_lr_scale=0.1)
-    groups = engine._param_groups(model, cfg, engine.Freeze(len(model.features), 2))
+    groups = engine.param_groups(model, cfg, engine.Freeze(len(model.features), 2))
     assert {g["name"]: g["lr"] for g in groups if "lr" in g} == {"features": pytest.approx(1e-4)}
 
 

@@ -490,7 +490,6 @@ def test_seed_groups_write_what_sequential_runs_write(tmp_path, params, model, m
     layers re-drawn) with run.seed_groups vmap: every run in the folder sequential runs use,
     the same files, the same epochs to the fit (seeds that fit at different epochs), metrics and
     the pretrained weights equal within float tolerance."""
-    from transferlab import multiseed
 
     st = _setting(n=60)
     fmt.save(st.ds, tmp_path / "data.pt")
@@ -503,8 +502,8 @@ def test_seed_groups_write_what_sequential_runs_write(tmp_path, params, model, m
     ws["until_fit"] = {"train_acc": 0.9, "max_epochs": 12}
     ws["diagnostics"]["enabled"] = False
     groups = []  # the seed groups trained: their sizes
-    real_fit_group = multiseed.fit_group
-    monkeypatch.setattr(multiseed, "fit_group", lambda members, *a, **kw: groups.append(len(members))
+    real_fit_group = engine.fit_group
+    monkeypatch.setattr(engine, "fit_group", lambda members, *a, **kw: groups.append(len(members))
                         or real_fit_group(members, *a, **kw))
     data = ["--data", str(tmp_path / "data.pt")]
     seq = _job_outputs(tmp_path, params, "sequential", "ws_optim", *data, "--optimizer", "adam")

@@ -110,7 +110,7 @@ class Settings:
     progress: bool = True   # a tqdm bar on stderr (the job's log)
     threads: int = 0        # torch CPU threads; 0: leave torch's default
     # sequential: a job's seeds train one after another; vmap: as one vmapped model
-    # (multiseed.fit_group) in the stages that support it (the warm-start arms), each seed's
+    # (engine.fit_group) in the stages that support it (the warm-start arms), each seed's
     # outputs where its own run puts them, equal within float tolerance
     seed_groups: str = "sequential"
     # torch.compile of the training step's forward (and its backward); equal within float

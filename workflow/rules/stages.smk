@@ -1,4 +1,5 @@
-# Every stage's rule, generated from its declaration (@stage in src/transferlab/stages/):
+# Every stage's rule, generated from its declaration (@stage in src/transferlab/studies/*/stages.py
+# and src/transferlab/stages/; `transferlab.registry` lists them):
 # rule name = DVC stage = `transferlab` command = function. Inputs include the source files the
 # stage runs, so a code change reruns exactly its dependents (as in dvc.yaml, generated from
 # the same declarations).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ... import engine, models
 from ... import paths
-from . import targets
+from ... import pretext_targets as targets
 from ...data import format as fmt
 from ...runs import Job, Run
 from ...stage import TRAINED, stage

@@ -23,7 +23,7 @@ from ... import engine
 from . import lrfind
 from ... import params as P
 from ... import paths
-from ..pretext import targets
+from ... import pretext_targets as targets
 from . import probe
 from .averaging import Averages
 from ...data import format as fmt

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import diagnostics, engine
+from ... import engine
+from . import diagnostics
 
 
 @dataclass

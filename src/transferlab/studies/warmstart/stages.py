@@ -19,7 +19,7 @@ warm       train on the full training split from a pretrained model, with a new 
            setup.optimizer) with layers re-drawn or a remedy applied first.
 `ws_tune_pretrain`, `ws_tune`, `ws_tune_fresh` (7): pretraining per LR, warm and fresh per tuning LR.
 With run.seed_groups vmap, the arm stages (1, 2, 5) train each phase's seeds as one vmapped group
-and ws_reset (6) all its runs (multiseed.fit_group), equal to the runs in turn within float
+and ws_reset (6) all its runs (engine.fit_group), equal to the runs in turn within float
 tolerance; the others run in turn: their runs differ in LR (7, a remedy's tuning), in the data
 they see (3, 4) or in what a remedy adds to training (8: a penalty, per-step work).
 """
@@ -34,7 +34,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ... import diagnostics, engine, multiseed
+from ... import engine
+from . import diagnostics
 from ... import params as P
 from ... import paths
 from . import interventions, remedies
@@ -132,10 +133,10 @@ class Setting:
         return engine.fit(model, self.task, data, None, fit_config(self.s, epochs), run,
                           hooks=engine.AllHooks(test, *hooks) if hooks else test, until=until)
 
-    def fit_group(self, members: list[multiseed.Member], epochs: int, until, checkpoint: Path | None
+    def fit_group(self, members: list[engine.Member], epochs: int, until, checkpoint: Path | None
                   ) -> list[engine.FitResult]:
         """fit for a seed group: each member as fit(member.model, member.train, ...) would train it."""
-        return multiseed.fit_group(members, self.task, fit_config(self.s, epochs), test=self.test, until=until,
+        return engine.fit_group(members, self.task, fit_config(self.s, epochs), test=self.test, until=until,
                                    checkpoint=checkpoint)
 
 
@@ -337,7 +338,7 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
 
 
 def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining: bool) -> None:
-    """arm with every phase's seeds as one vmapped seed group (multiseed.fit_group): all
+    """arm with every phase's seeds as one vmapped seed group (engine.fit_group): all
     pretraining runs together, then all warm runs, then all fresh ones; each seed's outputs where
     arm puts them, its numbers equal to arm's within float tolerance. One checkpoint per phase
     (beside the runs' own) resumes the group; a phase an earlier attempt finished is kept."""
@@ -345,7 +346,7 @@ def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining:
         pre = [run.part("pretrain") for run in runs]
         todo = [part for part in pre if not part.done]
         if todo:
-            members = [multiseed.Member(part, st.model(part.seed), st.subset(st.half(part.seed))) for part in todo]
+            members = [engine.Member(part, st.model(part.seed), st.subset(st.half(part.seed))) for part in todo]
             results = st.fit_group(members, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
                                    group_checkpoint(job, "pretrain"))
             for member, res in zip(members, results):
@@ -376,7 +377,7 @@ def full_set_runs(job: Job, st: Setting, start: Callable[[Run], Start]) -> None:
 def full_set_group(job: Job, st: Setting, runs: list[Run], starts: list[Start], phase: str) -> None:
     """Full-set runs from their starts as one seed group, to the fit (fit_start for a group; the
     group's checkpoint named by `phase`), each one's outputs finished as a run's in turn."""
-    members = [multiseed.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
+    members = [engine.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
     results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, phase))
     for member, begun, res in zip(members, starts, results):
         finish_run(member.run, member.model, st, res, begun.summary(st, res), keep_model=False)

@@ -1,4 +1,5 @@
-"""Pretext targets, computed batched on the device from a batch of images in [0, 1].
+"""Pretext targets (the pretext study's, and the recipe's rotation pretext), computed batched on the
+device from a batch of images in [0, 1].
 
 Each target maps (x [B, C, H, W] float in [0, 1], gen) -> (x' [B, C, H, W], y' int64 [B]).
 Random draws come from the run's torch.Generator, so a resumed run replays them exactly.

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import engine
+from ... import engine
 
 
 # ------------------------------------------------------------------ dormant units
