@@ -1,6 +1,8 @@
 """One declaration per stage: the Snakemake rules and dvc.yaml come from it and must agree on
 commands, deps (code included), params and outs; the committed dvc.yaml is the generated one."""
 
+import re
+
 import yaml
 
 from transferlab import dvcfile
@@ -46,6 +48,18 @@ def test_drift_is_detected(workspace):
     assert "outs differ" in text_of and "only in dvc.yaml" in text_of and "only in Snakemake" in text_of
     assert any("dvc params" in p for p in problems)
     assert any("deps differ" in p and "engine/loop.py" in p for p in problems)
+
+
+def test_committed_snakemake_rules_are_the_rendered_ones():
+    """workflow/rules/stages.smk spells out every stage's rule and is what `transferlab
+    snakemake_rules` renders now; a stage's rule names it, its command and its file."""
+    from transferlab import smkfile
+
+    committed = (REPO / "workflow/rules/stages.smk").read_text()
+    assert committed == smkfile.render(), "stages.smk is stale: run `transferlab snakemake_rules` and commit it"
+    assert re.findall(r"^rule (\w+):$", committed, re.M) == list(STAGES)
+    assert "#   transferlab pretrain --params params.yaml" in committed
+    assert "# declared in src/transferlab/studies/pretext/stages.py" in committed
 
 
 def test_committed_dvc_yaml_is_the_generated_one():

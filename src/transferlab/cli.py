@@ -1,5 +1,5 @@
 """`transferlab <command> ...`: one entry point for every stage (transferlab.registry) and
-the project's tools (validate, preset, dvc_yaml, plots_html, shared_cache)."""
+the project's tools (validate, preset, dvc_yaml, snakemake_rules, plots_html, shared_cache)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ def dvc_yaml(argv=None) -> None:
     print(f"{a.out}: written")
 
 
+def snakemake_rules(argv=None) -> None:
+    import argparse
+
+    from . import smkfile
+
+    ap = argparse.ArgumentParser(prog="transferlab snakemake_rules",
+                                 description="Write workflow/rules/stages.smk, every stage's Snakemake rule, from the "
+                                             "stage declarations (commit the result)")
+    ap.add_argument("--out", default="workflow/rules/stages.smk")
+    a = ap.parse_args(argv)
+    smkfile.write(a.out)
+    print(f"{a.out}: written")
+
+
 def plots_html(argv=None) -> None:
     import argparse
 
@@ -82,7 +96,7 @@ def shared_cache(argv=None) -> None:
         raise SystemExit(f"transferlab shared_cache: error: {e}")
 
 
-TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, plots_html, shared_cache)}
+TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, snakemake_rules, plots_html, shared_cache)}
 
 
 def usage() -> str:

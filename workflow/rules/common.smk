@@ -54,6 +54,59 @@ def res(kind):
     return out
 
 
+# ------------------------------------------------------------------ the stages' rules
+# rules/stages.smk (rendered by `transferlab snakemake_rules`) spells out every stage's rule;
+# these fill in, from a stage's declaration and params.yaml, what params.yaml decides.
+from transferlab.registry import STAGES
+
+
+def stage_inputs(name):
+    """The stage's input files by flag (every item's, for a batched stage) and its source files (code)."""
+    return STAGES[name].snakemake_inputs(config)
+
+
+def stage_gathered(name):
+    """The inputs a gathering stage finds by itself (aggregate: the study's runs), per job."""
+    st = STAGES[name]
+    return lambda wildcards: st.gather.snakemake(config, wildcards)
+
+
+def stage_outputs(name):
+    """Every item's outputs; folders as directory(), the report's figures as report() entries
+    for --report."""
+    st, outs = STAGES[name], []
+    for path, is_folder in st.snakemake_outputs(config):
+        stem = Path(path).stem
+        if is_folder:
+            outs.append(directory(path))
+        elif stem in st.figures:
+            outs.append(report(path, caption=f"../report/{stem}.rst", category=st.figures[stem]))
+        else:
+            outs.append(path)
+    return outs
+
+
+def stage_values(name):
+    """The declared params keys' values of a job: a change to one reruns the job (as in DVC)."""
+    st = STAGES[name]
+    return lambda wildcards: st.params_json(config, wildcards)
+
+
+def stage_command(name):
+    """The job's whole command line, rendered per job."""
+    st = STAGES[name]
+    return lambda wildcards: st.render(config, wildcards)
+
+
+def stage_log(name):
+    return STAGES[name].snakemake_template(STAGES[name].log, config)
+
+
+def stage_constraints(name):
+    """Each grid axis matches exactly its values in params.yaml."""
+    return STAGES[name].wildcard_constraints(config)
+
+
 # SLURM delivers SIGUSR1 (`--signal=USR1@N`, `scancel --signal=USR1`) to every process of a
 # job step, Snakemake's own included, and Python dies of it by default, which would take the
 # training process down before it can checkpoint. Inside SLURM jobs Snakemake ignores USR1;

@@ -1,0 +1,80 @@
+"""workflow/rules/stages.smk, rendered from the stage declarations: `transferlab snakemake_rules`
+writes it, and the committed file must equal a fresh rendering (tests/test_dag_consistency.py),
+as dvc.yaml is for DVC. Every rule is spelled out, so a Snakemake user reads each one in
+workflow/; what depends on params.yaml (paths with ${...} keys, the grid's values, the command)
+is filled in when Snakemake reads the workflow, by the helpers in workflow/rules/common.smk.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from .io import atomic_write_text
+
+HEADER = """\
+# Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in
+# src/transferlab/studies/*/stages.py and src/transferlab/stages/; `transferlab.registry` lists
+# them): edit those and render again; tests fail when this file differs from a fresh rendering.
+# rule name = DVC stage = `transferlab` command = function. Each rule's inputs include the source
+# files the stage runs, so a code change reruns exactly its dependents (as in dvc.yaml). What
+# params.yaml decides is filled in by the stage_* helpers of rules/common.smk.
+"""
+
+# A stage's resource class -> the rule's threads (training jobs get resources.train.cpus)
+THREADS = {"train": 'config["resources"]["train"]["cpus"]', "light": "1", "local": "1"}
+
+
+def source_of(st) -> str:
+    """The declaring file, relative to the repository (src/transferlab/...)."""
+    path = Path(inspect.getsourcefile(st.func)).resolve()
+    return path.relative_to(path.parents[len(st.func.__module__.split("."))]).as_posix()
+
+
+def summary_line(st) -> str:
+    doc = (st.func.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(doc.split())
+
+
+def rule(st) -> str:
+    """One stage's rule, as Snakemake reads it."""
+    name = st.name
+    lines = [f"# {line}" for line in _wrapped(f"{name}: {summary_line(st)}")]
+    lines += [f"# declared in {source_of(st)}; its command:"]
+    lines += [f"#   {line}" for line in _wrapped(st.command(), subsequent_indent="  ")]
+    lines += [f"rule {name}:", "    input:", f'        **stage_inputs("{name}"),']
+    if st.gather:
+        lines.append(f'        gathered=stage_gathered("{name}"),')
+    lines += ["    output:", f'        stage_outputs("{name}"),',
+              "    params:", f'        values=stage_values("{name}"),', f'        command=stage_command("{name}"),',
+              "    log:", f'        stage_log("{name}"),']
+    if st.grid:
+        lines += ["    wildcard_constraints:", f'        **stage_constraints("{name}"),']
+    if st.resources == "local":
+        lines.append("    localrule: True")
+    if st.resources == "light":
+        # light jobs (subsampling) form one group: the cluster profile bundles them into few
+        # submissions (group-components), so seconds-long jobs do not each wait in the queue
+        lines.append('    group: "light"')
+    lines += [f"    threads: {THREADS[st.resources]}"]
+    if st.priority:
+        lines.append(f"    priority: {st.priority}")
+    lines += ["    resources:", f'        **res("{st.resources}"),', "    shell:", '        "{params.command}"']
+    return "\n".join(lines)
+
+
+def _wrapped(text: str, width: int = 110, subsequent_indent: str = "") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent=subsequent_indent, break_long_words=False,
+                         break_on_hyphens=False) or [""]
+
+
+def render() -> str:
+    from .registry import STAGES
+
+    return HEADER + "\n\n" + "\n\n\n".join(rule(st) for st in STAGES.values()) + "\n"
+
+
+def write(out: str | Path) -> None:
+    atomic_write_text(out, render())
