@@ -502,9 +502,10 @@ def test_seed_groups_write_what_sequential_runs_write(tmp_path, params, model, m
     ws["until_fit"] = {"train_acc": 0.9, "max_epochs": 12}
     ws["diagnostics"]["enabled"] = False
     groups = []  # the seed groups trained: their sizes
-    real_fit_group = engine.fit_group
-    monkeypatch.setattr(engine, "fit_group", lambda members, *a, **kw: groups.append(len(members))
-                        or real_fit_group(members, *a, **kw))
+    real_fit_many = engine.fit_many
+    monkeypatch.setattr(engine, "fit_many", lambda members, *a, **kw: (groups.append(len(members))
+                                                                       if kw["how"] == "vmap" else None)
+                        or real_fit_many(members, *a, **kw))
     data = ["--data", str(tmp_path / "data.pt")]
     seq = _job_outputs(tmp_path, params, "sequential", "ws_optim", *data, "--optimizer", "adam")
     seq_reset = _job_outputs(tmp_path, params, "sequential", "ws_reset", *data, "--init", str(seq))

@@ -5,7 +5,9 @@ studies; the studies import this, never those."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -182,3 +184,45 @@ def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceDa
                    {"reason": "cap", "epoch": 1, "detail": f"L-BFGS stopped at max_iter={max_iter} unconverged"})
     engine.mark_chance(result, task, len(train))
     return result
+
+
+# ------------------------------------------------------------------ a job's runs, in phases
+@dataclass
+class Phase:
+    """One phase of each run of a job: its folder (run.part(name); None: the run itself), how a
+    run enters it (`start(run, part)`: the member, its model built or warm-started), how it
+    trains (cfg, `until`) and what it leaves behind (`finish(member, result)`)."""
+
+    name: str | None
+    start: Callable[[Run, Run], engine.Member]
+    cfg: engine.FitConfig
+    until: Callable[[dict], bool] | None
+    finish: Callable[[engine.Member, engine.FitResult], None]
+
+
+def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceData | None) -> None:
+    """Every run of `job` through its phases, as run.seed_groups says (engine.fit_many): each run
+    in turn, all its phases (sequential), or each phase with every run at once as one seed group
+    (vmap; one checkpoint per phase beside the runs' own). Either way each run's outputs land
+    where job.runs() puts them and a phase an earlier attempt finished is kept. Each run's test
+    score after every epoch is in its history (test/...)."""
+    if job.settings.seed_groups == "vmap":
+        with job.run_group() as runs:
+            for phase in phases:
+                parts = [(run, run.part(phase.name) if phase.name else run) for run in runs]
+                todo = [(run, part) for run, part in parts if not (phase.name and part.done)]
+                members = [phase.start(run, part) for run, part in todo]
+                checkpoint = job.checkpoint / f"seed_group.{phase.name or 'train'}.pt" if job.checkpoint else None
+                results = engine.fit_many(members, task, phase.cfg, how="vmap", test=test, until=phase.until,
+                                          checkpoint=checkpoint) if members else []
+                for member, result in zip(members, results):
+                    phase.finish(member, result)
+        return
+    for run in job.runs():
+        for phase in phases:
+            part = run.part(phase.name) if phase.name else run
+            if phase.name and part.done:
+                continue
+            member = phase.start(run, part)
+            [result] = engine.fit_many([member], task, phase.cfg, how="sequential", test=test, until=phase.until)
+            phase.finish(member, result)

@@ -21,9 +21,10 @@ One concern a file, read in this order:
     live.py         the run's dvclive folder
     compiled.py     torch.compile under run.compile, reported apart from training
     stopping.py     stop rules read off the history; a run at chance marked diverged
-    loop.py         one run's loop (Loop, fit) and what it leaves behind (finish)
-    stack.py        S seeds of one model as one vmapped model (SeedStack), per-seed evaluation
-    groups.py       a seed group's loop (fit_group)
+    results.py      a run's settings (FitConfig), its result (FitResult), what it leaves behind (finish)
+    stack.py        S seeds of one model as one vmapped model (SeedStack); what a group refuses
+    loop.py         the one loop, for one run or a seed group (Loop), and its entry points:
+                    fit (a run), fit_group (a group), fit_many (a study's runs, as run.seed_groups says)
 
 The settings tests and benchmarks change are read where they are used:
 `engine.compiled.COMPILE_BACKEND`, `engine.device_data.NORMALIZED_COPY_BYTES`.
@@ -35,23 +36,23 @@ from .device_data import (EVAL_BATCH_SIZE, DeviceData, channel_stats, feature_da
                           split_val)
 from .evaluation import (BN_RECALIBRATION_EXAMPLES, amp_context, evaluate, predict, recalibrate_bn,
                          reset_state)
-from .groups import GroupLoop, Member, fit_group
 from .hooks import AllHooks, Hooks
 from .live import Live
-from .loop import FitConfig, FitResult, Loop, finish, fit, on_cpu, snapshot
+from .loop import Loop, Member, fit, fit_group, fit_many, on_cpu
 from .optimizers import OPTIMIZERS, SCHEDULES, head_and_features, param_groups
-from .stack import SeedStack, evaluate_group, fit_seeds, per_seed_loss, recalibrate_group
+from .results import FitConfig, FitResult, finish, snapshot
+from .stack import SeedStack, fit_seeds, per_seed_loss
 from .stopping import at_chance, chance_level, lower_is_better, mark_chance, ran_out, settle, stop_rule
 from .task import (Freeze, Task, apply_freeze, assert_unchanged, classification, frozen_modules,
                    hard_labels, state_of, unchanged)
 
 __all__ = [
     "BN_RECALIBRATION_EXAMPLES", "EVAL_BATCH_SIZE", "OPTIMIZERS", "SCHEDULES", "AllHooks", "Compiled", "DeviceData",
-    "FitConfig", "FitResult", "Freeze", "GroupLoop", "Hooks", "Live", "Loop", "Member", "Preempted", "SeedStack",
+    "FitConfig", "FitResult", "Freeze", "Hooks", "Live", "Loop", "Member", "Preempted", "SeedStack",
     "StopSignals", "Task",
     "amp_context", "apply_freeze", "assert_unchanged", "at_chance", "chance_level", "channel_stats", "classification",
-    "evaluate", "evaluate_group", "feature_data", "finish", "fit", "fit_group", "fit_seeds", "frozen_modules",
+    "evaluate", "feature_data", "finish", "fit", "fit_group", "fit_many", "fit_seeds", "frozen_modules",
     "hard_labels", "head_and_features", "holdout", "lower_is_better", "mark_chance", "on_cpu", "param_groups",
-    "per_seed_loss", "predict", "ran_out", "recalibrate_bn", "recalibrate_group", "reset_state", "settle", "snapshot",
+    "per_seed_loss", "predict", "ran_out", "recalibrate_bn", "reset_state", "settle", "snapshot",
     "split_val", "stop_rule", "state_of", "unchanged",
 ]

@@ -1,5 +1,5 @@
-"""Evaluation (mean loss and accuracy on a split) and BatchNorm recalibration of one model,
-under bfloat16 autocast where a run asks for it on a GPU."""
+"""Evaluation (mean loss and accuracy on a split) and BatchNorm recalibration, of one model or
+of every seed of a SeedStack, under bfloat16 autocast where a run asks for it on a GPU."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .device_data import EVAL_BATCH_SIZE, DeviceData
+from .stack import SeedStack, per_seed_loss
 from .task import Task, hard_labels
 
 
@@ -30,30 +31,45 @@ def reset_state(model: nn.Module) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = EVAL_BATCH_SIZE,
-             seed: int = 12345, amp: bool = False) -> dict[str, float]:
-    """Mean loss and accuracy; random task transforms use a fixed seed so epochs compare."""
+             seed: int = 12345, amp: bool = False) -> dict[str, float] | list[dict[str, float]]:
+    """Mean loss and accuracy of `model` on `data`, {loss, acc}; of a SeedStack, every seed's,
+    [{loss, acc}] per seed, each as its own model's. Random task transforms use a fixed seed so
+    epochs compare."""
     if task.eval is not None:
         return evaluate(model, task.eval, data, batch_size=batch_size, seed=seed, amp=amp)
-    if task.parts:
+    if task.parts:  # a switching task: each part's score, averaged
         each = [evaluate(model, t, data, batch_size=batch_size, seed=seed, amp=amp) for t in task.parts]
-        return {k: sum(e[k] for e in each) / len(each) for k in each[0]}
+        if isinstance(each[0], list):
+            return [_mean([e[i] for e in each]) for i in range(len(each[0]))]
+        return _mean(each)
+    stacked = isinstance(model, SeedStack)
     was_training = model.training
     model.eval()
     reset_state(model)
     gen = torch.Generator().manual_seed(seed)
     dev = data.images.device
-    loss_sum = torch.zeros((), device=dev)
-    correct = torch.zeros((), device=dev, dtype=torch.long)
+    shape = (len(model.seeds),) if stacked else ()
+    loss_sum = torch.zeros(shape, device=dev)  # [S] for a stack
+    correct = torch.zeros(shape, device=dev, dtype=torch.long)
     order = data.order(None)
     for step in range(data.num_batches(batch_size)):
         x, y, head = data.inputs(order, step, batch_size, task, gen, step)
         with amp_context(dev, amp):
-            logits = model(x, head).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == hard_labels(y)).sum()
+            logits = (model(x, head, shared=True) if stacked else model(x, head)).float()  # [S, B, C] / [B, C]
+        if stacked:
+            loss_sum += per_seed_loss(logits, y.expand(len(model.seeds), *y.shape), reduce="sum")
+        else:
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(-1) == hard_labels(y)).sum(-1)
     model.train(was_training)
     n = len(data)
-    return {"loss": float(loss_sum) / n, "acc": float(correct) / n}
+    scores = [{"loss": float(loss) / n, "acc": float(right) / n}
+              for loss, right in zip(loss_sum.reshape(-1), correct.reshape(-1))]
+    return scores if stacked else scores[0]
+
+
+def _mean(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]}
 
 
 # BatchNorm statistics are recomputed from at most this many training examples: a cap on the
@@ -69,12 +85,13 @@ def training_batchnorms(model: nn.Module) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = 256,
+def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData | list[DeviceData], *, batch_size: int = 256,
                    max_examples: int = BN_RECALIBRATION_EXAMPLES, seed: int = 12345, amp: bool = False) -> nn.Module:
     """Recompute the running mean/var of the model's BatchNorm layers that are in training mode
     from `max_examples` training examples drawn at random (a fixed seed: every call sees the same
     ones), with the weights as they are now ("precise BN", Wu & Johnson 2021). Layers in eval mode
-    (frozen blocks) keep theirs. Returns the model.
+    (frozen blocks) keep theirs. Returns the model. A SeedStack's `data` is each seed's training data
+    (a list, of one length): every seed's statistics from its own, as its own run's.
 
     Why drawn, not the first ones: a split stored by class (CIFAR-10 staged from its per-class
     folders: 1,000 airplanes, then 1,000 automobiles, ...) gave statistics of one class, and every
@@ -90,27 +107,43 @@ def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData, *, batch_size
     0.96-0.97 (benchmarks/bn_statistics.py). swa_utils.update_bn does the same computation but
     resets every BatchNorm layer, frozen ones included, and sees only plain images; this one
     feeds the task's inputs (a rotation pretext's rotated images)."""
-    layers = training_batchnorms(model)
-    if not layers or len(data) == 0:
+    stacked = isinstance(model, SeedStack)
+    datas = data if stacked else [data]
+    layers = model.batchnorm_buffers() if stacked else [  # (layer, its buffers by name)
+        (m, {k: getattr(m, k) for k in ("running_mean", "running_var", "num_batches_tracked")})
+        for m in training_batchnorms(model)]
+    if not layers or len(datas[0]) == 0:
         return model
     while task.eval is not None:  # training-only augmentation: the statistics of clean inputs
         task = task.eval
     parts = task.parts or [task]  # a switching task: its parts' inputs in turn
-    momenta = [m.momentum for m in layers]
-    for m in layers:
-        m.reset_running_stats()
-        m.momentum = None  # None: an equal-weight average over the batches that follow
-    gen = torch.Generator().manual_seed(seed)
+    momenta = [m.momentum for m, _ in layers]
+    for _, buffers in layers:  # reset_running_stats (a stack's: its stacked buffers)
+        buffers["running_mean"].zero_()
+        buffers["running_var"].fill_(1)
+        buffers["num_batches_tracked"].zero_()
+    gens = [torch.Generator().manual_seed(seed) for _ in datas]  # each seed's run: its own, same seed
     # [min(N, max_examples)] indices of the whole split (not data.order: a sampler's epoch mixture)
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:max_examples]
-    order = order.to(data.images.device)
+    order = torch.randperm(len(datas[0]), generator=torch.Generator().manual_seed(seed))[:max_examples]
+    order = order.to(datas[0].images.device)
     reset_state(model)
+    was_training = model.training
+    if stacked:
+        model.train()  # (a single run's model is left as it is: its frozen blocks stay in eval mode)
     for i in range(-(-len(order) // batch_size)):
-        x, _, head = data.inputs(order, i, batch_size, parts[i % len(parts)], gen, i)
-        with amp_context(data.images.device, amp):
-            model(x, head)  # [B, classes]; only the statistics are kept
-    for m, momentum in zip(layers, momenta):
+        # An equal-weight average over the batches (BatchNorm's momentum None: a factor of 1 / the
+        # batches so far), the factor set by hand: under vmap the batch counter is a batched tensor
+        # BatchNorm cannot read as one number. It is the same float momentum None would use.
+        for m, _ in layers:
+            m.momentum = 1.0 / (i + 1)
+        made = [d.inputs(order, i, batch_size, parts[i % len(parts)], gen, i) for d, gen in zip(datas, gens)]
+        x = torch.stack([x for x, _, _ in made]) if stacked else made[0][0]  # [S, B, ...] / [B, ...]
+        with amp_context(x.device, amp):
+            model(x, made[0][2])  # only the statistics are kept
+    for (m, _), momentum in zip(layers, momenta):
         m.momentum = momentum
+    if stacked:
+        model.train(was_training)
     return model
 
 

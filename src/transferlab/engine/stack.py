@@ -7,8 +7,8 @@ are dominated by per-kernel overheads, not FLOPs (on one H100, 8 seeds as a grou
 (MLP), 3.4x (small CNN) and 2.0x (ResNet-18) faster than 8 runs in turn,
 benchmarks/results/gpu_seed_groups.md). Each seed keeps its own initialisation (built under its
 seed, as a separate run would be); BatchNorm statistics are stacked buffers, updated per seed.
-This module holds the stack and what it computes per seed (the loss, evaluation, BatchNorm
-recalibration); groups.py trains it.
+This module holds the stack, its per-seed loss, what a group refuses and its optimizer's
+groups; loop.py trains it as it trains one run (evaluation.py scores and recalibrates it).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .device_data import EVAL_BATCH_SIZE, DeviceData
-from .evaluation import BN_RECALIBRATION_EXAMPLES, amp_context
-from .loop import FitConfig
-from .optimizers import OPTIMIZERS
-from .task import Task, hard_labels
+from .device_data import DeviceData
+from .hooks import Hooks
+from .optimizers import OPTIMIZERS, head_and_features
+from .results import FitConfig
 
 
 class SeedStack(nn.Module):
@@ -137,67 +136,49 @@ def per_seed_loss(logits: torch.Tensor, y: torch.Tensor, reduce: str = "mean") -
     return per_example.mean(1) if reduce == "mean" else per_example.sum(1)
 
 
-@torch.no_grad()
-def evaluate_group(stack: SeedStack, task: Task, data: DeviceData, *,
-                   batch_size: int = EVAL_BATCH_SIZE, seed: int = 12345, amp: bool = False
-                   ) -> list[dict[str, float]]:
-    """engine.evaluate for every seed of the stack on the same data: [{loss, acc}] per seed."""
-    if task.eval is not None:
-        return evaluate_group(stack, task.eval, data, batch_size=batch_size, seed=seed, amp=amp)
-    if task.parts:
-        each = [evaluate_group(stack, t, data, batch_size=batch_size, seed=seed, amp=amp) for t in task.parts]
-        return [{k: sum(e[i][k] for e in each) / len(each) for k in each[0][i]} for i in range(len(stack.seeds))]
-    was_training = stack.training
-    stack.eval()
-    gen = torch.Generator().manual_seed(seed)
-    dev = data.images.device
-    n_seeds = len(stack.seeds)
-    loss_sum = torch.zeros(n_seeds, device=dev)
-    correct = torch.zeros(n_seeds, device=dev, dtype=torch.long)
-    for step, (x, y) in enumerate(data.batches(batch_size, None)):
-        x, y, head = task.make(x, y, gen, step)
-        with amp_context(dev, amp):
-            logits = stack(data.normalize(x), head, shared=True).float()   # [S, B, classes]
-        targets = y.expand(n_seeds, *y.shape)                               # [S, B] or [S, B, classes]
-        loss_sum += per_seed_loss(logits, targets, reduce="sum")
-        correct += (logits.argmax(-1) == hard_labels(y)).sum(1)
-    stack.train(was_training)
-    return [{"loss": float(loss_sum[i]) / len(data), "acc": float(correct[i]) / len(data)} for i in range(n_seeds)]
+# ------------------------------------------------------------------ what a group can do, and its optimizer
+def metrics_only(hook: Hooks) -> bool:
+    """A hook that adds epoch metrics and nothing to the training itself (no penalty, per-step
+    work or optimizer edits): one the group can run on a copy of a seed's weights."""
+    kind = type(hook)
+    return all(getattr(kind, name) is getattr(Hooks, name) for name in ("attach", "penalty", "step"))
 
 
-@torch.no_grad()
-def recalibrate_group(stack: SeedStack, task: Task, datas: list[DeviceData], *, batch_size: int = 256,
-                      max_examples: int = BN_RECALIBRATION_EXAMPLES, seed: int = 12345,
-                      amp: bool = False) -> None:
-    """engine.recalibrate_bn for every seed, each on its own training data (`datas`, one per
-    seed, of one length): the same examples, inputs and equal-weight average as its own run.
+def refuse_group(members: list, cfg: FitConfig, freeze, select: str | None) -> None:
+    """What a group cannot do as its seeds' separate runs would: refused, naming the setting.
+    `members`: the loop's (run, model, train, hooks) each."""
+    if not members:
+        raise ValueError("a seed group needs at least one member")
+    lengths = {len(m.train) for m in members}
+    if len(lengths) > 1:
+        raise ValueError(f"a seed group's members train on data of one length (got {sorted(lengths)}): "
+                         "run them with run.seed_groups: sequential")
+    if cfg.clip_grad_norm > 0:
+        raise ValueError("clip_grad_norm is a per-run global norm; seed groups do not clip per seed: "
+                         "run.seed_groups: sequential")
+    bad = [type(h).__name__ for m in members for h in m.hooks if not metrics_only(h)]
+    if bad:
+        raise ValueError(f"hooks {bad} change the training (penalty, step or optimizer): a seed group runs only "
+                         "hooks that add epoch metrics; run.seed_groups: sequential")
+    if freeze.blocks:
+        raise ValueError("frozen blocks (freeze) are a single run's: a seed group trains every block; "
+                         "run.seed_groups: sequential")
+    if select is not None:
+        raise ValueError(f"select={select!r} keeps a single run's best epoch; a seed group keeps none: "
+                         "run.seed_groups: sequential")
+    if any(hasattr(mod, "reset_state") for mod in members[0].model.modules()):
+        raise ValueError("a model that carries state between batches (an LM) cannot be vmapped as a seed group")
 
-    That average is BatchNorm's momentum None (a factor 1 / num_batches_tracked per batch); under
-    vmap the counter is a batched tensor that BatchNorm cannot read as one number, so the same
-    factor, 1 / (batches so far), is set as the momentum before each batch instead."""
-    layers = stack.batchnorm_buffers()
-    if not layers or len(datas[0]) == 0:
-        return
-    while task.eval is not None:  # training-only augmentation: the statistics of clean inputs
-        task = task.eval
-    parts = task.parts or [task]
-    momenta = [m.momentum for m, _ in layers]
-    for _, buffers in layers:  # reset_running_stats, on the stacked buffers
-        buffers["running_mean"].zero_()
-        buffers["running_var"].fill_(1)
-        buffers["num_batches_tracked"].zero_()
-    gens = [torch.Generator().manual_seed(seed) for _ in datas]  # each seed's run: its own, same seed
-    order = torch.randperm(len(datas[0]), generator=torch.Generator().manual_seed(seed))[:max_examples]
-    order = order.to(datas[0].images.device)
-    was_training = stack.training
-    stack.train()
-    for i in range(-(-len(order) // batch_size)):
-        for m, _ in layers:
-            m.momentum = 1.0 / (i + 1)
-        made = [parts[i % len(parts)].make(*data.batch(order, i, batch_size), gen, i) for data, gen in zip(datas, gens)]
-        x = torch.stack([data.normalize(x) for data, (x, _, _) in zip(datas, made)])  # [S, B, ...]
-        with amp_context(x.device, amp):
-            stack(x, made[0][2])  # only the statistics are kept
-    for (m, _), momentum in zip(layers, momenta):
-        m.momentum = momentum
-    stack.train(was_training)
+
+def stacked_param_groups(stack: SeedStack, cfg: FitConfig) -> list[dict]:
+    """The groups a single run's optimizer has (head_and_features), of the stacked tensors."""
+    named = stack.named_stacked()
+    return head_and_features([p for k, p in named.items() if k.startswith("heads.")],
+                             [p for k, p in named.items() if not k.startswith("heads.")], cfg)
+
+
+def sliced_state(state: dict, keep: list[int], n_seeds: int) -> dict:
+    """An optimizer's state dict with every per-seed tensor ([S, ...]) cut to the seeds `keep`."""
+    cut = {i: {k: v[keep] if torch.is_tensor(v) and v.ndim and v.shape[0] == n_seeds else v for k, v in s.items()}
+           for i, s in state["state"].items()}
+    return {**state, "state": cut}

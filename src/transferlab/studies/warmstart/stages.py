@@ -19,8 +19,8 @@ warm       train on the full training split from a pretrained model, with a new 
            setup.optimizer) with layers re-drawn or a remedy applied first.
 `ws_tune_pretrain`, `ws_tune`, `ws_tune_fresh` (7): pretraining per LR, warm and fresh per tuning LR.
 With run.seed_groups vmap, the arm stages (1, 2, 5) train each phase's seeds as one vmapped group
-and ws_reset (6) all its runs (engine.fit_group), equal to the runs in turn within float
-tolerance; the others run in turn: their runs differ in LR (7, a remedy's tuning), in the data
+and ws_reset (6) all its runs (training.fit_phases, engine.fit_many), equal to the runs in turn
+within float tolerance; the others run in turn: their runs differ in LR (7, a remedy's tuning), in the data
 they see (3, 4) or in what a remedy adds to training (8: a penalty, per-step work).
 """
 
@@ -43,7 +43,7 @@ from ...data import format as fmt
 from ...io import atomic_torch_save, load_checkpoint
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
-from ...training import TestEachEpoch, new_model, save_run
+from ...training import Phase, fit_phases, new_model, save_run
 
 log = logging.getLogger("transferlab.warmstart")
 
@@ -129,15 +129,14 @@ class Setting:
 
     def fit(self, model, data, epochs: int, run: Run, until=None, hooks: tuple[engine.Hooks, ...] = ()
             ) -> engine.FitResult:
-        test = TestEachEpoch(self.task, self.test, run.amp)
-        return engine.fit(model, self.task, data, None, fit_config(self.s, epochs), run,
-                          hooks=engine.AllHooks(test, *hooks) if hooks else test, until=until)
+        """One run on `data`, its test score after every epoch in its history (test/...)."""
+        [res] = engine.fit_many([engine.Member(run, model, data, hooks)], self.task, fit_config(self.s, epochs),
+                                how="sequential", test=self.test, until=until)
+        return res
 
-    def fit_group(self, members: list[engine.Member], epochs: int, until, checkpoint: Path | None
-                  ) -> list[engine.FitResult]:
-        """fit for a seed group: each member as fit(member.model, member.train, ...) would train it."""
-        return engine.fit_group(members, self.task, fit_config(self.s, epochs), test=self.test, until=until,
-                                   checkpoint=checkpoint)
+    def phase(self, name: str | None, start: Callable[[Run, Run], engine.Member], epochs: int, until,
+              finish: Callable[[engine.Member, engine.FitResult], None]) -> Phase:
+        return Phase(name, start, fit_config(self.s, epochs), until, finish)
 
 
 def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
@@ -317,75 +316,37 @@ def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: boo
 
 
 def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **overrides) -> None:
-    """An experiment's arm, seed by seed: pretrain on the half, then warm from it and fresh on
-    the full set, each phase in its own folder (run.part); phases an earlier attempt finished
-    are kept. With run.seed_groups vmap, each phase's seeds train as one group (arm_group)."""
+    """An experiment's arm, every seed: pretrain on the half, then warm from it and fresh on the
+    full set, each phase in its own folder (run.part); phases an earlier attempt finished are
+    kept. In turn, or with run.seed_groups vmap each phase's seeds as one group (fit_phases)."""
     st = setting(job, **overrides)
-    if job.settings.seed_groups == "vmap":
-        arm_group(job, st, phases, fixed_pretraining)
-        return
-    for run in job.runs():
-        pre = run.part("pretrain")
-        if not pre.done:
-            model, res, summary = pretrain(st, pre, fixed_pretraining)
-            finish_run(pre, model, st, res, summary, keep_model=True)
-        for phase in phases:
-            part = run.part(phase)
-            if not part.done:
-                init = pre.dir / "model.pt" if phase == "warm" else None
-                model, res, summary = train(st, part, init=init)
-                finish_run(part, model, st, res, summary, keep_model=False)
+
+    def pretrained(run: Run, part: Run) -> engine.Member:
+        return engine.Member(part, st.model(part.seed), st.subset(st.half(part.seed)))
+
+    def keep(member: engine.Member, res: engine.FitResult) -> None:
+        finish_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]), keep_model=True)
+
+    plan = [st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
+                     keep)]
+    for phase in phases:
+        init = (lambda run: run.part("pretrain").dir / "model.pt") if phase == "warm" else (lambda run: None)
+        plan.append(full_set_phase(st, phase, lambda run, part, init=init: start_train(st, part, init=init(run))))
+    fit_phases(job, plan, st.task, st.test)
 
 
-def arm_group(job: Job, st: Setting, phases: tuple[str, ...], fixed_pretraining: bool) -> None:
-    """arm with every phase's seeds as one vmapped seed group (engine.fit_group): all
-    pretraining runs together, then all warm runs, then all fresh ones; each seed's outputs where
-    arm puts them, its numbers equal to arm's within float tolerance. One checkpoint per phase
-    (beside the runs' own) resumes the group; a phase an earlier attempt finished is kept."""
-    with job.run_group() as runs:
-        pre = [run.part("pretrain") for run in runs]
-        todo = [part for part in pre if not part.done]
-        if todo:
-            members = [engine.Member(part, st.model(part.seed), st.subset(st.half(part.seed))) for part in todo]
-            results = st.fit_group(members, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
-                                   group_checkpoint(job, "pretrain"))
-            for member, res in zip(members, results):
-                finish_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]),
-                           keep_model=True)
-        for phase in phases:
-            todo = [(run.part(phase), pretrained) for run, pretrained in zip(runs, pre) if not run.part(phase).done]
-            if not todo:
-                continue
-            starts = [start_train(st, part, init=pretrained.dir / "model.pt" if phase == "warm" else None)
-                      for part, pretrained in todo]
-            full_set_group(job, st, [part for part, _ in todo], starts, phase)
+def full_set_phase(st: Setting, name: str | None, start: Callable[[Run, Run], Start]) -> Phase:
+    """Full-set runs from their starts (warm-started, re-drawn, remedied; their hooks), to the fit."""
+    begun: dict[Path, Start] = {}  # each run's start by its folder, until its summary is written
 
+    def enter(run: Run, part: Run) -> engine.Member:
+        begun[part.dir] = start(run, part)
+        return engine.Member(part, begun[part.dir].model, st.full, begun[part.dir].hooks)
 
-def full_set_runs(job: Job, st: Setting, start: Callable[[Run], Start]) -> None:
-    """Every run of the job on the full set from `start(run)` (its model warm-started, re-drawn,
-    remedied; its hooks), to the fit: in turn, or with run.seed_groups vmap as one group (every
-    run of the job shares the setting, so its seeds and grid points train together)."""
-    if job.settings.seed_groups != "vmap":
-        for run in job.runs():
-            model, res, summary = fit_start(st, run, start(run))
-            finish_run(run, model, st, res, summary, keep_model=False)
-        return
-    with job.run_group() as runs:
-        full_set_group(job, st, runs, [start(run) for run in runs], "train")
-
-
-def full_set_group(job: Job, st: Setting, runs: list[Run], starts: list[Start], phase: str) -> None:
-    """Full-set runs from their starts as one seed group, to the fit (fit_start for a group; the
-    group's checkpoint named by `phase`), each one's outputs finished as a run's in turn."""
-    members = [engine.Member(run, begun.model, st.full, begun.hooks) for run, begun in zip(runs, starts)]
-    results = st.fit_group(members, st.epochs("train"), st.until(), group_checkpoint(job, phase))
-    for member, begun, res in zip(members, starts, results):
-        finish_run(member.run, member.model, st, res, begun.summary(st, res), keep_model=False)
-
-
-def group_checkpoint(job: Job, phase: str) -> Path | None:
-    """A phase's seed-group checkpoint, beside the job's runs' own."""
-    return job.checkpoint / f"seed_group.{phase}.pt" if job.checkpoint else None
+    def leave(member: engine.Member, res: engine.FitResult) -> None:
+        summary = begun.pop(member.run.dir).summary(st, res)
+        finish_run(member.run, member.model, st, res, summary, keep_model=False)
+    return st.phase(name, enter, st.epochs("train"), st.until(), leave)
 
 
 def phased(*phases: str) -> tuple[str, ...]:
@@ -479,10 +440,10 @@ def ws_reset(job: Job) -> None:
     """Warm starts from the base pretrained model with layers re-drawn first: every selection and seed."""
     st = setting(job)
 
-    def start(run: Run) -> Start:
+    def start(run: Run, part: Run) -> Start:
         mode, n = run.axes["mode"], run.axes["n"]
         return start_train(st, run, init=run.inputs["init"], before=lambda m: remedies.reset(m, mode, n, run.seed))
-    full_set_runs(job, st, start)
+    fit_phases(job, [full_set_phase(st, None, start)], st.task, st.test)
 
 
 # 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
