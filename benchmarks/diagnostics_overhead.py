@@ -40,7 +40,7 @@ def timed_run(st: stages.Setting, seed: int, init: Path | None, work: Path) -> t
     run = Run(seed, {"stage": "benchmark"}, dir=work / f"run{seed}_{time.monotonic_ns()}")
     t = time.perf_counter()
     model, res, summary = stages.train(st, run, init=init)
-    stages.finish_run(run, model, st, res, summary, keep_model=False)
+    stages.write_run(run, model, st, res, summary, keep_model=False)
     return time.perf_counter() - t, len(res.history)
 
 

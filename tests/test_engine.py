@@ -292,9 +292,9 @@ def test_dvclive_curves_grow_while_training_and_survive_a_resume(ds, tmp_path):
         engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("a"), on_step=watch)
     assert seen == {0: 0, 1: 1, 2: 2}  # rows after the header: one per finished epoch
     resumed = engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("a"))
-    engine.finish(resumed, {"test/acc": 0.5}, live_run("a"))
+    engine.write_metrics(resumed, {"test/acc": 0.5}, live_run("a"))
     full = engine.fit(_model(), task, _data(ds), _data(ds), cfg, live_run("b"))
-    engine.finish(full, {"test/acc": 0.5}, live_run("b"))
+    engine.write_metrics(full, {"test/acc": 0.5}, live_run("b"))
     for name in ("train/loss.tsv", "val/acc.tsv", "lr.tsv"):
         a, b = (tmp_path / r / "live/plots/metrics" / name for r in "ab")
         assert a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 1 + 3

@@ -68,7 +68,7 @@ def _fit(ds, tmp_path, hooks=None, **cfg):
 def test_a_run_with_a_nan_loss_is_marked_diverged_and_stops(ds, tmp_path):
     res, run = _fit(ds, tmp_path, NanPenalty(), epochs=6)
     assert res.stop["reason"] == "diverged" and res.stop["epoch"] == 1  # stopped after the first epoch
-    engine.finish(res, {"test/acc": 0.1}, run)
+    engine.write_metrics(res, {"test/acc": 0.1}, run)
     summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
     assert summary["status/diverged"] == 1.0 and summary["status/diverged_epoch"] == 1.0
 

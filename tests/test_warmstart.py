@@ -226,7 +226,7 @@ def test_every_stage_starts_a_new_optimizer(monkeypatch):
 
     monkeypatch.setitem(engine.OPTIMIZERS, "adam", recording)
     until = {"train_acc": 1.0, "max_epochs": 2}
-    model, res, summary = stages.stages(st, Run(0, {}), 1, 1.0, "none", until_fit=until,
+    model, res, summary = stages.chunked_arrival(st, Run(0, {}), 1, 1.0, "none", until_fit=until,
                                           warmstart={"shrink_perturb": {"shrink": 1, "perturb": 0}})
     assert created == [0, 0]  # one optimizer per stage, each without state
 
@@ -246,7 +246,8 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     until = {"train_acc": 1.0, "max_epochs": 2}
     sp = {"shrink": 0.5, "perturb": 0.01}
     ws = {"shrink_perturb": sp}
-    ref, ref_res, _ = stages.stages(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until, warmstart=ws)
+    ref, ref_res, _ = stages.chunked_arrival(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until,
+                                             warmstart=ws)
     ckpt = tmp_path / "run.pt"
 
     class Crash(Exception):
@@ -264,13 +265,13 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     stages.Setting.fit = crashing_fit
     try:
         with pytest.raises(Crash):
-            stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until,
-                          warmstart=ws)
+            stages.chunked_arrival(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb",
+                                   until_fit=until, warmstart=ws)
     finally:
         stages.Setting.fit = real_fit
     assert len(list(tmp_path.glob("run.stage*.done.pt"))) == 2
-    model, res, _ = stages.stages(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until,
-                                  warmstart=ws)
+    model, res, _ = stages.chunked_arrival(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb",
+                                           until_fit=until, warmstart=ws)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ref.state_dict().items())
     assert res.history == ref_res.history
     assert not list(tmp_path.glob("run.stage*"))  # cleaned up

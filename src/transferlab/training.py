@@ -88,7 +88,7 @@ def save_run(run: Run, model, stats, res: engine.FitResult, summary: dict) -> No
     """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
     checkpoint dropped)."""
     save_model(model, run.dir, run.config, stats)
-    engine.finish(res, summary, run)
+    engine.write_metrics(res, summary, run)
 
 
 class TestEachEpoch(engine.Hooks):
@@ -191,13 +191,13 @@ def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceDa
 class Phase:
     """One phase of each run of a job: its folder (run.part(name); None: the run itself), how a
     run enters it (`start(run, part)`: the member, its model built or warm-started), how it
-    trains (cfg, `until`) and what it leaves behind (`finish(member, result)`)."""
+    trains (cfg, `until`) and what it leaves behind (`write(member, result)`)."""
 
     name: str | None
     start: Callable[[Run, Run], engine.Member]
     cfg: engine.FitConfig
     until: Callable[[dict], bool] | None
-    finish: Callable[[engine.Member, engine.FitResult], None]
+    write: Callable[[engine.Member, engine.FitResult], None]
 
 
 def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceData | None) -> None:
@@ -216,7 +216,7 @@ def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceD
                 results = engine.fit_many(members, task, phase.cfg, how="vmap", test=test, until=phase.until,
                                           checkpoint=checkpoint) if members else []
                 for member, result in zip(members, results):
-                    phase.finish(member, result)
+                    phase.write(member, result)
         return
     for run in job.runs():
         for phase in phases:
@@ -225,4 +225,4 @@ def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceD
                 continue
             member = phase.start(run, part)
             [result] = engine.fit_many([member], task, phase.cfg, how="sequential", test=test, until=phase.until)
-            phase.finish(member, result)
+            phase.write(member, result)

@@ -21,7 +21,7 @@ One concern a file, read in this order:
     live.py         the run's dvclive folder
     compiled.py     torch.compile under run.compile, reported apart from training
     stopping.py     stop rules read off the history; a run at chance marked diverged
-    results.py      a run's settings (FitConfig), its result (FitResult), what it leaves behind (finish)
+    results.py      a run (Member), its settings (FitConfig), its result (FitResult), write_metrics
     stack.py        S seeds of one model as one vmapped model (SeedStack); what a group refuses
     loop.py         the one loop, for one run or a seed group (Loop), and its entry points:
                     fit (a run), fit_group (a group), fit_many (a study's runs, as run.seed_groups says)
@@ -40,7 +40,7 @@ from .hooks import AllHooks, Hooks
 from .live import Live
 from .loop import Loop, Member, fit, fit_group, fit_many, on_cpu
 from .optimizers import OPTIMIZERS, SCHEDULES, head_and_features, param_groups
-from .results import FitConfig, FitResult, finish, snapshot
+from .results import FitConfig, FitResult, snapshot, write_metrics
 from .stack import SeedStack, fit_seeds, per_seed_loss
 from .stopping import at_chance, chance_level, lower_is_better, mark_chance, ran_out, settle, stop_rule
 from .task import (Freeze, Task, apply_freeze, assert_unchanged, classification, frozen_modules,
@@ -51,8 +51,8 @@ __all__ = [
     "FitConfig", "FitResult", "Freeze", "Hooks", "Live", "Loop", "Member", "Preempted", "SeedStack",
     "StopSignals", "Task",
     "amp_context", "apply_freeze", "assert_unchanged", "at_chance", "chance_level", "channel_stats", "classification",
-    "evaluate", "feature_data", "finish", "fit", "fit_group", "fit_many", "fit_seeds", "frozen_modules",
+    "evaluate", "feature_data", "fit", "fit_group", "fit_many", "fit_seeds", "frozen_modules",
     "hard_labels", "head_and_features", "holdout", "lower_is_better", "mark_chance", "on_cpu", "param_groups",
     "per_seed_loss", "predict", "ran_out", "recalibrate_bn", "reset_state", "settle", "snapshot",
-    "split_val", "stop_rule", "state_of", "unchanged",
+    "split_val", "stop_rule", "state_of", "unchanged", "write_metrics",
 ]

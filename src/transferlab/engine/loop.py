@@ -276,7 +276,7 @@ class Loop:
                 self.compiled.target(self.module)
             self.new_optimizer(sliced_state(opt_state, keep, n_seeds), sched_state)
 
-    def finish(self) -> list[FitResult]:
+    def end_training(self) -> list[FitResult]:
         """Members still training when the epochs ran out stop there; every member's model holds
         its final weights, in eval mode; the frozen blocks' contract checked."""
         self.leave({i: ran_out(self.cfg, self.until) for i in self.active})
@@ -311,7 +311,7 @@ class Loop:
                 if not self.stacked and self.results[0].history:
                     row = self.results[0].history[-1]
                     bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train/loss", "val/acc")})
-        return self.finish()
+        return self.end_training()
 
 
 def on_cpu(value):

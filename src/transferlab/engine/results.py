@@ -1,5 +1,5 @@
 """What the loop is given and what it gives back: a run to train (Member), its settings
-(FitConfig), its result (FitResult: history, stop, best epoch), and `finish`, which writes what a
+(FitConfig), its result (FitResult: history, stop, best epoch), and `write_metrics`, which writes what a
 run leaves behind (metrics.json, its dvclive folder) and drops its checkpoint."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def snapshot(state: dict) -> dict:
     return {k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
 
 
-def finish(result: FitResult, summary: dict[str, float], run: Run, labels: dict[str, str] | None = None) -> None:
+def write_metrics(result: FitResult, summary: dict[str, float], run: Run, labels: dict[str, str] | None = None) -> None:
     """Write the run's metrics.json (summary + per-epoch history, what aggregation reads) and the
     dvclive folder (for `dvc plots`), each atomically, then drop its checkpoint. `labels`: what
     the run was made of when params alone do not say it (e.g. which extractor weights loaded);

@@ -79,7 +79,7 @@ def lm(job: Job) -> None:
         model, vocab, res, summary = train_lm(corpus, job.params, run)
         atomic_torch_save({"model": model.state_dict(), "vocab": vocab.state(), "lm_config": job.params["nlp"]["lm"],
                            "config": run.config}, run.dir / "model.pt")
-        engine.finish(res, summary, run, _labels(corpus))
+        engine.write_metrics(res, summary, run, _labels(corpus))
         log.info("LM on %s, seed %d: %s", text.describe(corpus), run.seed, summary)
 
 
@@ -194,7 +194,7 @@ def nli_lm(job: Job) -> None:
     for run in job.runs():
         lm_ck = torch.load(run.inputs["lm"], map_location="cpu", weights_only=False)
         res, summary = train_nli_lm(nli, lm_ck, run.axes["variant"], job.params, run)
-        engine.finish(res, summary, run, _labels(nli))
+        engine.write_metrics(res, summary, run, _labels(nli))
         log.info("NLI, LM encoder %s, seed %d: %s", run.axes["variant"], run.seed, summary)
 
 
@@ -233,5 +233,5 @@ def nli_bert(job: Job) -> None:
         variant = run.axes["variant"]
         res, summary = train_nli_bert(nli, variant, job.params, run, shared)
         encoder = job.params["nlp"]["bert"]["checkpoint"] if variant != "scratch" else "scratch"
-        engine.finish(res, summary, run, {**_labels(nli), "encoder": encoder})
+        engine.write_metrics(res, summary, run, {**_labels(nli), "encoder": encoder})
         log.info("NLI, BERT %s, seed %d: %s", variant, run.seed, summary)

@@ -122,5 +122,5 @@ def semisup_finetune(job: Job) -> None:
     ds = fmt.load(job.inputs["data"])
     for run in job.runs():
         model, res, summary, stats = finetune(ds, job.params, run, run.inputs["init"])
-        engine.finish(res, summary, run)
+        engine.write_metrics(res, summary, run)
         log.info("semisup finetune from %s: %s", run.inputs["init"], summary)

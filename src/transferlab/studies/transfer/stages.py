@@ -138,7 +138,7 @@ def transfer_standin(job: Job) -> None:
         atomic_torch_save({"state_dict": net.state_dict(), "num_classes": ds.num_classes, "dataset": ds.name,
                            "image_size": job.params["transfer"]["image_size"], "config": run.config},
                           run.dir / "model.pt")
-        engine.finish(res, summary, run, {"extractor": f"standin:{ds.name}"})
+        engine.write_metrics(res, summary, run, {"extractor": f"standin:{ds.name}"})
         log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)
 
 
@@ -156,5 +156,5 @@ def transfer_finetune(job: Job) -> None:
         standin = run.inputs["standin"] if use_standin else None
         head, mode = run.axes["head"], run.axes["mode"]
         model, res, summary, info = finetune(fmt.load(run.inputs["data"]), head, mode, job.params, run, standin)
-        engine.finish(res, summary, run, {"extractor": info["extractor"]})
+        engine.write_metrics(res, summary, run, {"extractor": info["extractor"]})
         log.info("transfer %s/%s seed %d with %s: %s", head, mode, run.seed, info["extractor"], summary)

@@ -135,8 +135,8 @@ class Setting:
         return res
 
     def phase(self, name: str | None, start: Callable[[Run, Run], engine.Member], epochs: int, until,
-              finish: Callable[[engine.Member, engine.FitResult], None]) -> Phase:
-        return Phase(name, start, fit_config(self.s, epochs), until, finish)
+              write: Callable[[engine.Member, engine.FitResult], None]) -> Phase:
+        return Phase(name, start, fit_config(self.s, epochs), until, write)
 
 
 def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
@@ -246,7 +246,8 @@ def transition(st: Setting, run: Run, gamma: float):
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
-def stages(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, warmstart: dict):
+def chunked_arrival(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict,
+                    warmstart: dict):
     """n_stages pretrain stages on growing data (chunk 1, chunks 1-2, ...; the data split into
     n_stages + 1 chunks by interventions.stage_chunks), each until the train accuracy reaches
     until_fit.train_acc (at most until_fit.max_epochs), then the full set (as train: Setting.epochs).
@@ -306,12 +307,12 @@ def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
     return Setting.make(ds, run_settings(job.params, **overrides), ws["until_fit"], job.device, diag)
 
 
-def finish_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
+def write_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
     stats = (st.full.mean.cpu(), st.full.std.cpu())
     if keep_model:
         save_run(run, model, stats, res, summary)
     else:  # full-set runs are only measured: no model.pt (hundreds of them at paper scale)
-        engine.finish(res, summary, run)
+        engine.write_metrics(res, summary, run)
     log.info("%s %s: %s", run.config["stage"], run.axes, {k: round(v, 4) for k, v in summary.items()})
 
 
@@ -325,7 +326,7 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
         return engine.Member(part, st.model(part.seed), st.subset(st.half(part.seed)))
 
     def keep(member: engine.Member, res: engine.FitResult) -> None:
-        finish_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]), keep_model=True)
+        write_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]), keep_model=True)
 
     plan = [st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
                      keep)]
@@ -345,7 +346,7 @@ def full_set_phase(st: Setting, name: str | None, start: Callable[[Run, Run], St
 
     def leave(member: engine.Member, res: engine.FitResult) -> None:
         summary = begun.pop(member.run.dir).summary(st, res)
-        finish_run(member.run, member.model, st, res, summary, keep_model=False)
+        write_run(member.run, member.model, st, res, summary, keep_model=False)
     return st.phase(name, enter, st.epochs("train"), st.until(), leave)
 
 
@@ -407,7 +408,7 @@ def ws_transition(job: Job) -> None:
         if not 0.0 < gamma < 1.0:
             raise P.ParamsError(f"warmstart.gammas: expected 0 < gamma < 1, got {gamma}")
         model, res, summary = transition(st, run, gamma)
-        finish_run(run, model, st, res, summary, keep_model=False)
+        write_run(run, model, st, res, summary, keep_model=False)
 
 
 # 4. many stages
@@ -420,9 +421,9 @@ def ws_stages(job: Job) -> None:
     st, ws = setting(job), job.params["warmstart"]
     for run in job.runs():
         a = run.axes
-        model, res, summary = stages(st, run, a["stages"], a["ratio"], a["remedy"], until_fit=ws["until_fit"],
-                                     warmstart=ws)
-        finish_run(run, model, st, res, summary, keep_model=False)
+        model, res, summary = chunked_arrival(st, run, a["stages"], a["ratio"], a["remedy"],
+                                              until_fit=ws["until_fit"], warmstart=ws)
+        write_run(run, model, st, res, summary, keep_model=False)
 
 
 # 5. width x depth
@@ -454,7 +455,7 @@ def ws_tune_pretrain(job: Job) -> None:
     st = setting(job, lr=job.axes["plr"])
     for run in job.runs():
         model, res, summary = pretrain(st, run)
-        finish_run(run, model, st, res, summary, keep_model=True)
+        write_run(run, model, st, res, summary, keep_model=True)
 
 
 @stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch={"tlr": "warmstart.tune_lrs", **SEEDS},
@@ -466,7 +467,7 @@ def ws_tune(job: Job) -> None:
     for run in job.runs():
         st = setting(job, ds, lr=run.axes["tlr"])
         model, res, summary = train(st, run, init=run.inputs["init"])
-        finish_run(run, model, st, res, summary, keep_model=False)
+        write_run(run, model, st, res, summary, keep_model=False)
 
 
 @stage(params=KEYS, batch={"tlr": "warmstart.tune_lrs", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TUNE_FRESH),
@@ -477,7 +478,7 @@ def ws_tune_fresh(job: Job) -> None:
     for run in job.runs():
         st = setting(job, ds, lr=run.axes["tlr"])
         model, res, summary = train(st, run)
-        finish_run(run, model, st, res, summary, keep_model=False)
+        write_run(run, model, st, res, summary, keep_model=False)
 
 
 # 8. remedies applied to the base pretrained model at the warm start (studies/warmstart/remedies.py)
@@ -492,4 +493,4 @@ def ws_remedy(job: Job) -> None:
         remedy, settings = remedies.get(run.axes["remedy"], ws)
         st = setting(job, ds, **remedy.tune(settings, base.s)) if remedy.tune else base  # e.g. a larger LR
         model, res, summary = train(st, run, init=run.inputs["init"], remedy=(remedy, settings))
-        finish_run(run, model, st, res, summary, keep_model=False)
+        write_run(run, model, st, res, summary, keep_model=False)
