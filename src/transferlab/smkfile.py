@@ -8,9 +8,13 @@ is filled in when Snakemake reads the workflow, by the helpers in workflow/rules
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from pathlib import Path
 
 from .io import atomic_write_text
+from .stage import AXIS, Stage, fill
+
 
 HEADER = """\
 # Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in
@@ -78,3 +82,39 @@ def render() -> str:
 
 def write(out: str | Path) -> None:
     atomic_write_text(out, render())
+
+
+# ------------------------------------------------------------------ what common.smk's helpers fill in
+def inputs(st: Stage, config: dict) -> dict:
+    """A job's inputs by flag (a batched stage's: every item's), the extra inputs it needs, and
+    its source files (code): a change to any reruns it."""
+    items = st.items(config)
+    ins: dict = {}
+    for flag, template in st.inputs.items():
+        t = st.filled(template, config)
+        used = set(AXIS.findall(t)) & set(st.batch)
+        ins[flag] = list(dict.fromkeys(fill(t, it) for it in items)) if used else t
+    if st.needs:
+        ins["needs"] = [st.filled(p, config) for p in st.needs]
+    return {**ins, "code": st.code_files()}
+
+
+def outputs(st: Stage, config: dict) -> list[tuple[str, bool]]:
+    """(path, is a folder) of every output of a job, items expanded."""
+    outs = []
+    for it in st.items(config) or [{}]:
+        for path in st.item_outputs():
+            path = fill(st.filled(path, config), it)
+            outs.append((path.rstrip("/"), path.endswith("/")))
+    return outs
+
+
+def constraints(st: Stage, config: dict) -> dict[str, str]:
+    """Each axis matches exactly its grid values: a path outside the grid is no job of this rule."""
+    return {a: "|".join(re.escape(str(v)) for v in st.axis_values(config, a)) for a in st.grid}
+
+
+def values_json(st: Stage, config: dict, wildcards) -> str:
+    """The declared keys' values: Snakemake's params trigger reruns a job when, and only when,
+    one of them changes (as DVC does)."""
+    return json.dumps(st.view(config, **{a: wildcards[a] for a in st.grid}), sort_keys=True)

@@ -8,10 +8,11 @@
 
 From this one declaration come: the command `transferlab pretrain` and its arguments (rule
 name = DVC stage name = command = function name), the params keys the stage may read (it is
-handed only those), the Snakemake rule (workflow/rules/stages.smk), the DVC stage
-(`transferlab dvc_yaml` writes dvc.yaml) and the source files the stage runs, which both
-runners treat as dependencies: its module and every `transferlab` module that imports,
-transitively (`code_files`).
+handed only those), the Snakemake rule (smkfile.py renders workflow/rules/stages.smk), the
+DVC stage (dvcfile.py writes dvc.yaml) and the source files the stage runs, which both runners
+treat as dependencies: its module and every `transferlab` module that imports, transitively
+(codedeps.py). This module holds the declaration, its params view and its command line; the
+runners' files are rendered by their own modules.
 
 `grid`: one job per combination of these axes (a Snakemake wildcard, DVC's matrix).
 `batch`: axes one job loops over, seeds above all: the seeds of a configuration are its
@@ -25,19 +26,12 @@ config; DVC's templating keeps it, so dvc.yaml stays valid whatever params.yaml 
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
-import importlib.util
-import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from itertools import product
-from pathlib import Path
 from typing import Callable
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-SOURCE_ROOT = "src/transferlab"  # where the package's files sit in the repository (deps are relative paths)
 PARAM_REF = re.compile(r"\$\{([\w.]+)\}")
 AXIS = re.compile(r"(?<!\$)\{(\w+)\}")
 
@@ -61,7 +55,7 @@ class Gather:
     snakemake: Callable[[dict, dict], list[str]]
 
 
-def _fill(template: str, values: dict) -> str:
+def fill(template: str, values: dict) -> str:
     """Fill the axes named in `values`, leave the others (and ${params}) as they are."""
     return AXIS.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
 
@@ -100,7 +94,7 @@ class Stage:
     # ------------------------------------------------------------ params
     def keys(self, **axes) -> list[str]:
         """The declared keys, and the lists of the batch axes (they decide a job's items)."""
-        keys = [_fill(k, axes) for k in self.params]
+        keys = [fill(k, axes) for k in self.params]
         covered = lambda k: any(k == d or k.startswith(d + ".") for d in keys)  # noqa: E731
         return keys + [k for k in dict.fromkeys(self.batch.values()) if not covered(k)]
 
@@ -189,78 +183,20 @@ class Stage:
             axes[axis] = match[0]
         return axes
 
-    # ------------------------------------------------------------ Snakemake
-    def snakemake_template(self, t: str, config: dict) -> str:
+    def filled(self, t: str, params: dict) -> str:
+        """A path or command template with its ${params} values filled in (its {axes} left)."""
         from .params import get
 
-        return PARAM_REF.sub(lambda m: str(get(config, m.group(1))), t)
-
-    def snakemake_inputs(self, config: dict) -> dict:
-        items = self.items(config)
-        ins: dict = {}
-        for flag, template in self.inputs.items():
-            t = self.snakemake_template(template, config)
-            used = set(AXIS.findall(t)) & set(self.batch)
-            ins[flag] = list(dict.fromkeys(_fill(t, it) for it in items)) if used else t
-        if self.needs:
-            ins["needs"] = [self.snakemake_template(p, config) for p in self.needs]
-        return {**ins, "code": self.code_files()}
-
-    def snakemake_outputs(self, config: dict) -> list[tuple[str, bool]]:
-        """(path, is a folder) of every output of a job, items expanded."""
-        outs = []
-        for it in self.items(config) or [{}]:
-            for path in self.item_outputs():
-                path = _fill(self.snakemake_template(path, config), it)
-                outs.append((path.rstrip("/"), path.endswith("/")))
-        return outs
+        return PARAM_REF.sub(lambda m: str(get(params, m.group(1))), t)
 
     def render(self, params: dict, axes) -> str:
         """The command line of one job: params values and the job's axes filled in."""
-        return _fill(self.snakemake_template(self.command(), params), {a: axes[a] for a in self.grid})
-
-    def wildcard_constraints(self, config: dict) -> dict[str, str]:
-        """Each axis matches exactly its grid values: a path outside the grid is no job of this rule."""
-        return {a: "|".join(re.escape(str(v)) for v in self.axis_values(config, a)) for a in self.grid}
-
-    def params_json(self, config: dict, wildcards) -> str:
-        """The declared keys' values: Snakemake's params trigger reruns a job when, and only
-        when, one of them changes (as DVC does)."""
-        return json.dumps(self.view(config, **{a: wildcards[a] for a in self.grid}), sort_keys=True)
-
-    # ------------------------------------------------------------ DVC
-    def dvc_stage(self, params: dict) -> dict:
-        """Its dvc.yaml entry: `foreach` over one axis, `matrix` over several. `params` only
-        tells a dict (DVC's ${key}) from a list; the values stay DVC's templates."""
-        from .params import get
-
-        axes = list(self.grid)
-        if len(axes) == 1:
-            src = self.grid[axes[0]]
-            name = "key" if isinstance(src, str) and isinstance(get(params, src), dict) else "item"
-            sub = lambda t: AXIS.sub("${" + name + "}", t)  # noqa: E731
-        else:
-            sub = lambda t: AXIS.sub(lambda m: "${item." + m.group(1) + "}", t)  # noqa: E731
-        body: dict = {"cmd": sub(self.command())}
-        deps = [sub(self.split_input(flag)[0]) for flag in self.inputs] + [sub(p) for p in self.needs]
-        if self.gather:
-            deps.append(sub(self.gather.dvc))
-        body["deps"] = deps + self.code_files()
-        if self.keys():
-            body["params"] = [sub(k) for k in self.keys()]
-        if self.batch:  # the job's folder holds every item
-            body["outs"] = [sub(self.out)]
-        else:
-            body["outs"] = [{sub(p).rstrip("/"): {"cache": False}} if rel in self.uncached else sub(p).rstrip("/")
-                            for rel, p in zip(self.outputs, self.item_outputs())]
-        if not axes:
-            return body
-        if len(axes) == 1:
-            src = self.grid[axes[0]]
-            return {"foreach": f"${{{src}}}" if isinstance(src, str) else list(src), "do": body}
-        return {"matrix": {a: f"${{{s}}}" if isinstance(s, str) else list(s) for a, s in self.grid.items()}, **body}
+        return fill(self.filled(self.command(), params), {a: axes[a] for a in self.grid})
 
     def code_files(self) -> list[str]:
+        """The source files the stage runs (transferlab.codedeps)."""
+        from .codedeps import code_files
+
         return code_files(self.func.__module__)
 
 
@@ -295,62 +231,3 @@ def stage(**declaration) -> Callable:
         return func
 
     return wrap
-
-
-# ---------------------------------------------------------------- code dependencies
-def _module_file(name: str) -> Path | None:
-    """The file of transferlab module `name` (a package: its __init__.py), or None."""
-    rel = name.split(".")[1:]
-    path = PACKAGE_DIR.joinpath(*rel)
-    if path.is_dir() and (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    path = path.with_suffix(".py")
-    return path if path.is_file() else None
-
-
-def _imports(name: str) -> set[str]:
-    """The transferlab modules that module `name` imports, anywhere in its body."""
-    file = _module_file(name)
-    is_package = file.name == "__init__.py"
-    found = set()
-    for node in ast.walk(ast.parse(file.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.split(".")[0] == "transferlab"}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""),
-                                                   name if is_package else name.rpartition(".")[0])
-            else:
-                base = node.module or ""
-            if base.split(".")[0] != "transferlab":
-                continue
-            found.add(base)
-            # `from pkg import module` imports that module too
-            found |= {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
-    with_parents = set()
-    for mod in found:
-        parts = mod.split(".")
-        with_parents |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
-    return {m for m in with_parents if _module_file(m)}
-
-
-# Declaring a stage computes nothing (what it imports still counts): a change here that matters
-# changes the commands, which both runners compare anyway. Counting it would rerun every stage
-# for a new declaration.
-NOT_CODE = {"transferlab.stage"}
-
-
-@cache
-def code_files(module: str) -> list[str]:
-    """Repository paths of `module` and every transferlab module it imports, transitively
-    (package __init__ files included: importing a module runs them)."""
-    seen, todo = set(), [module]
-    parts = module.split(".")
-    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-    while todo:
-        mod = todo.pop()
-        if mod in seen:
-            continue
-        seen.add(mod)
-        todo += sorted(_imports(mod) - seen)
-    return sorted(f"{SOURCE_ROOT}/{_module_file(m).relative_to(PACKAGE_DIR).as_posix()}" for m in seen - NOT_CODE)

@@ -57,12 +57,13 @@ def res(kind):
 # ------------------------------------------------------------------ the stages' rules
 # rules/stages.smk (rendered by `transferlab snakemake_rules`) spells out every stage's rule;
 # these fill in, from a stage's declaration and params.yaml, what params.yaml decides.
+from transferlab import smkfile
 from transferlab.registry import STAGES
 
 
 def stage_inputs(name):
     """The stage's input files by flag (every item's, for a batched stage) and its source files (code)."""
-    return STAGES[name].snakemake_inputs(config)
+    return smkfile.inputs(STAGES[name], config)
 
 
 def stage_gathered(name):
@@ -75,7 +76,7 @@ def stage_outputs(name):
     """Every item's outputs; folders as directory(), the report's figures as report() entries
     for --report."""
     st, outs = STAGES[name], []
-    for path, is_folder in st.snakemake_outputs(config):
+    for path, is_folder in smkfile.outputs(st, config):
         stem = Path(path).stem
         if is_folder:
             outs.append(directory(path))
@@ -89,7 +90,7 @@ def stage_outputs(name):
 def stage_values(name):
     """The declared params keys' values of a job: a change to one reruns the job (as in DVC)."""
     st = STAGES[name]
-    return lambda wildcards: st.params_json(config, wildcards)
+    return lambda wildcards: smkfile.values_json(st, config, wildcards)
 
 
 def stage_command(name):
@@ -99,12 +100,12 @@ def stage_command(name):
 
 
 def stage_log(name):
-    return STAGES[name].snakemake_template(STAGES[name].log, config)
+    return STAGES[name].filled(STAGES[name].log, config)
 
 
 def stage_constraints(name):
     """Each grid axis matches exactly its values in params.yaml."""
-    return STAGES[name].wildcard_constraints(config)
+    return smkfile.constraints(STAGES[name], config)
 
 
 # SLURM delivers SIGUSR1 (`--signal=USR1@N`, `scancel --signal=USR1`) to every process of a
