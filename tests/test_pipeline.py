@@ -452,28 +452,38 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     assert summary.read_bytes() == before
 
 
+def git(ws: Path, *args: str):
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], ws)
+
+
+def origin_project(snake_ws: Path, origin: Path) -> Path:
+    """The finished tiny run as a project a collaborator clones: a git repository with DVC,
+    its pipeline and results committed (dvc.lock not yet)."""
+    import shutil
+
+    from transferlab.workspace import REPO
+
+    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
+                                                                     "checkpoints", "slurm"))
+    for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
+        (origin / name).parent.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, origin / name)
+    git(origin, "init", "-q")
+    run(["dvc", "init", "-q"], origin, env=DVC_ENV)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "pipeline and results")
+    return origin
+
+
 def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(snake_ws, tmp_path):
     """The README's sharing round trip: a finished run, `dvc commit -f`, `dvc push` to a remote,
     results committed to git; then a fresh `git clone` and `scripts/pull.sh` (dvc pull, then
     Snakemake adopts the outputs). `dvc status` is clean, Snakemake has nothing to do and no job
     lacks its records, the scorecard and report are the origin's, git was never offered
     Snakemake's bookkeeping, and a params change in the clone reruns the same stages in both."""
-    import shutil
     import subprocess
 
-    from transferlab.workspace import REPO
-
-    origin, clone = tmp_path / "origin", tmp_path / "clone"
-    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
-                                                                     "checkpoints", "slurm"))
-    for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
-        (origin / name).parent.mkdir(exist_ok=True)
-        shutil.copy(REPO / name, origin / name)
-    git = lambda ws, *a: run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], ws)  # noqa: E731
-    git(origin, "init", "-q")
-    run(["dvc", "init", "-q"], origin, env=DVC_ENV)
-    git(origin, "add", "-A")
-    git(origin, "commit", "-qm", "pipeline and results")
+    origin, clone = origin_project(snake_ws, tmp_path / "origin"), tmp_path / "clone"
     run(["dvc", "commit", "-f"], origin, env=DVC_ENV)
     run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], origin, env=DVC_ENV)
     run(["dvc", "push"], origin, env=DVC_ENV)
@@ -508,23 +518,11 @@ def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
     nothing to do; the second clone reruns a changed stage and the first checks its new outputs
     out the same way. The cache is group-readable and -writable whatever the member's umask."""
     import grp
-    import shutil
     import subprocess
 
-    from transferlab.workspace import REPO
-
-    origin, clone, cache = tmp_path / "origin", tmp_path / "clone", tmp_path / "shared" / "dvc-cache"
+    origin, clone = origin_project(snake_ws, tmp_path / "origin"), tmp_path / "clone"
+    cache = tmp_path / "shared" / "dvc-cache"
     group = grp.getgrgid(os.getgid()).gr_name
-    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
-                                                                     "checkpoints", "slurm"))
-    for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
-        (origin / name).parent.mkdir(exist_ok=True)
-        shutil.copy(REPO / name, origin / name)
-    git = lambda ws, *a: run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], ws)  # noqa: E731
-    git(origin, "init", "-q")
-    run(["dvc", "init", "-q"], origin, env=DVC_ENV)
-    git(origin, "add", "-A")
-    git(origin, "commit", "-qm", "pipeline and results")
     run(["transferlab", "shared_cache", str(cache), "--group", group], origin)
     run(["dvc", "commit", "-f"], origin, env=DVC_ENV, umask=0o077)  # a member with a private umask
     git(origin, "add", "-A")

@@ -32,47 +32,39 @@ def preset(argv=None) -> None:
     print(f"{a.params}: preset {a.name} applied")
 
 
-def dvc_yaml(argv=None) -> None:
-    import argparse
+def _file_writer(name: str, description: str, out: str, write_name: str, params: bool = False):
+    """A tool that writes one generated file (`--out`, default `out`) with dvcfile's or
+    smkfile's `write_name`; with `params`, a --params path too."""
 
-    from . import dvcfile
+    def tool(argv=None) -> None:
+        import argparse
+        import importlib
 
-    ap = argparse.ArgumentParser(prog="transferlab dvc_yaml",
-                                 description="Write dvc.yaml from the stage declarations (commit the result)")
-    ap.add_argument("--out", default="dvc.yaml")
-    ap.add_argument("--params", default="params.yaml", help="only tells DVC's dict axes from list axes")
-    a = ap.parse_args(argv)
-    dvcfile.write(a.out, a.params)
-    print(f"{a.out}: written")
+        ap = argparse.ArgumentParser(prog=f"transferlab {name}", description=description)
+        ap.add_argument("--out", default=out)
+        if params:
+            ap.add_argument("--params", default="params.yaml", help="only tells DVC's dict axes from list axes")
+        a = ap.parse_args(argv)
+        module, function = write_name.rsplit(".", 1)
+        write = getattr(importlib.import_module(f"transferlab.{module}"), function)
+        if params:
+            write(a.out, a.params)
+        else:
+            write(a.out)
+        print(f"{a.out}: written")
 
-
-def snakemake_rules(argv=None) -> None:
-    import argparse
-
-    from . import smkfile
-
-    ap = argparse.ArgumentParser(prog="transferlab snakemake_rules",
-                                 description="Write workflow/rules/stages.smk, every stage's Snakemake rule, from the "
-                                             "stage declarations (commit the result)")
-    ap.add_argument("--out", default="workflow/rules/stages.smk")
-    a = ap.parse_args(argv)
-    smkfile.write(a.out)
-    print(f"{a.out}: written")
+    tool.__name__ = name
+    return tool
 
 
-def plots_html(argv=None) -> None:
-    import argparse
-
-    from . import dvcfile
-
-    ap = argparse.ArgumentParser(prog="transferlab plots_html",
-                                 description="Write DVC's HTML page template with vega, vega-lite and vega-embed "
-                                             "inlined (from Snakemake's bundled copies), so `dvc plots show` "
-                                             "draws offline; .dvc/config names it (plots.html_template)")
-    ap.add_argument("--out", default=".dvc/plots.html")
-    a = ap.parse_args(argv)
-    dvcfile.write_plots_html(a.out)
-    print(f"{a.out}: written")
+dvc_yaml = _file_writer("dvc_yaml", "Write dvc.yaml from the stage declarations (commit the result)", "dvc.yaml",
+                        "dvcfile.write", params=True)
+snakemake_rules = _file_writer("snakemake_rules", "Write workflow/rules/stages.smk, every stage's Snakemake rule, "
+                               "from the stage declarations (commit the result)", "workflow/rules/stages.smk",
+                               "smkfile.write")
+plots_html = _file_writer("plots_html", "Write DVC's HTML page template with vega, vega-lite and vega-embed inlined "
+                          "(from Snakemake's bundled copies), so `dvc plots show` draws offline; .dvc/config names "
+                          "it (plots.html_template)", ".dvc/plots.html", "dvcfile.write_plots_html")
 
 
 def shared_cache(argv=None) -> None:
