@@ -117,8 +117,10 @@ def test_a_group_trains_each_seed_as_its_own_run_until_each_fits(name, tmp_path)
             assert torch.allclose(member.model.state_dict()[k].float(), v.float(), atol=1e-4), k
 
 
-def _group(name, tmp, tag, ckpt, on_step=None):
+def _group(name, tmp, tag, ckpt, on_step=None, compile=False):
     members = _members(name, [0, 1, 2], tmp, tag)
+    for m in members:
+        m.run = dataclasses.replace(m.run, compile=compile)
     return members, fit_group(members, TASK, _cfg(name), test=_learnable(40, 999), until=UNTIL, checkpoint=ckpt,
                               on_step=on_step)
 
@@ -162,6 +164,26 @@ def test_a_group_killed_mid_run_resumes_bitwise(name, tmp_path):
     _same(whole, _group(name, tmp_path, "signalled", tmp_path / "signalled.pt"))
 
 
+def test_a_compiled_group_resumes_with_the_stack_of_the_members_left(tmp_path, monkeypatch):
+    """Under run.compile, a group killed after a member left resumes training the stack it
+    resumed (the members still in it), compiled anew: the uninterrupted group's histories and
+    weights. (Compiling the stack it was built with would train weights nobody reads.)"""
+    import torch._dynamo
+
+    monkeypatch.setattr(engine.compiled, "COMPILE_BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    whole = _group("mlp", tmp_path, "whole", tmp_path / "whole.pt", compile=True)
+    first_stop = min(r.stop["epoch"] for r in whole[1])
+
+    def crash(epoch, step):
+        if epoch == first_stop and step == first_stop * 3 + 2:  # inside the epoch after a member left
+            raise Crash
+    with pytest.raises(Crash):
+        _group("mlp", tmp_path, "killed", tmp_path / "killed.pt", crash, compile=True)
+    assert len(torch.load(tmp_path / "killed.pt", weights_only=False)["active"]) < 3
+    _same(whole, _group("mlp", tmp_path, "killed", tmp_path / "killed.pt", compile=True))
+
+
 def test_what_a_group_cannot_do_as_separate_runs_is_refused(tmp_path):
     members = _members("mlp", [0, 1], tmp_path, "bad")
     members[1].train = _learnable(40, 5)
@@ -178,6 +200,13 @@ def test_what_a_group_cannot_do_as_separate_runs_is_refused(tmp_path):
     members[0].hooks = (Penalty(),)
     with pytest.raises(ValueError, match="Penalty"):
         fit_group(members, TASK, GROUP_CFG)
+    members = _members("mlp", [0, 1], tmp_path, "bad")
+    with pytest.raises(ValueError, match=r"frozen blocks \(freeze\)"):
+        engine.Loop(members, TASK, GROUP_CFG, stacked=True, freeze=engine.Freeze(1))
+    with pytest.raises(ValueError, match="select='val/acc'"):
+        engine.Loop(members, TASK, GROUP_CFG, stacked=True, select="val/acc")
+    with pytest.raises(ValueError, match="2 members need stacked=True"):
+        engine.Loop(members, TASK, GROUP_CFG)
 
 
 def test_a_compiled_group_trains_as_the_eager_group(tmp_path, monkeypatch):

@@ -101,6 +101,8 @@ class Loop:
             self.active = ck["active"]
             self.module = self.module.select(self.active)
             self.module.load_state_dict(ck["model"])
+            if self.compiled:  # the stack of the members still training
+                self.compiled.target(self.module)
             self.new_optimizer(ck["optimizer"], ck["scheduler"])
         else:  # the optimizer the hooks are attached to, its state restored
             self.active = ck["active"]
