@@ -144,3 +144,19 @@ def test_a_commands_log_gets_the_mode_a_plain_write_would(tmp_path, mask):
                     "--log", str(log)], check=True, capture_output=True)
     assert "transferlab validate" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_same_object_saved_twice_gives_the_same_bytes(tmp_path):
+    """A .pt file's bytes depend on what is saved and the file's name, not on the temporary
+    file it was written through (DVC hashes bytes: a rerun that changed nothing must not look
+    like a new output, and a shared cache must hold one copy)."""
+    obj = {"model": {"w": torch.arange(6.0).view(2, 3)}, "config": {"seed": 0}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    atomic_torch_save(obj, tmp_path / "a" / "model.pt")
+    first = (tmp_path / "a" / "model.pt").read_bytes()
+    atomic_torch_save(obj, tmp_path / "a" / "model.pt")  # again, over itself
+    atomic_torch_save(obj, tmp_path / "b" / "model.pt")  # elsewhere
+    assert (tmp_path / "a" / "model.pt").read_bytes() == first == (tmp_path / "b" / "model.pt").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.pt"]  # no temporary left
+    assert torch.equal(torch.load(tmp_path / "b" / "model.pt", weights_only=False)["model"]["w"], obj["model"]["w"])

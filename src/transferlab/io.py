@@ -73,10 +73,18 @@ def atomic_write_json(dest: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, dest: str | Path) -> None:
+    """torch.save, atomically. torch names the archive inside a .pt file after the file it
+    writes: saved under the temporary name, every write of the same object had other bytes
+    (a random prefix), so DVC and a shared cache saw a new file each run. It is saved under
+    the destination's own name in a temporary folder beside it, then moved into place."""
     import torch
 
+    dest = Path(dest)
     with atomic_path(dest) as tmp:
-        torch.save(obj, tmp)
+        with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent) as folder:
+            named = Path(folder) / dest.name
+            torch.save(obj, named)
+            os.replace(named, tmp)
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict | None:
