@@ -199,6 +199,11 @@ class Phase:
     until: Callable[[dict], bool] | None
     write: Callable[[engine.Member, engine.FitResult], None]
 
+    def part_of(self, run: Run) -> Run | None:
+        """The run's part in this phase, or None where an earlier attempt finished it."""
+        part = run.part(self.name) if self.name else run
+        return None if self.name and part.done else part
+
 
 def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceData | None) -> None:
     """Every run of `job` through its phases, as run.seed_groups says (engine.fit_many): each run
@@ -209,9 +214,7 @@ def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceD
     if job.settings.seed_groups == "vmap":
         with job.run_group() as runs:
             for phase in phases:
-                parts = [(run, run.part(phase.name) if phase.name else run) for run in runs]
-                todo = [(run, part) for run, part in parts if not (phase.name and part.done)]
-                members = [phase.start(run, part) for run, part in todo]
+                members = [phase.start(run, part) for run in runs if (part := phase.part_of(run)) is not None]
                 checkpoint = job.checkpoint / f"seed_group.{phase.name or 'train'}.pt" if job.checkpoint else None
                 results = engine.fit_many(members, task, phase.cfg, how="vmap", test=test, until=phase.until,
                                           checkpoint=checkpoint) if members else []
@@ -220,8 +223,7 @@ def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceD
         return
     for run in job.runs():
         for phase in phases:
-            part = run.part(phase.name) if phase.name else run
-            if phase.name and part.done:
+            if (part := phase.part_of(run)) is None:
                 continue
             member = phase.start(run, part)
             [result] = engine.fit_many([member], task, phase.cfg, how="sequential", test=test, until=phase.until)

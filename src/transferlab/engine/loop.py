@@ -97,18 +97,15 @@ class Loop:
         if ck.get("config") != self.config():
             log.warning("ignoring checkpoint %s: it was made for other runs (another config)", self.ckpt)
             return
-        if self.stacked:
-            self.active = ck["active"]
+        self.active = ck["active"]
+        if self.stacked:  # the stack of the members still training: compiled anew, its own optimizer
             self.module = self.module.select(self.active)
-            self.module.load_state_dict(ck["model"])
-            if self.compiled:  # the stack of the members still training
+            if self.compiled:
                 self.compiled.target(self.module)
-            self.new_optimizer(ck["optimizer"], ck["scheduler"])
-        else:  # the optimizer the hooks are attached to, its state restored
-            self.active = ck["active"]
-            self.module.load_state_dict(ck["model"])
-            self.opt.load_state_dict(ck["optimizer"])
-            self.sched.load_state_dict(ck["scheduler"])
+            self.new_optimizer()
+        self.module.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])  # (a single run's: the one its hooks are attached to)
+        self.sched.load_state_dict(ck["scheduler"])
         self.start_epoch, self.step, self.in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
         self.finals, self.frozen_ref = ck["finals"], ck["frozen_ref"]
         for result, saved in zip(self.results, ck["results"]):

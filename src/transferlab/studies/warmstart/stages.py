@@ -330,9 +330,9 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
 
     plan = [st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
                      keep)]
-    for phase in phases:
-        init = (lambda run: run.part("pretrain").dir / "model.pt") if phase == "warm" else (lambda run: None)
-        plan.append(full_set_phase(st, phase, lambda run, part, init=init: start_train(st, part, init=init(run))))
+    for phase in phases:  # warm: from the seed's pretrained model; fresh: from scratch
+        plan.append(full_set_phase(st, phase, lambda run, part, warm=phase == "warm": start_train(
+            st, part, init=run.part("pretrain").dir / "model.pt" if warm else None)))
     fit_phases(job, plan, st.task, st.test)
 
 
