@@ -25,7 +25,7 @@ import pandas as pd
 from common import REPO, publish
 from realdata_scorecard import stage_data
 from transferlab import params as P
-from transferlab.claims import CLAIMS
+from transferlab.catalog import CLAIMS
 from transferlab.scorecard import Results, score_claims
 from transferlab.workspace import copy_pipeline
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from common import REPO, publish
 from transferlab import params as P
-from transferlab.claims import CLAIMS
+from transferlab.catalog import CLAIMS
 from transferlab.scorecard import VERDICTS, baseline_table, score_claims
 from transferlab.stages.scorecard import read_results
 

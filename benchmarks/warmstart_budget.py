@@ -31,7 +31,7 @@ import torch
 from transferlab import engine, models
 from transferlab import params as P
 from transferlab.runs import pick_device
-from transferlab.studies.warmstart.tables import runs as warmstart_runs
+from transferlab.catalog import BY_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"cifar10": (50000, 10000, (3, 32, 32)), "digits16": (1347, 450, (1, 16, 16))}
@@ -54,7 +54,7 @@ def run_epochs(p: dict, fit_epochs: float | None = None) -> dict[str, float]:
     to_fit = fit_epochs if fit_epochs is not None else ws["until_fit"]["max_epochs"]
     pre_len, train_len = (to_fit, to_fit) if s["until_fit"] else (s["pretrain_epochs"], s["train_epochs"])
     out: dict[str, float] = {}
-    for r in warmstart_runs(dict(p, warmstart=dict(ws, seeds=[0], base_seeds=[0]))):
+    for r in BY_NAME["warmstart"].runs(dict(p, warmstart=dict(ws, seeds=[0], base_seeds=[0]))):
         phase = r["phase"]
         if phase == "pretrain":  # the length experiment's pretraining has its own fixed length
             e = frac * (r.get("epochs") or pre_len)

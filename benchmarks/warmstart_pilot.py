@@ -25,7 +25,7 @@ import pandas as pd
 from common import REPO, publish
 from realdata_scorecard import offline_stand_ins, stage_data
 from transferlab import params as P
-from transferlab.claims import ASH_ADAMS_GAP
+from transferlab.studies.warmstart.claims import ASH_ADAMS_GAP
 from transferlab.scorecard import Expect, interval, power, samples
 from transferlab.workspace import copy_pipeline
 

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferlab.claims import CLAIMS
-from transferlab.floors import BASELINES
+from transferlab.catalog import CLAIMS
+from transferlab.catalog import BASELINES
 from transferlab.params import load
 from transferlab.scorecard import Results, score_claims
-from transferlab.stages.aggregate import STUDIES
+from transferlab.catalog import BY_NAME as STUDIES
 
 PARAMS = load("params.yaml")
 SEEDS = PARAMS["warmstart"]["seeds"]

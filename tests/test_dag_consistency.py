@@ -80,25 +80,32 @@ def test_one_name_per_stage():
 
 def test_code_dependencies_follow_imports():
     """A stage depends on its module and what it imports: training stages on the engine, the
-    data and table stages not; a study's module only for its own stages."""
+    data and table stages not; a study's module only for its own stages and for the stages that
+    gather every study (through transferlab.catalog), which read its declarations but not what
+    it trains with."""
     engine, pretext = "src/transferlab/engine/loop.py", "src/transferlab/studies/pretext/stages.py"
+    gathering = {"aggregate", "references", "scorecard", "report"}
     training = [st for st in STAGES.values() if st.checkpoint]
     assert len(training) > 20 and all(engine in st.code_files() for st in training)
-    for name in ("prepare", "subsample", "corpus", "nli_data", "aggregate", "scorecard", "report"):
+    for name in ("prepare", "subsample", "corpus", "nli_data", *gathering):
         assert engine not in STAGES[name].code_files(), name
-    assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch"}
+    assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch",
+                                                                             *gathering}
     assert "src/transferlab/pretext_targets.py" in STAGES["recipe_pretext"].code_files()  # rotation
-    # ...from the shared module: no study's stage runs another study's code (the gathering
-    # stages, aggregate, scorecard and report, read every study's)
+    # ...from the shared module: no study's stage runs another study's code
     for name, st in STAGES.items():
         if ".studies." in st.func.__module__:
             own = st.func.__module__.split(".")[2]
             reached = {f.split("/")[3] for f in st.code_files() if f.startswith("src/transferlab/studies/")
                        and f != "src/transferlab/studies/__init__.py"}
             assert reached == {own}, (name, reached)
-    # a study's figures and tables are the report's and the aggregate's code, no training stage's
-    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/figures.py" in st.code_files()} == {
-        "report"}
-    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/tables.py" in st.code_files()} == {
-        "aggregate"}
+    # a study's figures, tables and claims are the gathering stages' code, no training stage's
+    for part in ("figures.py", "claims.py"):
+        assert {n for n, st in STAGES.items() if f"src/transferlab/studies/pretext/{part}" in st.code_files()} == \
+            gathering
+    assert {n for n, st in STAGES.items() if "src/transferlab/studies/warmstart/tables.py" in st.code_files()} == \
+        gathering
+    # a study's baselines (their settings) are also its reference jobs' code
+    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/baselines.py" in st.code_files()} == \
+        {"pretext_references", *gathering}
     assert "src/transferlab/stage.py" not in STAGES["pretrain"].code_files()  # declaring computes nothing

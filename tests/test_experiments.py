@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from transferlab import paths
-from transferlab.stages.aggregate import STUDIES, with_arm
+from transferlab.catalog import BY_NAME as STUDIES
+from transferlab.stages.aggregate import with_arm
 from transferlab.workspace import REPO
 from conftest import make_workspace, run, tiny_params
 

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from transferlab import floors, references
-from transferlab.claims import CLAIMS
+from transferlab.catalog import BASELINES, CLAIMS, SOURCE_FLOORS
+from transferlab.catalog import FLOOR_CHANGES as CHANGES
 from transferlab.data.format import Split
-from transferlab.floors import BASELINES, CHANGES, SOURCE_FLOORS, BaselineScore, floor_for, setting_text
+from transferlab.floors import BaselineScore, floor_for, setting_text
 from transferlab.scorecard import Results, score_claims
 
 MLP_CIFAR = {"data": "cifar10", "train": "all", "model": "mlp"}
@@ -33,15 +34,15 @@ def refs(name: str, setting: dict, **values) -> pd.DataFrame:
 def test_every_declared_floor_is_its_last_dated_change():
     """A declared floor equals the last entry of CHANGES for its key; every entry has a date and
     a reason. Changing a value (or adding a floor) without an entry fails this test."""
-    assert floors.undocumented_changes() == []
+    assert floors.undocumented_changes(SOURCE_FLOORS, CHANGES) == []
     for change in CHANGES:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", change.date) and len(change.reason) > 20, change
     assert [c.date for c in CHANGES] == sorted(c.date for c in CHANGES)  # oldest first
     lowered = [dataclasses.replace(f, value=0.3) if f.setting == MLP_CIFAR else f for f in SOURCE_FLOORS]
-    assert floors.undocumented_changes(lowered) == [
+    assert floors.undocumented_changes(lowered, CHANGES) == [
         f"warmstart.fresh ({setting_text(MLP_CIFAR)}): declared 0.3, last dated change 0.394"]
     added = [*SOURCE_FLOORS, floors.SourceFloor("pretext.scratch", {"data": "digits"}, 0.9, "a guess")]
-    assert floors.undocumented_changes(added) == ["pretext.scratch (data=digits): declared 0.9, last dated change None"]
+    assert floors.undocumented_changes(added, CHANGES) == ["pretext.scratch (data=digits): declared 0.9, last dated change None"]
     documented = [*CHANGES, floors.FloorChange("2026-12-08", "pretext.scratch", "data=digits", 0.9,
                                                "a reason long enough")]
     assert floors.undocumented_changes(added, documented) == []
@@ -59,13 +60,13 @@ def test_no_floor_comes_from_this_projects_own_runs():
 def test_a_source_floor_holds_for_its_setting_only():
     """Ash & Adams' MLP level gates their MLP on all of CIFAR-10, not the gpu preset's ResNet-18
     (whose own level is 0.78), not a 1,000-per-class cut, not another data set."""
-    assert floor_for("warmstart.fresh", MLP_CIFAR, None).value == 0.394
+    assert floor_for(BASELINES["warmstart.fresh"], MLP_CIFAR, None).value == 0.394
     resnet = {**MLP_CIFAR, "model": "resnet(w64,d4,b2)"}
-    assert floor_for("warmstart.fresh", resnet, None).value == 0.78
-    assert floor_for("warmstart.fresh", {**MLP_CIFAR, "model": "resnet(w16,d2,b1)"}, None) is None
-    assert floor_for("warmstart.fresh", {**MLP_CIFAR, "train": "1000 per class"}, None) is None
-    assert floor_for("warmstart.fresh", {**MLP_CIFAR, "data": "digits16"}, None) is None
-    score = BaselineScore("warmstart.fresh", {**MLP_CIFAR, "train": "1000 per class"}, pd.Series([0.5] * 5), None)
+    assert floor_for(BASELINES["warmstart.fresh"], resnet, None).value == 0.78
+    assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "model": "resnet(w16,d2,b1)"}, None) is None
+    assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "train": "1000 per class"}, None) is None
+    assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "data": "digits16"}, None) is None
+    score = BaselineScore(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "train": "1000 per class"}, pd.Series([0.5] * 5), None)
     assert score.failure().startswith("no floor for this setting: baseline warmstart.fresh (data=cifar10, "
                                       "train=1000 per class, model=mlp)")
 
@@ -74,15 +75,15 @@ def test_a_reference_floor_is_read_on_the_same_setting_and_the_stricter_rule_win
     s = {"data": "cifar10", "train": "all", "model": "mlp"}
     table = pd.concat([refs("warmstart.fresh", s, logreg_pixels=[0.40], knn_pixels=[0.35]),
                        refs("warmstart.fresh", {**s, "train": "500 per class"}, logreg_pixels=[0.99])])
-    floor = floor_for("warmstart.fresh", s, table)
+    floor = floor_for(BASELINES["warmstart.fresh"], s, table)
     assert floor.value == 0.40 and floor.origin == "reference"  # above the source's 0.394: the stricter
     assert floor.why == "best reference on this setting: logreg_pixels"
     assert floors.reference_text(floors.reference_means("warmstart.fresh", s, table)) == ("logreg_pixels 0.4, "
                                                                                           "knn_pixels 0.35")
     low = refs("warmstart.fresh", s, logreg_pixels=[0.30])
-    assert floor_for("warmstart.fresh", s, low).origin == "source"
+    assert floor_for(BASELINES["warmstart.fresh"], s, low).origin == "source"
     other = {"data": "digits16", "train": "all", "model": "mlp"}
-    assert floor_for("warmstart.fresh", other, table) is None  # another setting's references do not count
+    assert floor_for(BASELINES["warmstart.fresh"], other, table) is None  # another setting's references do not count
 
 
 def test_a_baseline_trained_once_is_held_to_a_level_it_can_miss():
@@ -93,9 +94,9 @@ def test_a_baseline_trained_once_is_held_to_a_level_it_can_miss():
     s = BASELINES["transfer.standin"].setting({"datasets": {"shapes": {"source": "shapes"}},
                                                "transfer": {"standin": {"dataset": "shapes"}, "image_size": 32}})
     table = refs("transfer.standin", s, logreg_pixels=[0.187], knn_pixels=[0.151])
-    floor = floor_for("transfer.standin", s, table)
-    assert BaselineScore("transfer.standin", s, pd.Series([0.80]), floor).failure() == ""
-    failing = BaselineScore("transfer.standin", s, pd.Series([0.15]), floor)
+    floor = floor_for(BASELINES["transfer.standin"], s, table)
+    assert BaselineScore(BASELINES["transfer.standin"], s, pd.Series([0.80]), floor).failure() == ""
+    failing = BaselineScore(BASELINES["transfer.standin"], s, pd.Series([0.15]), floor)
     assert failing.failure().startswith("baseline below its floor (test/acc 0.15 < 0.187")
 
 

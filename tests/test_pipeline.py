@@ -115,7 +115,7 @@ def test_snakemake_builds_report(snake_ws):
     # the report opens with every claim in a sentence, then the baselines against their floors, then
     # the runs' convergence, then the scorecard
     assert text.startswith("# transferlab report\n\n## In plain words")
-    from transferlab.claims import CLAIMS
+    from transferlab.catalog import CLAIMS
 
     plain = text[:text.index("## Did the baselines learn their tasks?")]
     assert all(f"**{c.statement.rstrip('.')}**" in plain for c in CLAIMS)
@@ -131,7 +131,7 @@ def test_snakemake_builds_report(snake_ws):
     assert base.references.ne("none measured").all() and base.origin.eq("reference").all(), base
     assert set(base.setting) <= set(refs.setting)
     card = pd.read_csv(snake_ws / paths.SCORECARD)
-    from transferlab.claims import CLAIMS
+    from transferlab.catalog import CLAIMS
 
     assert set(card.claim) == {c.id for c in CLAIMS}  # every claim has its rows, one seed or not
     assert set(card.verdict) <= {"not tested"} and card.note.str.len().gt(0).all()  # 1-2 seeds: fewer than 5

@@ -100,7 +100,8 @@ def test_every_baseline_of_the_real_preset_has_its_reference_job(tmp_path):
     matches these CPU-sized settings, so the references are the floors), and the stand-in's only
     where the extractor is the stand-in."""
     from transferlab import paths
-    from transferlab.floors import source_floor, BASELINES
+    from transferlab.catalog import BASELINES
+    from transferlab.floors import source_floor
     from transferlab.stages.references import reference_files
 
     copy_pipeline(tmp_path)
@@ -111,7 +112,7 @@ def test_every_baseline_of_the_real_preset_has_its_reference_job(tmp_path):
     expected |= {paths.REF_TRANSFER.format(k=k) for k in real["transfer"]["labels_per_class"]}
     expected |= {paths.REF_RECIPE, paths.REF_WARMSTART, paths.REF_LM, paths.REF_NLI}
     assert files == expected  # ImageNet weights: no stand-in, so no stand-in reference
-    assert source_floor("warmstart.fresh", BASELINES["warmstart.fresh"].setting(real)) is None  # 10,000 images
+    assert source_floor(BASELINES["warmstart.fresh"], BASELINES["warmstart.fresh"].setting(real)) is None  # 10,000 images
     offline = copy.deepcopy(real)
     offline_stand_ins(offline, P.load(REPO / "params.yaml"))
     assert paths.REF_STANDIN in reference_files(offline)

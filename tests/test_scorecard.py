@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from transferlab.claims import CLAIMS
+from transferlab.catalog import CLAIMS
 from transferlab.params import load
 from transferlab.scorecard import (MIN_SEEDS, Claim, Expect, Results, compare, family, interval, sample,
                                    score_claims)
@@ -482,7 +482,7 @@ def test_a_source_number_is_compared_only_where_its_setting_matches():
 
 
 def test_mixups_number_is_for_mnist_to_emnist_letters_only():
-    from transferlab.claims import _mixup_differs
+    from transferlab.studies.semisup.claims import _mixup_differs
 
     params = {"datasets": {"mnist": {"source": "torchvision", "name": "mnist"},
                            "emnist_letters": {"source": "torchvision", "name": "emnist_letters"}}}

@@ -56,6 +56,14 @@ NOT_CODE = {"transferlab.stage", "transferlab.codedeps"}
 
 
 @cache
+def declares_stages(name: str) -> bool:
+    """Whether module `name` declares stages (an @stage decorator)."""
+    tree = ast.parse(_module_file(name).read_text())
+    return any(isinstance(d, ast.Call) and getattr(d.func, "id", None) == "stage"
+               for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) for d in node.decorator_list)
+
+
+@cache
 def code_files(module: str) -> list[str]:
     """Repository paths of `module` and every transferlab module it imports, transitively
     (package __init__ files included: importing a module runs them)."""
@@ -67,5 +75,9 @@ def code_files(module: str) -> list[str]:
         if mod in seen:
             continue
         seen.add(mod)
-        todo += sorted(_imports(mod) - seen)
+        # Another module's stages (reached through transferlab.catalog, by the stages that gather
+        # every study) count for their declarations and the labels they give their runs, not for
+        # what they train with: their imports are their own stages' code.
+        if mod == module or not declares_stages(mod):
+            todo += sorted(_imports(mod) - seen)
     return sorted(f"{SOURCE_ROOT}/{_module_file(m).relative_to(PACKAGE_DIR).as_posix()}" for m in seen - NOT_CODE)

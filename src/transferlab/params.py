@@ -125,65 +125,50 @@ def _leaf_errors(errors):
             yield err
 
 
-def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str = "params.yaml") -> dict:
-    """Check `params` against the schema and cross-key rules; raise ParamsError naming each bad key."""
-    schema = load_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
+def studies() -> tuple:
+    """The studies (transferlab.catalog), whose sections and cross-checks params.yaml must meet.
+
+    Imported by name, at the first validation, not by an import statement: validating computes
+    nothing a stage's outputs depend on (it passes or refuses), so the studies' code is not a
+    code dependency of every stage that reads params (transferlab.codedeps follows imports)."""
+    import importlib
+
+    return importlib.import_module(f"{__package__}.catalog").STUDIES
+
+
+def schema(schema_path: str | Path = DEFAULT_SCHEMA, of_studies: tuple | None = None) -> dict:
+    """The project's schema with every study's sections added (and required)."""
+    full = load_yaml(schema_path)
+    for study in studies() if of_studies is None else of_studies:
+        full["properties"].update(study.schema)
+        full["required"] += [key for key in study.schema if key not in full["required"]]
+    return full
+
+
+def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str = "params.yaml",
+             of_studies: tuple | None = None) -> dict:
+    """Check `params` against the schema and cross-key rules; raise ParamsError naming each bad key.
+    `of_studies`: the studies whose sections it holds (default: transferlab.catalog's)."""
+    of_studies = studies() if of_studies is None else of_studies
+    full = schema(schema_path, of_studies)
+    validator = jsonschema.Draft202012Validator(full)
     errors = sorted(_leaf_errors(validator.iter_errors(params)), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [line for line in dict.fromkeys(_describe(e, schema) for e in errors) if line]
+    problems = [line for line in dict.fromkeys(_describe(e, full) for e in errors) if line]
     train = params.get("train") if isinstance(params, dict) else None
     for key in MOVED_TO_RUN & set(train if isinstance(train, dict) else ()):
         problems = [f"train.{key}: moved to run.{key} (how a job executes, which no stage declares, so "
                     "changing it reruns nothing)", *(p for p in problems if not p.startswith(f"train.{key}"))]
     if not problems:
-        problems = _cross_checks(params)
+        problems = [problem for study in of_studies for problem in study.cross_checks(params)]
     if problems:
         raise ParamsError(f"{source} is invalid:\n  " + "\n  ".join(problems))
     return params
 
 
-def _cross_checks(p: dict) -> list[str]:
-    problems = []
-    refs = [(f"pretext.datasets.{i}", n) for i, n in enumerate(p["pretext"]["datasets"])]
-    refs += [(f"semisup.{k}.{i}", n) for k in ("pretrain_datasets", "finetune_datasets")
-             for i, n in enumerate(p["semisup"][k])]
-    refs += [("recipe.dataset", p["recipe"]["dataset"]), ("warmstart.dataset", p["warmstart"]["dataset"]),
-             ("transfer.dataset", p["transfer"]["dataset"]),
-             ("transfer.standin.dataset", p["transfer"]["standin"]["dataset"])]
-    for key, name in refs:
-        if name not in p["datasets"]:
-            problems.append(f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})")
-    if p["train"]["val_fraction"] == 0:
-        problems.append("train.val_fraction: the recipe study picks its best epoch on a validation split, "
-                        "expected > 0, got 0")
-    ws = p["warmstart"]
-    if ws["setup"]["optimizer"] not in ws["optimizers"]:
-        problems.append(f"warmstart.optimizers: the base runs are the optimizers experiment's runs of "
-                        f"warmstart.setup.optimizer ({ws['setup']['optimizer']!r}): expected it in {ws['optimizers']}")
-    missing = [s for s in ws["seeds"] if s not in ws["base_seeds"]]
-    if missing:
-        problems.append(f"warmstart.base_seeds: the resets and remedies warm-start from the base runs' models, so "
-                        f"every seed of warmstart.seeds needs one: expected {missing} in {ws['base_seeds']}")
-    # the layers resets count: a ResNet's stem conv, stages and fc; an MLP's hidden layers and fc
-    model, depth = ws["setup"]["model"], ws["setup"]["depth"]
-    n_layers = depth + (2 if model == "resnet" else 1)
-    if max(ws["reset_layers"]) > n_layers:
-        problems.append(f"warmstart.reset_layers: a depth-{depth} {model} has {n_layers} layers, "
-                        f"got {max(ws['reset_layers'])}")
-    if ws["setup"]["eval_last"] > ws["setup"]["train_epochs"]:
-        problems.append(f"warmstart.setup.eval_last: expected <= train_epochs ({ws['setup']['train_epochs']}), "
-                        f"got {ws['setup']['eval_last']}")
-    tf = p["transfer"]["finetune"]
-    if "unfrozen" in p["transfer"]["modes"] and tf["freeze_epochs"] >= tf["epochs"]:
-        problems.append(f"transfer.finetune.freeze_epochs: the unfrozen mode unfreezes after it, expected < epochs "
-                        f"({tf['epochs']}), got {tf['freeze_epochs']}")
-    lm = p["nlp"]["lm"]
-    if lm["tied"] and lm["emb"] != lm["hidden"]:
-        problems.append(f"nlp.lm.tied: tied weights need emb == hidden, got emb {lm['emb']}, hidden {lm['hidden']}")
-    sc = p["nlp"]["bert"]["scratch"]
-    if sc["hidden_size"] % sc["heads"]:
-        problems.append(f"nlp.bert.scratch.heads: must divide hidden_size ({sc['hidden_size']}), got {sc['heads']}")
-    return problems
+def undefined_datasets(p: dict, refs: list[tuple[str, str]]) -> list[str]:
+    """A problem for each (key, data set name) whose data set is not defined under `datasets`."""
+    return [f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})"
+            for key, name in refs if name not in p["datasets"]]
 
 
 def load(path: str | Path = "params.yaml", schema_path: str | Path | None = None) -> dict:

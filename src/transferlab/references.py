@@ -22,13 +22,18 @@ from collections import Counter, defaultdict
 from typing import Callable, Iterable
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
+from .data import format as fmt
+from .data import subsample
 from .data.format import Split
+from .floors import setting_text
+from .io import atomic_path
 
 # scikit-learn's defaults but the iteration cap: the fit runs to L-BFGS's tolerance (a fit that
 # needs more than LOGREG_MAX_ITER iterations raises, so no reference is an unconverged one)
@@ -136,3 +141,42 @@ def bag_of_words_nli(train: list, tests: dict[str, list]) -> dict[str, float]:
 
     model = _fit(logistic_regression(), features(train), [r[2] for r in train], "bow_logreg")
     return {name: float(model.score(features(pairs), [r[2] for r in pairs])) for name, pairs in tests.items()}
+
+
+# ------------------------------------------------------------------ a reference job's rows
+# Each study's reference stages (studies/<study>/references.py) read their data through the files
+# the baseline reads (a prepared set, or the per-seed subsets), so a change to a data set's params
+# reruns its references, and only those. A file carries its data set's params entry
+# (meta["params"]), from which the setting's data identity and size are read, as the scorecard
+# reads them from params.yaml.
+ACC = "test/acc"
+
+
+def with_data(params: dict, ds) -> dict:
+    """`params` with the data set's own params entry, as the prepared file carries it."""
+    return {**params, "datasets": {ds.name: ds.meta.get("params", {})}}
+
+
+def write(rows: list[dict], out) -> None:
+    """A reference job's rows, as results/references/<...>.csv."""
+    with atomic_path(out, ".csv") as tmp:
+        pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(tmp, index=False)
+
+
+def per_seed(baseline: str, setting: dict, ds, per_class: int, seeds: list[int]) -> list[dict]:
+    """The image references on each seed's draw of per_class examples per class, drawn as the
+    subsample stages draw the baseline's (subsample.per_class with the seed), scored on the test split."""
+    out, train = [], ds.splits["train"]
+    for seed in seeds:
+        part = train.subset(subsample.per_class(train, per_class, seed))
+        out += rows(baseline, setting_text(setting), ACC, image_scores(part, ds.splits["test"]), seed)
+    return out
+
+
+def whole_split(job, baseline) -> None:
+    """References on the whole training split of the job's data set (one draw); `baseline`: a
+    floors.Baseline."""
+    ds = fmt.load(job.inputs["data"])
+    setting = baseline.setting(with_data(job.params, ds))
+    write(rows(baseline.name, setting_text(setting), ACC, image_scores(ds.splits["train"], ds.splits["test"])),
+          job.out)

@@ -1,4 +1,4 @@
-"""The replication scorecard: every claim of the studies' sources (declared in claims.py)
+"""The replication scorecard: every claim of the studies' sources (declared in studies/<study>/claims.py)
 tested against the runs, one row per claim and setting: the measured effect, its 95% interval
 over seeds, n, and a verdict read off that interval. Nothing in it is typed by hand.
 
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .data.provenance import REAL_SOURCES
-from .floors import BASELINES, BaselineScore, reference_means, reference_text
+from .floors import BaselineScore, reference_means, reference_text
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
 COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "kind", "measure",
@@ -46,7 +46,7 @@ COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setti
            "sesoi", "n80_sesoi", "n80_observed", "mde",  # power (see `power`)
            "source_effect", "source_se", "source_verdict", "source_why",  # the source's own effect
            "baseline", "baseline_score", "baseline_floor",
-           "interval_covers"]  # what each seed redraws, and what is one draw for all (claims.COVERS)
+           "interval_covers"]  # what each seed redraws, and what is one draw for all (study.Study.covers)
 ALPHA = 0.05  # each row's test: the level of its 95% interval
 POWER = 0.8   # the power the n80 and mde columns are computed for
 MAX_SEEDS = 10_000  # n80 beyond this reads inf
@@ -505,8 +505,8 @@ def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
         for comparison in claim.settings(results):
             for b in comparison.baselines:
                 row = found.setdefault((b.name, b.data), {
-                    "baseline": b.name, "data": b.setting["data"], "setting": b.data, "arm": BASELINES[b.name].what,
-                    "metric": BASELINES[b.name].metric, "score": b.score, "n": len(b.values),
+                    "baseline": b.name, "data": b.setting["data"], "setting": b.data, "arm": b.baseline.what,
+                    "metric": b.baseline.metric, "score": b.score, "n": len(b.values),
                     "floor": str(b.floor) if b.floor else "no floor for this setting",
                     "origin": b.floor.origin if b.floor else "-",
                     "references": _references(reference_means(b.name, b.setting, results.references)),

@@ -30,7 +30,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Callable
+from typing import Callable, Iterator
 
 PARAM_REF = re.compile(r"\$\{([\w.]+)\}")
 AXIS = re.compile(r"(?<!\$)\{(\w+)\}")
@@ -82,6 +82,12 @@ class Stage:
     # A hint of how to schedule, never of what is computed: it reruns nothing (DVC ignores it).
     priority: int = 0
     figures: dict[str, str] = field(default_factory=dict)  # report: figure -> Snakemake report category
+    # A training stage's runs as its study's tables name them: (the study's params, a run's
+    # axes) -> its labels (phase, arm or variant, the settings it varies). With `parts`, an
+    # item holds one run per part, in <item>/<part>, its axis "phase" (a warm-start arm's
+    # pretrain, warm and fresh runs). The tables read every run from here (Stage.runs).
+    labels: Callable[[dict, dict], dict] | None = None
+    parts: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -128,6 +134,20 @@ class Stage:
     def items(self, params: dict) -> list[dict]:
         """Every item of a job (the same for each job): its batch axes' values."""
         return [dict(zip(self.batch, combo)) for combo in product(*(self.axis_values(params, a) for a in self.batch))]
+
+    def runs(self, params: dict) -> Iterator[dict]:
+        """Every run this stage writes, as the tables expect it: its labels, then its folder
+        (`dir`); per job, item and part, in that order. None for a stage that trains no runs.
+        `params`: the study's section is enough (axes and paths read only it)."""
+        if self.labels is None:
+            return
+        base = self.filled(f"{self.out}/{self.item}" if self.item else self.out, params)
+        for job in self.instances(params):
+            for item in self.items(params):
+                for part in self.parts or (None,):
+                    axes = {**job, **item, **({"phase": part} if part else {})}
+                    folder = fill(base, axes) + (f"/{part}" if part else "")
+                    yield {**self.labels(params, axes), "dir": folder}
 
     def split_input(self, flag: str) -> tuple[str, str]:
         """An input template as (what the command line names, the per-item rest): a batched

@@ -1,11 +1,11 @@
-"""What the aggregate stage needs to know of a study (its `Study`, declared in the study's
-tables.py), and the statistics its tables share."""
+"""What a study's tables share: its DVC plots (Plot, curve_plot) and the statistics of its
+tables (ci95). A study declares its tables in studies/<study>/tables.py and hands them to the
+aggregate stage through its plug-in (transferlab.study.Study)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 
@@ -37,21 +37,6 @@ def curve_plot(study: str, phase: str, metric: str, label: str) -> Plot:
         return (c.groupby(["epoch", ARM], sort=False)["value"].mean().round(6).rename(y).reset_index()
                 .rename(columns={ARM: "arm"}))
     return Plot(f"{phase}_{y}", spec, data)
-
-
-@dataclass
-class Study:
-    """A study's runs (from params: every run its grid holds, with identifying labels and its
-    folder) and how its tables and DVC views are made."""
-
-    runs: Callable[[dict], Iterator[dict]]
-    group: list[str]  # labels naming an arm (joined by "/"), besides study and phase
-    # its DVC metrics: phase -> the one metric of each of its arms (mean over seeds)
-    headline: dict[str, str]
-    plots: tuple[Plot, ...] = ()  # its DVC plots
-    # the report's extra tables: (params, root, runs, summary) -> {name: df}
-    tables: Callable[[dict, Path, list[dict], pd.DataFrame], dict[str, pd.DataFrame]] = field(
-        default=lambda p, root, runs, summary: {})
 
 
 def ci95(x: pd.Series) -> tuple[float, float, float, int]:

@@ -81,48 +81,6 @@ rule transfer_subsample:
         "{params.command}"
 
 
-# corpus: Build the LM corpus (text.corpus).
-# declared in src/transferlab/studies/nlp/data_stages.py; its command:
-#   transferlab corpus --params params.yaml --out data/text/corpus.json --log logs/data/text/corpus.log
-rule corpus:
-    input:
-        **stage_inputs("corpus"),
-    output:
-        stage_outputs("corpus"),
-    params:
-        values=stage_values("corpus"),
-        command=stage_command("corpus"),
-    log:
-        stage_log("corpus"),
-    localrule: True
-    threads: 1
-    resources:
-        **res("local"),
-    shell:
-        "{params.command}"
-
-
-# nli_data: Build the NLI set (text.nli).
-# declared in src/transferlab/studies/nlp/data_stages.py; its command:
-#   transferlab nli_data --params params.yaml --out data/text/nli.json --log logs/data/text/nli.log
-rule nli_data:
-    input:
-        **stage_inputs("nli_data"),
-    output:
-        stage_outputs("nli_data"),
-    params:
-        values=stage_values("nli_data"),
-        command=stage_command("nli_data"),
-    log:
-        stage_log("nli_data"),
-    localrule: True
-    threads: 1
-    resources:
-        **res("local"),
-    shell:
-        "{params.command}"
-
-
 # pretrain: Pretrain a model on a pretext target, every seed.
 # declared in src/transferlab/studies/pretext/stages.py; its command:
 #   transferlab pretrain --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset} --target
@@ -197,6 +155,31 @@ rule scratch:
         "{params.command}"
 
 
+# pretext_references: References for the pretext study's scratch baseline: its labels per class, each seed's
+# draw.
+# declared in src/transferlab/studies/pretext/references.py; its command:
+#   transferlab pretext_references --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset}
+#     --out results/references/pretext/{dataset}.csv --log logs/results/references/pretext/{dataset}.log
+rule pretext_references:
+    input:
+        **stage_inputs("pretext_references"),
+    output:
+        stage_outputs("pretext_references"),
+    params:
+        values=stage_values("pretext_references"),
+        command=stage_command("pretext_references"),
+    log:
+        stage_log("pretext_references"),
+    wildcard_constraints:
+        **stage_constraints("pretext_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
+    shell:
+        "{params.command}"
+
+
 # semisup_pretrain: Semi-supervised: pretrain on s examples per class with an augmentation, every seed.
 # declared in src/transferlab/studies/semisup/stages.py; its command:
 #   transferlab semisup_pretrain --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset}
@@ -246,6 +229,31 @@ rule semisup_finetune:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    shell:
+        "{params.command}"
+
+
+# semisup_references: References for the semi-supervised same-set head: the labelled examples per class it and
+# its extractor saw (the head's draw, or the extractor's s where larger), each seed's draw.
+# declared in src/transferlab/studies/semisup/references.py; its command:
+#   transferlab semisup_references --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset}
+#     --out results/references/semisup/{dataset}.csv --log logs/results/references/semisup/{dataset}.log
+rule semisup_references:
+    input:
+        **stage_inputs("semisup_references"),
+    output:
+        stage_outputs("semisup_references"),
+    params:
+        values=stage_values("semisup_references"),
+        command=stage_command("semisup_references"),
+    log:
+        stage_log("semisup_references"),
+    wildcard_constraints:
+        **stage_constraints("semisup_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
     shell:
         "{params.command}"
 
@@ -340,6 +348,28 @@ rule recipe_rotation:
     priority: 1
     resources:
         **res("train"),
+    shell:
+        "{params.command}"
+
+
+# recipe_references: References for the recipe's scratch baseline: the whole training split.
+# declared in src/transferlab/studies/recipe/references.py; its command:
+#   transferlab recipe_references --params params.yaml --data data/prepared/${recipe.dataset}.pt --out
+#     results/references/recipe.csv --log logs/results/references/recipe.log
+rule recipe_references:
+    input:
+        **stage_inputs("recipe_references"),
+    output:
+        stage_outputs("recipe_references"),
+    params:
+        values=stage_values("recipe_references"),
+        command=stage_command("recipe_references"),
+    log:
+        stage_log("recipe_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
     shell:
         "{params.command}"
 
@@ -586,6 +616,28 @@ rule ws_remedy:
         "{params.command}"
 
 
+# warmstart_references: References for the warm-start study's fresh runs: the whole training split.
+# declared in src/transferlab/studies/warmstart/references.py; its command:
+#   transferlab warmstart_references --params params.yaml --data data/prepared/${warmstart.dataset}.pt --out
+#     results/references/warmstart.csv --log logs/results/references/warmstart.log
+rule warmstart_references:
+    input:
+        **stage_inputs("warmstart_references"),
+    output:
+        stage_outputs("warmstart_references"),
+    params:
+        values=stage_values("warmstart_references"),
+        command=stage_command("warmstart_references"),
+    log:
+        stage_log("warmstart_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
+    shell:
+        "{params.command}"
+
+
 # transfer_standin: Train the stand-in ResNet-18 extractor (torchvision architecture) on an embedded data set.
 # declared in src/transferlab/studies/transfer/stages.py; its command:
 #   transferlab transfer_standin --params params.yaml --data data/prepared/${transfer.standin.dataset}.pt
@@ -633,6 +685,95 @@ rule transfer_finetune:
     priority: 1
     resources:
         **res("train"),
+    shell:
+        "{params.command}"
+
+
+# standin_references: References for the stand-in extractor on its own task: the whole training split.
+# declared in src/transferlab/studies/transfer/references.py; its command:
+#   transferlab standin_references --params params.yaml --data data/prepared/${transfer.standin.dataset}.pt --out
+#     results/references/transfer/standin.csv --log logs/results/references/transfer/standin.log
+rule standin_references:
+    input:
+        **stage_inputs("standin_references"),
+    output:
+        stage_outputs("standin_references"),
+    params:
+        values=stage_values("standin_references"),
+        command=stage_command("standin_references"),
+    log:
+        stage_log("standin_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
+    shell:
+        "{params.command}"
+
+
+# transfer_references: References for the frozen extractor with its head: the raw pixels of the same k labels
+# per class (no extractor at all), each seed's draw.
+# declared in src/transferlab/studies/transfer/references.py; its command:
+#   transferlab transfer_references --params params.yaml --data data/prepared/${transfer.dataset}.pt --k {k} --out
+#     results/references/transfer/k{k}.csv --log logs/results/references/transfer/k{k}.log
+rule transfer_references:
+    input:
+        **stage_inputs("transfer_references"),
+    output:
+        stage_outputs("transfer_references"),
+    params:
+        values=stage_values("transfer_references"),
+        command=stage_command("transfer_references"),
+    log:
+        stage_log("transfer_references"),
+    wildcard_constraints:
+        **stage_constraints("transfer_references"),
+    group: "light"
+    threads: 1
+    resources:
+        **res("light"),
+    shell:
+        "{params.command}"
+
+
+# corpus: Build the LM corpus (text.corpus).
+# declared in src/transferlab/studies/nlp/data_stages.py; its command:
+#   transferlab corpus --params params.yaml --out data/text/corpus.json --log logs/data/text/corpus.log
+rule corpus:
+    input:
+        **stage_inputs("corpus"),
+    output:
+        stage_outputs("corpus"),
+    params:
+        values=stage_values("corpus"),
+        command=stage_command("corpus"),
+    log:
+        stage_log("corpus"),
+    localrule: True
+    threads: 1
+    resources:
+        **res("local"),
+    shell:
+        "{params.command}"
+
+
+# nli_data: Build the NLI set (text.nli).
+# declared in src/transferlab/studies/nlp/data_stages.py; its command:
+#   transferlab nli_data --params params.yaml --out data/text/nli.json --log logs/data/text/nli.log
+rule nli_data:
+    input:
+        **stage_inputs("nli_data"),
+    output:
+        stage_outputs("nli_data"),
+    params:
+        values=stage_values("nli_data"),
+        command=stage_command("nli_data"),
+    log:
+        stage_log("nli_data"),
+    localrule: True
+    threads: 1
+    resources:
+        **res("local"),
     shell:
         "{params.command}"
 
@@ -700,176 +841,9 @@ rule nli_bert:
         "{params.command}"
 
 
-# aggregate: Gather one study's run metrics into tidy tables (summary.csv, curves.csv, tables/), its DVC metrics
-# (results/metrics/<study>.json) and plot data (results/plots/<study>/).
-# declared in src/transferlab/stages/aggregate.py; its command:
-#   transferlab aggregate --params params.yaml --study {study} --out results/aggregate/{study} --log
-#     logs/results/aggregate/{study}.log
-rule aggregate:
-    input:
-        **stage_inputs("aggregate"),
-        gathered=stage_gathered("aggregate"),
-    output:
-        stage_outputs("aggregate"),
-    params:
-        values=stage_values("aggregate"),
-        command=stage_command("aggregate"),
-    log:
-        stage_log("aggregate"),
-    wildcard_constraints:
-        **stage_constraints("aggregate"),
-    localrule: True
-    threads: 1
-    resources:
-        **res("local"),
-    shell:
-        "{params.command}"
-
-
-# pretext_references: References for the pretext study's scratch baseline: its labels per class, each seed's
-# draw.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab pretext_references --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset}
-#     --out results/references/pretext/{dataset}.csv --log logs/results/references/pretext/{dataset}.log
-rule pretext_references:
-    input:
-        **stage_inputs("pretext_references"),
-    output:
-        stage_outputs("pretext_references"),
-    params:
-        values=stage_values("pretext_references"),
-        command=stage_command("pretext_references"),
-    log:
-        stage_log("pretext_references"),
-    wildcard_constraints:
-        **stage_constraints("pretext_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
-# semisup_references: References for the semi-supervised same-set head: the labelled examples per class it and
-# its extractor saw (the head's draw, or the extractor's s where larger), each seed's draw.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab semisup_references --params params.yaml --data data/prepared/{dataset}.pt --dataset {dataset}
-#     --out results/references/semisup/{dataset}.csv --log logs/results/references/semisup/{dataset}.log
-rule semisup_references:
-    input:
-        **stage_inputs("semisup_references"),
-    output:
-        stage_outputs("semisup_references"),
-    params:
-        values=stage_values("semisup_references"),
-        command=stage_command("semisup_references"),
-    log:
-        stage_log("semisup_references"),
-    wildcard_constraints:
-        **stage_constraints("semisup_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
-# recipe_references: References for the recipe's scratch baseline: the whole training split.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab recipe_references --params params.yaml --data data/prepared/${recipe.dataset}.pt --out
-#     results/references/recipe.csv --log logs/results/references/recipe.log
-rule recipe_references:
-    input:
-        **stage_inputs("recipe_references"),
-    output:
-        stage_outputs("recipe_references"),
-    params:
-        values=stage_values("recipe_references"),
-        command=stage_command("recipe_references"),
-    log:
-        stage_log("recipe_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
-# warmstart_references: References for the warm-start study's fresh runs: the whole training split.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab warmstart_references --params params.yaml --data data/prepared/${warmstart.dataset}.pt --out
-#     results/references/warmstart.csv --log logs/results/references/warmstart.log
-rule warmstart_references:
-    input:
-        **stage_inputs("warmstart_references"),
-    output:
-        stage_outputs("warmstart_references"),
-    params:
-        values=stage_values("warmstart_references"),
-        command=stage_command("warmstart_references"),
-    log:
-        stage_log("warmstart_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
-# standin_references: References for the stand-in extractor on its own task: the whole training split.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab standin_references --params params.yaml --data data/prepared/${transfer.standin.dataset}.pt --out
-#     results/references/transfer/standin.csv --log logs/results/references/transfer/standin.log
-rule standin_references:
-    input:
-        **stage_inputs("standin_references"),
-    output:
-        stage_outputs("standin_references"),
-    params:
-        values=stage_values("standin_references"),
-        command=stage_command("standin_references"),
-    log:
-        stage_log("standin_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
-# transfer_references: References for the frozen extractor with its head: the raw pixels of the same k labels
-# per class (no extractor at all), each seed's draw.
-# declared in src/transferlab/stages/references.py; its command:
-#   transferlab transfer_references --params params.yaml --data data/prepared/${transfer.dataset}.pt --k {k} --out
-#     results/references/transfer/k{k}.csv --log logs/results/references/transfer/k{k}.log
-rule transfer_references:
-    input:
-        **stage_inputs("transfer_references"),
-    output:
-        stage_outputs("transfer_references"),
-    params:
-        values=stage_values("transfer_references"),
-        command=stage_command("transfer_references"),
-    log:
-        stage_log("transfer_references"),
-    wildcard_constraints:
-        **stage_constraints("transfer_references"),
-    group: "light"
-    threads: 1
-    resources:
-        **res("light"),
-    shell:
-        "{params.command}"
-
-
 # lm_references: The n-gram reference for the LM: an interpolated Kneser-Ney trigram on the LM's token stream
 # (its vocabulary, built as the lm stage builds it), test perplexity.
-# declared in src/transferlab/stages/references.py; its command:
+# declared in src/transferlab/studies/nlp/references.py; its command:
 #   transferlab lm_references --params params.yaml --data data/text/corpus.json --out
 #     results/references/nlp/lm.csv --log logs/results/references/nlp/lm.log
 rule lm_references:
@@ -892,7 +866,7 @@ rule lm_references:
 
 # nli_references: The bag-of-words reference for NLI: logistic regression on the pair's words, scored on the
 # matched and mismatched validation splits (the NLI runs' test/acc and test_mismatched/acc).
-# declared in src/transferlab/stages/references.py; its command:
+# declared in src/transferlab/studies/nlp/references.py; its command:
 #   transferlab nli_references --params params.yaml --data data/text/nli.json --out results/references/nlp/nli.csv
 #     --log logs/results/references/nlp/nli.log
 rule nli_references:
@@ -909,6 +883,32 @@ rule nli_references:
     threads: 1
     resources:
         **res("light"),
+    shell:
+        "{params.command}"
+
+
+# aggregate: Gather one study's run metrics into tidy tables (summary.csv, curves.csv, tables/), its DVC metrics
+# (results/metrics/<study>.json) and plot data (results/plots/<study>/).
+# declared in src/transferlab/stages/aggregate.py; its command:
+#   transferlab aggregate --params params.yaml --study {study} --out results/aggregate/{study} --log
+#     logs/results/aggregate/{study}.log
+rule aggregate:
+    input:
+        **stage_inputs("aggregate"),
+        gathered=stage_gathered("aggregate"),
+    output:
+        stage_outputs("aggregate"),
+    params:
+        values=stage_values("aggregate"),
+        command=stage_command("aggregate"),
+    log:
+        stage_log("aggregate"),
+    wildcard_constraints:
+        **stage_constraints("aggregate"),
+    localrule: True
+    threads: 1
+    resources:
+        **res("local"),
     shell:
         "{params.command}"
 

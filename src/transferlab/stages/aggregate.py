@@ -2,8 +2,8 @@
 (run, epoch, metric) (curves.csv), the report's extra tables (tables/*.csv), and what DVC
 shows: one number per arm (results/metrics/<study>.json) and long-format plot data
 (results/plots/<study>/*.csv), both small and kept in git.
-The expected runs come from params, so a stale run left on disk by an older grid is never
-counted, and a missing one is an error."""
+The expected runs come from the study's stage declarations and params (transferlab.study.Study.runs),
+so a stale run left on disk by an older grid is never counted, and a missing one is an error."""
 
 from __future__ import annotations
 
@@ -16,17 +16,9 @@ from .. import paths
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job, file_digest
 from ..stage import Gather, Root, stage
-from ..studies.nlp import tables as nlp
-from ..studies.pretext import tables as pretext
-from ..studies.recipe import tables as recipe
-from ..studies.semisup import tables as semisup
-from ..studies.transfer import tables as transfer
-from ..studies.warmstart import tables as warmstart
-from ..tables import ARM, Study
-
-# Each study declares its runs, tables and DVC views in its package (studies/<study>/tables.py).
-STUDIES: dict[str, Study] = {m.__name__.split(".")[-2]: m.STUDY
-                             for m in (pretext, semisup, recipe, warmstart, transfer, nlp)}
+from ..catalog import BY_NAME as STUDIES
+from ..study import Study
+from ..tables import ARM
 
 # dvc.yaml's metrics and plots sections: what `dvc metrics show` and `dvc plots show` read.
 DVC_METRICS = [paths.METRICS.format(study=s) for s in STUDIES]
@@ -84,14 +76,10 @@ def dvc_metrics(study: Study, summary: pd.DataFrame) -> dict:
 
 
 def gathered(config: dict, wildcards) -> list[str]:
-    """The files a study's aggregate reads (Snakemake lists them; DVC depends on results/<study>)."""
-    study = wildcards["study"]
-    files = [r["dir"] + "/metrics.json" for r in STUDIES[study].runs(config)]
-    if study == "recipe":  # the LR finder's curve and the probes' confusion matrices
-        ds = config["recipe"]["dataset"]
-        files += [paths.LR_FIND.format(dataset=ds) + "/lr_find.json"]
-        files += [paths.RECIPE_PRETEXT.format(dataset=ds, seed=s) + "/confusion.csv" for s in config["recipe"]["seeds"]]
-    return files
+    """The files a study's aggregate reads (Snakemake lists them; DVC depends on results/<study>):
+    its runs' metrics and what its extra tables read."""
+    study = STUDIES[wildcards["study"]]
+    return [r["dir"] + "/metrics.json" for r in study.runs(config)] + study.reads(config)
 
 
 # The study's section of params: its grid decides which runs are gathered. Metrics and plot

@@ -17,15 +17,10 @@ from ..io import atomic_write_text
 from ..runs import Job
 from ..scorecard import MAX_SEEDS, VERDICTS, run_flags
 from ..stage import stage
-from ..studies.nlp import figures as nlp
-from ..studies.pretext import figures as pretext
-from ..studies.recipe import figures as recipe
-from ..studies.semisup import figures as semisup
-from ..studies.transfer import figures as transfer
-from ..studies.warmstart import figures as warmstart
+from ..catalog import STUDIES
 
-# study -> its figures module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
-REPORTS = {m.__name__.split(".")[-2]: m for m in (pretext, semisup, recipe, warmstart, transfer, nlp)}
+# study -> its report module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
+REPORTS = {study.name: study.report for study in STUDIES if study.report is not None}
 # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
 FIGURES = {"scorecard": "Scorecard",
            **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}}
@@ -316,7 +311,7 @@ def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.Da
              "## The studies", "",
              "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
     for study, t in tables.items():
-        figs, text = REPORTS[study].figures(t, out_dir / "figures")
+        figs, text = REPORTS[study].figures(t, out_dir / "figures") if study in REPORTS else ({}, [f"### {study}", ""])
         below = baselines[baselines.baseline.str.startswith(f"{study}.") & (baselines.clears != "yes")]
         lines += text[:1] + [f"**Below its floor, or without one: {row.baseline} on {row.setting} "
                              f"({row.metric} {row.score:.3f}, floor {row.floor}); the claims on it are not "
@@ -328,7 +323,7 @@ def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.Da
     return dest
 
 
-@stage(needs=(paths.SCORECARD, paths.BASELINES, paths.REFERENCES, *(t.format(study=s) for s in REPORTS
+@stage(needs=(paths.SCORECARD, paths.BASELINES, paths.REFERENCES, *(t.format(study=s.name) for s in STUDIES
                                    for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX))),
        out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
        options={"results": "results/aggregate"}, resources="local")
@@ -337,6 +332,6 @@ def report(job: Job) -> None:
     (--results: one <study>/ folder of them each) and results/scorecard.csv."""
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
     sns.set_theme(style="whitegrid")
-    tables = {s: Tables.read(Path(job.options["results"]) / s) for s in REPORTS}
+    tables = {s.name: Tables.read(Path(job.options["results"]) / s.name) for s in STUDIES}
     write_report(tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out,
                  pd.read_csv(paths.REFERENCES))

@@ -1,5 +1,5 @@
-"""The scorecard stage: every claim of the sources (transferlab.claims) tested against every
-study's runs, into results/scorecard.csv and the DVC metric results/metrics/scorecard.json."""
+"""The scorecard stage: every claim of the sources (each study's, listed in transferlab.catalog)
+tested against every study's runs, into results/scorecard.csv and the DVC metric results/metrics/scorecard.json."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 from .. import paths
-from ..claims import CLAIMS
+from ..catalog import CLAIMS
+from ..catalog import STUDIES as ALL_STUDIES
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job
 from ..scorecard import VERDICTS, Results, baseline_table, score_claims
 from ..stage import Root, stage
 
 STUDIES = tuple(dict.fromkeys(c.study for c in CLAIMS))  # the studies whose runs the claims read
+SECTIONS = tuple(key for study in ALL_STUDIES for key in study.schema)  # their params sections
 
 
 def read_results(params: dict, root: Path = Path(".")) -> Results:
@@ -41,7 +43,7 @@ def metrics(card: pd.DataFrame) -> dict:
 
 
 # Reads every study's section (which arms ran) and the data sets' sources (real or stand-in).
-@stage(params=("datasets", "pretext", "semisup", "recipe", "warmstart", "transfer", "text", "nlp"),
+@stage(params=("datasets", *SECTIONS),
        needs=(*(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)), paths.REFERENCES),
        out="results/scorecard", outputs=(Root(paths.SCORECARD), Root(paths.BASELINES), Root(paths.SCORECARD_METRICS)),
        uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS), resources="local")

@@ -70,8 +70,17 @@ def train_lm(corpus: dict, p: dict, run: Run):
 SEEDS = {"seed": "nlp.seeds"}
 
 
+# A run's labels in the tables (stage.Stage.labels): the LM runs (phase lm), NLI on the LM's
+# encoder (nli_lm) and with BERT (nli_bert).
+def labels(phase: str):
+    def of(p: dict, a: dict) -> dict:
+        return {"phase": phase, "variant": a["variant"] if phase != "lm" else p["nlp"]["lm"]["cell"],
+                "seed": a["seed"]}
+    return of
+
+
 @stage(params=("train", "nlp.tokenizer", "nlp.lm"), batch=SEEDS, inputs={"data": paths.CORPUS}, runs=paths.LM,
-       outputs=TRAINED, checkpoint=True)
+       outputs=TRAINED, checkpoint=True, labels=labels("lm"))
 def lm(job: Job) -> None:
     """Train the RNN language model (truncated BPTT), every seed."""
     corpus = text.load(job.inputs["data"], text.LM_SPLITS)
@@ -187,7 +196,7 @@ def train_nli_lm(nli: dict, lm_ck: dict, variant: str, p: dict, run: Run):
 # vocabulary and encoder shape come with the LM
 @stage(params=("train", "nlp.nli_lm"), batch={"variant": "nlp.nli_lm.variants", **SEEDS},
        inputs={"data": paths.NLI_DATA, "lm": paths.LM + "/model.pt"}, runs=paths.NLI_LM, outputs=MEASURED,
-       checkpoint=True)
+       checkpoint=True, labels=labels("nli_lm"))
 def nli_lm(job: Job) -> None:
     """MNLI with the LM's encoder ([u, v, |u-v|, u*v] into an MLP): every variant and seed."""
     nli = text.load(job.inputs["data"], text.NLI_SPLITS)
@@ -225,7 +234,8 @@ def train_nli_bert(nli: dict, variant: str, p: dict, run: Run, shared: dict | No
 
 
 @stage(params=("train", "data.download", "nlp.bert"), batch={"variant": "nlp.bert.variants", **SEEDS},
-       inputs={"data": paths.NLI_DATA}, runs=paths.NLI_BERT, outputs=MEASURED, checkpoint=True)
+       inputs={"data": paths.NLI_DATA}, runs=paths.NLI_BERT, outputs=MEASURED, checkpoint=True,
+       labels=labels("nli_bert"))
 def nli_bert(job: Job) -> None:
     """MNLI with transformers BERT (feature extractor, finetuned, or from scratch): every variant and seed."""
     nli, shared = text.load(job.inputs["data"], text.NLI_SPLITS), {}

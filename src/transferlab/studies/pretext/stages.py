@@ -74,9 +74,27 @@ LABELS = paths.SUBSET.replace("{k}", "${pretext.labels_per_class}")
 FINETUNE_KEYS = ("train", "pretext.model", "pretext.finetune")
 
 
+# A run's labels in the tables (stage.Stage.labels): `variant` names its arm, the target for
+# pretraining, '<target>_f<frozen blocks>' for finetuning, 'scratch' for the baseline.
+def pretrain_labels(p: dict, a: dict) -> dict:
+    return {"phase": "pretrain", "dataset": a["dataset"], "init": a["target"], "frozen": 0,
+            "variant": a["target"], "seed": a["seed"]}
+
+
+def finetune_labels(p: dict, a: dict) -> dict:
+    return {"phase": "finetune", "dataset": a["dataset"], "init": a["target"], "frozen": a["frozen"],
+            "variant": f"{a['target']}_f{a['frozen']}", "seed": a["seed"]}
+
+
+def scratch_labels(p: dict, a: dict) -> dict:
+    return {"phase": "finetune", "dataset": a["dataset"], "init": "scratch", "frozen": 0, "variant": "scratch",
+            "seed": a["seed"]}
+
+
 @stage(params=("train", "pretext.model", "pretext.pretrain"),
        grid={"dataset": "pretext.datasets", "target": "pretext.targets"}, batch=SEEDS,
-       inputs={"data": paths.PREPARED}, runs=paths.PRETRAIN, outputs=TRAINED, checkpoint=True)
+       inputs={"data": paths.PREPARED}, runs=paths.PRETRAIN, outputs=TRAINED, checkpoint=True,
+       labels=pretrain_labels)
 def pretrain(job: Job) -> None:
     """Pretrain a model on a pretext target, every seed."""
     ds, target = fmt.load(job.inputs["data"]), job.axes["target"]
@@ -99,7 +117,7 @@ def finetune_runs(job: Job) -> None:
 @stage(params=FINETUNE_KEYS, grid={"dataset": "pretext.datasets", "target": "pretext.targets"},
        batch={"frozen": "pretext.finetune.frozen_layers", **SEEDS},
        inputs={"data": LABELS, "init": paths.PRETRAIN + "/model.pt"},
-       runs=paths.FINETUNE, outputs=TRAINED, checkpoint=True)
+       runs=paths.FINETUNE, outputs=TRAINED, checkpoint=True, labels=finetune_labels)
 def finetune(job: Job) -> None:
     """Finetune on the downstream labels from the extractor pretrained on a pretext target:
     every frozen-blocks setting and seed."""
@@ -107,7 +125,7 @@ def finetune(job: Job) -> None:
 
 
 @stage(params=FINETUNE_KEYS, grid={"dataset": "pretext.datasets"}, batch=SEEDS, inputs={"data": LABELS},
-       runs=paths.SCRATCH, outputs=TRAINED, checkpoint=True)
+       runs=paths.SCRATCH, outputs=TRAINED, checkpoint=True, labels=scratch_labels)
 def scratch(job: Job) -> None:
     """The from-scratch baseline: the same finetuning budget, no pretrained extractor."""
     finetune_runs(job)

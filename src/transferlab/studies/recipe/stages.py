@@ -148,6 +148,15 @@ TRAIN_KEYS = ("train", "recipe.model", "recipe.train")
 ARMS = {"head": "recipe.heads", "seed": "recipe.seeds"}
 
 
+# A run's labels in the tables (stage.Stage.labels): variant = '<init>_<head>'.
+def labels(init: str, head: str | None = None):
+    def of(p: dict, a: dict) -> dict:
+        h = head or a["head"]
+        return {"phase": "pretext" if head else "train", "dataset": p["recipe"]["dataset"], "init": init, "head": h,
+                "variant": f"{init}_{h}", "seed": a["seed"]}
+    return of
+
+
 # The range test runs with the optimizer, batch size and weight decay training will use.
 @stage(params=("train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
                "recipe.train.weight_decay"),
@@ -163,7 +172,7 @@ def lr_find(job: Job) -> None:
 
 @stage(params=("train", "recipe.model", "recipe.pretext"), batch={"seed": "recipe.seeds"}, inputs={"data": DATA},
        runs=PRETEXT, outputs=("model.pt", "metrics.json", "confusion.csv", "live/"), checkpoint=True,
-       priority=1)  # then recipe_rotation: a chain, scheduled early (stage.Stage.priority)
+       priority=1, labels=labels("rotation", head="probe"))  # then recipe_rotation: a chain, scheduled early (stage.Stage.priority)
 def recipe_pretext(job: Job) -> None:
     """Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch (every seed)."""
     ds = fmt.load(job.inputs["data"])
@@ -187,7 +196,7 @@ def train_runs(job: Job) -> None:
 
 
 @stage(params=TRAIN_KEYS, batch=ARMS, inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json"},
-       runs=TRAIN.replace("{start}", "scratch"), outputs=TRAINED, checkpoint=True)
+       runs=TRAIN.replace("{start}", "scratch"), outputs=TRAINED, checkpoint=True, labels=labels("scratch"))
 def recipe_scratch(job: Job) -> None:
     """Supervised recipe from scratch: warmup+cosine, best epoch on validation, EMA/Polyak
     averages; every head and seed."""
@@ -196,7 +205,8 @@ def recipe_scratch(job: Job) -> None:
 
 @stage(params=TRAIN_KEYS, batch=ARMS,
        inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json", "init": PRETEXT + "/model.pt"},
-       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True, priority=1)
+       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True, priority=1,
+       labels=labels("rotation"))
 def recipe_rotation(job: Job) -> None:
     """Supervised recipe started from the rotation pretext's best-probe epoch; every head and seed."""
     train_runs(job)

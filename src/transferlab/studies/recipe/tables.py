@@ -1,29 +1,14 @@
-"""The supervised recipe's runs, and its extra tables: the LR finder's curve, the probe's confusion matrices."""
+"""The supervised recipe's extra tables: the LR finder's curve, the probe's confusion matrices."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
 from ... import paths
-from ...tables import Plot, Study, curve_plot
-
-
-def runs(p: dict) -> Iterator[dict]:
-    """The rotation pretext runs and the supervised runs; variant = '<init>_<head>'."""
-    rc = p["recipe"]
-    ds = rc["dataset"]
-    for seed in rc["seeds"]:
-        yield {"study": "recipe", "phase": "pretext", "dataset": ds, "init": "rotation", "head": "probe",
-               "variant": "rotation_probe", "seed": seed, "dir": paths.RECIPE_PRETEXT.format(dataset=ds, seed=seed)}
-        for init in ("scratch", "rotation"):
-            for head in rc["heads"]:
-                yield {"study": "recipe", "phase": "train", "dataset": ds, "init": init, "head": head,
-                       "variant": f"{init}_{head}", "seed": seed,
-                       "dir": paths.RECIPE_TRAIN.format(dataset=ds, start=init, head=head, seed=seed)}
+from ...tables import Plot, curve_plot
 
 
 def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -51,10 +36,16 @@ def _confusion(summary, curves, tables) -> pd.DataFrame:
     return conf.loc[conf.index.repeat(conf["count"]), ["actual", "predicted"]].reset_index(drop=True)
 
 
-STUDY = Study(runs, ["dataset", "variant"], tables=tables, headline={"train": "test/acc", "pretext": "probe/test_acc"},
-              plots=(curve_plot("recipe", "train", "val/acc", "validation accuracy"),
-                     Plot("lr_find", {"x": "lr", "y": "smoothed_loss", "title": "recipe: LR range test",
-                                      "x_label": "learning rate", "y_label": "smoothed training loss"}, _lr_find),
-                     Plot("confusion", {"template": "confusion", "x": "predicted", "y": "actual",
-                                        "title": "recipe: rotation probe on the test split (all seeds)"},
-                          _confusion)))
+PLOTS = (curve_plot("recipe", "train", "val/acc", "validation accuracy"),
+         Plot("lr_find", {"x": "lr", "y": "smoothed_loss", "title": "recipe: LR range test",
+                          "x_label": "learning rate", "y_label": "smoothed training loss"}, _lr_find),
+         Plot("confusion", {"template": "confusion", "x": "predicted", "y": "actual",
+                            "title": "recipe: rotation probe on the test split (all seeds)"}, _confusion))
+
+
+def reads(p: dict) -> list[str]:
+    """The files its tables read besides the runs' metrics: the LR finder's curve and the
+    probes' confusion matrices."""
+    ds = p["recipe"]["dataset"]
+    return [paths.LR_FIND.format(dataset=ds) + "/lr_find.json",
+            *(paths.RECIPE_PRETEXT.format(dataset=ds, seed=s) + "/confusion.csv" for s in p["recipe"]["seeds"])]

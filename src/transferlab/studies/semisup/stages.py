@@ -93,6 +93,17 @@ def finetune(ds: fmt.Dataset, p: dict, run: Run, init: str | Path):
 SEEDS = {"seed": "semisup.seeds"}
 
 
+# A run's labels in the tables (stage.Stage.labels): `dataset` the pretraining set, `target` the
+# set the head learns; variant = the augmentation.
+def pretrain_labels(p: dict, a: dict) -> dict:
+    return {"dataset": a["dataset"], "augment": a["augment"], "variant": a["augment"], "s": a["s"], "seed": a["seed"],
+            "phase": "pretrain", "target": a["dataset"]}
+
+
+def finetune_labels(p: dict, a: dict) -> dict:
+    return {**pretrain_labels(p, a), "phase": "finetune", "target": a["target_set"]}
+
+
 # Priority 2 (after `prepare`, before the chains' heads at 1): at the largest s under an
 # augmentation these are the pipeline's longest jobs (the real preset's 26 letters x 256 under
 # collage: about 10 minutes a seed, 5 seeds in one job, at 0b5b256). Left to the default order such
@@ -100,7 +111,7 @@ SEEDS = {"seed": "semisup.seeds"}
 @stage(params=("train", "semisup.model", "semisup.pretrain"),
        grid={"dataset": "semisup.pretrain_datasets", "augment": "semisup.augment", "s": "semisup.samples_per_class"},
        batch=SEEDS, inputs={"data": paths.PREPARED}, runs=paths.SEMI_PRETRAIN, outputs=TRAINED, checkpoint=True,
-       priority=2)
+       priority=2, labels=pretrain_labels)
 def semisup_pretrain(job: Job) -> None:
     """Semi-supervised: pretrain on s examples per class with an augmentation, every seed."""
     ds, kind, s = fmt.load(job.inputs["data"]), job.axes["augment"], job.axes["s"]
@@ -115,7 +126,7 @@ def semisup_pretrain(job: Job) -> None:
        batch={"augment": "semisup.augment", "s": "semisup.samples_per_class", **SEEDS},
        inputs={"data": paths.PREPARED.replace("{dataset}", "{target_set}"),
                "init": paths.SEMI_PRETRAIN + "/model.pt"},
-       runs=paths.SEMI_FINETUNE, outputs=MEASURED, checkpoint=True)
+       runs=paths.SEMI_FINETUNE, outputs=MEASURED, checkpoint=True, labels=finetune_labels)
 def semisup_finetune(job: Job) -> None:
     """Semi-supervised: a new head on a target data set over each frozen extractor of the
     pretraining set (every augmentation, s and seed)."""

@@ -127,9 +127,22 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
 STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.dataset}")
 
 
+# A run's labels in the tables (stage.Stage.labels): the stand-in extractor's run (phase standin;
+# it exists in every configuration) and the finetuning runs, variant = '<head>_<mode>'.
+def standin_labels(p: dict, a: dict) -> dict:
+    return {"phase": "standin", "dataset": p["transfer"]["standin"]["dataset"], "head": "fc", "mode": "trained",
+            "k": 0, "variant": "standin", "seed": 0}
+
+
+def finetune_labels(p: dict, a: dict) -> dict:
+    return {"phase": "finetune", "dataset": p["transfer"]["dataset"], "head": a["head"], "mode": a["mode"],
+            "k": a["k"], "variant": f"{a['head']}_{a['mode']}", "seed": a["seed"]}
+
+
 @stage(params=("train", "transfer.image_size", "transfer.standin"),
        inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
-       outputs=TRAINED, checkpoint=True, priority=1)  # then transfer_finetune: the longest chain
+       outputs=TRAINED, checkpoint=True, priority=1,  # then transfer_finetune: the longest chain
+       labels=standin_labels)
 def transfer_standin(job: Job) -> None:
     """Train the stand-in ResNet-18 extractor (torchvision architecture) on an embedded data set."""
     ds = fmt.load(job.inputs["data"])
@@ -147,7 +160,8 @@ def transfer_standin(job: Job) -> None:
        batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
        inputs={"data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
                "standin": STANDIN + "/model.pt"},
-       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True, priority=1)
+       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True, priority=1,
+       labels=finetune_labels)
 def transfer_finetune(job: Job) -> None:
     """Few-label transfer from ResNet-18 (ImageNet weights or the stand-in): every finetune
     model, mode and seed on k labels per class."""

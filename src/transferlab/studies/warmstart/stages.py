@@ -376,6 +376,22 @@ def arm_runs(template: str) -> str:
     return run_dir(template).removesuffix("/{phase}")
 
 
+def labels(experiment: str, arm: str, phase: str | None = None, base: bool = False):
+    """A run's labels in the tables (stage.Stage.labels): its experiment, arm (`arm` filled with
+    the run's axes), phase (an arm's part, else `phase`), seed and the settings it varies (its
+    other axes). `base`: the optimizers experiment, whose setup.optimizer runs are the base runs."""
+    def of(p: dict, a: dict) -> dict:
+        ws = p["warmstart"]
+        varied = {k: v for k, v in a.items() if k not in ("seed", "phase")}
+        out = {"dataset": ws["dataset"], "experiment": experiment, "arm": arm.format(**a),
+               "phase": phase or a["phase"], "seed": a["seed"], **varied}
+        return {**out, "base": a["optimizer"] == ws["setup"]["optimizer"]} if base else out
+    return of
+
+
+ARM_PHASES = ("pretrain", "warm", "fresh")  # an arm's runs per seed: its parts (run.part)
+
+
 # The base runs (setup.optimizer's runs of experiment 1): the pretrained model and fresh
 # baseline of experiments 6 and 8.
 BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", phase="pretrain") + "/model.pt"
@@ -383,7 +399,8 @@ BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", p
 
 # 1. warm vs fresh per optimizer (constant LR from setup.lr)
 @stage(params=KEYS, grid={"optimizer": "warmstart.optimizers"}, batch=BASE_SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_OPTIM), outputs=phased("warm", "fresh"), checkpoint=True)
+       runs=arm_runs(paths.WS_OPTIM), outputs=phased("warm", "fresh"), checkpoint=True,
+       parts=ARM_PHASES, labels=labels("optimizers", "{optimizer}", base=True))
 def ws_optim(job: Job) -> None:
     """Warm vs fresh with one optimizer: pretrain on the half, then warm and fresh on the full set, every seed."""
     arm(job, ("warm", "fresh"), optimizer=job.axes["optimizer"])
@@ -391,7 +408,8 @@ def ws_optim(job: Job) -> None:
 
 # 2. the gap vs the length of pretraining (the fresh baseline: the base runs)
 @stage(params=KEYS, grid={"epochs": "warmstart.pretrain_epochs"}, batch=SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_LENGTH), outputs=phased("warm"), checkpoint=True)
+       runs=arm_runs(paths.WS_LENGTH), outputs=phased("warm"), checkpoint=True,
+       parts=ARM_PHASES[:2], labels=labels("length", "e{epochs}"))
 def ws_length(job: Job) -> None:
     """Warm starts after a given number of pretraining epochs, every seed."""
     arm(job, ("warm",), fixed_pretraining=True, pretrain_epochs=job.axes["epochs"])
@@ -399,7 +417,7 @@ def ws_length(job: Job) -> None:
 
 # 3. smooth transition
 @stage(params=KEYS, batch={"gamma": "warmstart.gammas", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TRANSITION),
-       outputs=MEASURED, checkpoint=True)
+       outputs=MEASURED, checkpoint=True, labels=labels("transition", "g{gamma}", "transition"))
 def ws_transition(job: Job) -> None:
     """Smooth transition from the pretrain half to the full set, p(n) = 1 - gamma^(50 n / N): every gamma and seed."""
     st = setting(job)
@@ -415,7 +433,8 @@ def ws_transition(job: Job) -> None:
 @stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
        batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies",
               **SEEDS},
-       inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True)
+       inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True,
+       labels=labels("stages", "n{stages}_r{ratio}_{remedy}", "stages"))
 def ws_stages(job: Job) -> None:
     """Many stages: data arriving in chunks, each stage trained to a train accuracy, then the full set."""
     st, ws = setting(job), job.params["warmstart"]
@@ -428,7 +447,8 @@ def ws_stages(job: Job) -> None:
 
 # 5. width x depth
 @stage(params=KEYS, grid={"width": "warmstart.widths", "depth": "warmstart.depths"}, batch=SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_ARCH), outputs=phased("warm", "fresh"), checkpoint=True)
+       runs=arm_runs(paths.WS_ARCH), outputs=phased("warm", "fresh"), checkpoint=True,
+       parts=ARM_PHASES, labels=labels("width_depth", "w{width}_d{depth}"))
 def ws_arch(job: Job) -> None:
     """Warm vs fresh for one architecture, every seed."""
     arm(job, ("warm", "fresh"), width=job.axes["width"], depth=job.axes["depth"])
@@ -436,7 +456,8 @@ def ws_arch(job: Job) -> None:
 
 # 6. layer resets of the base pretrained model
 @stage(params=KEYS, batch={"mode": "warmstart.reset_modes", "n": "warmstart.reset_layers", **SEEDS},
-       inputs={**DATA, "init": BASE_MODEL}, runs=run_dir(paths.WS_RESET), outputs=MEASURED, checkpoint=True)
+       inputs={**DATA, "init": BASE_MODEL}, runs=run_dir(paths.WS_RESET), outputs=MEASURED, checkpoint=True,
+       labels=labels("resets", "{mode}{n}", "warm"))
 def ws_reset(job: Job) -> None:
     """Warm starts from the base pretrained model with layers re-drawn first: every selection and seed."""
     st = setting(job)
@@ -449,7 +470,7 @@ def ws_reset(job: Job) -> None:
 
 # 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
 @stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch=SEEDS, inputs=DATA,
-       runs=run_dir(paths.WS_TUNE_PRE), outputs=TRAINED, checkpoint=True)
+       runs=run_dir(paths.WS_TUNE_PRE), outputs=TRAINED, checkpoint=True, labels=labels("tuning", "p{plr}", "pretrain"))
 def ws_tune_pretrain(job: Job) -> None:
     """Pretraining at one constant LR, every seed."""
     st = setting(job, lr=job.axes["plr"])
@@ -460,7 +481,7 @@ def ws_tune_pretrain(job: Job) -> None:
 
 @stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch={"tlr": "warmstart.tune_lrs", **SEEDS},
        inputs={**DATA, "init": run_dir(paths.WS_TUNE_PRE) + "/model.pt"}, runs=run_dir(paths.WS_TUNE),
-       outputs=MEASURED, checkpoint=True)
+       outputs=MEASURED, checkpoint=True, labels=labels("tuning", "p{plr}_t{tlr}", "warm"))
 def ws_tune(job: Job) -> None:
     """Warm starts from one pretraining LR's models at every tuning LR, every seed."""
     ds = fmt.load(job.inputs["data"])
@@ -471,7 +492,7 @@ def ws_tune(job: Job) -> None:
 
 
 @stage(params=KEYS, batch={"tlr": "warmstart.tune_lrs", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TUNE_FRESH),
-       outputs=MEASURED, checkpoint=True)
+       outputs=MEASURED, checkpoint=True, labels=labels("tuning", "t{tlr}", "fresh"))
 def ws_tune_fresh(job: Job) -> None:
     """Fresh runs at every tuning LR, every seed."""
     ds = fmt.load(job.inputs["data"])
@@ -484,7 +505,7 @@ def ws_tune_fresh(job: Job) -> None:
 # 8. remedies applied to the base pretrained model at the warm start (studies/warmstart/remedies.py)
 @stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
        batch={"remedy": "warmstart.remedies", **SEEDS}, inputs={**DATA, "init": BASE_MODEL},
-       runs=run_dir(paths.WS_REMEDY), outputs=MEASURED, checkpoint=True)
+       runs=run_dir(paths.WS_REMEDY), outputs=MEASURED, checkpoint=True, labels=labels("remedies", "{remedy}", "warm"))
 def ws_remedy(job: Job) -> None:
     """Warm starts from the base pretrained model with a remedy: every remedy and seed."""
     ds, ws = fmt.load(job.inputs["data"]), job.params["warmstart"]

@@ -1,52 +1,12 @@
-"""The warm-start study's runs, and its gaps table: every arm against its fresh baseline, paired by seed."""
+"""The warm-start study's extra tables: its gaps table: every arm against its fresh baseline, paired by seed."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
-from ... import paths
-from ...tables import Study, ci95, curve_plot
-
-
-def runs(p: dict) -> Iterator[dict]:
-    """Every run of the warm-start study. Labels: experiment, arm (the varied value as text),
-    phase (pretrain | warm | fresh | transition | stages), the varied settings themselves, and
-    `baseline`: the arm whose fresh runs a warm arm's gap is measured against."""
-    ws = p["warmstart"]
-    ds, base = ws["dataset"], ws["setup"]["optimizer"]
-
-    def run(template, experiment, arm, phase, seed, **labels):
-        keys = {k: v for k, v in labels.items() if "{" + k + "}" in template}
-        return {"study": "warmstart", "dataset": ds, "experiment": experiment, "arm": str(arm), "phase": phase,
-                "seed": seed, **labels, "dir": template.format(dataset=ds, seed=seed, phase=phase, **keys)}
-
-    for seed, opt, phase in itertools.product(ws["base_seeds"], ws["optimizers"], ("pretrain", "warm", "fresh")):
-        yield run(paths.WS_OPTIM, "optimizers", opt, phase, seed, optimizer=opt, base=opt == base)
-    for seed in ws["seeds"]:
-        for e in ws["pretrain_epochs"]:
-            for phase in ("pretrain", "warm"):
-                yield run(paths.WS_LENGTH, "length", f"e{e}", phase, seed, epochs=e)
-        for g in ws["gammas"]:
-            yield run(paths.WS_TRANSITION, "transition", f"g{g}", "transition", seed, gamma=g)
-        for n, r, rem in itertools.product(ws["stages"], ws["ratios"], ws["stage_remedies"]):
-            yield run(paths.WS_STAGES, "stages", f"n{n}_r{r}_{rem}", "stages", seed, stages=n, ratio=r, remedy=rem)
-        for w, d in itertools.product(ws["widths"], ws["depths"]):
-            for phase in ("pretrain", "warm", "fresh"):
-                yield run(paths.WS_ARCH, "width_depth", f"w{w}_d{d}", phase, seed, width=w, depth=d)
-        for mode, n in itertools.product(ws["reset_modes"], ws["reset_layers"]):
-            yield run(paths.WS_RESET, "resets", f"{mode}{n}", "warm", seed, mode=mode, n=n)
-        for plr in ws["pretrain_lrs"]:
-            yield run(paths.WS_TUNE_PRE, "tuning", f"p{plr}", "pretrain", seed, plr=plr)
-            for tlr in ws["tune_lrs"]:
-                yield run(paths.WS_TUNE, "tuning", f"p{plr}_t{tlr}", "warm", seed, plr=plr, tlr=tlr)
-        for tlr in ws["tune_lrs"]:
-            yield run(paths.WS_TUNE_FRESH, "tuning", f"t{tlr}", "fresh", seed, tlr=tlr)
-        for rem in ws["remedies"]:
-            yield run(paths.WS_REMEDY, "remedies", rem, "warm", seed, remedy=rem)
+from ...tables import ci95, curve_plot
 
 
 def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
@@ -125,7 +85,5 @@ def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict
 
 
 # no validation split in the warm-start runs: the papers' metric is on the test split
-STUDY = Study(runs, ["experiment", "arm"], tables=tables,
-              headline={phase: "test/acc" for phase in ("warm", "fresh", "transition", "stages")},
-              plots=(curve_plot("warmstart", "warm", "test/acc", "test accuracy, warm-started"),
-                     curve_plot("warmstart", "fresh", "test/acc", "test accuracy, fresh")))
+PLOTS = (curve_plot("warmstart", "warm", "test/acc", "test accuracy, warm-started"),
+         curve_plot("warmstart", "fresh", "test/acc", "test accuracy, fresh"))
