@@ -325,15 +325,16 @@ def test_snakemake_rerun_is_noop_even_after_dvc_style_mtimes(snake_ws):
 
 def test_snakemake_code_edit_reruns_exactly_its_dependents(snake_ws):
     """The engine: every training stage and what consumes them; the pretext study's module:
-    its three stages, its table and the report. Data stages never."""
+    its three stages and the stages that gather every study (they read its run declarations).
+    Data stages never."""
     with edited(snake_ws / "src/transferlab/engine/loop.py"):
         counts = planned(snake_ws)
     assert set(counts) == RUNS_ENGINE | {"aggregate", "scorecard", "report", "all", "total"}
     assert counts["aggregate"] == 6 and counts["scorecard"] == 1 and counts["report"] == 1
     with edited(snake_ws / "src/transferlab/studies/pretext/stages.py"):
         counts = planned(snake_ws)
-    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 1, "scorecard": 1, "report": 1,
-                      "all": 1, "total": 9}
+    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 6, "references": 1, "scorecard": 1,
+                      "report": 1, "all": 1, "total": 15}
     assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout  # the original bytes: nothing
 
 
@@ -387,7 +388,8 @@ def test_dvc_code_edit_marks_exactly_the_stages_that_run_it(dvc_ws):
     with edited(dvc_ws / "src/transferlab/engine/loop.py"):
         assert dvc_changed(dvc_ws) == RUNS_ENGINE
     with edited(dvc_ws / "src/transferlab/studies/pretext/stages.py"):
-        assert dvc_changed(dvc_ws) == {"pretrain", "finetune", "scratch"}
+        assert dvc_changed(dvc_ws) == {"pretrain", "finetune", "scratch", "aggregate", "references", "scorecard",
+                                       "report"}
     with edited(dvc_ws / "src/transferlab/data/synth.py"):  # the data set's renderer: every prepare
         assert dvc_changed(dvc_ws) == {"prepare", "subsample", "transfer_subsample"}
 
@@ -606,3 +608,87 @@ def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(snak
     assert [m.read_bytes() for m in metrics] == before
     assert "Nothing to be done" in run(["snakemake", "-n"], ws).stdout
     assert not any(locks.iterdir())
+
+
+# ------------------------------------------------------------------ a study is a plug-in
+TOY = Path(__file__).parent / "toy_study"
+SOURCES = ("src", "workflow", "params.yaml", "dvc.yaml")  # what a person edits (and the generated files)
+
+
+def _source_digests(ws: Path) -> dict[str, str]:
+    files = [p for name in SOURCES for p in ([ws / name] if (ws / name).is_file() else (ws / name).rglob("*"))
+             if p.is_file() and "__pycache__" not in p.parts]
+    return {p.relative_to(ws).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def add_toy_study(ws: Path) -> dict:
+    """What docs/adding-a-study.md does: the study's folder, its line in the one list of studies
+    (transferlab/catalog.py: its import and its place in STUDIES), its section in params.yaml,
+    then dvc.yaml and the Snakemake rules rendered again. Returns the environment that runs
+    this copy's code."""
+    import shutil
+
+    env = {"PYTHONPATH": str(ws / "src"), **DVC_ENV}
+    shutil.copytree(TOY, ws / "src/transferlab/studies/toy")
+    catalog = ws / "src/transferlab/catalog.py"
+    text = catalog.read_text()
+    text = text.replace("from .studies.warmstart.study import STUDY as warmstart\n",
+                        "from .studies.warmstart.study import STUDY as warmstart\n"
+                        "from .studies.toy.study import STUDY as toy\n")
+    text = re.sub(r"^STUDIES = \((.*)\)$", r"STUDIES = (\1, toy)", text, flags=re.M)
+    catalog.write_text(text)
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["toy"] = {"dataset": "synth_digits", "arms": ["majority", "centroid"], "seeds": [0, 1, 2, 3, 4]}
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["transferlab", "dvc_yaml"], ws, env=env)
+    run(["transferlab", "snakemake_rules"], ws, env=env)
+    return env
+
+
+def _toy_row(ws: Path) -> pd.Series:
+    card = pd.read_csv(ws / paths.SCORECARD)
+    rows = card[card.claim == "toy.centroid_beats_majority"]
+    assert len(rows) == 1, card.claim.tolist()
+    return rows.iloc[0]
+
+
+def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(snake_ws, dvc_ws, tmp_path):
+    """The proof that a study is a plug-in: a toy study (tests/toy_study: one stage, one claim,
+    one baseline with a declared floor) added to finished runs of the tiny DAG touches no file
+    but its folder, the one list, its params section and the rendered runner files; Snakemake
+    then runs its stage and the stages that gather every study, and nothing else, and the
+    scorecard has its row, scored (the baseline clears its floor) and reproduced; DVC gives the
+    same row."""
+    import shutil
+
+    rows = {}
+    for name, finished in (("snakemake", snake_ws), ("dvc", dvc_ws)):
+        ws = tmp_path / name
+        shutil.copytree(finished, ws, symlinks=True)
+        before = _source_digests(ws)
+        env = add_toy_study(ws)
+        after = _source_digests(ws)
+        changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
+        assert {f for f in changed if not f.startswith("src/transferlab/studies/toy/")} == {
+            "src/transferlab/catalog.py", "params.yaml", "dvc.yaml", "workflow/rules/stages.smk"}
+        if name == "snakemake":
+            res = run(["snakemake", "-n", "--quiet", "rules"], ws, env=env)
+            counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
+            assert counts == {"toy_fit": 1, "aggregate": 7, "references": 1, "scorecard": 1, "report": 1, "all": 1,
+                              "total": 12}
+            run(["snakemake", "--cores", "2"], ws, env=env)
+            assert "Nothing to be done" in run(["snakemake", "-n"], ws, env=env).stdout
+        else:
+            status = json.loads(run(["dvc", "status", "--json"], ws, env=env).stdout or "{}")
+            assert {s.split("@")[0] for s in status} == {"toy_fit", "aggregate", "references", "scorecard", "report"}
+            run(["dvc", "repro"], ws, env=env)
+            assert json.loads(run(["dvc", "status", "--json"], ws, env=env).stdout or "{}") == {}
+        runs = pd.read_csv(ws / paths.SUMMARY.format(study="toy"))
+        assert sorted(zip(runs.arm, runs.seed)) == sorted((a, s) for a in ("centroid", "majority") for s in range(5))
+        base = pd.read_csv(ws / paths.BASELINES).set_index("baseline").loc["toy.centroid"]
+        assert base.clears == "yes" and base.origin == "source"
+        rows[name] = _toy_row(ws)
+        assert rows[name].verdict == "reproduced" and rows[name].n == 5, rows[name].to_dict()
+        assert 0.3 < rows[name].effect < 1
+    assert rows["snakemake"].drop(labels=["note"], errors="ignore").equals(
+        rows["dvc"].drop(labels=["note"], errors="ignore"))

@@ -9,7 +9,7 @@ Thresholds other than 0 are margins chosen before any run, for claims of the kin
 or "about the same": one accuracy point, finer than the sources' tables resolve (they report
 whole points or two digits) and coarser than a few seeds' noise would make meaningless.
 "Closes (recovers) the gap" is not a margin: it is two estimands against the warm run the
-remedy remedies (_ws_closes). Each claim also declares its smallest effect of interest (SESOI)
+remedy remedies (studies/warmstart/claims.py). Each claim also declares its smallest effect of interest (SESOI)
 and, where the plain words or a presupposition must read one setting, that setting (primary).
 """
 

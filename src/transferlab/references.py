@@ -23,17 +23,16 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
 
 from .data import format as fmt
 from .data import subsample
 from .data.format import Split
 from .floors import setting_text
 from .io import atomic_path
+
+# scikit-learn is imported where a reference is fit, not at the top: every job imports the
+# studies' declarations (transferlab.catalog), which reach this module, and scikit-learn took
+# 1.9 of the 8 s such an import took on this machine under load.
 
 # scikit-learn's defaults but the iteration cap: the fit runs to L-BFGS's tolerance (a fit that
 # needs more than LOGREG_MAX_ITER iterations raises, so no reference is an unconverged one)
@@ -47,12 +46,22 @@ def pixels(split: Split) -> tuple[np.ndarray, np.ndarray]:
     return x, split.labels.numpy()
 
 
-def logistic_regression() -> LogisticRegression:
+def logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=1.0, max_iter=LOGREG_MAX_ITER, tol=1e-4)
+
+
+def knn(n: int):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=min(5, n))
 
 
 def _fit(model, x, y, what: str):
     import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -65,7 +74,7 @@ def _fit(model, x, y, what: str):
 IMAGE_REFERENCES: dict[str, Callable[[int], object]] = {  # name -> (training examples -> model)
     "logreg_pixels": lambda n: logistic_regression(),
     # k = 5, Euclidean: scikit-learn's defaults (fewer where fewer examples than 5 were drawn)
-    "knn_pixels": lambda n: KNeighborsClassifier(n_neighbors=min(5, n)),
+    "knn_pixels": knn,
 }
 
 
@@ -133,6 +142,9 @@ def bag_of_words_nli(train: list, tests: dict[str, list]) -> dict[str, float]:
     """Accuracy on each of `tests` of logistic regression on [bag of premise words, bag of
     hypothesis words] (binary counts, the vocabulary of the training pairs). Rows: (premise,
     hypothesis, label)."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+
     vectorizer = CountVectorizer(binary=True, lowercase=True)
     vectorizer.fit([r[0] for r in train] + [r[1] for r in train])
 

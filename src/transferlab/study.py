@@ -57,8 +57,9 @@ class Study:
     # --- its claims (the scorecard) and the baselines they presuppose
     claims: tuple[Claim, ...] = ()
     # what a row's interval over seeds covers (Bouthillier et al. 2021): each seed redraws these,
-    # the rest is one draw for every seed, so the interval says nothing about it
-    covers: Callable[[dict], str] = lambda p: ""
+    # the rest is one draw for every seed, so the interval says nothing about it (text, or
+    # params -> text where the configuration decides)
+    covers: str | Callable[[dict], str] = ""
     baselines: tuple[Baseline, ...] = ()
     # its reference jobs' files in this configuration (the references table gathers them) and
     # the params keys that decide which exist
@@ -84,4 +85,5 @@ class Study:
 
     def scored_claims(self) -> list[Claim]:
         """Its claims, each with what its interval covers."""
-        return [replace(c, covers=self.covers) for c in self.claims]
+        covers = self.covers if callable(self.covers) else lambda p, text=self.covers: text
+        return [replace(c, covers=covers) for c in self.claims]

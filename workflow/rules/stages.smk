@@ -1,6 +1,6 @@
-# Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in
-# src/transferlab/studies/*/stages.py and src/transferlab/stages/; `transferlab.registry` lists
-# them): edit those and render again; tests fail when this file differs from a fresh rendering.
+# Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in each study's
+# folder, src/transferlab/studies/<study>/, the studies listed in transferlab.catalog, and in
+# src/transferlab/stages/; `transferlab.registry` collects them): edit those and render again; tests fail when this file differs from a fresh rendering.
 # rule name = DVC stage = `transferlab` command = function. Each rule's inputs include the source
 # files the stage runs, so a code change reruns exactly its dependents (as in dvc.yaml). What
 # params.yaml decides is filled in by the stage_* helpers of rules/common.smk.

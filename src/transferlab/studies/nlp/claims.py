@@ -54,7 +54,6 @@ CLAIMS = with_sesoi([
 ])
 
 
-def covers(p: dict) -> str:
-    """What a row's interval over seeds covers (claims.py): each seed redraws these."""
-    return ("per seed: every start and order, the NLI validation hold-out; not covered: the corpus and the NLI "
-            "split (one draw), the BERT checkpoint (one pretrained model)")
+# What a row's interval over seeds covers (study.Study.covers): each seed redraws these.
+COVERS = ("per seed: every start and order, the NLI validation hold-out; not covered: the corpus and the NLI "
+          "split (one draw), the BERT checkpoint (one pretrained model)")

@@ -26,6 +26,6 @@ STUDY = Study(
     plots=(curve_plot("nlp", "lm", "val/ppl", "validation perplexity"),
            curve_plot("nlp", "nli_lm", "val/acc", "NLI validation accuracy, LM encoder"),
            curve_plot("nlp", "nli_bert", "val/acc", "NLI validation accuracy, BERT")),
-    claims=tuple(claims.CLAIMS), covers=claims.covers, baselines=(baselines.LM,),
+    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.LM,),
     references=lambda p: [paths.REF_LM, paths.REF_NLI],
     report=figures, schema=section_schema(__file__), cross_checks=cross_checks)

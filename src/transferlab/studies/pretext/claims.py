@@ -51,7 +51,6 @@ CLAIMS = with_sesoi([
 ])
 
 
-def covers(p: dict) -> str:
-    """What a row's interval over seeds covers (claims.py): each seed redraws these."""
-    return ("per seed: the labels per class drawn, the validation hold-out, every start and order; not covered: the "
-            "data set's split (one draw)")
+# What a row's interval over seeds covers (study.Study.covers): each seed redraws these.
+COVERS = ("per seed: the labels per class drawn, the validation hold-out, every start and order; not covered: the "
+          "data set's split (one draw)")

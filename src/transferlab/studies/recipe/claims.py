@@ -80,7 +80,6 @@ CLAIMS = with_sesoi([
 ])
 
 
-def covers(p: dict) -> str:
-    """What a row's interval over seeds covers (claims.py): each seed redraws these."""
-    return ("per seed: the validation hold-out, every start and order; not covered: the training set (used whole) "
-            "and its split")
+# What a row's interval over seeds covers (study.Study.covers): each seed redraws these.
+COVERS = ("per seed: the validation hold-out, every start and order; not covered: the training set (used whole) "
+          "and its split")

@@ -21,6 +21,6 @@ STUDY = Study(
     "recipe", (stages, references),
     group=["dataset", "variant"], headline={"train": "test/acc", "pretext": "probe/test_acc"},
     plots=tables.PLOTS, tables=tables.tables, reads=tables.reads,
-    claims=tuple(claims.CLAIMS), covers=claims.covers, baselines=(baselines.SCRATCH,),
+    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.SCRATCH,),
     references=lambda p: [paths.REF_RECIPE],
     report=figures, schema=section_schema(__file__), cross_checks=cross_checks)

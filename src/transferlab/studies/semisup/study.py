@@ -19,7 +19,7 @@ STUDY = Study(
     "semisup", (stages, references),
     group=["dataset", "target", "variant", "s"], headline={"finetune": "test/acc"},
     plots=(curve_plot("semisup", "finetune", "val/acc", "validation accuracy of the head"),),
-    claims=tuple(claims.CLAIMS), covers=claims.covers, baselines=(baselines.SAME_SET,),
+    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.SAME_SET,),
     references=lambda p: [paths.REF_SEMISUP.format(dataset=d) for d in p["semisup"]["finetune_datasets"]],
     reference_keys=("semisup.finetune_datasets",),
     report=figures, schema=section_schema(__file__), cross_checks=cross_checks)

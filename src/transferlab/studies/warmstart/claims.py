@@ -213,7 +213,6 @@ CLAIMS = with_sesoi([
 ], without=("warmstart.grad_noise", "warmstart.sharper"))
 
 
-def covers(p: dict) -> str:
-    """What a row's interval over seeds covers (claims.py): each seed redraws these."""
-    return ("per seed: the pretraining half drawn, every start and order; not covered: the training set (used "
-            "whole) and its split")
+# What a row's interval over seeds covers (study.Study.covers): each seed redraws these.
+COVERS = ("per seed: the pretraining half drawn, every start and order; not covered: the training set (used "
+          "whole) and its split")

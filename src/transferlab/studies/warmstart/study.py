@@ -36,6 +36,6 @@ STUDY = Study(
     "warmstart", (stages, references),
     group=["experiment", "arm"], headline={phase: "test/acc" for phase in ("warm", "fresh", "transition", "stages")},
     plots=tables.PLOTS, tables=tables.tables,
-    claims=tuple(claims.CLAIMS), covers=claims.covers, baselines=(baselines.FRESH,),
+    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.FRESH,),
     references=lambda p: [paths.REF_WARMSTART],
     report=figures, schema=section_schema(__file__), cross_checks=cross_checks)
