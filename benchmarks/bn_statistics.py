@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from common import REPO, publish, real_mnist
 
 from transferlab import engine, models
 from transferlab.data.subsample import per_class
 from transferlab.runs import Run
-
-from common import REPO, publish, real_mnist
 
 
 class StepMotion(engine.Hooks):
@@ -46,8 +45,10 @@ class StepMotion(engine.Hooks):
 
     def epoch_metrics(self, model, epoch):
         now = dict(model.named_parameters())
-        return {f"motion/{k.split('.')[1]}": float((now[k].detach() - w).norm() / now[k].detach().norm())
-                for k, w in (self.before or {}).items()}
+        return {
+            f"motion/{k.split('.')[1]}": float((now[k].detach() - w).norm() / now[k].detach().norm())
+            for k, w in (self.before or {}).items()
+        }
 
 
 def train(ds, seed: int, k: int, epochs: int, lr: float, precise: bool, schedule: str) -> tuple[list[dict], float]:
@@ -55,18 +56,32 @@ def train(ds, seed: int, k: int, epochs: int, lr: float, precise: bool, schedule
     fit_split, val_split = engine.split_val(labelled, 0.1, seed)
     stats = engine.channel_stats(fit_split.images)
     cpu = torch.device("cpu")
-    fit_data, val_data, test_data = (engine.DeviceData.from_split(s, cpu, stats)
-                                     for s in (fit_split, val_split, ds.splits["test"]))
+    fit_data, val_data, test_data = (
+        engine.DeviceData.from_split(s, cpu, stats) for s in (fit_split, val_split, ds.splits["test"])
+    )
     torch.manual_seed(seed)
     model = models.build("small_cnn", (1, 28, 28), {"main": 10})
-    cfg = engine.FitConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=lr, schedule=schedule,
-                           warmup_epochs=1 if schedule == "warmup_cosine" else 0)
+    cfg = engine.FitConfig(
+        epochs=epochs,
+        batch_size=64,
+        optimizer="adam",
+        lr=lr,
+        schedule=schedule,
+        warmup_epochs=1 if schedule == "warmup_cosine" else 0,
+    )
     recalibrate = engine.recalibrate_bn
     if not precise:  # the engine as it was: running statistics as training left them
         engine.recalibrate_bn = lambda model, *args, **kwargs: model
     try:
-        result = engine.fit(model, engine.classification(10), fit_data, val_data, cfg, Run(seed=seed, config={}),
-                            hooks=StepMotion(fit_data.num_batches(64)))
+        result = engine.fit(
+            model,
+            engine.classification(10),
+            fit_data,
+            val_data,
+            cfg,
+            Run(seed=seed, config={}),
+            hooks=StepMotion(fit_data.num_batches(64)),
+        )
     finally:
         engine.recalibrate_bn = recalibrate
     return result.history, engine.evaluate(model, engine.classification(10), test_data)["acc"]
@@ -88,19 +103,37 @@ def main() -> None:
             t0 = time.perf_counter()
             history, test_acc = train(ds, seed, a.labels_per_class, a.epochs, a.lr, precise, schedule)
             stats = "recomputed" if precise else "running EMA"
-            finals.append({"seed": seed, "BN statistics": stats, "LR schedule": schedule,
-                           "test acc": round(test_acc, 4),
-                           "last-5 val acc range": round(max(h["val/acc"] for h in history[-5:])
-                                                         - min(h["val/acc"] for h in history[-5:]), 4),
-                           "seconds": round(time.perf_counter() - t0, 1)})
-            rows += [{"seed": seed, "BN statistics": stats, "LR schedule": schedule,
-                      **{k: round(v, 4) for k, v in h.items()}} for h in history]
+            finals.append(
+                {
+                    "seed": seed,
+                    "BN statistics": stats,
+                    "LR schedule": schedule,
+                    "test acc": round(test_acc, 4),
+                    "last-5 val acc range": round(
+                        max(h["val/acc"] for h in history[-5:]) - min(h["val/acc"] for h in history[-5:]), 4
+                    ),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+            rows += [
+                {
+                    "seed": seed,
+                    "BN statistics": stats,
+                    "LR schedule": schedule,
+                    **{k: round(v, 4) for k, v in h.items()},
+                }
+                for h in history
+            ]
     curves, summary = pd.DataFrame(rows), pd.DataFrame(finals)
-    title = (f"Small CNN from scratch, real MNIST, {a.labels_per_class}/class labelled (10% held out), "
-             f"Adam lr {a.lr} (constant, or 1 warmup epoch then cosine to 0), batch 64, {a.epochs} epochs; "
-             "test: all 10,000")
-    text = f"# BatchNorm statistics at evaluation\n\n{title}\n\n{summary.to_markdown(index=False)}\n\n" \
-           f"## Per epoch\n\n{curves.to_markdown(index=False)}\n"
+    title = (
+        f"Small CNN from scratch, real MNIST, {a.labels_per_class}/class labelled (10% held out), "
+        f"Adam lr {a.lr} (constant, or 1 warmup epoch then cosine to 0), batch 64, {a.epochs} epochs; "
+        "test: all 10,000"
+    )
+    text = (
+        f"# BatchNorm statistics at evaluation\n\n{title}\n\n{summary.to_markdown(index=False)}\n\n"
+        f"## Per epoch\n\n{curves.to_markdown(index=False)}\n"
+    )
     publish(a.out, "bn_statistics", text, curves)
 
 

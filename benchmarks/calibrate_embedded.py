@@ -16,10 +16,22 @@ from transferlab.data import sources
 from transferlab.runs import Run
 
 SETS = {
-    "synth_digits": {"source": "synth", "charset": "digits", "train_per_class": 600, "test_per_class": 100,
-                     "distortion": 1.0, "seed": 0},
-    "synth_letters": {"source": "synth", "charset": "letters", "train_per_class": 230, "test_per_class": 40,
-                      "distortion": 1.0, "seed": 1},
+    "synth_digits": {
+        "source": "synth",
+        "charset": "digits",
+        "train_per_class": 600,
+        "test_per_class": 100,
+        "distortion": 1.0,
+        "seed": 0,
+    },
+    "synth_letters": {
+        "source": "synth",
+        "charset": "letters",
+        "train_per_class": 230,
+        "test_per_class": 40,
+        "distortion": 1.0,
+        "seed": 1,
+    },
     "digits": {"source": "sklearn_digits", "test_fraction": 0.25, "seed": 0},
 }
 

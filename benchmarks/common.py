@@ -33,8 +33,11 @@ def real_mnist(realdata: Path, prefix: str):
         raise SystemExit(f"{realdata}/mnist not found: this benchmark measures on real MNIST")
     root = Path(tempfile.mkdtemp(prefix=prefix))
     stage_mnist(realdata, root)
-    return sources.build("mnist", {"source": "torchvision", "name": "mnist"},
-                         {"root": str(root), "download": False, "verify_checksums": True}), root
+    return sources.build(
+        "mnist",
+        {"source": "torchvision", "name": "mnist"},
+        {"root": str(root), "download": False, "verify_checksums": True},
+    ), root
 
 
 def publish(out: Path, name: str, text: str, table: pd.DataFrame) -> None:
@@ -58,8 +61,9 @@ def job_seconds(log: Path) -> pd.DataFrame:
     from transferlab.registry import STAGES
 
     modules = {name: st.func.__module__ for name, st in STAGES.items()}  # transferlab.studies.<study>.stages
-    study = {name: m.split(".")[2] if m.startswith("transferlab.studies.") else "pipeline"
-             for name, m in modules.items()}
+    study = {
+        name: m.split(".")[2] if m.startswith("transferlab.studies.") else "pipeline" for name, m in modules.items()
+    }
     stamp, rule, started, rows = None, None, {}, []
     for line in log.read_text().splitlines():
         if m := _STAMP.match(line):
@@ -72,5 +76,8 @@ def job_seconds(log: Path) -> pd.DataFrame:
             name, t0 = started.pop(m.group(1))
             rows.append({"study": study.get(name, "pipeline"), "rule": name, "seconds": (stamp - t0).total_seconds()})
     jobs = pd.DataFrame(rows, columns=["study", "rule", "seconds"])
-    return (jobs.groupby(["study", "rule"], as_index=False).agg(jobs=("seconds", "size"), seconds=("seconds", "sum"))
-            .sort_values("seconds", ascending=False, ignore_index=True))
+    return (
+        jobs.groupby(["study", "rule"], as_index=False)
+        .agg(jobs=("seconds", "size"), seconds=("seconds", "sum"))
+        .sort_values("seconds", ascending=False, ignore_index=True)
+    )

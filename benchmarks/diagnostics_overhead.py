@@ -25,15 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from common import REPO, publish
-from transferlab import paths
-from transferlab.studies.warmstart import diagnostics
+
 from transferlab import params as P
+from transferlab import paths
 from transferlab.data import format as fmt
 from transferlab.runs import Run, setup
+from transferlab.studies.warmstart import diagnostics, stages
 from transferlab.training import save_model
-from transferlab.studies.warmstart import stages
 
 
 def timed_run(st: stages.Setting, seed: int, init: Path | None, work: Path) -> tuple[float, int]:
@@ -65,8 +64,10 @@ def first_call_seconds(repeats: int = 3) -> float:
     """What the diagnostics cost a job once, beside their cost per run: torch.func's first
     per-example gradient imports torch._dynamo (the median over fresh processes of its first
     call less its second)."""
-    return statistics.median(float(subprocess.run([sys.executable, "-c", FIRST_CALL], check=True, text=True,
-                                                  capture_output=True).stdout) for _ in range(repeats))
+    return statistics.median(
+        float(subprocess.run([sys.executable, "-c", FIRST_CALL], check=True, text=True, capture_output=True).stdout)
+        for _ in range(repeats)
+    )
 
 
 def main() -> None:
@@ -88,8 +89,10 @@ def main() -> None:
         raise SystemExit(f"{data} not found: prepare it first (snakemake {paths.PREPARED})")
     ds = fmt.load(data)
     base = stages.run_settings(p)
-    settings = {"off": None, **{f"k={k}": diagnostics.Settings.from_params({**ws["diagnostics"], "every": k})
-                                for k in a.every}}
+    settings = {
+        "off": None,
+        **{f"k={k}": diagnostics.Settings.from_params({**ws["diagnostics"], "every": k}) for k in a.every},
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -101,21 +104,32 @@ def main() -> None:
                 for name, diag in settings.items():
                     st = stages.Setting.make(ds, base, ws["until_fit"], torch.device("cpu"), diag)
                     seconds, epochs = timed_run(st, seed, init, work)
-                    rows.append({"seed": seed, "phase": phase, "diagnostics": name, "seconds": seconds,
-                                 "epochs": epochs})
+                    rows.append(
+                        {"seed": seed, "phase": phase, "diagnostics": name, "seconds": seconds, "epochs": epochs}
+                    )
     df = pd.DataFrame(rows)
     off = {(r.seed, r.phase): r.seconds for r in df[df.diagnostics == "off"].itertuples()}
     df["overhead"] = [r.seconds / off[(r.seed, r.phase)] - 1 for r in df.itertuples()]
-    table = df.groupby("diagnostics", sort=False).agg(
-        runs=("seconds", "size"), median_s=("seconds", "median"), epochs=("epochs", "median"),
-        median_overhead=("overhead", lambda v: statistics.median(v)), max_overhead=("overhead", "max")).reset_index()
-    text = (f"# Diagnostics overhead, {ws['dataset']} ({len(ds.splits['train'])} training examples), "
-            f"warm-start setup {base['model']} width {base['width']}, batch {base['batch_size']}, 1 thread\n\n"
-            "A run = one full-set training run as the pipeline runs it (test set every epoch, dvclive, "
-            "metrics.json). Overhead = a run's time with the diagnostics / the same run without - 1, "
-            "paired by seed and phase.\n\n" + table.to_markdown(index=False, floatfmt=".3f") + "\n\n"
-            f"Once per job (process) that has diagnostics on: {first_call_seconds():.2f} s, torch.func's first "
-            "per-example gradient importing torch._dynamo (median of 3 fresh processes).\n")
+    table = (
+        df.groupby("diagnostics", sort=False)
+        .agg(
+            runs=("seconds", "size"),
+            median_s=("seconds", "median"),
+            epochs=("epochs", "median"),
+            median_overhead=("overhead", lambda v: statistics.median(v)),
+            max_overhead=("overhead", "max"),
+        )
+        .reset_index()
+    )
+    text = (
+        f"# Diagnostics overhead, {ws['dataset']} ({len(ds.splits['train'])} training examples), "
+        f"warm-start setup {base['model']} width {base['width']}, batch {base['batch_size']}, 1 thread\n\n"
+        "A run = one full-set training run as the pipeline runs it (test set every epoch, dvclive, "
+        "metrics.json). Overhead = a run's time with the diagnostics / the same run without - 1, "
+        "paired by seed and phase.\n\n" + table.to_markdown(index=False, floatfmt=".3f") + "\n\n"
+        f"Once per job (process) that has diagnostics on: {first_call_seconds():.2f} s, torch.func's first "
+        "per-example gradient importing torch._dynamo (median of 3 fresh processes).\n"
+    )
     publish(a.out, a.name, text, df)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from common import REPO, publish
+
 from transferlab import engine, models
 from transferlab.studies.transfer import resnet
 
@@ -27,11 +27,17 @@ def cases() -> dict[str, tuple[torch.nn.Module, tuple[int, int, int]]]:
     """name -> (model [B, C, H, W] -> logits, input shape), in eval mode."""
     return {
         "small CNN, width 16, 28x28 (pretext, semisup)": (
-            models.build("small_cnn", (1, 28, 28), {"main": 26}, width=16), (1, 28, 28)),
+            models.build("small_cnn", (1, 28, 28), {"main": 26}, width=16),
+            (1, 28, 28),
+        ),
         "small CNN, width 16, 32x32x3 (recipe)": (
-            models.build("small_cnn", (3, 32, 32), {"main": 10}, width=16), (3, 32, 32)),
+            models.build("small_cnn", (3, 32, 32), {"main": 10}, width=16),
+            (3, 32, 32),
+        ),
         "MLP 3072-100-100-10 (warm start)": (
-            models.build("mlp", (3, 32, 32), {"main": 10}, width=100, depth=2), (3, 32, 32)),
+            models.build("mlp", (3, 32, 32), {"main": 10}, width=100, depth=2),
+            (3, 32, 32),
+        ),
         "ResNet-18 stand-in, 32x32x3 (transfer)": (resnet.standin_model(10, 32)[1], (3, 32, 32)),
     }
 
@@ -43,7 +49,7 @@ def seconds_per_10k(model: torch.nn.Module, shape: tuple[int, int, int], batch_s
     call(x[:batch_size])  # warm-up: first-call allocations and kernel choice
     start = time.perf_counter()
     for i in range(0, n, batch_size):
-        call(x[i:i + batch_size])
+        call(x[i : i + batch_size])
     return (time.perf_counter() - start) * 10_000 / n
 
 
@@ -60,8 +66,10 @@ def main() -> None:
             rows.append({"model": name, "batch_size": bs, "s_per_10k": round(seconds_per_10k(model, shape, bs, n), 2)})
     table = pd.DataFrame(rows)
     wide = table.pivot(index="model", columns="batch_size", values="s_per_10k")[list(BATCH_SIZES)]
-    text = (f"# Forward-only passes by batch size (CPU, one thread)\n\nSeconds per 10,000 images; the engine "
-            f"evaluates in batches of {engine.EVAL_BATCH_SIZE}.\n\n" + wide.to_markdown() + "\n")
+    text = (
+        f"# Forward-only passes by batch size (CPU, one thread)\n\nSeconds per 10,000 images; the engine "
+        f"evaluates in batches of {engine.EVAL_BATCH_SIZE}.\n\n" + wide.to_markdown() + "\n"
+    )
     publish(a.out, "eval_batch", text, table)
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from common import publish
 
 from transferlab import engine, models
@@ -61,6 +60,7 @@ def train(build, seeds: list[int], mode: str, data, task, cfg, device) -> dict:
     def built(seed):
         torch.manual_seed(seed)
         return build().to(device)
+
     results = []
 
     def go():
@@ -68,6 +68,7 @@ def train(build, seeds: list[int], mode: str, data, task, cfg, device) -> dict:
             results.extend(fit_group([Member(run, built(run.seed), data) for run in runs], task, cfg))
         else:
             results.extend(engine.fit(built(run.seed), task, data, None, cfg, run) for run in runs)
+
     wall = timed(go, device)
     compiled = [r.compiled for r in results if r.compiled]
     if mode.startswith("vmap"):  # the group's figures, shared by its members: once
@@ -101,25 +102,38 @@ def main() -> None:
     seeds = list(range(a.seeds))
     rows = []
     for name in a.models:
+
         def build(name=name):
             return models.build(name, (3, 32, 32), {"main": 10}, **SPECS[name])
+
         base = None
         for mode in a.modes:
             warm = train(build, seeds[:1] if not mode.startswith("vmap") else seeds, mode, data, task, cfg, device)
             got = train(build, seeds, mode, data, task, cfg, device)
             base = got["seconds"] if mode == "sequential" else base
-            rows.append({"model": name, "mode": mode, "params": sum(p.numel() for p in build().parameters()),
-                         f"epoch s ({a.seeds} seeds)": got["seconds"], "images/s": a.seeds * a.n / got["seconds"],
-                         "speed-up": base / got["seconds"] if base else float("nan"),
-                         "graphs (warm-up)": warm["graphs"], "compile s (warm-up)": warm["compile_s"]})
+            rows.append(
+                {
+                    "model": name,
+                    "mode": mode,
+                    "params": sum(p.numel() for p in build().parameters()),
+                    f"epoch s ({a.seeds} seeds)": got["seconds"],
+                    "images/s": a.seeds * a.n / got["seconds"],
+                    "speed-up": base / got["seconds"] if base else float("nan"),
+                    "graphs (warm-up)": warm["graphs"],
+                    "compile s (warm-up)": warm["compile_s"],
+                }
+            )
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    text = (f"# Seed groups and torch.compile vs sequential runs, {dev}\n\n{a.n} images of 3x32x32 per epoch, "
-            f"batch {a.batch}, Adam, float32 (TF32), {a.seeds} seeds; one epoch of them after a warm-up epoch, each "
-            f"with its BatchNorm recalibration; torch.compile backend {a.compile_backend}, its compiling apart."
-            f"\n\n" + df.to_markdown(index=False, floatfmt=".3g") + "\n")
+    text = (
+        f"# Seed groups and torch.compile vs sequential runs, {dev}\n\n{a.n} images of 3x32x32 per epoch, "
+        f"batch {a.batch}, Adam, float32 (TF32), {a.seeds} seeds; one epoch of them after a warm-up epoch, each "
+        f"with its BatchNorm recalibration; torch.compile backend {a.compile_backend}, its compiling apart."
+        f"\n\n" + df.to_markdown(index=False, floatfmt=".3g") + "\n"
+    )
     publish(a.out, f"{'gpu' if device.type == 'cuda' else 'cpu'}_seed_groups", text, df)
+
 
 if __name__ == "__main__":
     main()

@@ -22,17 +22,26 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from common import publish
 
 from transferlab.data import sources
 from transferlab.runs import Run, pick_device
-from transferlab.training import save_model
 from transferlab.studies.warmstart import stages
 from transferlab.tables import ci95
+from transferlab.training import save_model
 
-SETUP = {"model": "resnet", "width": 64, "depth": 4, "blocks": 2, "pretrain_fraction": 0.5, "batch_size": 128,
-         "optimizer": "adam", "lr": 1e-3, "until_fit": True, "eval_last": 1}
+SETUP = {
+    "model": "resnet",
+    "width": 64,
+    "depth": 4,
+    "blocks": 2,
+    "pretrain_fraction": 0.5,
+    "batch_size": 128,
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "until_fit": True,
+    "eval_last": 1,
+}
 
 
 def main() -> None:
@@ -69,12 +78,15 @@ def main() -> None:
     acc = df.pivot(index="seed", columns="phase", values="test/acc")
     gap, lo, hi, n = ci95(acc["warm"] - acc["fresh"]) if {"warm", "fresh"} <= set(acc) else (float("nan"),) * 3 + (0,)
     epoch_s = (df.seconds / df.epochs).median()
-    text = (f"# Warm vs fresh, ResNet-18 on a real CIFAR-10 subset ({len(ds.splits['train'])} train / "
-            f"{len(ds.splits['test'])} test), {name}\n\nAdam 1e-3, batch 128, no augmentation, every phase to 99% "
-            f"train accuracy (at most {a.max_epochs} epochs), bf16 autocast. {n} seeds, sequentially; "
-            f"{time.monotonic() - t_start:.0f} s in all; median {epoch_s:.2f} s per epoch (test pass included)."
-            f"\n\n**gap warm - fresh: {gap:+.4f} [{lo:+.4f}, {hi:+.4f}]** (paired 95% t-interval over seeds)\n\n"
-            + df.round(4).to_markdown(index=False) + "\n")
+    text = (
+        f"# Warm vs fresh, ResNet-18 on a real CIFAR-10 subset ({len(ds.splits['train'])} train / "
+        f"{len(ds.splits['test'])} test), {name}\n\nAdam 1e-3, batch 128, no augmentation, every phase to 99% "
+        f"train accuracy (at most {a.max_epochs} epochs), bf16 autocast. {n} seeds, sequentially; "
+        f"{time.monotonic() - t_start:.0f} s in all; median {epoch_s:.2f} s per epoch (test pass included)."
+        f"\n\n**gap warm - fresh: {gap:+.4f} [{lo:+.4f}, {hi:+.4f}]** (paired 95% t-interval over seeds)\n\n"
+        + df.round(4).to_markdown(index=False)
+        + "\n"
+    )
     publish(a.out, "gpu_warmstart_gap", text, df)
 
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from transferlab.workspace import copy_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,18 +43,36 @@ def main() -> None:
     subprocess.run([str(BIN / "dvc"), "init", "--no-scm", "-q"], cwd=ws, check=True)
     py = str(BIN / "python")
     prep = ws / "data/prepared/digits.pt"
-    subprocess.run([str(BIN / "transferlab"), "prepare", "--params", "params.yaml", "--dataset", "digits",
-                    "--out", str(prep)], cwd=ws, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "transferlab"), "prepare", "--params", "params.yaml", "--dataset", "digits", "--out", str(prep)],
+        cwd=ws,
+        check=True,
+        capture_output=True,
+    )
     rows = [
-        ("snakemake -n (plan the whole default DAG, nothing built)",
-         timed([str(BIN / "snakemake"), "-n", "--cores", "1", "--quiet", "all"], ws, a.repeat)),
+        (
+            "snakemake -n (plan the whole default DAG, nothing built)",
+            timed([str(BIN / "snakemake"), "-n", "--cores", "1", "--quiet", "all"], ws, a.repeat),
+        ),
         ("dvc status (the whole default DAG, nothing built)", timed([str(BIN / "dvc"), "status"], ws, a.repeat)),
         ("python -c 'import torch'", timed([py, "-c", "import torch"], ws, a.repeat)),
-        ("stage start-up: import transferlab.studies.pretext.stages + load a prepared set",
-         timed([py, "-c", "from transferlab.studies.pretext import stages; from transferlab.data import format as f; "
-                f"f.load({str(prep)!r})"], ws, a.repeat)),
-        ("stage start-up: import transferlab.studies.nlp.stages (transformers, datasets lazily)",
-         timed([py, "-c", "from transferlab.studies.nlp import stages"], ws, a.repeat)),
+        (
+            "stage start-up: import transferlab.studies.pretext.stages + load a prepared set",
+            timed(
+                [
+                    py,
+                    "-c",
+                    "from transferlab.studies.pretext import stages; from transferlab.data import format as f; "
+                    f"f.load({str(prep)!r})",
+                ],
+                ws,
+                a.repeat,
+            ),
+        ),
+        (
+            "stage start-up: import transferlab.studies.nlp.stages (transformers, datasets lazily)",
+            timed([py, "-c", "from transferlab.studies.nlp import stages"], ws, a.repeat),
+        ),
         ("transferlab validate (params + schema)", timed([str(BIN / "transferlab"), "validate"], ws, a.repeat)),
     ]
     print(f"| what | median of {a.repeat} (s) |\n|---|---|")

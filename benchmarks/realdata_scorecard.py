@@ -26,15 +26,32 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from common import REPO, job_seconds, publish
 from realdata_studies import cifar_subset
+
 from transferlab import params as P
 from transferlab.scorecard import VERDICTS
 from transferlab.workspace import copy_pipeline
 
-COLUMNS = ["claim", "setting", "data", "expected", "effect", "ci_low", "ci_high", "n", "dropped", "verdict",
-           "verdict_unadjusted", "p_holm", "arms", "source_effect", "source_verdict", "n80_sesoi", "n80_observed"]
+COLUMNS = [
+    "claim",
+    "setting",
+    "data",
+    "expected",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "n",
+    "dropped",
+    "verdict",
+    "verdict_unadjusted",
+    "p_holm",
+    "arms",
+    "source_effect",
+    "source_verdict",
+    "n80_sesoi",
+    "n80_observed",
+]
 
 
 def stage_data(realdata: Path, work: Path, params: dict) -> dict:
@@ -50,13 +67,22 @@ def stage_data(realdata: Path, work: Path, params: dict) -> dict:
         if spec.get("name") == "cifar10":
             npz = work / f"data/{name}.npz"
             if not npz.exists():
-                cifar_subset(next((realdata / "cifar10").glob("*.zip")), npz, spec["train_per_class"],
-                             spec.get("seed", 0), spec["test_per_class"])
+                cifar_subset(
+                    next((realdata / "cifar10").glob("*.zip")),
+                    npz,
+                    spec["train_per_class"],
+                    spec.get("seed", 0),
+                    spec["test_per_class"],
+                )
             # already the subset; `name`: it is CIFAR-10, so CIFAR-10's competence floors apply; the
             # per-class sizes kept, so its setting says how much of CIFAR-10 it is (re-cutting a
             # split of exactly that many per class keeps every image, in order)
-            params["datasets"][name] = {"source": "npz", "path": str(npz), "name": "cifar10",
-                                        **{k: spec[k] for k in ("train_per_class", "test_per_class", "seed") if k in spec}}
+            params["datasets"][name] = {
+                "source": "npz",
+                "path": str(npz),
+                "name": "cifar10",
+                **{k: spec[k] for k in ("train_per_class", "test_per_class", "seed") if k in spec},
+            }
     return params
 
 
@@ -67,8 +93,10 @@ def offline_stand_ins(params: dict, default: dict) -> list[str]:
     swaps = []
     for key, spec in list(params["datasets"].items()):
         if spec.get("name") == "emnist_letters":  # -> rendered letters, 26 classes as EMNIST's
-            stand_in = {**default["datasets"]["synth_letters"],
-                        **{k: spec[k] for k in ("train_per_class", "test_per_class") if k in spec}}
+            stand_in = {
+                **default["datasets"]["synth_letters"],
+                **{k: spec[k] for k in ("train_per_class", "test_per_class") if k in spec},
+            }
             del params["datasets"][key]
             params["datasets"]["synth_letters"] = stand_in
             for role in ("pretrain_datasets", "finetune_datasets"):
@@ -76,8 +104,10 @@ def offline_stand_ins(params: dict, default: dict) -> list[str]:
             swaps.append(f"EMNIST letters ({key}) -> synth_letters (rendered letters, the embedded default's)")
     if params["transfer"]["weights"] == "imagenet":
         params["transfer"].update(weights="standin", image_size=default["transfer"]["image_size"])
-        swaps.append(f"ImageNet ResNet-18 weights -> the stand-in ResNet-18 trained on "
-                     f"{params['transfer']['standin']['dataset']}, at {default['transfer']['image_size']} px")
+        swaps.append(
+            f"ImageNet ResNet-18 weights -> the stand-in ResNet-18 trained on "
+            f"{params['transfer']['standin']['dataset']}, at {default['transfer']['image_size']} px"
+        )
     if params["text"]["corpus"]["source"] == "hf":
         params["text"]["corpus"] = default["text"]["corpus"]
         swaps.append(f"WikiText-2 -> {default['text']['corpus']['source']} text (the embedded default's corpus)")
@@ -102,8 +132,19 @@ def trim_to_baselines(params: dict) -> dict:
     params["recipe"]["heads"] = ["random"]
     ws = params["warmstart"]
     ws["optimizers"] = [ws["setup"]["optimizer"]]
-    for key in ("pretrain_epochs", "gammas", "stages", "ratios", "widths", "depths", "reset_modes", "reset_layers",
-                "pretrain_lrs", "tune_lrs", "remedies"):
+    for key in (
+        "pretrain_epochs",
+        "gammas",
+        "stages",
+        "ratios",
+        "widths",
+        "depths",
+        "reset_modes",
+        "reset_layers",
+        "pretrain_lrs",
+        "tune_lrs",
+        "remedies",
+    ):
         ws[key] = first(ws[key])
     ws["stage_remedies"] = ["none"]
     params["transfer"]["modes"] = ["frozen"]
@@ -130,20 +171,31 @@ def main() -> None:
     params = stage_data(a.realdata, work, params)
     copy_pipeline(work, trim_to_baselines(params) if a.baselines else params)
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores), "results/scorecard.csv"],
-                   cwd=work, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(a.cores), "results/scorecard.csv"], cwd=work, check=True
+    )
     wall = time.monotonic() - t0
     if a.baselines:
         table = pd.read_csv(work / "results/baselines.csv")
-        text = (f"# Baselines of the `real` preset on ../shared/realdata\n\nOnly the baseline arms ran (each grid cut "
-                f"to one value). Pipeline wall time: {wall:.0f} s on {a.cores} cores (data staging apart).\n\n"
-                + _swaps_text(swaps)
-                + table.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n")
+        text = (
+            f"# Baselines of the `real` preset on ../shared/realdata\n\nOnly the baseline arms ran (each grid cut "
+            f"to one value). Pipeline wall time: {wall:.0f} s on {a.cores} cores (data staging apart).\n\n"
+            + _swaps_text(swaps)
+            + table.drop(columns=["claims"]).round(4).to_markdown(index=False)
+            + "\n"
+        )
         publish(a.out, "realdata_baselines", text, table)
         return
     log = max((work / ".snakemake/log").glob("*.snakemake.log"))  # this run's (a timestamped name)
-    publish_card(pd.read_csv(work / "results/scorecard.csv"), pd.read_csv(work / "results/baselines.csv"),
-                 job_seconds(log), wall, a.cores, a.out, swaps)
+    publish_card(
+        pd.read_csv(work / "results/scorecard.csv"),
+        pd.read_csv(work / "results/baselines.csv"),
+        job_seconds(log),
+        wall,
+        a.cores,
+        a.out,
+        swaps,
+    )
 
 
 def _swaps_text(swaps: list[str]) -> str:
@@ -157,13 +209,25 @@ def time_table(jobs: pd.DataFrame, wall: float) -> str:
     by_study = by_study.sort_values("seconds", ascending=False)
     by_study["share"] = (by_study.seconds / by_study.seconds.sum()).map("{:.0%}".format)
     top = jobs.head(8).assign(seconds=jobs.seconds.round())
-    return (f"Where the time goes: {jobs.seconds.sum():,.0f} job-seconds in {wall:,.0f} s of wall time "
-            f"(Snakemake's log, start to finish of each job):\n\n" + by_study.reset_index().to_markdown(index=False)
-            + "\n\nThe longest rules (all their jobs):\n\n" + top.to_markdown(index=False) + "\n\n")
+    return (
+        f"Where the time goes: {jobs.seconds.sum():,.0f} job-seconds in {wall:,.0f} s of wall time "
+        f"(Snakemake's log, start to finish of each job):\n\n"
+        + by_study.reset_index().to_markdown(index=False)
+        + "\n\nThe longest rules (all their jobs):\n\n"
+        + top.to_markdown(index=False)
+        + "\n\n"
+    )
 
 
-def publish_card(card: pd.DataFrame, baselines: pd.DataFrame, jobs: pd.DataFrame, wall: float, cores: int,
-                 out: Path, swaps: list[str]) -> None:
+def publish_card(
+    card: pd.DataFrame,
+    baselines: pd.DataFrame,
+    jobs: pd.DataFrame,
+    wall: float,
+    cores: int,
+    out: Path,
+    swaps: list[str],
+) -> None:
     """The scorecard as the report summarises it: the baselines' own scores against their
     floors first, verdict counts, the source's effect against the intervals, the family-wise
     view, the rows; then where the time went."""
@@ -172,13 +236,21 @@ def publish_card(card: pd.DataFrame, baselines: pd.DataFrame, jobs: pd.DataFrame
     counts = {v: int(card.verdict.eq(v).sum()) for v in VERDICTS}  # after Holm within each family
     unadjusted = {v: int(card.verdict_unadjusted.eq(v).sum()) for v in VERDICTS}
     sources = card.source_verdict[card.source_effect.notna()].value_counts().to_dict()
-    text = (f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
-            f"claims, after Holm within each family: {counts} (unadjusted: {unadjusted}). The source's own effect, where it gives one: {sources}. Pipeline wall time: "
-            f"{wall:.0f} s on {cores} cores (data staging apart).\n\n" + _swaps_text(swaps)
-            + "The baselines every claim presupposes, against their floors:\n\n"
-            + baselines.drop(columns=["claims"]).round(4).to_markdown(index=False) + "\n\n"
-            + "\n".join(family_lines(card)) + "\n\n"
-            + card[COLUMNS].round(4).to_markdown(index=False) + "\n\n" + time_table(jobs, wall))
+    text = (
+        f"# Scorecard, `real` preset on ../shared/realdata\n\n{len(card)} tests of {card.claim.nunique()} "
+        f"claims, after Holm within each family: {counts} (unadjusted: {unadjusted}). "
+        f"The source's own effect, where it gives one: {sources}. Pipeline wall time: "
+        f"{wall:.0f} s on {cores} cores (data staging apart).\n\n"
+        + _swaps_text(swaps)
+        + "The baselines every claim presupposes, against their floors:\n\n"
+        + baselines.drop(columns=["claims"]).round(4).to_markdown(index=False)
+        + "\n\n"
+        + "\n".join(family_lines(card))
+        + "\n\n"
+        + card[COLUMNS].round(4).to_markdown(index=False)
+        + "\n\n"
+        + time_table(jobs, wall)
+    )
     publish(out, "realdata_scorecard", text, card)
 
 

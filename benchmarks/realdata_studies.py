@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from transferlab import params as P  # noqa: E402
 from transferlab.workspace import copy_pipeline  # noqa: E402
 
@@ -66,12 +67,15 @@ def main() -> None:
         cifar_subset(next((a.realdata / "cifar10").glob("*.zip")), npz, a.cifar_per_class)
     p = P.load_yaml(REPO / "params.yaml")
     p["data"].update(root=str(work / "raw"), download=False)
-    p["datasets"] = {"mnist": {"source": "torchvision", "name": "mnist"},
-                     "cifar10k": {"source": "npz", "path": str(npz)}}
+    p["datasets"] = {
+        "mnist": {"source": "torchvision", "name": "mnist"},
+        "cifar10k": {"source": "npz", "path": str(npz)},
+    }
     p["run"]["progress"] = False
     p["pretext"]["datasets"] = ["mnist"]
-    p["semisup"].update(pretrain_datasets=["mnist"], finetune_datasets=["mnist"], samples_per_class=[1, 8, 64],
-                        seeds=[0, 1])
+    p["semisup"].update(
+        pretrain_datasets=["mnist"], finetune_datasets=["mnist"], samples_per_class=[1, 8, 64], seeds=[0, 1]
+    )
     p["semisup"]["finetune"]["train_per_class"] = 500
     p["recipe"].update(dataset="cifar10k", seeds=[0])
     p["recipe"]["pretext"].update(epochs=6)
@@ -79,16 +83,29 @@ def main() -> None:
     copy_pipeline(work, p)
     targets = ["results/aggregate/semisup/summary.csv", "results/aggregate/recipe/summary.csv"]
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", *targets],
-                   cwd=work, check=True)
+    subprocess.run([sys.executable, "-m", "snakemake", *targets], cwd=work, check=True)
     print(f"wall: {time.monotonic() - t0:.0f} s")
     s = pd.read_csv(work / targets[0])
     ft = s[s.phase == "finetune"]
     print("semi-supervised, MNIST -> MNIST head on the frozen extractor, test acc (mean, sd over seeds):")
     print(ft.groupby(["s", "variant"])["test/acc"].agg(["mean", "std"]).round(3).unstack("variant").to_string())
     r = pd.read_csv(work / targets[1])
-    cols = [c for c in ("variant", "lr", "best/epoch", "test/acc", "test_final/acc", "test_ema/acc",
-                        "test_polyak/acc", "test_polyak_bn/acc", "probe/val_acc", "probe/test_acc") if c in r]
+    cols = [
+        c
+        for c in (
+            "variant",
+            "lr",
+            "best/epoch",
+            "test/acc",
+            "test_final/acc",
+            "test_ema/acc",
+            "test_polyak/acc",
+            "test_polyak_bn/acc",
+            "probe/val_acc",
+            "probe/test_acc",
+        )
+        if c in r
+    ]
     print("recipe, CIFAR-10 subset:")
     print(r[cols].round(4).to_string(index=False))
 

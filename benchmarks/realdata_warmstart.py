@@ -21,16 +21,27 @@ from argparse import ArgumentParser
 from pathlib import Path
 
 import pandas as pd
-
 from common import REPO, publish
 from realdata_scorecard import stage_data
+
 from transferlab import params as P
 from transferlab.catalog import CLAIMS
 from transferlab.scorecard import Results, score_claims
 from transferlab.workspace import copy_pipeline
 
-COLUMNS = ["claim", "setting", "expected", "effect", "ci_low", "ci_high", "n", "verdict", "share", "share_low",
-           "share_high"]
+COLUMNS = [
+    "claim",
+    "setting",
+    "expected",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "n",
+    "verdict",
+    "share",
+    "share_low",
+    "share_high",
+]
 
 
 def main() -> None:
@@ -48,8 +59,11 @@ def main() -> None:
     params = P.apply_preset(work / "params.yaml", "real")
     copy_pipeline(work, stage_data(a.realdata, work, params))
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores),
-                    "results/aggregate/warmstart/summary.csv"], cwd=work, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(a.cores), "results/aggregate/warmstart/summary.csv"],
+        cwd=work,
+        check=True,
+    )
     wall = time.monotonic() - t0
     folder = work / "results/aggregate/warmstart"
     summary = pd.read_csv(folder / "summary.csv")
@@ -58,15 +72,22 @@ def main() -> None:
     base = separation[(separation.experiment == "optimizers") & (separation.arm == ws["setup"]["optimizer"])]
     results = Results({"warmstart": summary}, lambda study: pd.read_csv(folder / "curves.csv"), params)
     card = score_claims([c for c in CLAIMS if c.study == "warmstart"], results)
-    text = (f"# The warm-start study, `real` preset on the real CIFAR-10 slice\n\n"
-            f"{ws['dataset']}: {params['datasets'][ws['dataset']]}; model {ws['setup']['model']} width "
-            f"{ws['setup']['width']}, depth {ws['setup']['depth']}; seeds {ws['seeds']}. Pipeline wall time "
-            f"{wall:.0f} s on {a.cores} cores.\n\n## Which diagnostics separate warm from fresh (base arm)\n\n"
-            + base.drop(columns=["experiment"]).to_markdown(index=False, floatfmt=".4g")
-            + "\n\n## The scorecard's warm-start rows\n\n" + card[COLUMNS].to_markdown(index=False, floatfmt=".4f")
-            + "\n")
-    publish(a.out, "realdata_warmstart", text, pd.concat([card[COLUMNS].assign(table="scorecard"),
-                                                          base.assign(table="separation")], ignore_index=True))
+    text = (
+        f"# The warm-start study, `real` preset on the real CIFAR-10 slice\n\n"
+        f"{ws['dataset']}: {params['datasets'][ws['dataset']]}; model {ws['setup']['model']} width "
+        f"{ws['setup']['width']}, depth {ws['setup']['depth']}; seeds {ws['seeds']}. Pipeline wall time "
+        f"{wall:.0f} s on {a.cores} cores.\n\n## Which diagnostics separate warm from fresh (base arm)\n\n"
+        + base.drop(columns=["experiment"]).to_markdown(index=False, floatfmt=".4g")
+        + "\n\n## The scorecard's warm-start rows\n\n"
+        + card[COLUMNS].to_markdown(index=False, floatfmt=".4f")
+        + "\n"
+    )
+    publish(
+        a.out,
+        "realdata_warmstart",
+        text,
+        pd.concat([card[COLUMNS].assign(table="scorecard"), base.assign(table="separation")], ignore_index=True),
+    )
 
 
 if __name__ == "__main__":

@@ -41,26 +41,35 @@ def main() -> None:
     wt = (a.realdata / "wikitext2").resolve()
     p = P.load_yaml(REPO / "params.yaml")
     p["run"]["progress"] = False
-    p["text"]["corpus"] = {"source": "hf", "path": "text", "val_fraction": 0.1,
-                           "data_files": {"train": str(wt / "valid.txt"), "test": str(wt / "test.txt")}}
+    p["text"]["corpus"] = {
+        "source": "hf",
+        "path": "text",
+        "val_fraction": 0.1,
+        "data_files": {"train": str(wt / "valid.txt"), "test": str(wt / "test.txt")},
+    }
     # WikiText's files are tokenized already: split on whitespace, keep case, keep every word seen
     p["nlp"]["tokenizer"] = {"kind": "whitespace", "lowercase": False, "max_vocab": 100000, "min_freq": 1}
     p["nlp"]["lm"].update(emb=a.width, hidden=a.width, epochs=a.epochs, dropout=0.3, lr=a.lr)
     copy_pipeline(work, p)
     target = "results/nlp/lm/s0/metrics.json"
     t0 = time.time()
-    subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", str(a.cores), target], cwd=work,
-                   check=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", str(a.cores), target], cwd=work, check=True
+    )
     m = json.loads((work / target).read_text())
     s = m["summary"]
-    print(f"\nWikiText-2 (real; trained on 90% of its validation split, {s['data/train_tokens']:.0f} tokens), "
-          f"LSTM 1x{a.width}, tied, Adam lr {a.lr}, {a.epochs} epochs, "
-          f"{time.time() - t0:.0f} s wall on {a.cores} cores")
+    print(
+        f"\nWikiText-2 (real; trained on 90% of its validation split, {s['data/train_tokens']:.0f} tokens), "
+        f"LSTM 1x{a.width}, tied, Adam lr {a.lr}, {a.epochs} epochs, "
+        f"{time.time() - t0:.0f} s wall on {a.cores} cores"
+    )
     print("epoch  train ppl  val ppl")
     for row in m["history"]:
         print(f"{row['epoch']:5d}  {row['train/ppl']:9.1f}  {row['val/ppl']:7.1f}")
-    print(f"test perplexity {s['test/ppl']:.1f} (vocabulary {s['data/vocab']:.0f}, test <unk> rate "
-          f"{s['data/test_unk_rate']:.2%}, test tokens {s['data/test_tokens']:.0f})")
+    print(
+        f"test perplexity {s['test/ppl']:.1f} (vocabulary {s['data/vocab']:.0f}, test <unk> rate "
+        f"{s['data/test_unk_rate']:.2%}, test tokens {s['data/test_tokens']:.0f})"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-
 from common import REPO, publish
+
 from transferlab import params as P
 from transferlab.catalog import CLAIMS
 from transferlab.scorecard import VERDICTS, baseline_table, score_claims
@@ -35,7 +35,8 @@ def changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     keys = ["claim", "setting"]
     old = before[keys + ["verdict", "effect"]].rename(columns={"verdict": "before", "effect": "effect_before"})
     new = after[keys + ["verdict", "verdict_unadjusted", "p_holm", "effect", "ci_low", "ci_high", "n", "note"]].rename(
-        columns={"verdict": "after"})
+        columns={"verdict": "after"}
+    )
     both = old.merge(new, on=keys, how="outer")
     both = both[both.before.ne(both.after)].reset_index(drop=True)
     both.insert(4, "why", both.apply(why, axis=1))
@@ -66,18 +67,23 @@ def main() -> None:
     results = read_results(P.load(a.work / "params.yaml"), a.work)
     after = score_claims(CLAIMS, results)
     changed = changes(before, after)
-    base = baseline_table(CLAIMS, results)[["baseline", "setting", "score", "n", "references", "floor", "origin",
-                                             "clears"]]
-    text = (f"# The scorecard of `{a.name}` scored again\n\nThe same runs ({a.work}), scored by "
-            f"{a.before or 'the scorecard they were run with'} (before) and by this checkout's (after).\n\n"
-            "Every baseline against its floor (this checkout's rule, `transferlab.floors`):\n\n"
-            + base.round(4).to_markdown(index=False) + "\n\n"
-            f"- before: {len(before)} rows: {counts(before, 'verdict')} (its headline); after Holm's correction "
-            f"over all rows: {counts(before, 'verdict_holm')}\n"
-            f"- after: {len(after)} rows: {counts(after, 'verdict')} (its headline: Holm within each study); "
-            f"unadjusted: {counts(after, 'verdict_unadjusted')}\n\n"
-            f"{len(changed)} rows changed (or exist in one card only):\n\n"
-            + changed.round(4).to_markdown(index=False) + "\n")
+    base = baseline_table(CLAIMS, results)[
+        ["baseline", "setting", "score", "n", "references", "floor", "origin", "clears"]
+    ]
+    text = (
+        f"# The scorecard of `{a.name}` scored again\n\nThe same runs ({a.work}), scored by "
+        f"{a.before or 'the scorecard they were run with'} (before) and by this checkout's (after).\n\n"
+        "Every baseline against its floor (this checkout's rule, `transferlab.floors`):\n\n"
+        + base.round(4).to_markdown(index=False)
+        + "\n\n"
+        f"- before: {len(before)} rows: {counts(before, 'verdict')} (its headline); after Holm's correction "
+        f"over all rows: {counts(before, 'verdict_holm')}\n"
+        f"- after: {len(after)} rows: {counts(after, 'verdict')} (its headline: Holm within each study); "
+        f"unadjusted: {counts(after, 'verdict_unadjusted')}\n\n"
+        f"{len(changed)} rows changed (or exist in one card only):\n\n"
+        + changed.round(4).to_markdown(index=False)
+        + "\n"
+    )
     publish(a.out, f"rescore_{a.name}", text, after)
 
 

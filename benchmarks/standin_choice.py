@@ -51,9 +51,16 @@ def main() -> None:
     data = args.target_data
     rows = []
     for source in args.candidates:
-        p = {**target, "datasets": {**target["datasets"], source: default["datasets"][source]},
-             "transfer": {**tf, "weights": "standin", "modes": ["frozen"],
-                          "standin": {**tf["standin"], "dataset": source}}}
+        p = {
+            **target,
+            "datasets": {**target["datasets"], source: default["datasets"][source]},
+            "transfer": {
+                **tf,
+                "weights": "standin",
+                "modes": ["frozen"],
+                "standin": {**tf["standin"], "dataset": source},
+            },
+        }
         params = work / f"params_{source}.yaml"
         params.write_text(yaml.safe_dump(p))
         tl = ["transferlab"]
@@ -61,26 +68,90 @@ def main() -> None:
             data = work / f"data/{tf['dataset']}.pt"
             run([*tl, "prepare", "--params", str(params), "--dataset", tf["dataset"], "--out", str(data)], work)
         run([*tl, "prepare", "--params", str(params), "--dataset", source, "--out", f"data/{source}.pt"], work)
-        run([*tl, "transfer_subsample", "--params", str(params), "--data", str(data), "--k", str(k),
-             "--out", f"subsets/k{k}"], work)
-        t_standin = run([*tl, "transfer_standin", "--params", str(params), "--data", f"data/{source}.pt",
-                         "--checkpoint", f"ck/{source}", "--out", f"standin/{source}"], work)
-        t_head = run([*tl, "transfer_finetune", "--params", str(params), "--data", f"subsets/k{k}", "--standin",
-                      f"standin/{source}/model.pt", "--k", str(k), "--checkpoint", f"ck/ft_{source}",
-                      "--out", f"ft/{source}"], work)
-        run([*tl, "transfer_references", "--params", str(params), "--data", str(data), "--k", str(k),
-             "--out", f"refs/{source}.csv"], work)
+        run(
+            [
+                *tl,
+                "transfer_subsample",
+                "--params",
+                str(params),
+                "--data",
+                str(data),
+                "--k",
+                str(k),
+                "--out",
+                f"subsets/k{k}",
+            ],
+            work,
+        )
+        t_standin = run(
+            [
+                *tl,
+                "transfer_standin",
+                "--params",
+                str(params),
+                "--data",
+                f"data/{source}.pt",
+                "--checkpoint",
+                f"ck/{source}",
+                "--out",
+                f"standin/{source}",
+            ],
+            work,
+        )
+        t_head = run(
+            [
+                *tl,
+                "transfer_finetune",
+                "--params",
+                str(params),
+                "--data",
+                f"subsets/k{k}",
+                "--standin",
+                f"standin/{source}/model.pt",
+                "--k",
+                str(k),
+                "--checkpoint",
+                f"ck/ft_{source}",
+                "--out",
+                f"ft/{source}",
+            ],
+            work,
+        )
+        run(
+            [
+                *tl,
+                "transfer_references",
+                "--params",
+                str(params),
+                "--data",
+                str(data),
+                "--k",
+                str(k),
+                "--out",
+                f"refs/{source}.csv",
+            ],
+            work,
+        )
         own = json.loads((work / f"standin/{source}/metrics.json").read_text())["summary"]["test/acc"]
-        frozen = [json.loads(f.read_text())["summary"]["test/acc"]
-                  for f in sorted((work / f"ft/{source}").glob("linear_frozen/s*/metrics.json"))]
+        frozen = [
+            json.loads(f.read_text())["summary"]["test/acc"]
+            for f in sorted((work / f"ft/{source}").glob("linear_frozen/s*/metrics.json"))
+        ]
         refs = pd.read_csv(work / f"refs/{source}.csv").groupby("reference").value.mean()
         best = refs.max()
-        rows.append({"stand-in data": source, "its own test acc.": round(own, 3),
-                     "frozen + linear head (mean of seeds)": round(statistics.mean(frozen), 3),
-                     "per seed": ", ".join(f"{v:.3f}" for v in frozen),
-                     "logreg pixels": round(refs["logreg_pixels"], 3),
-                     "k-NN pixels": round(refs["knn_pixels"], 3), "clears": "yes" if statistics.mean(frozen) >= best
-                     else "no", "stand-in s": round(t_standin), "heads s": round(t_head)})
+        rows.append(
+            {
+                "stand-in data": source,
+                "its own test acc.": round(own, 3),
+                "frozen + linear head (mean of seeds)": round(statistics.mean(frozen), 3),
+                "per seed": ", ".join(f"{v:.3f}" for v in frozen),
+                "logreg pixels": round(refs["logreg_pixels"], 3),
+                "k-NN pixels": round(refs["knn_pixels"], 3),
+                "clears": "yes" if statistics.mean(frozen) >= best else "no",
+                "stand-in s": round(t_standin),
+                "heads s": round(t_head),
+            }
+        )
         print(pd.DataFrame(rows).to_markdown(index=False), flush=True)
 
 

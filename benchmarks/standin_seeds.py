@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from common import REPO, publish
+
 from transferlab import floors
 from transferlab import params as P
 from transferlab.data import sources
@@ -36,8 +36,15 @@ def main() -> None:
     for seed in a.seeds:
         t0 = time.perf_counter()
         _, result, summary = transfer.train_standin(shapes, params, Run(seed=seed, config={}))
-        rows.append({"seed": seed, "test_acc": summary["test/acc"], "best_epoch": int(summary["best/epoch"]),
-                     "epochs": len(result.history), "seconds": round(time.perf_counter() - t0)})
+        rows.append(
+            {
+                "seed": seed,
+                "test_acc": summary["test/acc"],
+                "best_epoch": int(summary["best/epoch"]),
+                "epochs": len(result.history),
+                "seconds": round(time.perf_counter() - t0),
+            }
+        )
         print(rows[-1], flush=True)
     publish(a.out, "standin_seeds", report(pd.DataFrame(rows)), pd.DataFrame(rows))
 
@@ -45,11 +52,17 @@ def main() -> None:
 def report(table: pd.DataFrame) -> str:
     """The runs by seed, their mean and sd, the one-run floor they give and the one declared."""
     floor = floors.one_run(table.test_acc.tolist(), "these seeds") if len(table) >= 5 else None
-    return ("# The stand-in ResNet-18 on its own task, by seed (shapes, one thread)\n\n"
-            + table.to_markdown(index=False) + "\n\n"
-            + (f"Mean {table.test_acc.mean():.3f}, sd {table.test_acc.std():.3f}: a floor for one run "
-               f"{floor}; declared in floors.py: {floors.BASELINES['transfer.standin'].floors['shapes']}.\n"
-               if floor else "Fewer than 5 seeds: no floor.\n"))
+    return (
+        "# The stand-in ResNet-18 on its own task, by seed (shapes, one thread)\n\n"
+        + table.to_markdown(index=False)
+        + "\n\n"
+        + (
+            f"Mean {table.test_acc.mean():.3f}, sd {table.test_acc.std():.3f}: a floor for one run "
+            f"{floor}; declared in floors.py: {floors.BASELINES['transfer.standin'].floors['shapes']}.\n"
+            if floor
+            else "Fewer than 5 seeds: no floor.\n"
+        )
+    )
 
 
 if __name__ == "__main__":

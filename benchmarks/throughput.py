@@ -27,12 +27,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from common import REPO, real_mnist
 
 from transferlab import engine, models
 from transferlab.engine import SeedStack, fit_seeds
 from transferlab.runs import Run, pick_device
-
-from common import REPO, real_mnist
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -45,8 +44,10 @@ def sync(device):
 def on_device(ds, n_train: int, device) -> tuple[engine.DeviceData, engine.DeviceData]:
     """The first n_train training images and the whole test split as the engine holds them."""
     stats = engine.channel_stats(ds.splits["train"].images)
-    return (engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(n_train)), device, stats),
-            engine.DeviceData.from_split(ds.splits["test"], device, stats))
+    return (
+        engine.DeviceData.from_split(ds.splits["train"].subset(torch.arange(n_train)), device, stats),
+        engine.DeviceData.from_split(ds.splits["test"], device, stats),
+    )
 
 
 def baseline(name, root, n_train, batch, device, epochs=1, workers=0):
@@ -98,8 +99,14 @@ def engine_run(name, ds, n_train, batch, device, epochs=1, channels_last=True, c
     if compile_:
         t0 = time.perf_counter()
         model.compile()
-        engine.fit(model, engine.classification(10), train, None,
-                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), Run(1, {}))
+        engine.fit(
+            model,
+            engine.classification(10),
+            train,
+            None,
+            engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3),
+            Run(1, {}),
+        )
         sync(device)
         compile_s = time.perf_counter() - t0
     cfg = engine.FitConfig(epochs=epochs, batch_size=batch, optimizer="adam", lr=1e-3)
@@ -136,14 +143,21 @@ def seeds_run(name, ds, n_train, batch, device, n_seeds):
 
 
 def profile(name, ds, batch, device, steps=30) -> str:
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
 
     train, _ = on_device(ds, steps * batch, device)
     model = models.build(name, (1, 28, 28), {"main": 10}).to(device)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with prof(activities=acts) as p:
-        engine.fit(model, engine.classification(10), train, None,
-                   engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3), Run(0, {}))
+        engine.fit(
+            model,
+            engine.classification(10),
+            train,
+            None,
+            engine.FitConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3),
+            Run(0, {}),
+        )
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return p.key_averages().table(sort_by=key, row_limit=12)
 
@@ -158,39 +172,80 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--seed-train-size", type=int, default=4096)
     ap.add_argument("--workers", type=int, default=0, help="baseline DataLoader workers")
-    ap.add_argument("--no-compile", action="store_true",
-                    help="skip torch.compile (its recompilations around BatchNorm recalibration can take minutes)")
+    ap.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip torch.compile (its recompilations around BatchNorm recalibration can take minutes)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     a = ap.parse_args()
     device = pick_device(a.device)
     ds, root = real_mnist(a.realdata, "tput-")
-    what = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+    what = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+    )
     rows = []
     for name in a.models:
         b_tr, b_ev, b_acc = baseline(name, root, a.train_size, a.batch, device, workers=a.workers)
         e_tr, e_ev, e_acc, _ = engine_run(name, ds, a.train_size, a.batch, device)
-        rows.append({"model": name, "variant": "engine", "train samples/s": e_tr, "eval samples/s": e_ev,
-                     "baseline train samples/s": b_tr, "baseline eval samples/s": b_ev,
-                     "train ratio": e_tr / b_tr, "eval ratio": e_ev / b_ev, "acc": e_acc, "baseline acc": b_acc})
+        rows.append(
+            {
+                "model": name,
+                "variant": "engine",
+                "train samples/s": e_tr,
+                "eval samples/s": e_ev,
+                "baseline train samples/s": b_tr,
+                "baseline eval samples/s": b_ev,
+                "train ratio": e_tr / b_tr,
+                "eval ratio": e_ev / b_ev,
+                "acc": e_acc,
+                "baseline acc": b_acc,
+            }
+        )
         if device.type == "cuda":
             for cl, comp in ((False, False), *(() if a.no_compile else ((True, True), (False, True)))):
-                tr, ev, acc, cs = engine_run(name, ds, a.train_size, a.batch, device, channels_last=cl,
-                                             compile_=comp)
-                rows.append({"model": name, "variant": f"engine{'+NCHW' * (not cl)}{'+compile' * comp}",
-                             "train samples/s": tr, "eval samples/s": ev, "train ratio": tr / b_tr,
-                             "eval ratio": ev / b_ev, "acc": acc, "compile s": cs})
+                tr, ev, acc, cs = engine_run(name, ds, a.train_size, a.batch, device, channels_last=cl, compile_=comp)
+                rows.append(
+                    {
+                        "model": name,
+                        "variant": f"engine{'+NCHW' * (not cl)}{'+compile' * comp}",
+                        "train samples/s": tr,
+                        "eval samples/s": ev,
+                        "train ratio": tr / b_tr,
+                        "eval ratio": ev / b_ev,
+                        "acc": acc,
+                        "compile s": cs,
+                    }
+                )
         bat, seq = seeds_run(name, ds, a.seed_train_size, a.batch, device, a.seeds)
-        rows.append({"model": name, "variant": f"{a.seeds} seeds vmapped vs sequential engine",
-                     "train samples/s": bat, "baseline train samples/s": seq, "train ratio": bat / seq})
+        rows.append(
+            {
+                "model": name,
+                "variant": f"{a.seeds} seeds vmapped vs sequential engine",
+                "train samples/s": bat,
+                "baseline train samples/s": seq,
+                "train ratio": bat / seq,
+            }
+        )
     df = pd.DataFrame(rows)
     a.out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if device.type == "cuda" else "cpu"
-    header = (f"# Throughput on {what}\n\nReal MNIST, {a.train_size} training images, batch {a.batch}, Adam, one "
-              f"epoch; eval on the 10,000 test images. Ratio = engine / baseline loop (torchvision dataset + "
-              f"per-sample transforms + DataLoader, {a.workers} workers). `python benchmarks/throughput.py`.\n\n")
-    text = header + df.to_markdown(index=False, floatfmt=".2f") + "\n\n## Where the engine's time goes (" + \
-        a.models[0] + ")\n\n```\n" + profile(a.models[0], ds, a.batch, device) + "\n```\n"
+    header = (
+        f"# Throughput on {what}\n\nReal MNIST, {a.train_size} training images, batch {a.batch}, Adam, one "
+        f"epoch; eval on the 10,000 test images. Ratio = engine / baseline loop (torchvision dataset + "
+        f"per-sample transforms + DataLoader, {a.workers} workers). `python benchmarks/throughput.py`.\n\n"
+    )
+    text = (
+        header
+        + df.to_markdown(index=False, floatfmt=".2f")
+        + "\n\n## Where the engine's time goes ("
+        + a.models[0]
+        + ")\n\n```\n"
+        + profile(a.models[0], ds, a.batch, device)
+        + "\n```\n"
+    )
     (a.out / f"throughput_{tag}.md").write_text(text)
     df.to_csv(a.out / f"throughput_{tag}.csv", index=False)
     print(text)

@@ -30,8 +30,8 @@ import torch
 
 from transferlab import engine, models
 from transferlab import params as P
-from transferlab.runs import pick_device
 from transferlab.catalog import BY_NAME
+from transferlab.runs import pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"cifar10": (50000, 10000, (3, 32, 32)), "digits16": (1347, 450, (1, 16, 16))}
@@ -86,8 +86,9 @@ def flops(width: int, depth: int, blocks: int, shape) -> float:
     return float(counter.get_total_flops())
 
 
-def epoch_seconds(width: int, depth: int, blocks: int, batch: int, n_train: int, n_test: int, shape, device,
-                  batches: int) -> float:
+def epoch_seconds(
+    width: int, depth: int, blocks: int, batch: int, n_train: int, n_test: int, shape, device, batches: int
+) -> float:
     torch.manual_seed(0)
     model = models.build("resnet", shape, {"main": 10}, width=width, stages=depth, blocks=blocks).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -150,23 +151,33 @@ def main(argv=None) -> None:
                 ratio = flops(width, depth, s["blocks"], shape) / flops(s["width"], s["depth"], s["blocks"], shape)
                 secs[(width, depth)] = a.epoch_seconds * max(1.0, ratio)
             else:
-                secs[(width, depth)] = epoch_seconds(width, depth, s["blocks"], s["batch_size"], n_train, n_test,
-                                                     shape, device, a.batches)
+                secs[(width, depth)] = epoch_seconds(
+                    width, depth, s["blocks"], s["batch_size"], n_train, n_test, shape, device, a.batches
+                )
         return secs[(width, depth)]
 
     base = t(s["width"], s["depth"])
-    name = ("measured elsewhere (--epoch-seconds)" if a.epoch_seconds is not None
-            else torch.cuda.get_device_name() if device.type == "cuda" else "CPU")
-    print(f"device: {name}; preset {a.preset}: {ws['dataset']} {shape}, ResNet width {s['width']} depth {s['depth']} "
-          f"blocks {s['blocks']}, batch {s['batch_size']}; one epoch (train + test pass): {base:.2f} s; seed groups "
-          f"x{a.group_speedup:g} on {', '.join(GROUPED)}\n")
+    name = (
+        "measured elsewhere (--epoch-seconds)"
+        if a.epoch_seconds is not None
+        else torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else "CPU"
+    )
+    print(
+        f"device: {name}; preset {a.preset}: {ws['dataset']} {shape}, ResNet width {s['width']} depth {s['depth']} "
+        f"blocks {s['blocks']}, batch {s['batch_size']}; one epoch (train + test pass): {base:.2f} s; seed groups "
+        f"x{a.group_speedup:g} on {', '.join(GROUPED)}\n"
+    )
     counts = [("bound: every phase to the fit at its cap, until_fit.max_epochs", None)]
     if a.fit_epochs is not None:
         counts.append((f"expected: every phase to the fit at {a.fit_epochs:g} epochs", a.fit_epochs))
     for title, fit_epochs in counts:
         print(f"{title}\n")
-        print_table(budget(run_epochs(p, fit_epochs), t, base, ws, a.group_speedup), device.type
-                    if a.epoch_seconds is None else "GPU")
+        print_table(
+            budget(run_epochs(p, fit_epochs), t, base, ws, a.group_speedup),
+            device.type if a.epoch_seconds is None else "GPU",
+        )
 
 
 def budget(epochs_by_key: dict[str, float], t, base: float, ws: dict, speedup: float) -> dict[str, list[float]]:

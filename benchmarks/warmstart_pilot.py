@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from common import REPO, publish
 from realdata_scorecard import offline_stand_ins, stage_data
+
 from transferlab import params as P
-from transferlab.studies.warmstart.claims import ASH_ADAMS_GAP
 from transferlab.scorecard import Expect, interval, power, samples
+from transferlab.studies.warmstart.claims import ASH_ADAMS_GAP
 from transferlab.workspace import copy_pipeline
 
 PILOT = "cifar10_pilot"  # the data set key the pilot adds
@@ -36,8 +36,13 @@ def pilot_params(work: Path, realdata: Path, a: argparse.Namespace) -> dict:
     copy_pipeline(work)
     params = P.apply_preset(work / "params.yaml", "real")
     offline_stand_ins(params, P.load(REPO / "params.yaml"))
-    params["datasets"][PILOT] = {"source": "torchvision", "name": "cifar10", "train_per_class": a.train_per_class,
-                                 "test_per_class": a.test_per_class, "seed": 0}
+    params["datasets"][PILOT] = {
+        "source": "torchvision",
+        "name": "cifar10",
+        "train_per_class": a.train_per_class,
+        "test_per_class": a.test_per_class,
+        "seed": 0,
+    }
     ws = params["warmstart"]
     ws.update(dataset=PILOT, seeds=list(range(a.seeds)), base_seeds=list(range(a.seeds)), optimizers=a.optimizers)
     return stage_data(realdata, work, params)
@@ -53,8 +58,9 @@ def gaps(work: Path, params: dict) -> pd.DataFrame:
         fit = {phase: [] for phase in ("warm", "fresh")}
         for seed in params["warmstart"]["base_seeds"]:
             for phase in acc:
-                m = json.loads((work / f"results/warmstart/{PILOT}/optim/{opt}/s{seed}/{phase}/metrics.json")
-                               .read_text())["summary"]
+                m = json.loads(
+                    (work / f"results/warmstart/{PILOT}/optim/{opt}/s{seed}/{phase}/metrics.json").read_text()
+                )["summary"]
                 acc[phase][seed] = m["test/acc"]
                 fit[phase].append(m["train/acc"])
         warm, fresh = pd.Series(acc["warm"]), pd.Series(acc["fresh"])
@@ -63,10 +69,23 @@ def gaps(work: Path, params: dict) -> pd.DataFrame:
         n80, mde = power(Expect("<"), effect, x, y)
         source = ASH_ADAMS_GAP.get((model, opt))
         n80_source = power(Expect("<"), source.value, x, y)[0] if source else float("nan")
-        rows.append({"optimizer": opt, "fresh": fresh.mean(), "warm": warm.mean(), "gap": effect, "ci_low": low,
-                     "ci_high": high, "n": n, "sd_gap": float(x.std(ddof=1)), "n80_measured": n80,
-                     "n80_source": n80_source, "source_gap": source.value if source else float("nan"),
-                     "mde": mde, "min_train_acc": min(fit["warm"] + fit["fresh"])})
+        rows.append(
+            {
+                "optimizer": opt,
+                "fresh": fresh.mean(),
+                "warm": warm.mean(),
+                "gap": effect,
+                "ci_low": low,
+                "ci_high": high,
+                "n": n,
+                "sd_gap": float(x.std(ddof=1)),
+                "n80_measured": n80,
+                "n80_source": n80_source,
+                "source_gap": source.value if source else float("nan"),
+                "mde": mde,
+                "min_train_acc": min(fit["warm"] + fit["fresh"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -87,18 +106,22 @@ def main() -> None:
     params = pilot_params(work, a.realdata, a)
     copy_pipeline(work, params)
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(a.cores), "--until", "ws_optim"], cwd=work,
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(a.cores), "--until", "ws_optim"], cwd=work, check=True
+    )
     wall = time.monotonic() - t0
     table = gaps(work, params)
     setup = params["warmstart"]["setup"]
-    text = (f"# Warm-start pilot on real CIFAR-10\n\n{a.train_per_class * 10:,} training images ({a.train_per_class}"
-            f"/class), {a.test_per_class * 10:,} test images, {a.seeds} seeds; {setup['model']} width {setup['width']}, "
-            f"depth {setup['depth']}, every phase to {params['warmstart']['until_fit']['train_acc']:.0%} train accuracy "
-            f"(`min_train_acc`: the lowest any run reached). Pipeline wall time {wall:.0f} s on {a.cores} cores.\n\n"
-            "`n80_measured` / `n80_source`: the seeds that give an 80% chance of a verdict if the true gap were the "
-            "measured one / the source's, at the measured spread; `mde`: the smallest gap this n resolves.\n\n"
-            + table.round(4).to_markdown(index=False) + "\n")
+    text = (
+        f"# Warm-start pilot on real CIFAR-10\n\n{a.train_per_class * 10:,} training images ({a.train_per_class}"
+        f"/class), {a.test_per_class * 10:,} test images, {a.seeds} seeds; {setup['model']} width {setup['width']}, "
+        f"depth {setup['depth']}, every phase to {params['warmstart']['until_fit']['train_acc']:.0%} train accuracy "
+        f"(`min_train_acc`: the lowest any run reached). Pipeline wall time {wall:.0f} s on {a.cores} cores.\n\n"
+        "`n80_measured` / `n80_source`: the seeds that give an 80% chance of a verdict if the true gap were the "
+        "measured one / the source's, at the measured spread; `mde`: the smallest gap this n resolves.\n\n"
+        + table.round(4).to_markdown(index=False)
+        + "\n"
+    )
     publish(a.out, f"warmstart_pilot_{a.train_per_class}", text, table)
 
 

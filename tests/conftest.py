@@ -16,15 +16,34 @@ BIN = Path(sys.executable).parent
 def tiny_params() -> dict:
     """The default params shrunk to seconds: one rendered data set, two targets, one seed."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
-    p["datasets"] = {"synth_digits": {"source": "synth", "charset": "digits", "train_per_class": 30,
-                                      "test_per_class": 10, "distortion": 1.0, "seed": 0}}
+    p["datasets"] = {
+        "synth_digits": {
+            "source": "synth",
+            "charset": "digits",
+            "train_per_class": 30,
+            "test_per_class": 10,
+            "distortion": 1.0,
+            "seed": 0,
+        }
+    }
     p["pretext"].update(datasets=["synth_digits"], targets=["rotation", "overlay"], seeds=[0], labels_per_class=5)
     p["pretext"]["pretrain"].update(epochs=1, batch_size=64)
     p["pretext"]["finetune"].update(epochs=2, batch_size=25, frozen_layers=[0, 1])
-    p["datasets"]["tiny_shapes"] = {"source": "shapes", "train_per_class": 12, "test_per_class": 5,
-                                     "unlabeled_per_class": 12, "image_size": 16, "seed": 0}
-    p["semisup"].update(pretrain_datasets=["synth_digits"], finetune_datasets=["synth_digits"], samples_per_class=[2],
-                        augment=["none", "mixup", "collage"], seeds=[0])
+    p["datasets"]["tiny_shapes"] = {
+        "source": "shapes",
+        "train_per_class": 12,
+        "test_per_class": 5,
+        "unlabeled_per_class": 12,
+        "image_size": 16,
+        "seed": 0,
+    }
+    p["semisup"].update(
+        pretrain_datasets=["synth_digits"],
+        finetune_datasets=["synth_digits"],
+        samples_per_class=[2],
+        augment=["none", "mixup", "collage"],
+        seeds=[0],
+    )
     p["semisup"]["pretrain"].update(epochs=2, batch_size=8)
     p["semisup"]["finetune"].update(train_per_class=10)
     p["recipe"].update(dataset="tiny_shapes", seeds=[0])
@@ -32,12 +51,33 @@ def tiny_params() -> dict:
     p["recipe"]["pretext"].update(epochs=2, batch_size=32)
     p["recipe"]["train"].update(epochs=3, batch_size=32, warmup_epochs=1, polyak_start_epoch=1, ema_span=5)
     # warm start: every experiment's stage family once (one seed, one value per grid), seconds each
-    p["datasets"]["tiny_shapes16"] = {"source": "shapes", "train_per_class": 6, "test_per_class": 3,
-                                      "unlabeled_per_class": 0, "image_size": 16, "seed": 0}
+    p["datasets"]["tiny_shapes16"] = {
+        "source": "shapes",
+        "train_per_class": 6,
+        "test_per_class": 3,
+        "unlabeled_per_class": 0,
+        "image_size": 16,
+        "seed": 0,
+    }
     ws = p["warmstart"]
-    ws.update(dataset="tiny_shapes16", seeds=[0], base_seeds=[0], optimizers=["adam"], pretrain_epochs=[1], gammas=[0.5], stages=[2],
-              ratios=[0.5], stage_remedies=["shrink_perturb"], widths=[4], depths=[1], reset_modes=["nth"],
-              reset_layers=[2], pretrain_lrs=[0.01], tune_lrs=[0.003], remedies=["shrink_perturb_head"])
+    ws.update(
+        dataset="tiny_shapes16",
+        seeds=[0],
+        base_seeds=[0],
+        optimizers=["adam"],
+        pretrain_epochs=[1],
+        gammas=[0.5],
+        stages=[2],
+        ratios=[0.5],
+        stage_remedies=["shrink_perturb"],
+        widths=[4],
+        depths=[1],
+        reset_modes=["nth"],
+        reset_layers=[2],
+        pretrain_lrs=[0.01],
+        tune_lrs=[0.003],
+        remedies=["shrink_perturb_head"],
+    )
     ws["setup"].update(width=4, depth=1, batch_size=16, pretrain_epochs=2, train_epochs=2, eval_last=2)
     ws["until_fit"]["max_epochs"] = 2
     # transfer: the stand-in on tiny_shapes, both modes of one head; language: the real

@@ -6,8 +6,9 @@ import re
 import shlex
 from pathlib import Path
 
-from transferlab.registry import STAGES
 from conftest import run
+
+from transferlab.registry import STAGES
 
 
 def snakemake_jobs(ws: Path) -> dict[str, dict]:
@@ -21,7 +22,7 @@ def snakemake_jobs(ws: Path) -> dict[str, dict]:
         elif job and (m := re.match(r"\s+(input|output): (.*)$", line)):
             job["deps" if m.group(1) == "input" else "outs"] |= set(m.group(2).split(", "))
         elif job and line.startswith("Shell command: "):
-            cmd = line[len("Shell command: "):].strip()
+            cmd = line[len("Shell command: ") :].strip()
             if cmd != "None":
                 jobs[" ".join(cmd.split())] = job
             job = None
@@ -42,8 +43,12 @@ def dvc_jobs(ws: Path, dvc_yaml: str | None = None) -> dict[str, dict]:
         for st in repo.index.stages:
             params = [k for d in st.deps if isinstance(d, ParamsDependency) for k in d.params]
             deps = {d.def_path for d in st.deps if not isinstance(d, ParamsDependency)}
-            jobs[" ".join(st.cmd.split())] = {"stage": st.addressing, "outs": {o.def_path for o in st.outs},
-                                              "deps": deps, "params": params}
+            jobs[" ".join(st.cmd.split())] = {
+                "stage": st.addressing,
+                "outs": {o.def_path for o in st.outs},
+                "deps": deps,
+                "params": params,
+            }
     return jobs
 
 

@@ -14,23 +14,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferlab.catalog import CLAIMS
-from transferlab.catalog import BASELINES
+from transferlab.catalog import BASELINES, CLAIMS
+from transferlab.catalog import BY_NAME as STUDIES
 from transferlab.params import load
 from transferlab.scorecard import Results, score_claims
-from transferlab.catalog import BY_NAME as STUDIES
 
 PARAMS = load("params.yaml")
 SEEDS = PARAMS["warmstart"]["seeds"]
-METRICS = {"test/acc": 0.95, "test_final/acc": 0.95, "test_polyak/acc": 0.95, "test_polyak_bn/acc": 0.95,
-           "test/ppl": 30.0, "epoch1/grad_noise": 1.0, "end/sharpness": 1.0}
+METRICS = {
+    "test/acc": 0.95,
+    "test_final/acc": 0.95,
+    "test_polyak/acc": 0.95,
+    "test_polyak_bn/acc": 0.95,
+    "test/ppl": 30.0,
+    "epoch1/grad_noise": 1.0,
+    "end/sharpness": 1.0,
+}
 GAP = -0.03  # the base warm start's planted gap, for the claims that presuppose one
-D = 0.02     # every other planted effect
+D = 0.02  # every other planted effect
 
 
 def base_warm(run, metric):
-    return (GAP if run.get("experiment") == "optimizers" and run.get("phase") == "warm"
-            and run.get("arm") == PARAMS["warmstart"]["setup"]["optimizer"] and metric == "test/acc" else 0.0)
+    return (
+        GAP
+        if run.get("experiment") == "optimizers"
+        and run.get("phase") == "warm"
+        and run.get("arm") == PARAMS["warmstart"]["setup"]["optimizer"]
+        and metric == "test/acc"
+        else 0.0
+    )
 
 
 def acc(metric, value):
@@ -40,47 +52,110 @@ def acc(metric, value):
 # claim -> (the shift planted in a run's metric: (run labels, metric) -> delta; the effect every
 # scored row of the claim must show (share rows: the share); the verdict it implies)
 PLANTS = {
-    "pretext.no_gain": (lambda r, m: acc(m, -D) if r["phase"] == "finetune" and r["init"] in
-                        ("rotation", "noise", "overlay") else 0.0, -D, "reproduced"),
-    "pretext.mixed_least_damage": (lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["init"] == "mixed"
-                                   else 0.0, D, "reproduced"),
-    "semisup.augment_helps": (lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["augment"] != "none"
-                              else 0.0, D, "reproduced"),
-    "semisup.gain_shrinks": (lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["augment"] != "none"
-                             and r["s"] == min(PARAMS["semisup"]["samples_per_class"]) else 0.0, D, "reproduced"),
-    "semisup.cross_worse": (lambda r, m: acc(m, -D) if r["phase"] == "finetune" and r["dataset"] != r["target"]
-                            else 0.0, -D, "reproduced"),
+    "pretext.no_gain": (
+        lambda r, m: acc(m, -D) if r["phase"] == "finetune" and r["init"] in ("rotation", "noise", "overlay") else 0.0,
+        -D,
+        "reproduced",
+    ),
+    "pretext.mixed_least_damage": (
+        lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["init"] == "mixed" else 0.0,
+        D,
+        "reproduced",
+    ),
+    "semisup.augment_helps": (
+        lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["augment"] != "none" else 0.0,
+        D,
+        "reproduced",
+    ),
+    "semisup.gain_shrinks": (
+        lambda r, m: (
+            acc(m, D)
+            if r["phase"] == "finetune"
+            and r["augment"] != "none"
+            and r["s"] == min(PARAMS["semisup"]["samples_per_class"])
+            else 0.0
+        ),
+        D,
+        "reproduced",
+    ),
+    "semisup.cross_worse": (
+        lambda r, m: acc(m, -D) if r["phase"] == "finetune" and r["dataset"] != r["target"] else 0.0,
+        -D,
+        "reproduced",
+    ),
     "recipe.polyak_alone": (lambda r, m: 0.002 if m == "test_polyak/acc" else 0.0, 0.002, "reproduced"),
     "recipe.polyak_bn": (lambda r, m: D if m == "test_polyak_bn/acc" else 0.0, D, "reproduced"),
-    "recipe.rotation_init": (lambda r, m: -D if m == "test_final/acc" and r["init"] == "rotation" else 0.0, -D,
-                             "reproduced"),
+    "recipe.rotation_init": (
+        lambda r, m: -D if m == "test_final/acc" and r["init"] == "rotation" else 0.0,
+        -D,
+        "reproduced",
+    ),
     "recipe.head_early": (lambda r, m: D if m == "val/acc@1" and r["head"] == "logreg" else 0.0, D, "reproduced"),
-    "recipe.head_end": (lambda r, m: 0.002 if m == "test_final/acc" and r["head"] == "logreg" else 0.0, 0.002,
-                        "reproduced"),
-    "warmstart.gap": (lambda r, m: acc(m, -D) if r["experiment"] == "optimizers" and r["phase"] == "warm" else 0.0,
-                      -D, "reproduced"),
-    "warmstart.early": (lambda r, m: acc(m, -D) if r["experiment"] == "length" and r["phase"] == "warm" else 0.0,
-                        -D, "reproduced"),
+    "recipe.head_end": (
+        lambda r, m: 0.002 if m == "test_final/acc" and r["head"] == "logreg" else 0.0,
+        0.002,
+        "reproduced",
+    ),
+    "warmstart.gap": (
+        lambda r, m: acc(m, -D) if r["experiment"] == "optimizers" and r["phase"] == "warm" else 0.0,
+        -D,
+        "reproduced",
+    ),
+    "warmstart.early": (
+        lambda r, m: acc(m, -D) if r["experiment"] == "length" and r["phase"] == "warm" else 0.0,
+        -D,
+        "reproduced",
+    ),
     "warmstart.transition": (lambda r, m: acc(m, -D) if r["experiment"] == "transition" else 0.0, -D, "reproduced"),
     "warmstart.stages": (lambda r, m: acc(m, -D) if r["experiment"] == "stages" else 0.0, -D, "reproduced"),
-    "warmstart.imbalance": (lambda r, m: acc(m, -D) if r["experiment"] == "stages" and r["arm"].startswith("n")
-                            and "_r0_" in r["arm"] else 0.0, -D, "reproduced"),
-    "warmstart.width_depth": (lambda r, m: acc(m, -D) if r["experiment"] == "width_depth" and r["phase"] == "warm"
-                              else 0.0, -D, "reproduced"),
+    "warmstart.imbalance": (
+        lambda r, m: (
+            acc(m, -D) if r["experiment"] == "stages" and r["arm"].startswith("n") and "_r0_" in r["arm"] else 0.0
+        ),
+        -D,
+        "reproduced",
+    ),
+    "warmstart.width_depth": (
+        lambda r, m: acc(m, -D) if r["experiment"] == "width_depth" and r["phase"] == "warm" else 0.0,
+        -D,
+        "reproduced",
+    ),
     # the gap planted in the base warm runs; the resets and remedies as fresh: they recover all of it
     "warmstart.reset_top": (base_warm, -GAP, "reproduced"),
-    "warmstart.tuning_lr": (lambda r, m: base_warm(r, m) + (acc(m, D) if r["experiment"] == "tuning"
-                            and r["arm"] == f"p{PARAMS['warmstart']['pretrain_lrs'][0]}_t{max(PARAMS['warmstart']['tune_lrs'])}"
-                            else 0.0), D, "reproduced"),
+    "warmstart.tuning_lr": (
+        lambda r, m: (
+            base_warm(r, m)
+            + (
+                acc(m, D)
+                if r["experiment"] == "tuning"
+                and r["arm"] == f"p{PARAMS['warmstart']['pretrain_lrs'][0]}_t{max(PARAMS['warmstart']['tune_lrs'])}"
+                else 0.0
+            )
+        ),
+        D,
+        "reproduced",
+    ),
     **{f"warmstart.{name}": (base_warm, -GAP, "reproduced") for name in PARAMS["warmstart"]["remedies"]},
-    "warmstart.grad_noise": (lambda r, m: -0.2 if m == "epoch1/grad_noise" and r["phase"] == "warm" else 0.0, -0.2,
-                             "reproduced"),
-    "warmstart.sharper": (lambda r, m: 0.2 if m == "end/sharpness" and r["phase"] == "warm" else 0.0, 0.2,
-                          "reproduced"),
-    "transfer.unfrozen": (lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["mode"] == "unfrozen" else 0.0, D,
-                          "reproduced"),
-    "nlp.lm_encoder": (lambda r, m: acc(m, D) if r["phase"] == "nli_lm" and r["variant"] in ("frozen", "finetuned")
-                       else 0.0, D, "reproduced"),
+    "warmstart.grad_noise": (
+        lambda r, m: -0.2 if m == "epoch1/grad_noise" and r["phase"] == "warm" else 0.0,
+        -0.2,
+        "reproduced",
+    ),
+    "warmstart.sharper": (
+        lambda r, m: 0.2 if m == "end/sharpness" and r["phase"] == "warm" else 0.0,
+        0.2,
+        "reproduced",
+    ),
+    "transfer.unfrozen": (
+        lambda r, m: acc(m, D) if r["phase"] == "finetune" and r["mode"] == "unfrozen" else 0.0,
+        D,
+        "reproduced",
+    ),
+    "nlp.lm_encoder": (
+        lambda r, m: acc(m, D) if r["phase"] == "nli_lm" and r["variant"] in ("frozen", "finetuned") else 0.0,
+        D,
+        "reproduced",
+    ),
     "nlp.bert": (lambda r, m: acc(m, D) if r["phase"] == "nli_bert" else 0.0, D, "reproduced"),
 }
 
@@ -88,8 +163,8 @@ PLANTS = {
 def synthetic_results(params: dict, study_planted: str, plant) -> Results:
     """Every run of every study (its labels as aggregate writes them), each metric a common level
     plus a per-seed effect shared by all arms (the pairing), a little noise of its own, and the
-    planted shift (in the runs of `study_planted`); the curves: val/acc at epoch 1. No run diverged; every run with a stop rule
-    converged."""
+    planted shift (in the runs of `study_planted`); the curves: val/acc at epoch 1. No run diverged;
+    every run with a stop rule converged."""
     rng = np.random.default_rng(0)
     seed_effect = dict(zip(range(100), 0.01 * rng.standard_normal(100)))
     summary, curves = {}, {}
@@ -99,12 +174,25 @@ def synthetic_results(params: dict, study_planted: str, plant) -> Results:
             labels = {k: v for k, v in run.items() if k != "dir"}
             shared = seed_effect[labels["seed"]]
             shift = plant if study == study_planted else lambda labels, metric: 0.0
-            row = {**labels, **{m: level + shared + 0.0005 * rng.standard_normal() + shift(labels, m)
-                                for m, level in METRICS.items()},
-                   "fit/rule": 1.0, "fit/converged": 1.0, "status/diverged": 0.0}
+            row = {
+                **labels,
+                **{
+                    m: level + shared + 0.0005 * rng.standard_normal() + shift(labels, m)
+                    for m, level in METRICS.items()
+                },
+                "fit/rule": 1.0,
+                "fit/converged": 1.0,
+                "status/diverged": 0.0,
+            }
             rows.append(row)
-            curve.append({**labels, "metric": "val/acc", "epoch": 1,
-                          "value": 0.5 + shared + 0.0005 * rng.standard_normal() + shift(labels, "val/acc@1")})
+            curve.append(
+                {
+                    **labels,
+                    "metric": "val/acc",
+                    "epoch": 1,
+                    "value": 0.5 + shared + 0.0005 * rng.standard_normal() + shift(labels, "val/acc@1"),
+                }
+            )
         summary[study], curves[study] = pd.DataFrame(rows), pd.DataFrame(curve)
     results = Results(summary, curves.__getitem__, params)
     results.references = references_below(results)
@@ -119,8 +207,16 @@ def references_below(results: Results) -> pd.DataFrame:
         for comparison in claim.settings(results):
             for b in comparison.baselines:
                 worst = math.inf if BASELINES[b.name].lower_is_better else 0.0
-                rows.append({"baseline": b.name, "setting": b.data, "reference": "chance", "metric": "-",
-                             "seed": None, "value": worst})
+                rows.append(
+                    {
+                        "baseline": b.name,
+                        "setting": b.data,
+                        "reference": "chance",
+                        "metric": "-",
+                        "seed": None,
+                        "value": worst,
+                    }
+                )
     return pd.DataFrame(rows).drop_duplicates(subset=["baseline", "setting"])
 
 

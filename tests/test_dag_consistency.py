@@ -4,12 +4,12 @@ commands, deps (code included), params and outs; the committed dvc.yaml is the g
 import re
 
 import yaml
+from conftest import REPO, make_workspace
+from dag import compare, dvc_jobs, snakemake_jobs
 
 from transferlab import dvcfile
 from transferlab import params as P
 from transferlab.registry import STAGES
-from conftest import REPO, make_workspace
-from dag import compare, dvc_jobs, snakemake_jobs
 
 
 def test_snakemake_and_dvc_graphs_agree(workspace):
@@ -39,8 +39,11 @@ def test_drift_is_detected(workspace):
     snake = snakemake_jobs(workspace)
     text = (workspace / "dvc.yaml").read_text()
     drifted = text.replace("- pretext.finetune\n", "- pretext.finetune\n    - pretext.pretrain\n", 1)
-    drifted = drifted.replace("    - results/pretext/${item.dataset}/pretrain/${item.target}\n",
-                              "    - results/pretext/${item.dataset}/pretrain/${item.target}x\n", 1)
+    drifted = drifted.replace(
+        "    - results/pretext/${item.dataset}/pretrain/${item.target}\n",
+        "    - results/pretext/${item.dataset}/pretrain/${item.target}x\n",
+        1,
+    )
     drifted = drifted.replace("transferlab scratch ", "transferlab scratch --fast ")
     drifted = drifted.replace("    - src/transferlab/engine/loop.py\n", "", 1)
     problems = compare(snake, dvc_jobs(workspace, drifted))
@@ -89,23 +92,34 @@ def test_code_dependencies_follow_imports():
     assert len(training) > 20 and all(engine in st.code_files() for st in training)
     for name in ("prepare", "subsample", "corpus", "nli_data", *gathering):
         assert engine not in STAGES[name].code_files(), name
-    assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {"pretrain", "finetune", "scratch",
-                                                                             *gathering}
+    assert {n for n, st in STAGES.items() if pretext in st.code_files()} == {
+        "pretrain",
+        "finetune",
+        "scratch",
+        *gathering,
+    }
     assert "src/transferlab/pretext_targets.py" in STAGES["recipe_pretext"].code_files()  # rotation
     # ...from the shared module: no study's stage runs another study's code
     for name, st in STAGES.items():
         if ".studies." in st.func.__module__:
             own = st.func.__module__.split(".")[2]
-            reached = {f.split("/")[3] for f in st.code_files() if f.startswith("src/transferlab/studies/")
-                       and f != "src/transferlab/studies/__init__.py"}
+            reached = {
+                f.split("/")[3]
+                for f in st.code_files()
+                if f.startswith("src/transferlab/studies/") and f != "src/transferlab/studies/__init__.py"
+            }
             assert reached == {own}, (name, reached)
     # a study's figures, tables and claims are the gathering stages' code, no training stage's
     for part in ("figures.py", "claims.py"):
-        assert {n for n, st in STAGES.items() if f"src/transferlab/studies/pretext/{part}" in st.code_files()} == \
-            gathering
-    assert {n for n, st in STAGES.items() if "src/transferlab/studies/warmstart/tables.py" in st.code_files()} == \
-        gathering
+        assert {
+            n for n, st in STAGES.items() if f"src/transferlab/studies/pretext/{part}" in st.code_files()
+        } == gathering
+    assert {
+        n for n, st in STAGES.items() if "src/transferlab/studies/warmstart/tables.py" in st.code_files()
+    } == gathering
     # a study's baselines (their settings) are also its reference jobs' code
-    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/baselines.py" in st.code_files()} == \
-        {"pretext_references", *gathering}
+    assert {n for n, st in STAGES.items() if "src/transferlab/studies/pretext/baselines.py" in st.code_files()} == {
+        "pretext_references",
+        *gathering,
+    }
     assert "src/transferlab/stage.py" not in STAGES["pretrain"].code_files()  # declaring computes nothing

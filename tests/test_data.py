@@ -93,8 +93,11 @@ def test_label_count_mismatch(tmp_path):
 def test_partial_copy_rejected_when_verifying(tmp_path):
     stage_tv(tmp_path, "mnist")
     with pytest.raises(DataError, match="12 items, the canonical mnist train split has 60000"):
-        sources.build("mnist", {"source": "torchvision", "name": "mnist"},
-                      {"download": False, "verify_checksums": True, "root": str(tmp_path)})
+        sources.build(
+            "mnist",
+            {"source": "torchvision", "name": "mnist"},
+            {"download": False, "verify_checksums": True, "root": str(tmp_path)},
+        )
 
 
 def test_missing_files_offline_names_paths(tmp_path):
@@ -110,8 +113,9 @@ def test_not_an_idx_file(tmp_path):
 
 
 def test_normalized_format_round_trip_and_corruption(tmp_path):
-    ds = synth.render_dataset("s", {"charset": "digits", "train_per_class": 3, "test_per_class": 2,
-                                    "distortion": 1.0, "seed": 0})
+    ds = synth.render_dataset(
+        "s", {"charset": "digits", "train_per_class": 3, "test_per_class": 2, "distortion": 1.0, "seed": 0}
+    )
     fmt.save(ds, tmp_path / "s.pt")
     back = fmt.load(tmp_path / "s.pt")
     assert back.classes == ds.classes and torch.equal(back.splits["train"].images, ds.splits["train"].images)
@@ -142,8 +146,7 @@ def test_sklearn_digits_upsampled_and_stratified():
     assert ds.splits["train"].images[:, :, :4].max() == 0  # MNIST-like empty border
     counts = torch.bincount(ds.splits["test"].labels)
     assert counts.min() >= 43 and counts.max() <= 47
-    small = sources.build("d16", {"source": "sklearn_digits", "test_fraction": 0.25, "seed": 0, "image_size": 16},
-                          DATA)
+    small = sources.build("d16", {"source": "sklearn_digits", "test_fraction": 0.25, "seed": 0, "image_size": 16}, DATA)
     assert small.shape == (1, 16, 16)  # an 11x11 glyph in the middle of the frame, same split
     x = small.splits["train"].images
     assert x[:, :, :2].max() == 0 and x[:, :, -3:].max() == 0 and x[:, :, 2:13].max() > 200
@@ -155,8 +158,14 @@ def test_npz_and_folder_sources(tmp_path):
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(10) % 2, x_test=x[:4], y_test=np.arange(4) % 2,
-             classes=np.array(["cat", "dog"]))
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x,
+        y_train=np.arange(10) % 2,
+        x_test=x[:4],
+        y_test=np.arange(4) % 2,
+        classes=np.array(["cat", "dog"]),
+    )
     ds = sources.build("mine", {"source": "npz", "path": str(tmp_path / "d.npz")}, DATA)
     assert ds.classes == ["cat", "dog"] and ds.shape == (3, 16, 16)
     for split in ("train", "test"):
@@ -274,8 +283,9 @@ def _write_stl10(root, n_train=5, n_test=3, n_unl=7, seed=0):
             y = rng.integers(1, 11, n).astype(np.uint8)
             y.tofile(folder / f"{split}_y.bin")
             out[f"{split}_y"] = y
-    (folder / "class_names.txt").write_text("\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse",
-                                                       "monkey", "ship", "truck"]) + "\n")
+    (folder / "class_names.txt").write_text(
+        "\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]) + "\n"
+    )
     return out
 
 

@@ -6,22 +6,23 @@ import sys
 import time
 
 import pytest
-import yaml
 import torch
+import yaml
+from conftest import make_workspace, run, tiny_params, tool_env
 
 from transferlab import engine, models
 from transferlab.data import synth
 from transferlab.preempt import EXIT_PREEMPTED
+from transferlab.runs import Run
 from transferlab.studies.pretext import stages
 from transferlab.training import load_extractor
-from transferlab.runs import Run
-from conftest import make_workspace, run, tiny_params, tool_env
 
 
 @pytest.fixture(scope="module")
 def ds():
-    return synth.render_dataset("s", {"charset": "digits", "train_per_class": 12, "test_per_class": 4,
-                                      "distortion": 1.0, "seed": 0})
+    return synth.render_dataset(
+        "s", {"charset": "digits", "train_per_class": 12, "test_per_class": 4, "distortion": 1.0, "seed": 0}
+    )
 
 
 def _data(ds):
@@ -84,8 +85,9 @@ def test_recalibration_sees_every_class_of_a_split_stored_by_class():
     import copy
 
     # 2 x 1,024 images [N, 1, 28, 28]: class 0 dark, then class 1 bright
-    images = torch.cat([torch.full((1024, 1, 28, 28), 40, dtype=torch.uint8),
-                        torch.full((1024, 1, 28, 28), 220, dtype=torch.uint8)])
+    images = torch.cat(
+        [torch.full((1024, 1, 28, 28), 40, dtype=torch.uint8), torch.full((1024, 1, 28, 28), 220, dtype=torch.uint8)]
+    )
     labels = torch.cat([torch.zeros(1024, dtype=torch.long), torch.ones(1024, dtype=torch.long)])
     mean, std = torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25)
     task, model = engine.classification(10), _model().train()
@@ -129,8 +131,9 @@ def test_evaluation_batch_size_changes_no_prediction(ds):
     for batch_size in (engine.EVAL_BATCH_SIZE, 7, 1):
         got = engine.evaluate(model, task, data, batch_size=batch_size)
         assert got["acc"] == ref["acc"] and got["loss"] == pytest.approx(ref["loss"], rel=1e-5)
-        assert torch.equal(engine.predict(model, data, batch_size=batch_size),
-                           engine.predict(model, data, batch_size=len(data)))
+        assert torch.equal(
+            engine.predict(model, data, batch_size=batch_size), engine.predict(model, data, batch_size=len(data))
+        )
 
 
 def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, monkeypatch):
@@ -161,8 +164,9 @@ def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epo
     for epochs in (1, 3):
         torch._dynamo.reset()  # graphs are cached per code object: each run compiles its own
         model = _model()
-        res = engine.fit(model, engine.classification(10), _data(ds), _data(ds), _cfg(epochs=epochs),
-                         Run(0, {}, compile=True))
+        res = engine.fit(
+            model, engine.classification(10), _data(ds), _data(ds), _cfg(epochs=epochs), Run(0, {}, compile=True)
+        )
         graphs[epochs] = res.compiled["graphs"]
     assert 1 <= graphs[1] == graphs[3], graphs  # 120 examples, batch 16: a shorter last batch, one graph more
     assert res.compiled["seconds"] > 0
@@ -173,8 +177,9 @@ def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epo
     # A job's next run of the same architecture (a new model, in the same process) reuses the
     # graphs: were each run compiled anew, a job's 9th would pass torch's recompile limit and
     # train eagerly without a word.
-    again = engine.fit(_model(1), engine.classification(10), _data(ds), _data(ds), _cfg(epochs=1),
-                       Run(1, {}, compile=True))
+    again = engine.fit(
+        _model(1), engine.classification(10), _data(ds), _data(ds), _cfg(epochs=1), Run(1, {}, compile=True)
+    )
     assert again.compiled["graphs"] == 0
 
 
@@ -198,8 +203,9 @@ def test_unfreeze_after_n_epochs(ds):
         snapshots.append((epoch, w.detach().clone()))
 
     start = w.detach().clone()
-    res = engine.fit(model, engine.classification(10), _data(ds), None, _cfg(epochs=4), Run(0, {}), freeze=freeze,
-                     on_step=on_step)
+    res = engine.fit(
+        model, engine.classification(10), _data(ds), None, _cfg(epochs=4), Run(0, {}), freeze=freeze, on_step=on_step
+    )
     assert all(torch.equal(s, start) for e, s in snapshots if e < 2)
     assert not torch.equal(snapshots[-1][1], start)
     assert res.extra["frozen_unchanged_before_unfreeze"] == 1.0
@@ -244,8 +250,9 @@ def test_stop_signal_checkpoints_mid_epoch_and_resumes_identically(ds, tmp_path,
 
     def go(model, ckpt=None, **kw):
         engine.apply_freeze(model, freeze.active(0))
-        return engine.fit(model, task, _data(ds), _data(ds), cfg, Run(5, {"a": 1}, checkpoint=ckpt), freeze=freeze,
-                          **kw)
+        return engine.fit(
+            model, task, _data(ds), _data(ds), cfg, Run(5, {"a": 1}, checkpoint=ckpt), freeze=freeze, **kw
+        )
 
     full_model = build(0)
     full = go(full_model)
@@ -343,8 +350,8 @@ def test_warmup_cosine_schedule():
         opt.step()
         sched.step()
     assert lrs[0] == pytest.approx(0.01) and lrs[5] == pytest.approx(1.0)
-    assert all(a < b for a, b in zip(lrs[:5], lrs[1:6]))      # linear warmup rises
-    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:]))      # cosine decays
+    assert all(a < b for a, b in zip(lrs[:5], lrs[1:6]))  # linear warmup rises
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:]))  # cosine decays
     assert lrs[-1] < 0.05
 
 
@@ -391,8 +398,24 @@ def cli_ws(tmp_path_factory):
 
 
 def _pretrain_cmd(out, params="params.yaml"):
-    return ["transferlab", "pretrain", "--params", params, "--data", "d.pt", "--dataset", "synth_digits",
-            "--target", "rotation", "--checkpoint", f"ck/{out}", "--out", out, "--log", f"{out}.log"]
+    return [
+        "transferlab",
+        "pretrain",
+        "--params",
+        params,
+        "--data",
+        "d.pt",
+        "--dataset",
+        "synth_digits",
+        "--target",
+        "rotation",
+        "--checkpoint",
+        f"ck/{out}",
+        "--out",
+        out,
+        "--log",
+        f"{out}.log",
+    ]
 
 
 def _same_runs(ws, a, b, seeds=(0, 1)):
@@ -520,9 +543,14 @@ print(sum(faults[-2:]))
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_a_job_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    faults = {mode: int(subprocess.run([sys.executable, "-c", KEEP_FREED, mode], env=env, check=True,
-                                       capture_output=True, text=True).stdout)
-              for mode in ("default", "keep")}
+    faults = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", KEEP_FREED, mode], env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
+        for mode in ("default", "keep")
+    }
     # default: every pass maps its activations afresh and faults in each of their 4 KiB pages
     assert faults["default"] > 2 * 10_000, faults
     assert faults["keep"] < 1_000, faults

@@ -9,12 +9,12 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import make_workspace, run, tiny_params
 
 from transferlab import paths
 from transferlab.catalog import BY_NAME as STUDIES
 from transferlab.stages.aggregate import with_arm
 from transferlab.workspace import REPO
-from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
@@ -88,10 +88,16 @@ def test_exp_run_changes_exactly_the_arms_the_param_feeds(exp_ws):
     assert after["finetune"][scratch] == baseline["finetune"][scratch]
     params = json.loads(dvc(exp_ws, "params", "diff", "HEAD", "--json").stdout)
     assert set(params["params.yaml"]) == {"pretext.pretrain.epochs"}
-    listed = [d for d in _walk(json.loads(dvc(exp_ws, "exp", "show", "--json").stdout))
-              if d.get("name") and isinstance(d.get("data"), dict) and d["data"].get("params")]
-    ran = [d["data"] for d in listed
-           if d["data"]["params"]["params.yaml"]["data"]["pretext"]["pretrain"]["epochs"] == epochs]
+    listed = [
+        d
+        for d in _walk(json.loads(dvc(exp_ws, "exp", "show", "--json").stdout))
+        if d.get("name") and isinstance(d.get("data"), dict) and d["data"].get("params")
+    ]
+    ran = [
+        d["data"]
+        for d in listed
+        if d["data"]["params"]["params.yaml"]["data"]["pretext"]["pretrain"]["epochs"] == epochs
+    ]
     assert ran and ran[0]["metrics"][paths.METRICS.format(study="pretext")]["data"] == after
 
     # committed: `dvc metrics diff` between the two commits names the same arms
@@ -104,8 +110,10 @@ def test_plots_show_draws_every_arm_and_works_offline(exp_ws, tmp_path):
     """Every arm is in the data DVC renders (not only the last column of a wide table), the
     confusion matrix counts test examples, and the HTML page carries vega inline."""
     shown = json.loads(dvc(exp_ws, "plots", "show", "--json", "--split").stdout)["data"]
-    data = {path: [row for plot in plots for row in plot["anchor_definitions"]["<DVC_METRIC_DATA>"]]
-            for path, plots in shown.items()}
+    data = {
+        path: [row for plot in plots for row in plot["anchor_definitions"]["<DVC_METRIC_DATA>"]]
+        for path, plots in shown.items()
+    }
     params = yaml.safe_load((exp_ws / "params.yaml").read_text())
     for phase in ("pretrain", "finetune"):
         rows = data[f"{paths.PLOTS.format(study='pretext')}/{phase}_val_acc.csv"]

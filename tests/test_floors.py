@@ -26,8 +26,20 @@ MLP_CIFAR = {"data": "cifar10", "train": "all", "model": "mlp"}
 
 def refs(name: str, setting: dict, **values) -> pd.DataFrame:
     """references.csv rows: reference name -> per-seed scores."""
-    return pd.DataFrame([{"baseline": name, "setting": setting_text(setting), "reference": ref, "metric": "test/acc",
-                          "seed": seed, "value": v} for ref, vs in values.items() for seed, v in enumerate(vs)])
+    return pd.DataFrame(
+        [
+            {
+                "baseline": name,
+                "setting": setting_text(setting),
+                "reference": ref,
+                "metric": "test/acc",
+                "seed": seed,
+                "value": v,
+            }
+            for ref, vs in values.items()
+            for seed, v in enumerate(vs)
+        ]
+    )
 
 
 # ------------------------------------------------------------------ fixed in advance
@@ -40,11 +52,16 @@ def test_every_declared_floor_is_its_last_dated_change():
     assert [c.date for c in CHANGES] == sorted(c.date for c in CHANGES)  # oldest first
     lowered = [dataclasses.replace(f, value=0.3) if f.setting == MLP_CIFAR else f for f in SOURCE_FLOORS]
     assert floors.undocumented_changes(lowered, CHANGES) == [
-        f"warmstart.fresh ({setting_text(MLP_CIFAR)}): declared 0.3, last dated change 0.394"]
+        f"warmstart.fresh ({setting_text(MLP_CIFAR)}): declared 0.3, last dated change 0.394"
+    ]
     added = [*SOURCE_FLOORS, floors.SourceFloor("pretext.scratch", {"data": "digits"}, 0.9, "a guess")]
-    assert floors.undocumented_changes(added, CHANGES) == ["pretext.scratch (data=digits): declared 0.9, last dated change None"]
-    documented = [*CHANGES, floors.FloorChange("2026-12-08", "pretext.scratch", "data=digits", 0.9,
-                                               "a reason long enough")]
+    assert floors.undocumented_changes(added, CHANGES) == [
+        "pretext.scratch (data=digits): declared 0.9, last dated change None"
+    ]
+    documented = [
+        *CHANGES,
+        floors.FloorChange("2026-12-08", "pretext.scratch", "data=digits", 0.9, "a reason long enough"),
+    ]
     assert floors.undocumented_changes(added, documented) == []
 
 
@@ -66,20 +83,28 @@ def test_a_source_floor_holds_for_its_setting_only():
     assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "model": "resnet(w16,d2,b1)"}, None) is None
     assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "train": "1000 per class"}, None) is None
     assert floor_for(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "data": "digits16"}, None) is None
-    score = BaselineScore(BASELINES["warmstart.fresh"], {**MLP_CIFAR, "train": "1000 per class"}, pd.Series([0.5] * 5), None)
-    assert score.failure().startswith("no floor for this setting: baseline warmstart.fresh (data=cifar10, "
-                                      "train=1000 per class, model=mlp)")
+    score = BaselineScore(
+        BASELINES["warmstart.fresh"], {**MLP_CIFAR, "train": "1000 per class"}, pd.Series([0.5] * 5), None
+    )
+    assert score.failure().startswith(
+        "no floor for this setting: baseline warmstart.fresh (data=cifar10, train=1000 per class, model=mlp)"
+    )
 
 
 def test_a_reference_floor_is_read_on_the_same_setting_and_the_stricter_rule_wins():
     s = {"data": "cifar10", "train": "all", "model": "mlp"}
-    table = pd.concat([refs("warmstart.fresh", s, logreg_pixels=[0.40], knn_pixels=[0.35]),
-                       refs("warmstart.fresh", {**s, "train": "500 per class"}, logreg_pixels=[0.99])])
+    table = pd.concat(
+        [
+            refs("warmstart.fresh", s, logreg_pixels=[0.40], knn_pixels=[0.35]),
+            refs("warmstart.fresh", {**s, "train": "500 per class"}, logreg_pixels=[0.99]),
+        ]
+    )
     floor = floor_for(BASELINES["warmstart.fresh"], s, table)
     assert floor.value == 0.40 and floor.origin == "reference"  # above the source's 0.394: the stricter
     assert floor.why == "best reference on this setting: logreg_pixels"
-    assert floors.reference_text(floors.reference_means("warmstart.fresh", s, table)) == ("logreg_pixels 0.4, "
-                                                                                          "knn_pixels 0.35")
+    assert floors.reference_text(floors.reference_means("warmstart.fresh", s, table)) == (
+        "logreg_pixels 0.4, knn_pixels 0.35"
+    )
     low = refs("warmstart.fresh", s, logreg_pixels=[0.30])
     assert floor_for(BASELINES["warmstart.fresh"], s, low).origin == "source"
     other = {"data": "digits16", "train": "all", "model": "mlp"}
@@ -91,8 +116,9 @@ def test_a_baseline_trained_once_is_held_to_a_level_it_can_miss():
     with five values none lies more than 1.79 sd below their mean (Samuelson), so it could not
     fail. The stand-in is now held to the references on its own task: a run that learned less
     than pixels fails, whatever its siblings scored."""
-    s = BASELINES["transfer.standin"].setting({"datasets": {"shapes": {"source": "shapes"}},
-                                               "transfer": {"standin": {"dataset": "shapes"}, "image_size": 32}})
+    s = BASELINES["transfer.standin"].setting(
+        {"datasets": {"shapes": {"source": "shapes"}}, "transfer": {"standin": {"dataset": "shapes"}, "image_size": 32}}
+    )
     table = refs("transfer.standin", s, logreg_pixels=[0.187], knn_pixels=[0.151])
     floor = floor_for(BASELINES["transfer.standin"], s, table)
     assert BaselineScore(BASELINES["transfer.standin"], s, pd.Series([0.80]), floor).failure() == ""
@@ -101,20 +127,40 @@ def test_a_baseline_trained_once_is_held_to_a_level_it_can_miss():
 
 
 def _transfer_results(frozen: float, unfrozen: float, pixels: float, weights: str = "standin") -> Results:
-    params = {"datasets": {"digits": {"source": "sklearn_digits"}, "shapes": {"source": "shapes"}},
-              "transfer": {"dataset": "digits", "labels_per_class": [10], "heads": ["linear"], "image_size": 32,
-                           "weights": weights, "standin": {"dataset": "shapes"}}}
+    params = {
+        "datasets": {"digits": {"source": "sklearn_digits"}, "shapes": {"source": "shapes"}},
+        "transfer": {
+            "dataset": "digits",
+            "labels_per_class": [10],
+            "heads": ["linear"],
+            "image_size": 32,
+            "weights": weights,
+            "standin": {"dataset": "shapes"},
+        },
+    }
     rng = np.random.default_rng(0)
     rows = [{"phase": "standin", "seed": 0, "test/acc": 0.8}]
     for seed in range(5):
-        rows += [{"phase": "finetune", "head": "linear", "k": 10, "mode": m, "seed": seed,
-                  "test/acc": v + 0.005 * rng.standard_normal()}
-                 for m, v in (("frozen", frozen), ("unfrozen", unfrozen))]
+        rows += [
+            {
+                "phase": "finetune",
+                "head": "linear",
+                "k": 10,
+                "mode": m,
+                "seed": seed,
+                "test/acc": v + 0.005 * rng.standard_normal(),
+            }
+            for m, v in (("frozen", frozen), ("unfrozen", unfrozen))
+        ]
     r = Results({"transfer": pd.DataFrame(rows)}, lambda s: pd.DataFrame(), params)
     frozen_setting = BASELINES["transfer.frozen"].setting(params, 10)
     standin_setting = BASELINES["transfer.standin"].setting(params)
-    r.references = pd.concat([refs("transfer.frozen", frozen_setting, logreg_pixels=[pixels] * 5),
-                              refs("transfer.standin", standin_setting, logreg_pixels=[0.2])])
+    r.references = pd.concat(
+        [
+            refs("transfer.frozen", frozen_setting, logreg_pixels=[pixels] * 5),
+            refs("transfer.standin", standin_setting, logreg_pixels=[0.2]),
+        ]
+    )
     return r
 
 
@@ -126,8 +172,11 @@ def test_transfer_rows_on_features_worse_than_pixels_read_not_tested():
     transfer = [c for c in CLAIMS if c.id == "transfer.unfrozen"]
     row = score_claims(transfer, _transfer_results(0.655, 0.71, 0.75)).iloc[0]
     assert row.verdict == "not tested"
-    assert re.search(r"baseline below its floor \(test/acc 0\.65\d < 0\.75, best reference on this setting: "
-                     r"logreg_pixels\)", row.note), row.note
+    assert re.search(
+        r"baseline below its floor \(test/acc 0\.65\d < 0\.75, best reference on this setting: "
+        r"logreg_pixels\)",
+        row.note,
+    ), row.note
     assert row.effect == pytest.approx(0.055, abs=0.01)  # the numbers stay
     good = score_claims(transfer, _transfer_results(0.80, 0.855, 0.75)).iloc[0]
     assert good.verdict == "reproduced"
@@ -150,8 +199,11 @@ def test_imagenet_features_are_held_to_the_same_pixels():
     assert row.verdict == "not tested" and "best reference on this setting: logreg_pixels" in row.note
     assert "transfer.standin" not in row.baseline
     assert "the ImageNet weights (one pretrained model)" in row.interval_covers
-    config = {"pretext": {"datasets": []}, "semisup": {"finetune_datasets": []},
-              "transfer": {"weights": "imagenet", "labels_per_class": [10]}}
+    config = {
+        "pretext": {"datasets": []},
+        "semisup": {"finetune_datasets": []},
+        "transfer": {"weights": "imagenet", "labels_per_class": [10]},
+    }
     assert "results/references/transfer/k10.csv" in reference_files(config)
     assert "results/references/transfer/standin.csv" not in reference_files(config)
 
@@ -202,10 +254,12 @@ def test_image_references_score_held_out_noisy_data_as_an_independent_solver_doe
     """Held-out, overlapping classes: logistic regression's accuracy is that of the closed-form
     Bayes rule of the generating Gaussians, up to sampling; k-NN is below it and above chance."""
     rng = np.random.default_rng(0)
+
     def draw(n):
         y = rng.integers(0, 2, n)
         x = np.clip(128 + (2 * y[:, None] - 1) * 20 + 40 * rng.standard_normal((n, 4)), 0, 255)
         return x, y
+
     scores = references.image_scores(_split(*draw(2000)), _split(*draw(4000)))
     # the Bayes rule (sign of the mean of the 4 pixels) errs with probability Phi(-20 * 2 / 40)
     bayes = 1 - 0.5 * math.erfc(20 * 2 / 40 / math.sqrt(2))
@@ -233,9 +287,11 @@ def test_bag_of_words_nli_reads_the_words_of_both_sentences():
     """A label carried by a hypothesis word ('not') is learned; one carried by nothing is chance."""
     rng = random.Random(0)
     words = ["cat", "dog", "park", "house", "runs", "sleeps"]
+
     def pair(label):
         premise = " ".join(rng.sample(words, 3))
         return (premise, premise + (" not" if label == 2 else ""), label)
+
     train = [pair(rng.choice([0, 2])) for _ in range(400)]
     test = [pair(rng.choice([0, 2])) for _ in range(200)]
     shuffled = [(p, h, rng.choice([0, 2])) for p, h, _ in test]

@@ -114,8 +114,13 @@ def test_atomic_outputs_get_the_mode_a_plain_write_would(tmp_path, mask):
         (d / "metrics.json").write_text("{}")
     atomic_write_text(tmp_path / "table.csv", "a,b\n1,2\n")  # replacing an existing file
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
-    assert modes == {"plain.txt": file_mode, "table.csv": file_mode, "ck.pt": file_mode, "run": dir_mode,
-                     "metrics.json": file_mode}
+    assert modes == {
+        "plain.txt": file_mode,
+        "table.csv": file_mode,
+        "ck.pt": file_mode,
+        "run": dir_mode,
+        "metrics.json": file_mode,
+    }
     # a damaged checkpoint is moved aside with the mode it was written with
     (tmp_path / "ck.pt").write_bytes(b"damaged")
     assert load_checkpoint(tmp_path / "ck.pt") is None
@@ -140,8 +145,11 @@ def test_a_commands_log_gets_the_mode_a_plain_write_would(tmp_path, mask):
     from transferlab.workspace import REPO
 
     log = tmp_path / "logs" / "validate.log"
-    subprocess.run([sys.executable, "-m", "transferlab.cli", "validate", "--params", str(REPO / "params.yaml"),
-                    "--log", str(log)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "transferlab.cli", "validate", "--params", str(REPO / "params.yaml"), "--log", str(log)],
+        check=True,
+        capture_output=True,
+    )
     assert "transferlab validate" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o666 & ~mask
 

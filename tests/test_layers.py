@@ -27,12 +27,21 @@ def imported_modules(path: Path) -> set[str]:
 def test_nothing_below_the_gathering_stages_imports_them():
     """...nor the list of studies (transferlab.catalog) or the registry, which import every study."""
     # the studies and what they train with (the tools above them, cli, registry, dvcfile, may import anything)
-    below = [*(SRC / "studies").rglob("*.py"), *(SRC / "data").rglob("*.py"), *(SRC / "engine").rglob("*.py"),
-             *(SRC / f"{name}.py" for name in ("training", "models", "runs", "augment", "pretext_targets"))]
+    below = [
+        *(SRC / "studies").rglob("*.py"),
+        *(SRC / "data").rglob("*.py"),
+        *(SRC / "engine").rglob("*.py"),
+        *(SRC / f"{name}.py" for name in ("training", "models", "runs", "augment", "pretext_targets")),
+    ]
     assert len(below) > 20
-    offenders = {str(p.relative_to(SRC)): sorted(m for m in imported_modules(p) if m.startswith("transferlab.stages")
-                                                             or m in ("transferlab.catalog", "transferlab.registry"))
-                 for p in below}
+    offenders = {
+        str(p.relative_to(SRC)): sorted(
+            m
+            for m in imported_modules(p)
+            if m.startswith("transferlab.stages") or m in ("transferlab.catalog", "transferlab.registry")
+        )
+        for p in below
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -55,10 +55,10 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 
+from transferlab import training  # noqa: E402  (not its TestEachEpoch by name: pytest would collect it)
 from transferlab.engine import Member, fit_group  # noqa: E402
 from transferlab.preempt import Preempted  # noqa: E402
 from transferlab.runs import Run  # noqa: E402
-from transferlab import training  # noqa: E402  (not its TestEachEpoch by name: pytest would collect it)
 
 TASK = engine.classification(4)
 UNTIL = lambda row: row["train/acc"] >= 0.95  # noqa: E731
@@ -100,8 +100,16 @@ def test_a_group_trains_each_seed_as_its_own_run_until_each_fits(name, tmp_path)
     seeds, test = [0, 1, 2, 3], _learnable(40, 999)
     alone = []
     for m in _members(name, seeds, tmp_path, "alone"):
-        res = engine.fit(m.model, TASK, m.train, None, _cfg(name), m.run,
-                         hooks=training.TestEachEpoch(TASK, test, False), until=UNTIL)
+        res = engine.fit(
+            m.model,
+            TASK,
+            m.train,
+            None,
+            _cfg(name),
+            m.run,
+            hooks=training.TestEachEpoch(TASK, test, False),
+            until=UNTIL,
+        )
         alone.append((res, m.model))
     stops = [res.stop["epoch"] for res, _ in alone]
     assert len(set(stops)) > 1 and max(stops) < GROUP_CFG.epochs, stops  # the masking is exercised
@@ -121,8 +129,9 @@ def _group(name, tmp, tag, ckpt, on_step=None, compile=False):
     members = _members(name, [0, 1, 2], tmp, tag)
     for m in members:
         m.run = dataclasses.replace(m.run, compile=compile)
-    return members, fit_group(members, TASK, _cfg(name), test=_learnable(40, 999), until=UNTIL, checkpoint=ckpt,
-                              on_step=on_step)
+    return members, fit_group(
+        members, TASK, _cfg(name), test=_learnable(40, 999), until=UNTIL, checkpoint=ckpt, on_step=on_step
+    )
 
 
 def _same(a, b):
@@ -149,6 +158,7 @@ def test_a_group_killed_mid_run_resumes_bitwise(name, tmp_path):
     def crash(epoch, step):
         if epoch == first_stop and step == first_stop * steps + 2:  # inside the epoch after a member left
             raise Crash
+
     with pytest.raises(Crash):
         _group(name, tmp_path, "killed", tmp_path / "killed.pt", crash)
     saved = torch.load(tmp_path / "killed.pt", weights_only=False)
@@ -158,6 +168,7 @@ def test_a_group_killed_mid_run_resumes_bitwise(name, tmp_path):
     def usr1(epoch, step):
         if step == 4:
             os.kill(os.getpid(), signal.SIGUSR1)
+
     with pytest.raises(Preempted):
         _group(name, tmp_path, "signalled", tmp_path / "signalled.pt", usr1)
     assert torch.load(tmp_path / "signalled.pt", weights_only=False)["in_epoch"]["batch"] == 1  # mid-epoch
@@ -178,6 +189,7 @@ def test_a_compiled_group_resumes_with_the_stack_of_the_members_left(tmp_path, m
     def crash(epoch, step):
         if epoch == first_stop and step == first_stop * 3 + 2:  # inside the epoch after a member left
             raise Crash
+
     with pytest.raises(Crash):
         _group("mlp", tmp_path, "killed", tmp_path / "killed.pt", crash, compile=True)
     assert len(torch.load(tmp_path / "killed.pt", weights_only=False)["active"]) < 3
@@ -191,12 +203,14 @@ def test_what_a_group_cannot_do_as_separate_runs_is_refused(tmp_path):
         fit_group(members, TASK, GROUP_CFG)
     members = _members("mlp", [0, 1], tmp_path, "bad")
     with pytest.raises(ValueError, match="clip_grad_norm"):
-        fit_group(members, TASK, engine.FitConfig(epochs=1, batch_size=16, optimizer="adam", lr=1e-3,
-                                                  clip_grad_norm=1.0))
+        fit_group(
+            members, TASK, engine.FitConfig(epochs=1, batch_size=16, optimizer="adam", lr=1e-3, clip_grad_norm=1.0)
+        )
 
     class Penalty(engine.Hooks):
         def penalty(self, model):
             return None
+
     members[0].hooks = (Penalty(),)
     with pytest.raises(ValueError, match="Penalty"):
         fit_group(members, TASK, GROUP_CFG)
@@ -215,8 +229,13 @@ def test_a_compiled_group_trains_as_the_eager_group(tmp_path, monkeypatch):
     import torch._dynamo
 
     monkeypatch.setattr(engine.compiled, "COMPILE_BACKEND", "aot_eager")
-    eager = fit_group(_members("small_cnn", [0, 1, 2], tmp_path, "eager"), TASK, _cfg("small_cnn"),
-                      test=_learnable(40, 999), until=UNTIL)
+    eager = fit_group(
+        _members("small_cnn", [0, 1, 2], tmp_path, "eager"),
+        TASK,
+        _cfg("small_cnn"),
+        test=_learnable(40, 999),
+        until=UNTIL,
+    )
     torch._dynamo.reset()
     members = _members("small_cnn", [0, 1, 2], tmp_path, "compiled")
     for m in members:

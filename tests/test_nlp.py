@@ -8,8 +8,8 @@ import torch
 
 from transferlab import engine
 from transferlab.data.format import DataError
-from transferlab.studies.nlp import bert, language_model, text
 from transferlab.runs import Run
+from transferlab.studies.nlp import bert, language_model, text
 
 OFFLINE = {"download": False, "root": "data/raw", "verify_checksums": True}
 LM_CFG = {"cell": "lstm", "layers": 1, "emb": 8, "hidden": 8, "dropout": 0.0, "tied": True}
@@ -49,8 +49,12 @@ def test_tokenized_wikitext_files_without_validation_carve_it_from_train(tmp_pat
     """The pytorch/examples layout (wiki.*.tokens renamed *.txt) through the `text` builder."""
     (tmp_path / "train.txt").write_text("".join(f" a b c {i} <unk> .\n" for i in range(10)))
     (tmp_path / "test.txt").write_text(" c b a .\n")
-    cfg = {"source": "hf", "path": "text", "val_fraction": 0.2,
-           "data_files": {"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")}}
+    cfg = {
+        "source": "hf",
+        "path": "text",
+        "val_fraction": 0.2,
+        "data_files": {"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")},
+    }
     corpus = text.build_corpus(cfg, OFFLINE)
     assert len(corpus["splits"]["train"]) == 8 and corpus["splits"]["validation"][0] == " a b c 8 <unk> ."
     with pytest.raises(DataError, match="text.corpus.data_files"):
@@ -61,9 +65,17 @@ def test_mnli_parquet_in_glues_layout_maps_labels_and_drops_unlabelled(tmp_path)
     """nyu-mll/glue, mnli: premise, hypothesis, label (0 entailment, 1 neutral, 2 contradiction), idx."""
     files = {}
     for split in text.NLI_SPLITS:
-        files[split] = str(_parquet(tmp_path / "mnli" / f"{split}-00000-of-00001.parquet", {
-            "premise": ["p0", "p1", "p2", "p3"], "hypothesis": ["h0", "h1", "h2", "h3"],
-            "label": [0, 1, 2, -1], "idx": [0, 1, 2, 3]}))
+        files[split] = str(
+            _parquet(
+                tmp_path / "mnli" / f"{split}-00000-of-00001.parquet",
+                {
+                    "premise": ["p0", "p1", "p2", "p3"],
+                    "hypothesis": ["h0", "h1", "h2", "h3"],
+                    "label": [0, 1, 2, -1],
+                    "idx": [0, 1, 2, 3],
+                },
+            )
+        )
     nli = text.build_nli({"source": "hf", "path": "parquet", "data_files": files}, OFFLINE)
     assert nli["splits"]["train"] == [["p0", "h0", 0], ["p1", "h1", 1], ["p2", "h2", 2]]
     assert nli["meta"]["dropped_unlabelled"]["validation_matched"] == 1
@@ -95,8 +107,11 @@ def test_hub_ids_with_downloads_off_and_an_empty_cache_name_the_key_and_the_id(t
         with pytest.raises(DataError, match="nlp.bert.checkpoint 'google/bert_uncased_L-4_H-256_A-4'"):
             bert.load_pretrained("google/bert_uncased_L-4_H-256_A-4", download=False)
         return
-    cfg = ({"source": "hf", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1"} if what == "corpus" else
-           {"source": "hf", "path": "nyu-mll/glue", "name": "mnli", "max_train": 20000, "seed": 0})
+    cfg = (
+        {"source": "hf", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1"}
+        if what == "corpus"
+        else {"source": "hf", "path": "nyu-mll/glue", "name": "mnli", "max_train": 20000, "seed": 0}
+    )
     build = text.build_corpus if what == "corpus" else text.build_nli
     with pytest.raises(DataError, match=f"text.{what}: could not load '{cfg['path']}'.*data.download is false"):
         build(cfg, OFFLINE)
@@ -104,22 +119,31 @@ def test_hub_ids_with_downloads_off_and_an_empty_cache_name_the_key_and_the_id(t
 
 def test_mnli_tsv_gold_labels_map_through_the_csv_builder(tmp_path):
     header = "index\tgenre\tsentence1\tsentence2\tgold_label\n"
-    rows = ("0\tfiction\tA man sleeps .\tA person rests .\tentailment\n"
-            "1\tfiction\tHe \"ran\" .\tHe sat .\tcontradiction\n"
-            "2\ttravel\tIt rains .\tIt is cold .\tneutral\n3\ttravel\tX .\tY .\t-\n")
+    rows = (
+        "0\tfiction\tA man sleeps .\tA person rests .\tentailment\n"
+        '1\tfiction\tHe "ran" .\tHe sat .\tcontradiction\n'
+        "2\ttravel\tIt rains .\tIt is cold .\tneutral\n3\ttravel\tX .\tY .\t-\n"
+    )
     files = {}
     for split in text.NLI_SPLITS:
         (tmp_path / f"{split}.tsv").write_text(header + rows)
         files[split] = str(tmp_path / f"{split}.tsv")
-    cfg = {"source": "hf", "path": "csv", "data_files": files, "kwargs": {"delimiter": "\t", "quoting": 3},
-           "columns": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"}}
+    cfg = {
+        "source": "hf",
+        "path": "csv",
+        "data_files": files,
+        "kwargs": {"delimiter": "\t", "quoting": 3},
+        "columns": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"},
+    }
     nli = text.build_nli(cfg, OFFLINE)
     assert [r[2] for r in nli["splits"]["validation_mismatched"]] == [0, 2, 1]
     assert nli["splits"]["train"][1][0] == 'He "ran" .'  # quotes kept as text (QUOTE_NONE)
 
 
-@pytest.mark.parametrize("value, expected", [(0, 0), (2, 2), ("neutral", 1), (" Contradiction ", 2), ("1", 1),
-                                             (-1, None), ("-", None), ("-1", None)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [(0, 0), (2, 2), ("neutral", 1), (" Contradiction ", 2), ("1", 1), (-1, None), ("-", None), ("-1", None)],
+)
 def test_nli_label_mapping(value, expected):
     assert text.label_id(value, "x") == expected
 
@@ -178,8 +202,9 @@ def test_bptt_batching_streams_chunks_and_targets():
     x1, y1 = d.batch(d.order(), 1)  # the shorter last chunk
     assert x1.tolist() == [[4, 5], [11, 12], [18, 19]] and y1.tolist() == [5, 6, 12, 13, 19, 20]
     # every target of the epoch once
-    assert sorted(torch.cat([d.batch(d.order(), i)[1] for i in range(2)]).tolist()) == \
-        sorted(set(range(21)) - {0, 7, 14})
+    assert sorted(torch.cat([d.batch(d.order(), i)[1] for i in range(2)]).tolist()) == sorted(
+        set(range(21)) - {0, 7, 14}
+    )
 
 
 def test_perplexity_is_exp_of_mean_token_nll_and_the_state_flows_across_chunks():
@@ -194,7 +219,7 @@ def test_perplexity_is_exp_of_mean_token_nll_and_the_state_flows_across_chunks()
     enc.reset_state()
     enc.stateful = False
     with torch.no_grad():
-        logits = model.heads["main"](enc(d.images[:, :-1]))                  # [2 * 19, V]
+        logits = model.heads["main"](enc(d.images[:, :-1]))  # [2 * 19, V]
         nll = torch.nn.functional.cross_entropy(logits, d.images[:, 1:].reshape(-1))
     assert got["loss"] == pytest.approx(float(nll), abs=1e-5)
     assert language_model.perplexity(got["loss"]) == pytest.approx(math.exp(float(nll)), rel=1e-5)
@@ -240,9 +265,15 @@ def test_lm_resumes_mid_epoch_with_its_carried_state_bitwise(tmp_path):
     from transferlab.preempt import Preempted
 
     with pytest.raises(Preempted):
-        engine.fit(model, engine.classification(20), language_model.BPTTData(ids, 4, 5, "cpu"), None,
-                   engine.FitConfig(epochs=2, batch_size=0, optimizer="adam", lr=1e-2, clip_grad_norm=0.25),
-                   Run(0, {"a": 1}, checkpoint=ckpt), on_step=on_step_sig)
+        engine.fit(
+            model,
+            engine.classification(20),
+            language_model.BPTTData(ids, 4, 5, "cpu"),
+            None,
+            engine.FitConfig(epochs=2, batch_size=0, optimizer="adam", lr=1e-2, clip_grad_norm=0.25),
+            Run(0, {"a": 1}, checkpoint=ckpt),
+            on_step=on_step_sig,
+        )
     assert torch.load(ckpt, weights_only=False)["model"]["features.0._extra_state"] is not None
     resumed = train(ckpt=ckpt)
     assert all(torch.equal(ref[k], resumed[k]) for k in ref if torch.is_tensor(ref[k]))
@@ -288,8 +319,9 @@ def test_bert_pair_encoding_marks_segments_and_truncates_both():
 def test_bert_head_is_new_whatever_the_checkpoint_carried(tmp_path):
     from transformers import BertConfig, BertForSequenceClassification
 
-    conf = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=32, num_labels=3)
+    conf = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=3
+    )
     torch.manual_seed(0)
     src = BertForSequenceClassification(conf)
     with torch.no_grad():
@@ -332,8 +364,16 @@ def _nli_features(n=240, d=12, seed=0, noise=0.5):
 
 
 def _nli_cfg(**kw):
-    return {"epochs": 40, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
-            "schedule": "constant", "warmup_epochs": 0, **kw}
+    return {
+        "epochs": 40,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup_epochs": 0,
+        **kw,
+    }
 
 
 def test_a_linear_nli_head_on_frozen_features_is_the_logistic_regression():

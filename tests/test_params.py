@@ -1,8 +1,8 @@
 import pytest
 import yaml
+from conftest import REPO
 
 from transferlab import params as P
-from conftest import REPO
 
 SCHEMA = REPO / "workflow/schemas/params.schema.yaml"
 
@@ -63,11 +63,14 @@ def test_out_of_range_value(params):
     assert "train.val_fraction" in msg and "expected < 1" in msg
 
 
-@pytest.mark.parametrize("key,value,expect", [
-    ("signal_before_s", -5, "expected >= 0"),
-    ("account", "", "should be non-empty"),
-    ("partiton", "gpu", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "key,value,expect",
+    [
+        ("signal_before_s", -5, "expected >= 0"),
+        ("account", "", "should be non-empty"),
+        ("partiton", "gpu", "unknown key"),
+    ],
+)
 def test_bad_cluster_resources(params, key, value, expect):
     params["resources"]["train"][key] = value
     msg = error_of(params)
@@ -105,8 +108,26 @@ def test_a_stage_names_a_job_axis_outside_its_grid(workspace):
     """A job's axes must be values of its grid in params.yaml: a typo is named, not trained."""
     from conftest import run
 
-    res = run(["transferlab", "pretrain", "--params", "params.yaml", "--data", "d.pt", "--dataset", "synth_digits",
-               "--target", "rotatoin", "--checkpoint", "ck", "--out", "out"], workspace, check=False)
+    res = run(
+        [
+            "transferlab",
+            "pretrain",
+            "--params",
+            "params.yaml",
+            "--data",
+            "d.pt",
+            "--dataset",
+            "synth_digits",
+            "--target",
+            "rotatoin",
+            "--checkpoint",
+            "ck",
+            "--out",
+            "out",
+        ],
+        workspace,
+        check=False,
+    )
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "--target 'rotatoin': not one of pretext.targets values ['rotation', 'overlay']" in res.stderr
 
@@ -136,8 +157,11 @@ def test_preset_switch_keeps_comments_and_round_trips(workspace):
 def test_presets_cover_the_same_keys():
     def keys(d, prefix=""):
         return {prefix + k for k, v in d.items()} | {
-            x for k, v in d.items() if isinstance(v, dict) and k not in P.REPLACED_BY_PRESETS
-            for x in keys(v, prefix + k + ".")}
+            x
+            for k, v in d.items()
+            if isinstance(v, dict) and k not in P.REPLACED_BY_PRESETS
+            for x in keys(v, prefix + k + ".")
+        }
 
     emb = yaml.safe_load((REPO / "workflow/presets/embedded.yaml").read_text())
     others = sorted((REPO / "workflow/presets").glob("*.yaml"))
@@ -172,8 +196,9 @@ def test_gpu_preset_is_the_warm_start_study_at_resnet18_scale_in_seed_groups(wor
     assert [ws["setup"][k] for k in ("model", "width", "depth", "blocks")] == ["resnet", 64, 4, 2]
     assert ws["setup"]["until_fit"] and ws["until_fit"]["train_acc"] == 0.99 and len(ws["base_seeds"]) == 8
     assert min(len(ws["seeds"]), len(ws["base_seeds"])) >= 5
-    assert {k: gpu[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")} == \
-        {k: original[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")}
+    assert {k: gpu[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")} == {
+        k: original[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")
+    }
     assert P.apply_preset(path, "embedded") == original
 
 

@@ -12,19 +12,34 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import make_workspace, run, tiny_params
 
 from transferlab import paths
 from transferlab.registry import STAGES
-from conftest import make_workspace, run, tiny_params
 
 pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
 STUDIES = ("pretext", "semisup", "recipe", "warmstart", "transfer", "nlp")
-FIGURES = ("scorecard", "pretext_curves", "pretext_accuracy", "pretext_gap", "semisup_accuracy", "recipe_lr_find",
-           "recipe_averaging", "recipe_arms", "recipe_probe", "recipe_confusion",
-           *(f"ws_{x}" for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
-                                 "remedies")),
-           "transfer_accuracy", "transfer_curves", "nlp_perplexity", "nlp_mnli")
+FIGURES = (
+    "scorecard",
+    "pretext_curves",
+    "pretext_accuracy",
+    "pretext_gap",
+    "semisup_accuracy",
+    "recipe_lr_find",
+    "recipe_averaging",
+    "recipe_arms",
+    "recipe_probe",
+    "recipe_confusion",
+    *(
+        f"ws_{x}"
+        for x in ("optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning", "remedies")
+    ),
+    "transfer_accuracy",
+    "transfer_curves",
+    "nlp_perplexity",
+    "nlp_mnli",
+)
 
 
 # the stages that run the engine (by their declared imports): every training stage and the LR finder
@@ -90,15 +105,18 @@ def dvc_ws(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), pipeline_params())
     run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
     res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 52  # every job of the DAG, the 9 reference jobs too
+    assert (
+        len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 52
+    )  # every job of the DAG, the 9 reference jobs too
     return ws
 
 
 def test_snakemake_builds_report(snake_ws):
     s = summary_of(snake_ws)
     assert len(s) == 2 * (2 + 4 + 1)  # two seeds of: pretrain runs + finetune runs + scratch baseline
-    assert sorted(s.variant) == sorted(2 * ["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0",
-                                            "overlay_f1", "scratch"])
+    assert sorted(s.variant) == sorted(
+        2 * ["rotation", "overlay", "rotation_f0", "rotation_f1", "overlay_f0", "overlay_f1", "scratch"]
+    )
     assert s["test/acc"].between(0, 1).all()
     ft = s[(s.phase == "finetune") & (s.frozen > 0)]
     assert (ft["check/frozen_unchanged"] == 1).all()
@@ -117,13 +135,19 @@ def test_snakemake_builds_report(snake_ws):
     assert text.startswith("# transferlab report\n\n## In plain words")
     from transferlab.catalog import CLAIMS
 
-    plain = text[:text.index("## Did the baselines learn their tasks?")]
+    plain = text[: text.index("## Did the baselines learn their tasks?")]
     assert all(f"**{c.statement.rstrip('.')}**" in plain for c in CLAIMS)
     assert text.index("## Did the baselines") < text.index("## Did the runs converge?") < text.index("## Scorecard")
     base = pd.read_csv(snake_ws / paths.BASELINES)
     # (the tiny grid has no cross-set semi-supervised pair, so no claim rests on semisup.same_set)
-    assert {"pretext.scratch", "recipe.scratch", "warmstart.fresh", "transfer.standin", "transfer.frozen",
-            "nlp.lm"} <= set(base.baseline)
+    assert {
+        "pretext.scratch",
+        "recipe.scratch",
+        "warmstart.fresh",
+        "transfer.standin",
+        "transfer.frozen",
+        "nlp.lm",
+    } <= set(base.baseline)
     # the reference jobs ran on exactly the settings the scorecard reads: every baseline has its
     # references and a floor from them (none here has a source level: these are toy sets)
     refs = pd.read_csv(snake_ws / paths.REFERENCES)
@@ -161,8 +185,13 @@ OUTPUT_DIRS = ("data", "results", "reports", "logs", "checkpoints")
 def _written(ws: Path, since_ns: int = 0) -> list[Path]:
     """Files and folders under the output folders whose inode changed at or after `since_ns`
     (a write, or the rename that put an atomic write in place)."""
-    return [p for d in OUTPUT_DIRS if (ws / d).exists() for p in [ws / d, *(ws / d).rglob("*")]
-            if p.lstat().st_ctime_ns >= since_ns]
+    return [
+        p
+        for d in OUTPUT_DIRS
+        if (ws / d).exists()
+        for p in [ws / d, *(ws / d).rglob("*")]
+        if p.lstat().st_ctime_ns >= since_ns
+    ]
 
 
 def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
@@ -170,8 +199,11 @@ def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
     report, logs) is group-readable and -writable, every folder group-enterable."""
     written = _written(snake_ws)
     assert len(written) > 300 and any(p.name == "scorecard.csv" for p in written)
-    assert [str(p.relative_to(snake_ws)) for p in written
-            if p.lstat().st_mode & (0o070 if p.is_dir() else 0o060) != (0o070 if p.is_dir() else 0o060)] == []
+    assert [
+        str(p.relative_to(snake_ws))
+        for p in written
+        if p.lstat().st_mode & (0o070 if p.is_dir() else 0o060) != (0o070 if p.is_dir() else 0o060)
+    ] == []
 
 
 @pytest.mark.parametrize("mask", [0o002, 0o077], ids=["umask002", "umask077"])
@@ -222,8 +254,16 @@ def test_semisup_and_recipe_results_hold_their_contracts(snake_ws):
 
 def test_warmstart_runs_hold_their_contracts(snake_ws):
     ws = summary_of(snake_ws, "warmstart")
-    assert set(ws.experiment) == {"optimizers", "length", "transition", "stages", "width_depth", "resets", "tuning",
-                                  "remedies"}
+    assert set(ws.experiment) == {
+        "optimizers",
+        "length",
+        "transition",
+        "stages",
+        "width_depth",
+        "resets",
+        "tuning",
+        "remedies",
+    }
     length = ws.experiment == "length"  # its label `epochs` (pretraining length) stays; the trained epochs move
     assert (ws[ws.phase.isin(["warm", "fresh", "stages"]) & ~length].epochs == 2).all()  # train_epochs, full set
     assert (ws[length & (ws.phase == "warm")]["summary/epochs"] == 2).all()
@@ -270,8 +310,11 @@ def test_each_key_reruns_only_the_stages_that_read_it(snake_ws):
     with training's batch size); semisup.finetune only the heads."""
     cases = [
         (("recipe", "train", "epochs"), 4, {"recipe_scratch": "1", "recipe_rotation": "1", "aggregate": "1"}),
-        (("recipe", "train", "batch_size"), 16, {"lr_find": "1", "recipe_scratch": "1", "recipe_rotation": "1",
-                                                  "aggregate": "1"}),
+        (
+            ("recipe", "train", "batch_size"),
+            16,
+            {"lr_find": "1", "recipe_scratch": "1", "recipe_rotation": "1", "aggregate": "1"},
+        ),
         (("semisup", "finetune", "C"), 0.5, {"semisup_finetune": "1", "aggregate": "1"}),
         # the remedy's settings: the remedy runs and the many-stages runs (shrink-and-perturb at arrivals)
         (("warmstart", "shrink_perturb", "shrink"), 0.5, {"ws_remedy": "1", "ws_stages": "1", "aggregate": "1"}),
@@ -307,8 +350,16 @@ def test_a_data_set_change_reruns_its_references_and_nothing_unrelated(snake_ws)
         (snake_ws / "params.yaml").write_text(original)
     warm_start = {rule for rule in counts if rule.startswith("ws_")}
     assert warm_start == {name for name in STAGES if name.startswith("ws_")}  # every warm-start stage
-    assert set(counts) - warm_start == {"prepare", "warmstart_references", "references", "aggregate", "scorecard",
-                                        "report", "all", "total"}
+    assert set(counts) - warm_start == {
+        "prepare",
+        "warmstart_references",
+        "references",
+        "aggregate",
+        "scorecard",
+        "report",
+        "all",
+        "total",
+    }
     assert counts["prepare"] == counts["warmstart_references"] == counts["references"] == counts["aggregate"] == 1
     assert (snake_ws / paths.REFERENCES).is_file() and (snake_ws / paths.REFERENCES_METRICS).is_file()
 
@@ -333,8 +384,17 @@ def test_snakemake_code_edit_reruns_exactly_its_dependents(snake_ws):
     assert counts["aggregate"] == 6 and counts["scorecard"] == 1 and counts["report"] == 1
     with edited(snake_ws / "src/transferlab/studies/pretext/stages.py"):
         counts = planned(snake_ws)
-    assert counts == {"pretrain": 2, "finetune": 2, "scratch": 1, "aggregate": 6, "references": 1, "scorecard": 1,
-                      "report": 1, "all": 1, "total": 15}
+    assert counts == {
+        "pretrain": 2,
+        "finetune": 2,
+        "scratch": 1,
+        "aggregate": 6,
+        "references": 1,
+        "scorecard": 1,
+        "report": 1,
+        "all": 1,
+        "total": 15,
+    }
     assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout  # the original bytes: nothing
 
 
@@ -345,8 +405,15 @@ def test_snakemake_params_trigger_reruns_only_dependents(snake_ws):
     try:
         res = run(["snakemake", "-n", "--quiet", "rules"], snake_ws)
         counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M))
-        assert counts == {"finetune": "2", "scratch": "1", "aggregate": "1", "scorecard": "1", "report": "1",
-                          "all": "1", "total": "7"}
+        assert counts == {
+            "finetune": "2",
+            "scratch": "1",
+            "aggregate": "1",
+            "scorecard": "1",
+            "report": "1",
+            "all": "1",
+            "total": "7",
+        }
     finally:
         p["pretext"]["finetune"]["lr"] = 0.001
         (snake_ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -363,12 +430,20 @@ def test_both_runners_give_identical_results(snake_ws, dvc_ws):
 def test_run_settings_rerun_nothing_in_either_runner(snake_ws, dvc_ws):
     """device, amp, progress, threads, seed_groups and compile change how a job executes, not what it computes: no
     stage declares them, so neither runner plans anything after they change."""
-    for ws, planned_nothing in ((snake_ws, lambda: "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout),
-                                (dvc_ws, lambda: dvc_changed(dvc_ws) == set())):
+    for ws, planned_nothing in (
+        (snake_ws, lambda: "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout),
+        (dvc_ws, lambda: dvc_changed(dvc_ws) == set()),
+    ):
         original = (ws / "params.yaml").read_text()
         p = yaml.safe_load(original)
-        p["run"].update(device="cpu", amp=not p["run"]["amp"], progress=not p["run"]["progress"], threads=1,
-                        seed_groups="vmap", compile=True)
+        p["run"].update(
+            device="cpu",
+            amp=not p["run"]["amp"],
+            progress=not p["run"]["progress"],
+            threads=1,
+            seed_groups="vmap",
+            compile=True,
+        )
         try:
             (ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
             assert planned_nothing(), ws
@@ -388,8 +463,15 @@ def test_dvc_code_edit_marks_exactly_the_stages_that_run_it(dvc_ws):
     with edited(dvc_ws / "src/transferlab/engine/loop.py"):
         assert dvc_changed(dvc_ws) == RUNS_ENGINE
     with edited(dvc_ws / "src/transferlab/studies/pretext/stages.py"):
-        assert dvc_changed(dvc_ws) == {"pretrain", "finetune", "scratch", "aggregate", "references", "scorecard",
-                                       "report"}
+        assert dvc_changed(dvc_ws) == {
+            "pretrain",
+            "finetune",
+            "scratch",
+            "aggregate",
+            "references",
+            "scorecard",
+            "report",
+        }
     with edited(dvc_ws / "src/transferlab/data/synth.py"):  # the data set's renderer: every prepare
         assert dvc_changed(dvc_ws) == {"prepare", "subsample", "transfer_subsample"}
 
@@ -428,9 +510,11 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     # ...and the runners agree: a plain snakemake (no profile named) has nothing to do either,
     # also after outputs deleted and checked out again (new file times, upstream newer than downstream)
     assert "Nothing to be done" in run(["snakemake", "-n"], snake_ws).stdout
-    restored = [snake_ws / paths.PREPARED.format(dataset="synth_digits"),
-                snake_ws / paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0) / "model.pt",
-                snake_ws / paths.CORPUS]
+    restored = [
+        snake_ws / paths.PREPARED.format(dataset="synth_digits"),
+        snake_ws / paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0) / "model.pt",
+        snake_ws / paths.CORPUS,
+    ]
     before_restore = [p.read_bytes() for p in restored]
     for p in restored:
         p.unlink()
@@ -442,10 +526,15 @@ def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
     # DVC 3's remote layout: files/md5/<first 2 hex>/<rest>. Every output is there except the
     # metrics and plot data, which dvc.yaml leaves to git (cache: false).
     stored = {p.parent.name + p.name for p in (tmp_path / "store/files/md5").glob("*/*")}
-    in_git = {p for s in STUDIES for p in [snake_ws / paths.METRICS.format(study=s),
-                                           *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]}
-    in_git |= {snake_ws / p for p in (paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS, paths.REFERENCES,
-                                      paths.REFERENCES_METRICS)}
+    in_git = {
+        p
+        for s in STUDIES
+        for p in [snake_ws / paths.METRICS.format(study=s), *(snake_ws / paths.PLOTS.format(study=s)).glob("*.csv")]
+    }
+    in_git |= {
+        snake_ws / p
+        for p in (paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS, paths.REFERENCES, paths.REFERENCES_METRICS)
+    }
     cached = [p for p in _outputs(snake_ws) if p not in in_git]
     assert len(cached) > 50 and {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= stored
     summary.unlink()
@@ -465,8 +554,11 @@ def origin_project(snake_ws: Path, origin: Path) -> Path:
 
     from transferlab.workspace import REPO
 
-    shutil.copytree(snake_ws, origin, ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs",
-                                                                     "checkpoints", "slurm"))
+    shutil.copytree(
+        snake_ws,
+        origin,
+        ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs", "checkpoints", "slurm"),
+    )
     for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
         (origin / name).parent.mkdir(exist_ok=True)
         shutil.copy(REPO / name, origin / name)
@@ -507,8 +599,15 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(sn
 
     text = (clone / "params.yaml").read_text()
     (clone / "params.yaml").write_text(text.replace("finetune:\n    epochs: 20\n", "finetune:\n    epochs: 21\n", 1))
-    assert planned(clone) == {"finetune": 2, "scratch": 1, "aggregate": 1, "scorecard": 1, "report": 1, "all": 1,
-                              "total": 7}
+    assert planned(clone) == {
+        "finetune": 2,
+        "scratch": 1,
+        "aggregate": 1,
+        "scorecard": 1,
+        "report": 1,
+        "all": 1,
+        "total": 7,
+    }
     # DVC names the stages whose own deps changed (aggregate and scorecard read pretext.*)
     assert dvc_changed(clone) == {"finetune", "scratch", "aggregate", "scorecard"}
 
@@ -616,8 +715,12 @@ SOURCES = ("src", "workflow", "params.yaml", "dvc.yaml")  # what a person edits 
 
 
 def _source_digests(ws: Path) -> dict[str, str]:
-    files = [p for name in SOURCES for p in ([ws / name] if (ws / name).is_file() else (ws / name).rglob("*"))
-             if p.is_file() and "__pycache__" not in p.parts]
+    files = [
+        p
+        for name in SOURCES
+        for p in ([ws / name] if (ws / name).is_file() else (ws / name).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
     return {p.relative_to(ws).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -632,9 +735,10 @@ def add_toy_study(ws: Path) -> dict:
     shutil.copytree(TOY, ws / "src/transferlab/studies/toy")
     catalog = ws / "src/transferlab/catalog.py"
     text = catalog.read_text()
-    text = text.replace("from .studies.warmstart.study import STUDY as warmstart\n",
-                        "from .studies.warmstart.study import STUDY as warmstart\n"
-                        "from .studies.toy.study import STUDY as toy\n")
+    text = text.replace(
+        "from .studies.warmstart.study import STUDY as warmstart\n",
+        "from .studies.warmstart.study import STUDY as warmstart\nfrom .studies.toy.study import STUDY as toy\n",
+    )
     text = re.sub(r"^STUDIES = \((.*)\)$", r"STUDIES = (\1, toy)", text, flags=re.M)
     catalog.write_text(text)
     params = yaml.safe_load((ws / "params.yaml").read_text())
@@ -670,12 +774,23 @@ def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(sn
         after = _source_digests(ws)
         changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
         assert {f for f in changed if not f.startswith("src/transferlab/studies/toy/")} == {
-            "src/transferlab/catalog.py", "params.yaml", "dvc.yaml", "workflow/rules/stages.smk"}
+            "src/transferlab/catalog.py",
+            "params.yaml",
+            "dvc.yaml",
+            "workflow/rules/stages.smk",
+        }
         if name == "snakemake":
             res = run(["snakemake", "-n", "--quiet", "rules"], ws, env=env)
             counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
-            assert counts == {"toy_fit": 1, "aggregate": 7, "references": 1, "scorecard": 1, "report": 1, "all": 1,
-                              "total": 12}
+            assert counts == {
+                "toy_fit": 1,
+                "aggregate": 7,
+                "references": 1,
+                "scorecard": 1,
+                "report": 1,
+                "all": 1,
+                "total": 12,
+            }
             run(["snakemake", "--cores", "2"], ws, env=env)
             assert "Nothing to be done" in run(["snakemake", "-n"], ws, env=env).stdout
         else:
@@ -690,5 +805,8 @@ def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(sn
         rows[name] = _toy_row(ws)
         assert rows[name].verdict == "reproduced" and rows[name].n == 5, rows[name].to_dict()
         assert 0.3 < rows[name].effect < 1
-    assert rows["snakemake"].drop(labels=["note"], errors="ignore").equals(
-        rows["dvc"].drop(labels=["note"], errors="ignore"))
+    assert (
+        rows["snakemake"]
+        .drop(labels=["note"], errors="ignore")
+        .equals(rows["dvc"].drop(labels=["note"], errors="ignore"))
+    )

@@ -9,17 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab import engine, models
-from transferlab.studies.warmstart import diagnostics
-from transferlab.studies.warmstart import plasticity, remedies
+from transferlab.studies.warmstart import diagnostics, plasticity, remedies
 
 
 # ------------------------------------------------------------------ dormant units
 def test_dormant_fraction_of_a_layer_with_known_activations():
     # 4 units over a batch of 2: mean |a| = 1, 2, 0.1, 0 -> layer mean 0.775; scores 1.29, 2.58, 0.129, 0
-    acts = torch.tensor([[1.0, 2.0, 0.2, 0.0],
-                         [1.0, 2.0, 0.0, 0.0]])
+    acts = torch.tensor([[1.0, 2.0, 0.2, 0.0], [1.0, 2.0, 0.0, 0.0]])
     assert diagnostics.unit_means(acts).tolist() == pytest.approx([1.0, 2.0, 0.1, 0.0])
-    assert diagnostics.dormant_mask(acts, 0.1).tolist() == [False, False, False, True]   # 0.129 > 0.1
+    assert diagnostics.dormant_mask(acts, 0.1).tolist() == [False, False, False, True]  # 0.129 > 0.1
     assert diagnostics.dormant_mask(acts, 0.13).tolist() == [False, False, True, True]
     out = diagnostics.dormant_fractions([diagnostics.unit_means(acts)], 0.13)
     assert out == {"dormant": 0.5, "zero_units": 0.25}
@@ -89,10 +87,10 @@ def test_gradient_noise_of_a_linear_model_with_known_per_example_gradients():
     model = nn.Linear(3, 1, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.tensor([[0.5, -1.0, 2.0]]))
-    residual = (x @ model.weight.detach().T).squeeze(1) - y          # [10]
-    grads = residual[:, None] * x                                    # [10, 3]: the per-example gradients
+    residual = (x @ model.weight.detach().T).squeeze(1) - y  # [10]
+    grads = residual[:, None] * x  # [10, 3]: the per-example gradients
     mean = grads.mean(0)
-    expected = float(((grads - mean) ** 2).sum(1).mean() / (mean ** 2).sum())
+    expected = float(((grads - mean) ** 2).sum(1).mean() / (mean**2).sum())
 
     def loss(out, target):  # [1, 1], [1]
         return 0.5 * ((out.squeeze(1) - target) ** 2).sum()
@@ -121,8 +119,9 @@ def test_power_iteration_finds_the_top_eigenvalue_of_a_quadratic():
     # spread over two parameter tensors: the same operator
     a = theta.detach()[:2].clone().requires_grad_()
     b = theta.detach()[2:].clone().requires_grad_()
-    top2 = diagnostics.top_hessian_eigenvalue(lambda: 0.5 * torch.cat([a, b]) @ hessian @ torch.cat([a, b]),
-                                              [a, b], iterations=200, tol=1e-10)
+    top2 = diagnostics.top_hessian_eigenvalue(
+        lambda: 0.5 * torch.cat([a, b]) @ hessian @ torch.cat([a, b]), [a, b], iterations=200, tol=1e-10
+    )
     assert top2 == pytest.approx(7.0, rel=1e-6)
 
 
@@ -140,19 +139,21 @@ def _data(n=64, seed=0):
 def test_diagnostics_hook_records_cheap_every_epoch_and_costly_every_k():
     model = _mlp()
     layers = {"layer1": model.features[0], "layer2": model.features[1], "head": model.heads}
-    hook = diagnostics.Diagnostics(layers, _data(), diagnostics.Settings(every=3, probe_examples=32,
-                                                                         gradient_examples=16))
+    hook = diagnostics.Diagnostics(
+        layers, _data(), diagnostics.Settings(every=3, probe_examples=32, gradient_examples=16)
+    )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rows = [hook.epoch_metrics(model, e) for e in range(4)]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # measuring changes nothing
-    assert [("diag/sharpness" in r) for r in rows] == [True, False, False, True]   # epochs 1 and 4
+    assert [("diag/sharpness" in r) for r in rows] == [True, False, False, True]  # epochs 1 and 4
     assert all({"diag/dormant", "diag/rank", "diag/wnorm", "diag/wdist"} <= set(r) for r in rows)
     assert "diag/wnorm_layer1" in rows[0] and "diag/wnorm_layer1" not in rows[1]
     assert rows[0]["diag/wdist"] == 0.0  # nothing trained yet
     # the hook's numbers are the functions' numbers on its probe batch
     x, y = diagnostics.probe_batch(_data(), 16)
-    expected = diagnostics.gradient_noise(diagnostics.HeadForward(model.eval(), "main"),
-                                          lambda o, t: F.cross_entropy(o, t), x, y)
+    expected = diagnostics.gradient_noise(
+        diagnostics.HeadForward(model.eval(), "main"), lambda o, t: F.cross_entropy(o, t), x, y
+    )
     assert rows[0]["diag/grad_noise"] == pytest.approx(expected, rel=1e-6)
 
 
@@ -167,8 +168,8 @@ def _make_dormant(model, block: int, units: list[int]):
 
 def test_redo_recycles_exactly_the_dormant_units_weights():
     model = _mlp(width=8, depth=2, heads={"main": 4, "aux": 3})
-    _make_dormant(model, 0, [1, 5])   # layer 1: outgoing = layer 2's columns 1, 5
-    _make_dormant(model, 1, [2])      # layer 2 (the last hidden): outgoing = every head's column 2
+    _make_dormant(model, 0, [1, 5])  # layer 1: outgoing = layer 2's columns 1, 5
+    _make_dormant(model, 1, [2])  # layer 2 (the last hidden): outgoing = every head's column 2
     found = plasticity.sites(model)
     assert [type(s.incoming) for s in found] == [nn.Linear, nn.Linear] and len(found[1].outgoing) == 2
     x, _ = diagnostics.probe_batch(_data(), 64)
@@ -292,15 +293,16 @@ def test_a_resnet_warm_start_with_a_unit_remedy_records_every_diagnostic(remedy,
     from test_warmstart import _setting
 
     from transferlab.runs import Run
-    from transferlab.training import save_model
     from transferlab.studies.warmstart import stages
+    from transferlab.training import save_model
 
     st = replace(_setting(), diag=diagnostics.Settings(every=2, probe_examples=16, gradient_examples=8))
     model, _, _ = stages.pretrain(st, Run(0, {}))
     save_model(model, tmp_path, {}, (st.full.mean, st.full.std))
     settings = {"redo": {"tau": 0.5, "every": 2, "batch": 16}, "dash": {"lambda": 0.3}}[remedy]
-    _, res, summary = stages.train(st, Run(0, {}), init=tmp_path / "model.pt",
-                                   remedy=(remedies.REMEDIES[remedy], settings))
+    _, res, summary = stages.train(
+        st, Run(0, {}), init=tmp_path / "model.pt", remedy=(remedies.REMEDIES[remedy], settings)
+    )
     assert [("diag/sharpness" in r) for r in res.history] == [True, False, True]  # epochs 1, 3 of 3
     assert {f"end/{k}" for k in diagnostics.WHOLE_NETWORK} <= set(summary)
     assert {f"epoch1/{k}" for k in diagnostics.WHOLE_NETWORK} <= set(summary)

@@ -11,14 +11,13 @@ import torch
 from torch import nn
 
 from transferlab import engine, models
+from transferlab.data.format import Split
+from transferlab.engine import DeviceData, classification, recalibrate_bn
 from transferlab.params import ParamsError
+from transferlab.runs import Run
 from transferlab.studies.recipe import lrfind, probe
 from transferlab.studies.recipe import stages as recipe_stages
-from transferlab.engine import classification, recalibrate_bn
 from transferlab.studies.recipe.averaging import Averages, ema_decay
-from transferlab.data.format import Split
-from transferlab.engine import DeviceData
-from transferlab.runs import Run
 
 
 def _synthetic_curve(n=200, lr_min=1e-7, lr_max=1.0, drop_at=1e-3, blow_at=0.1, noise=0.0, seed=0):
@@ -66,16 +65,29 @@ def test_a_flat_range_test_is_flagged_and_lr_auto_refuses_it(tmp_path):
 def test_lr_finder_smoothing_is_the_bias_corrected_ema():
     loss = [4.0, 2.0, 3.0]
     beta = 0.5
-    assert lrfind.smooth(loss, beta) == pytest.approx([4.0, (0.25 * 4 + 0.5 * 2) / 0.75,
-                                                       (0.125 * 4 + 0.25 * 2 + 0.5 * 3) / 0.875])
+    assert lrfind.smooth(loss, beta) == pytest.approx(
+        [4.0, (0.25 * 4 + 0.5 * 2) / 0.75, (0.125 * 4 + 0.25 * 2 + 0.5 * 3) / 0.875]
+    )
     assert lrfind.divergence_index([3, 2, 1, 3.9, 4.1], 4.0) == 4
 
 
 def test_lr_sweep_spans_the_range_and_stops_at_divergence(tiny_data):
     train, _ = tiny_data
     model = models.build("small_cnn", (1, 28, 28), {"main": 10})
-    curve = lrfind.sweep(model, engine.classification(10), train, lr_min=1e-6, lr_max=1e3, steps=60, batch_size=16,
-                         optimizer="sgd", weight_decay=0.0, beta=0.8, diverge_factor=4.0, seed=0)
+    curve = lrfind.sweep(
+        model,
+        engine.classification(10),
+        train,
+        lr_min=1e-6,
+        lr_max=1e3,
+        steps=60,
+        batch_size=16,
+        optimizer="sgd",
+        weight_decay=0.0,
+        beta=0.8,
+        diverge_factor=4.0,
+        seed=0,
+    )
     lrs = curve["lr"]
     assert lrs[0] == pytest.approx(1e-6) and all(b / a == pytest.approx(lrs[1] / lrs[0]) for a, b in zip(lrs, lrs[1:]))
     assert len(lrs) < 60  # an LR of 1e3 with plain SGD diverges: the sweep stopped early
@@ -109,14 +121,14 @@ def test_ema_equals_its_closed_form():
     model = Scalar()
     hooks = Averages.__new__(Averages)  # only the averaging part: no data needed
     Averages.__init__(hooks, model, ema_span=span, polyak_start_epoch=2, task=None, train=None, val=None)
-    values = [torch.tensor([1.0, -2.0, 0.5]) * (t + 1) + t ** 2 for t in range(7)]
+    values = [torch.tensor([1.0, -2.0, 0.5]) * (t + 1) + t**2 for t in range(7)]
     epochs = [0, 0, 1, 1, 2, 2, 3]
     for v, ep in zip(values, epochs):
         with torch.no_grad():
             model.w.copy_(v)
         hooks.step(model, ep)
     T = len(values) - 1
-    closed = d ** T * values[0] + sum((1 - d) * d ** (T - t) * values[t] for t in range(1, T + 1))
+    closed = d**T * values[0] + sum((1 - d) * d ** (T - t) * values[t] for t in range(1, T + 1))
     torch.testing.assert_close(hooks.ema.module.w, closed)
     # Polyak: the plain mean of the values from polyak_start_epoch (2) on.
     torch.testing.assert_close(hooks.polyak.module.w, torch.stack(values[4:]).mean(0))
@@ -156,14 +168,21 @@ def test_averages_resume_from_their_state_dict(tiny_data):
             for p in model.parameters():
                 p.add_(0.1)
         a.step(model, 1)
-    b = Averages(models.build("mlp", (1, 28, 28), {"main": 10}, width=16), ema_span=5, polyak_start_epoch=0,
-                 task=task, train=train, val=val)
+    b = Averages(
+        models.build("mlp", (1, 28, 28), {"main": 10}, width=16),
+        ema_span=5,
+        polyak_start_epoch=0,
+        task=task,
+        train=train,
+        val=val,
+    )
     b.load_state_dict(a.state_dict())
     for x, y in zip(a.models(model).values(), b.models(model).values()):
         for (k, v), (_, w) in zip(x.state_dict().items(), y.state_dict().items()):
             assert torch.equal(v, w), k
-    assert set(a.epoch_metrics(model, 1)) == {f"val_{v}/{m}" for v in ("ema", "polyak", "polyak_bn")
-                                              for m in ("loss", "acc")}
+    assert set(a.epoch_metrics(model, 1)) == {
+        f"val_{v}/{m}" for v in ("ema", "polyak", "polyak_bn") for m in ("loss", "acc")
+    }
 
 
 def test_logreg_head_warm_start_reproduces_sklearn(tiny_data):
@@ -224,8 +243,9 @@ def test_fit_keeps_the_best_epochs_weights_and_resumes_with_them(tiny_data, tmp_
     def run(hooks, ckpt=None, on_step=None):
         torch.manual_seed(0)
         m = models.build("mlp", (1, 28, 28), {"main": 10}, width=16)
-        return engine.fit(m, task, train, val, cfg, Run(0, {"x": 1}, checkpoint=ckpt), hooks=hooks, select="score",
-                          on_step=on_step)
+        return engine.fit(
+            m, task, train, val, cfg, Run(0, {"x": 1}, checkpoint=ckpt), hooks=hooks, select="score", on_step=on_step
+        )
 
     hooks = Epochs([0.1, 0.7, 0.7, 0.2])
     res = run(hooks)
@@ -249,5 +269,12 @@ def test_fit_keeps_the_best_epochs_weights_and_resumes_with_them(tiny_data, tmp_
         assert torch.equal(v, resumed.best["model"][k])
     with pytest.raises(KeyError, match="select='nope'"):
         torch.manual_seed(0)
-        engine.fit(models.build("mlp", (1, 28, 28), {"main": 10}, width=16), task, train, val,
-                   engine.FitConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-2), Run(0, {}), select="nope")
+        engine.fit(
+            models.build("mlp", (1, 28, 28), {"main": 10}, width=16),
+            task,
+            train,
+            val,
+            engine.FitConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-2),
+            Run(0, {}),
+            select="nope",
+        )

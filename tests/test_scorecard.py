@@ -13,13 +13,19 @@ from scipy import stats
 
 from transferlab.catalog import CLAIMS
 from transferlab.params import load
-from transferlab.scorecard import (MIN_SEEDS, Claim, Expect, Results, compare, family, interval, sample,
-                                   score_claims)
+from transferlab.scorecard import MIN_SEEDS, Claim, Expect, Results, compare, family, interval, sample, score_claims
 
 SEEDS = list(range(6))
-PARAMS = {"datasets": {"cifar10": {"source": "torchvision", "name": "cifar10"}},
-          "warmstart": {"dataset": "cifar10", "optimizers": ["adam"], "setup": {"optimizer": "adam", "model": "mlp"},
-                        "remedies": [], "reset_modes": []}}
+PARAMS = {
+    "datasets": {"cifar10": {"source": "torchvision", "name": "cifar10"}},
+    "warmstart": {
+        "dataset": "cifar10",
+        "optimizers": ["adam"],
+        "setup": {"optimizer": "adam", "model": "mlp"},
+        "remedies": [],
+        "reset_modes": [],
+    },
+}
 
 
 def warmstart_runs(effect: float, noise: float, seed: int = 0, seeds=SEEDS, arm: str = "adam") -> pd.DataFrame:
@@ -27,8 +33,11 @@ def warmstart_runs(effect: float, noise: float, seed: int = 0, seeds=SEEDS, arm:
     rng = np.random.default_rng(seed)
     fresh = 0.8 + 0.05 * rng.standard_normal(len(seeds))  # seed-to-seed spread shared by both arms
     warm = fresh + effect + noise * rng.standard_normal(len(seeds))
-    rows = [{"experiment": "optimizers", "arm": arm, "phase": phase, "seed": s, "test/acc": v}
-            for phase, values in (("fresh", fresh), ("warm", warm)) for s, v in zip(seeds, values)]
+    rows = [
+        {"experiment": "optimizers", "arm": arm, "phase": phase, "seed": s, "test/acc": v}
+        for phase, values in (("fresh", fresh), ("warm", warm))
+        for s, v in zip(seeds, values)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -37,9 +46,10 @@ def claim(claim_id: str) -> Claim:
 
 
 def card_of(claim_ids, summary: pd.DataFrame, params=PARAMS, curves=None, references=None) -> pd.DataFrame:
-    return score_claims([claim(c) for c in claim_ids],
-                        Results({"warmstart": summary}, lambda s: curves if curves is not None else pd.DataFrame(),
-                                params, references))
+    return score_claims(
+        [claim(c) for c in claim_ids],
+        Results({"warmstart": summary}, lambda s: curves if curves is not None else pd.DataFrame(), params, references),
+    )
 
 
 def gap_card(summary: pd.DataFrame, params=PARAMS, references=None) -> pd.Series:
@@ -106,24 +116,43 @@ def test_the_paired_interval_covers_95_percent_with_partial_overlap():
     assert hits / 2000 == pytest.approx(0.95, abs=0.015)
 
 
-@pytest.mark.parametrize("sign,threshold,low,high,verdict", [
-    (">", 0.0, 0.01, 0.03, "reproduced"), (">", 0.0, -0.03, -0.01, "contradicted"),
-    (">", 0.0, -0.01, 0.01, "inconclusive"),
-    ("<", 0.0, -0.03, -0.01, "reproduced"), ("<", 0.0, 0.01, 0.03, "contradicted"),
-    (">", -0.01, -0.005, 0.02, "reproduced"), (">", -0.01, -0.05, -0.02, "contradicted"),
-    ("=", 0.01, -0.005, 0.008, "reproduced"), ("=", 0.01, 0.02, 0.04, "contradicted"),
-    ("=", 0.01, -0.02, 0.0, "inconclusive"), (">", 0.0, float("nan"), float("nan"), "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "sign,threshold,low,high,verdict",
+    [
+        (">", 0.0, 0.01, 0.03, "reproduced"),
+        (">", 0.0, -0.03, -0.01, "contradicted"),
+        (">", 0.0, -0.01, 0.01, "inconclusive"),
+        ("<", 0.0, -0.03, -0.01, "reproduced"),
+        ("<", 0.0, 0.01, 0.03, "contradicted"),
+        (">", -0.01, -0.005, 0.02, "reproduced"),
+        (">", -0.01, -0.05, -0.02, "contradicted"),
+        ("=", 0.01, -0.005, 0.008, "reproduced"),
+        ("=", 0.01, 0.02, 0.04, "contradicted"),
+        ("=", 0.01, -0.02, 0.0, "inconclusive"),
+        (">", 0.0, float("nan"), float("nan"), "inconclusive"),
+    ],
+)
 def test_verdict_from_interval(sign, threshold, low, high, verdict):
     assert Expect(sign, threshold).verdict(low, high) == verdict
 
 
 def test_missing_arm_and_too_few_seeds_are_not_tested_with_the_reason():
     four = pd.Series([0.9, 0.91, 0.92, 0.95]), pd.Series([0.8, 0.8, 0.81, 0.82])
-    c = Claim("x", "s", "A beats B.", "src", "-", "a - b", Expect(">"),
-              lambda r: iter([compare("four seeds", "d", *four, "a", "b"),
-                              compare("absent", "d", pd.Series(dtype=float), pd.Series([0.8], index=[0]),
-                                      "arm_a", "b")]))
+    c = Claim(
+        "x",
+        "s",
+        "A beats B.",
+        "src",
+        "-",
+        "a - b",
+        Expect(">"),
+        lambda r: iter(
+            [
+                compare("four seeds", "d", *four, "a", "b"),
+                compare("absent", "d", pd.Series(dtype=float), pd.Series([0.8], index=[0]), "arm_a", "b"),
+            ]
+        ),
+    )
     card = score_claims([c], Results({}, lambda s: pd.DataFrame(), {}))
     assert list(card.verdict) == ["not tested", "not tested"]
     assert card.note[0].startswith(f"4 usable paired seed(s), fewer than the {MIN_SEEDS} a row is scored on")
@@ -148,8 +177,11 @@ def remedy_runs(gap: float, recovered: float, n: int, noise: float = 0.001, seed
     rng = np.random.default_rng(seed)
     runs = warmstart_runs(effect=gap, noise=noise, seed=seed, seeds=list(range(n)))
     warm = runs[runs.phase == "warm"]
-    remedied = warm.assign(experiment="remedies", arm="shrink_perturb",
-                           **{"test/acc": warm["test/acc"] + recovered + noise * rng.standard_normal(n)})
+    remedied = warm.assign(
+        experiment="remedies",
+        arm="shrink_perturb",
+        **{"test/acc": warm["test/acc"] + recovered + noise * rng.standard_normal(n)},
+    )
     return pd.concat([runs, remedied], ignore_index=True)
 
 
@@ -158,8 +190,9 @@ def test_a_remedy_that_does_nothing_never_reads_reproduced():
     the warm start itself. The old rule (remedy - fresh > -1 point) read it reproduced; now it
     recovers nothing (inconclusive against the warm run) and its share of the gap, about 0,
     contradicts "at least half"."""
-    card = card_of(["warmstart.gap", "warmstart.shrink_perturb"], remedy_runs(-0.005, 0.0, n=20),
-                   REMEDY_PARAMS).set_index("setting")
+    card = card_of(
+        ["warmstart.gap", "warmstart.shrink_perturb"], remedy_runs(-0.005, 0.0, n=20), REMEDY_PARAMS
+    ).set_index("setting")
     assert card.loc["adam", "verdict"] == "reproduced"
     vs_warm = card.loc["shrink-and-perturb at the warm start: vs the warm start"]
     share = card.loc["shrink-and-perturb at the warm start: share of the gap"]
@@ -169,8 +202,9 @@ def test_a_remedy_that_does_nothing_never_reads_reproduced():
 
 
 def test_a_remedy_that_recovers_the_gap_reads_reproduced_twice():
-    card = card_of(["warmstart.gap", "warmstart.shrink_perturb"], remedy_runs(-0.03, 0.03, n=6),
-                   REMEDY_PARAMS).set_index("setting")
+    card = card_of(
+        ["warmstart.gap", "warmstart.shrink_perturb"], remedy_runs(-0.03, 0.03, n=6), REMEDY_PARAMS
+    ).set_index("setting")
     rows = card[card.index.str.startswith("shrink")]
     assert list(rows.verdict) == ["reproduced", "reproduced"]
     assert rows.effect.iloc[0] == pytest.approx(0.03, abs=0.002) and rows.effect.iloc[1] == pytest.approx(1.0, abs=0.1)
@@ -186,19 +220,35 @@ def test_a_claim_that_presupposes_the_gap_reads_the_base_optimizers_row_after_ho
     assert card.set_index("setting").loc["adam", "primary"]
     gated = card[card.claim == "warmstart.shrink_perturb"]
     assert (gated.verdict == "not tested").all()
-    assert gated.note.str.startswith("no gap to recover: presupposes warmstart.gap (adam), which reads inconclusive").all()
+    assert gated.note.str.startswith(
+        "no gap to recover: presupposes warmstart.gap (adam), which reads inconclusive"
+    ).all()
     assert gated.effect.notna().all()
 
 
 def test_the_same_operation_enters_the_family_once():
     """Re-drawing the last layer is both the head_reset remedy and the reset experiment's
     "last 1": its reset rows keep their numbers, read not tested, and carry no adjusted p."""
-    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "remedies": ["head_reset"], "reset_modes": ["last"],
-                                      "reset_layers": [1, 2]}}
+    params = {
+        **PARAMS,
+        "warmstart": {
+            **PARAMS["warmstart"],
+            "remedies": ["head_reset"],
+            "reset_modes": ["last"],
+            "reset_layers": [1, 2],
+        },
+    }
     runs = remedy_runs(-0.03, 0.03, n=6)
     remedy = runs[runs.experiment == "remedies"]
-    runs = pd.concat([runs, remedy.assign(arm="head_reset"), remedy.assign(experiment="resets", arm="last1"),
-                      remedy.assign(experiment="resets", arm="last2")], ignore_index=True)
+    runs = pd.concat(
+        [
+            runs,
+            remedy.assign(arm="head_reset"),
+            remedy.assign(experiment="resets", arm="last1"),
+            remedy.assign(experiment="resets", arm="last2"),
+        ],
+        ignore_index=True,
+    )
     runs = runs[runs.arm != "shrink_perturb"]
     card = card_of(["warmstart.gap", "warmstart.head_reset", "warmstart.reset_top"], runs, params)
     last1 = card[card.setting.str.startswith("last 1")]
@@ -217,8 +267,8 @@ def test_share_of_the_gap_recovered_and_its_fieller_interval():
     rng = np.random.default_rng(3)
     seeds = pd.Index(range(8))
     warm = pd.Series(0.7 + 0.02 * rng.standard_normal(8), seeds)
-    fresh = warm + 0.05 + 0.004 * rng.standard_normal(8)             # a clear gap of 5 points
-    remedy = warm + 0.03 + 0.006 * rng.standard_normal(8)            # recovers about 60% of it
+    fresh = warm + 0.05 + 0.004 * rng.standard_normal(8)  # a clear gap of 5 points
+    remedy = warm + 0.03 + 0.006 * rng.standard_normal(8)  # recovers about 60% of it
     share, low, high, pairs = share_interval(remedy, warm, fresh)
     num, den = (remedy - warm).to_numpy(), (fresh - warm).to_numpy()
     assert share == pytest.approx(num.mean() / den.mean())
@@ -251,8 +301,10 @@ def test_a_baseline_below_its_floor_withholds_the_verdict():
 
 
 def test_no_declared_floor_is_no_pass():
-    params = {"datasets": {"my_set": {"source": "folder", "path": "/data/my_set"}},  # a user's own data
-              "warmstart": {**PARAMS["warmstart"], "dataset": "my_set"}}
+    params = {
+        "datasets": {"my_set": {"source": "folder", "path": "/data/my_set"}},  # a user's own data
+        "warmstart": {**PARAMS["warmstart"], "dataset": "my_set"},
+    }
     row = gap_card(warmstart_runs(-0.04, 0.01), params)
     assert row.verdict == "not tested"
     assert "no floor for this setting: baseline warmstart.fresh (data=my_set, train=all, model=mlp)" in row.note
@@ -290,11 +342,17 @@ def test_a_capped_warm_run_is_no_evidence_where_the_claim_assumes_a_fit():
     summary["fit/rule"], summary["fit/converged"] = 1.0, 1.0
     capped = (summary.phase == "warm") & summary.seed.isin([0, 1, 2])
     summary.loc[capped, ["fit/converged", "test/acc"]] = [0.0, 0.5]
-    fit = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": True}}}
+    fit = {
+        **PARAMS,
+        "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": True}},
+    }
     row = gap_card(summary, fit)
     assert row.capped == 3 and row.n == 3 and row.verdict == "not tested"
     assert "adam warm: 3 usable, 0 diverged, 3 capped (left out: the claim assumes a fit)" in row.arms
-    fixed = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": False}}}
+    fixed = {
+        **PARAMS,
+        "warmstart": {**PARAMS["warmstart"], "setup": {"optimizer": "adam", "model": "mlp", "until_fit": False}},
+    }
     row = gap_card(summary, fixed)
     assert row.capped == 3 and row.n == 6 and "(left out" not in row.arms
 
@@ -304,10 +362,19 @@ def test_at_epoch_leaves_out_diverged_runs():
     diverged, as `values` does, and counts it."""
     summary = pd.DataFrame({"phase": "train", "head": "logreg", "seed": range(6), "status/diverged": 0.0})
     summary.loc[2, "status/diverged"] = 1.0
-    curves = pd.DataFrame({"phase": "train", "head": "logreg", "seed": range(6), "metric": "val/acc", "epoch": 1,
-                           "value": np.linspace(0.4, 0.5, 6)})
-    got = Results({"recipe": summary}, lambda s: curves, {}).at_epoch("recipe", "val/acc", 1, phase="train",
-                                                                       head="logreg")
+    curves = pd.DataFrame(
+        {
+            "phase": "train",
+            "head": "logreg",
+            "seed": range(6),
+            "metric": "val/acc",
+            "epoch": 1,
+            "value": np.linspace(0.4, 0.5, 6),
+        }
+    )
+    got = Results({"recipe": summary}, lambda s: curves, {}).at_epoch(
+        "recipe", "val/acc", 1, phase="train", head="logreg"
+    )
     assert math.isnan(got[2]) and got.drop(2).tolist() == pytest.approx(np.delete(np.linspace(0.4, 0.5, 6), 2))
     assert got.attrs["diverged"] == 1
 
@@ -315,8 +382,16 @@ def test_at_epoch_leaves_out_diverged_runs():
 # ------------------------------------------------------------------ p, equivalence, many tests, power
 def _card(pairs: list[tuple[str, pd.Series, pd.Series]], expect: Expect, paired: bool = True) -> pd.DataFrame:
     """A scorecard of one claim whose settings are the given (name, a, b) pairs."""
-    c = Claim("synthetic", "s", "a claim", "src", "-", "a - b", expect,
-              lambda r: iter([compare(name, "d", a, b, "a", "b", paired=paired) for name, a, b in pairs]))
+    c = Claim(
+        "synthetic",
+        "s",
+        "a claim",
+        "src",
+        "-",
+        "a - b",
+        expect,
+        lambda r: iter([compare(name, "d", a, b, "a", "b", paired=paired) for name, a, b in pairs]),
+    )
     return score_claims([c], Results({}, lambda s: pd.DataFrame(), {}))
 
 
@@ -340,8 +415,10 @@ def test_a_verdict_is_exactly_a_p_below_five_percent_and_the_interval_shown():
     gives, and a verdict other than inconclusive is exactly p < 0.05."""
     for expect in (Expect(">"), Expect("<", 0.01), Expect("=", 0.01)):
         for paired in (True, False):
-            pairs = [(f"s{i}", *_arms(effect, 0.004, i, paired=paired))
-                     for i, effect in enumerate(np.linspace(-0.03, 0.03, 25))]
+            pairs = [
+                (f"s{i}", *_arms(effect, 0.004, i, paired=paired))
+                for i, effect in enumerate(np.linspace(-0.03, 0.03, 25))
+            ]
             card = _card(pairs, expect, paired)
             from_interval = [expect.verdict(lo, hi) for lo, hi in zip(card.ci_low, card.ci_high)]
             assert list(card.verdict_unadjusted) == from_interval
@@ -370,14 +447,25 @@ def test_holm_and_benjamini_yekutieli_within_each_family_by_hand():
     0.06, max(0.06, 2 x 0.03) = 0.06, max(0.06, 0.04) = 0.06. BY: BH's m p / rank (all 0.04)
     times 1 + 1/2 + 1/3 + 1/4 = 25/12: 1/12 each. Family B alone: p 0.01 stays 0.01 (pooled with
     A, Holm would make it 0.05). A withheld row is no test."""
-    card = pd.DataFrame({"family": ["a"] * 4 + ["b", "b"], "p": [0.01, 0.02, 0.03, 0.04, 0.01, 0.001],
-                         "verdict_unadjusted": ["reproduced"] * 5 + ["not tested"]})
+    card = pd.DataFrame(
+        {
+            "family": ["a"] * 4 + ["b", "b"],
+            "p": [0.01, 0.02, 0.03, 0.04, 0.01, 0.001],
+            "verdict_unadjusted": ["reproduced"] * 5 + ["not tested"],
+        }
+    )
     out = family(card)
     assert out.p_holm.tolist()[:5] == pytest.approx([0.04, 0.06, 0.06, 0.06, 0.01])
     assert out.p_by.tolist()[:5] == pytest.approx([1 / 12] * 4 + [0.01])
     assert math.isnan(out.p_holm[5])
-    assert out.verdict.tolist() == ["reproduced", "inconclusive", "inconclusive", "inconclusive", "reproduced",
-                                    "not tested"]
+    assert out.verdict.tolist() == [
+        "reproduced",
+        "inconclusive",
+        "inconclusive",
+        "inconclusive",
+        "reproduced",
+        "not tested",
+    ]
 
 
 def test_the_headline_and_the_dvc_metric_read_the_adjusted_verdicts():
@@ -393,8 +481,9 @@ def test_the_headline_and_the_dvc_metric_read_the_adjusted_verdicts():
     out = metrics(card)
     assert out["verdicts"]["reproduced"] == int(card.verdict.eq("reproduced").sum())
     assert out["verdicts_unadjusted"]["reproduced"] == out["verdicts"]["reproduced"] + int(weak.sum())
-    counts = ", ".join(f"{card.verdict.eq(v).sum()} {v}" for v in ("reproduced", "contradicted", "inconclusive",
-                                                                      "not tested"))
+    counts = ", ".join(
+        f"{card.verdict.eq(v).sum()} {v}" for v in ("reproduced", "contradicted", "inconclusive", "not tested")
+    )
     assert f"**{counts}**" in plain_lines(card)[2]
 
 
@@ -471,12 +560,24 @@ def test_a_source_number_is_compared_only_where_its_setting_matches():
     assert full.source_effect == -0.033 and full.source_verdict.startswith("inside the interval")
     subset = {**params, "datasets": {"cifar10": {"source": "torchvision", "name": "cifar10", "train_per_class": 1000}}}
     # no source floor holds for the subset: its floor is the references' on it
-    pixels = pd.DataFrame([{"baseline": "warmstart.fresh", "setting": "data=cifar10, train=1000 per class, model=mlp",
-                            "reference": "logreg_pixels", "metric": "test/acc", "seed": None, "value": 0.38}])
+    pixels = pd.DataFrame(
+        [
+            {
+                "baseline": "warmstart.fresh",
+                "setting": "data=cifar10, train=1000 per class, model=mlp",
+                "reference": "logreg_pixels",
+                "metric": "test/acc",
+                "seed": None,
+                "value": 0.38,
+            }
+        ]
+    )
     row = gap_card(runs, subset, pixels)
     assert row.baseline_floor == 0.38 and math.isnan(row.source_effect)
-    assert row.source_verdict == ("the source's setting differs: -0.033 on all of CIFAR-10, their MLP: the source "
-                                  "trained on all 50,000 CIFAR-10 images; here 10,000")
+    assert row.source_verdict == (
+        "the source's setting differs: -0.033 on all of CIFAR-10, their MLP: the source "
+        "trained on all 50,000 CIFAR-10 images; here 10,000"
+    )
     weak = runs.assign(**{"test/acc": runs["test/acc"] - 0.5})
     assert gap_card(weak, params).source_verdict == "not compared: the row is not tested"
 
@@ -484,8 +585,12 @@ def test_a_source_number_is_compared_only_where_its_setting_matches():
 def test_mixups_number_is_for_mnist_to_emnist_letters_only():
     from transferlab.studies.semisup.claims import _mixup_differs
 
-    params = {"datasets": {"mnist": {"source": "torchvision", "name": "mnist"},
-                           "emnist_letters": {"source": "torchvision", "name": "emnist_letters"}}}
+    params = {
+        "datasets": {
+            "mnist": {"source": "torchvision", "name": "mnist"},
+            "emnist_letters": {"source": "torchvision", "name": "emnist_letters"},
+        }
+    }
     r = Results({}, lambda s: pd.DataFrame(), params)
     assert _mixup_differs(r, "mnist", "emnist_letters", 1) == ""
     assert _mixup_differs(r, "emnist_letters", "mnist", 1) == "here emnist_letters (real) -> mnist (real) at s = 1"
@@ -497,17 +602,25 @@ def test_floors_are_keyed_by_what_a_data_set_is():
     """A real set by its name (however it is stored), a stand-in or a set of one's own by its key."""
     from transferlab.floors import data_key
 
-    datasets = {"cifar10_small": {"source": "torchvision", "name": "cifar10", "train_per_class": 200},
-                "staged": {"source": "npz", "path": "x.npz", "name": "cifar10"},
-                "mine": {"source": "npz", "path": "y.npz"},
-                "shapes16": {"source": "shapes", "train_per_class": 300}}
+    datasets = {
+        "cifar10_small": {"source": "torchvision", "name": "cifar10", "train_per_class": 200},
+        "staged": {"source": "npz", "path": "x.npz", "name": "cifar10"},
+        "mine": {"source": "npz", "path": "y.npz"},
+        "shapes16": {"source": "shapes", "train_per_class": 300},
+    }
     keys = {k: data_key({"datasets": datasets}, k) for k in datasets}
     assert keys == {"cifar10_small": "cifar10", "staged": "cifar10", "mine": "mine", "shapes16": "shapes16"}
 
 
 def test_ash_and_adams_numbers_reach_the_warm_start_rows_by_model_and_optimizer():
-    params = {**PARAMS, "warmstart": {**PARAMS["warmstart"], "optimizers": ["adam", "sgd"],
-                                      "setup": {"optimizer": "adam", "model": "mlp"}}}
+    params = {
+        **PARAMS,
+        "warmstart": {
+            **PARAMS["warmstart"],
+            "optimizers": ["adam", "sgd"],
+            "setup": {"optimizer": "adam", "model": "mlp"},
+        },
+    }
     summary = pd.concat([warmstart_runs(-0.03, 0.01), warmstart_runs(-0.03, 0.01, arm="sgd")])
     card = card_of(["warmstart.gap"], summary, params).set_index("setting")
     assert card.loc["adam", "source_effect"] == -0.033  # Ash & Adams' MLP with Adam
@@ -522,5 +635,7 @@ def test_the_dvc_metric_is_one_number_and_one_verdict_per_claim():
     card = _card(pairs, Expect(">"))
     out = metrics(card)
     assert out["verdicts"] == {"reproduced": 1, "contradicted": 1, "inconclusive": 1, "not tested": 0}
-    assert out["synthetic"] == {"effect": round(card.effect.iloc[0], 4),  # the declared (first) row's
-                                "verdict": "1/3 reproduced, 1/3 contradicted, 1/3 inconclusive"}
+    assert out["synthetic"] == {
+        "effect": round(card.effect.iloc[0], 4),  # the declared (first) row's
+        "verdict": "1/3 reproduced, 1/3 contradicted, 1/3 inconclusive",
+    }

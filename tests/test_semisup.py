@@ -4,11 +4,10 @@ on a frozen extractor."""
 import pytest
 import torch
 
-from transferlab.runs import Run
-from transferlab import augment
-from transferlab import models, training
+from transferlab import augment, models, training
 from transferlab.data import format as fmt
 from transferlab.data.format import Split
+from transferlab.runs import Run
 from transferlab.studies.semisup import stages
 from transferlab.training import save_model
 
@@ -113,8 +112,8 @@ def test_head_fit_on_separable_features_reaches_full_train_accuracy():
     from transferlab.training import fit_logreg
 
     g = torch.Generator().manual_seed(0)
-    labels = torch.arange(5).repeat(40)                          # [200]
-    centres = torch.eye(5, 16) * 4.0                             # one axis per class
+    labels = torch.arange(5).repeat(40)  # [200]
+    centres = torch.eye(5, 16) * 4.0  # one axis per class
     feats = centres[labels] + 0.8 * torch.randn(200, 16, generator=g)  # [200, 16]
     w, b, info = fit_logreg(feats, labels, 5, C=1.0, max_iter=1000, tol=1e-6)
     pred = (feats @ w.T + b).argmax(1)
@@ -169,6 +168,6 @@ def test_batched_crop_flip_matches_per_image_crops():
     mirror = torch.rand(2, generator=g) < 0.5
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
-        ref = padded[i, :, oy[i]:oy[i] + 5, ox[i]:ox[i] + 6]
+        ref = padded[i, :, oy[i] : oy[i] + 5, ox[i] : ox[i] + 6]
         assert torch.equal(out[i], ref.flip(-1) if mirror[i] else ref)
     assert out.shape == x.shape

@@ -17,8 +17,12 @@ from transferlab.sharing import SharingError
 
 def dvc_project(path):
     path.mkdir()
-    subprocess.run([sharing.dvc_executable(), "init", "--no-scm", "-q"], cwd=path, check=True,
-                   env=dict(os.environ, DVC_NO_ANALYTICS="1"))
+    subprocess.run(
+        [sharing.dvc_executable(), "init", "--no-scm", "-q"],
+        cwd=path,
+        check=True,
+        env=dict(os.environ, DVC_NO_ANALYTICS="1"),
+    )
     return path
 
 
@@ -44,13 +48,16 @@ def test_the_default_group_is_the_folders_own(tmp_path):
     assert cache.stat().st_gid == tmp_path.stat().st_gid and local_config(repo)["type"] == "symlink"
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("no_such_group", "--group 'no-such-group-here': no such group"),
-    ("bad_link", "--link 'softlink': expected one of symlink, hardlink, reflink, copy"),
-    ("not_dvc", "no .dvc folder; expected a DVC project"),
-    ("cache_is_a_file", "exists and is not a directory; expected a folder for the DVC cache"),
-    ("own_cache", "this is the clone's own cache"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no_such_group", "--group 'no-such-group-here': no such group"),
+        ("bad_link", "--link 'softlink': expected one of symlink, hardlink, reflink, copy"),
+        ("not_dvc", "no .dvc folder; expected a DVC project"),
+        ("cache_is_a_file", "exists and is not a directory; expected a folder for the DVC cache"),
+        ("own_cache", "this is the clone's own cache"),
+    ],
+)
 def test_bad_settings_name_what_is_wrong_and_change_nothing(tmp_path, case, expected):
     repo = tmp_path / "plain" if case == "not_dvc" else dvc_project(tmp_path / "clone")
     repo.mkdir(exist_ok=True)
@@ -68,8 +75,14 @@ def test_bad_settings_name_what_is_wrong_and_change_nothing(tmp_path, case, expe
 
 
 def test_the_command_reports_an_error_without_a_traceback(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "transferlab.cli", "shared_cache", str(tmp_path / "cache")],
-                         cwd=tmp_path, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "transferlab.cli", "shared_cache", str(tmp_path / "cache")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 1
-    assert res.stderr.strip() == (f"transferlab shared_cache: error: {tmp_path}: no .dvc folder; expected a DVC "
-                                  "project (a transferlab clone, or `dvc init`)")
+    assert res.stderr.strip() == (
+        f"transferlab shared_cache: error: {tmp_path}: no .dvc folder; expected a DVC "
+        "project (a transferlab clone, or `dvc init`)"
+    )

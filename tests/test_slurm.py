@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO, make_workspace, run, tiny_params, tool_env
 
 from transferlab import paths
-from conftest import REPO, make_workspace, run, tiny_params, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = REPO / "scripts/slurm-local.sh"
@@ -91,8 +91,9 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
     jobs = slurm_jobs(ws)
     by_rule = pd.Series([rule_of(j) for j in jobs]).value_counts().to_dict()
     print(f"\nSLURM run: {wall:.0f} s wall, {len(jobs)} jobs submitted {by_rule}")
-    assert re.search(r"Using profiles? slurm and workflow specific profile workflow/profiles/default",
-                     res.stdout + res.stderr)
+    assert re.search(
+        r"Using profiles? slurm and workflow specific profile workflow/profiles/default", res.stdout + res.stderr
+    )
 
     # Training rules went to sbatch; prepare/aggregate/report ran on the submit host.
     # one job per configuration, its seeds (and finetune's frozen-blocks settings) inside; the
@@ -159,8 +160,14 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
     target = f"{run_dir}/model.pt"
     ck = ws / "checkpoints" / job_dir / "s0.pt"
     log = ws / "logs" / f"{job_dir}.log"
-    proc = subprocess.Popen(["snakemake", "--profile", "slurm", target], cwd=ws, env=tool_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["snakemake", "--profile", "slurm", target],
+        cwd=ws,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # Attempt 1: after its first epoch-end checkpoint, SLURM warns the job with SIGUSR1.
         _wait(lambda: (_ckpt_epoch(ck) or 0) >= 1, "the first checkpoint", 300, proc)
@@ -171,8 +178,12 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
         assert stopped["in_epoch"] is not None  # mid-epoch
         # Attempt 2 (resubmitted by Snakemake's retries): resumes, then dies of kill -9
         # after it has finished one more epoch.
-        _wait(lambda: (_ckpt_epoch(ck) or 0) > stopped["epoch"] and "(mid-epoch)" in _read(log),
-              "the resubmitted job to resume and finish an epoch", 300, proc)
+        _wait(
+            lambda: (_ckpt_epoch(ck) or 0) > stopped["epoch"] and "(mid-epoch)" in _read(log),
+            "the resubmitted job to resume and finish an epoch",
+            300,
+            proc,
+        )
         killed_at = _ckpt_epoch(ck)
         pid = _sh("pgrep", "-f", f"transferlab pretrain .*--out {job_dir} ").split()
         assert len(pid) == 1, pid

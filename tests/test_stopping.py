@@ -44,8 +44,9 @@ def test_a_nan_loss_stops_as_diverged_whatever_the_other_rules():
 
 @pytest.fixture(scope="module")
 def ds():
-    return synth.render_dataset("s", {"charset": "digits", "train_per_class": 12, "test_per_class": 4,
-                                      "distortion": 1.0, "seed": 0})
+    return synth.render_dataset(
+        "s", {"charset": "digits", "train_per_class": 12, "test_per_class": 4, "distortion": 1.0, "seed": 0}
+    )
 
 
 class NanPenalty(engine.Hooks):
@@ -83,8 +84,13 @@ def test_a_run_that_ends_at_chance_is_marked_diverged(ds, tmp_path):
 def test_a_run_that_learns_is_not_diverged_and_a_cap_says_unconverged(ds, tmp_path):
     res, _ = _fit(ds, tmp_path, epochs=8, lr=3e-3, patience=50)
     assert res.history[-1]["train/acc"] > 0.5
-    assert res.stop["reason"] == "cap" and res.status() == {"fit/epochs": 8.0, "fit/rule": 1.0, "fit/converged": 0.0,
-                                                           "status/diverged": 0.0, "status/diverged_epoch": 0.0}
+    assert res.stop["reason"] == "cap" and res.status() == {
+        "fit/epochs": 8.0,
+        "fit/rule": 1.0,
+        "fit/converged": 0.0,
+        "status/diverged": 0.0,
+        "status/diverged_epoch": 0.0,
+    }
 
 
 def test_chance_band_says_nothing_on_too_few_examples():

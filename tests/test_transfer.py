@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from transferlab import engine
-from transferlab.studies.transfer import resnet
 from transferlab.data.format import DataError
 from transferlab.runs import Run
+from transferlab.studies.transfer import resnet
 
 
 def _fake_imagenet_file(torch_home) -> dict:
@@ -152,8 +152,9 @@ def test_a_head_with_hidden_layers_is_not_fit_as_a_linear_one():
     from transferlab.training import fit_linear_head
 
     model = resnet.transfer_model(resnet18(), 32, "mlp", 4, 16)
-    data = engine.DeviceData(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4), torch.zeros(1, 1, 1, 1),
-                             torch.ones(1, 1, 1, 1))
+    data = engine.DeviceData(
+        torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4), torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1)
+    )
     with pytest.raises(ValueError, match="linear head"):
         fit_linear_head(model, engine.classification(4), data, None, Run(0, {}), C=1.0, max_iter=10, tol=1e-4)
 

@@ -7,15 +7,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import REPO
 
-from transferlab.runs import Run
 from transferlab import engine, models
 from transferlab import params as P
-from transferlab.studies.warmstart import interventions, remedies
 from transferlab.data import format as fmt
-from transferlab.studies.warmstart import tables
-from transferlab.studies.warmstart import stages
-from conftest import REPO
+from transferlab.runs import Run
+from transferlab.studies.warmstart import interventions, remedies, stages, tables
 
 SCHEMA = REPO / "workflow/schemas/params.schema.yaml"
 
@@ -27,7 +25,7 @@ def test_transition_probability_closed_form():
         assert interventions.transition_probability(0, N, gamma) == 0
         # 50 n / N = 1 at n = N / 50: p = 1 - gamma
         assert math.isclose(float(interventions.transition_probability(N // 50, N, gamma)), 1 - gamma, rel_tol=1e-12)
-        assert math.isclose(float(interventions.transition_probability(N, N, gamma)), 1 - gamma ** 50, rel_tol=1e-12)
+        assert math.isclose(float(interventions.transition_probability(N, N, gamma)), 1 - gamma**50, rel_tol=1e-12)
     p = interventions.transition_probability(torch.arange(N), N, 0.5)
     assert (p.diff() >= 0).all() and (p[:200].diff() > 0).all()  # monotone towards the full set
     # smaller gamma moves to the full set sooner
@@ -185,14 +183,20 @@ def test_unknown_remedy_or_missing_setting_is_named():
 def test_remedies_touch_what_they_name():
     ref = _resnet()
     sp = {"shrink": 0.4, "perturb": 0.1}
-    for name, head_changes, features_change in [("head_reset", True, False), ("shrink_perturb", True, True),
-                                                ("shrink_perturb_head", True, True)]:
+    for name, head_changes, features_change in [
+        ("head_reset", True, False),
+        ("shrink_perturb", True, True),
+        ("shrink_perturb_head", True, True),
+    ]:
         m = _resnet()
         remedy, settings = remedies.get(name, {"shrink_perturb": sp})
         out = remedy.before(m, remedies.Arrival(settings, 0))
         assert isinstance(out, dict)
-        same = {k: torch.equal(v, m.state_dict()[k]) for k, v in ref.state_dict().items()
-                if not k.endswith("num_batches_tracked") and "running" not in k}
+        same = {
+            k: torch.equal(v, m.state_dict()[k])
+            for k, v in ref.state_dict().items()
+            if not k.endswith("num_batches_tracked") and "running" not in k
+        }
         assert (not same["heads.main.weight"]) == head_changes, name
         assert (not all(v for k, v in same.items() if k.startswith("features."))) == features_change, name
         if name == "head_reset":
@@ -207,10 +211,26 @@ def _setting(n=60, classes=3):
     images = (torch.rand((n, 3, 8, 8), generator=g) * 120 + labels.view(-1, 1, 1, 1) * 60).to(torch.uint8)
     test_labels = torch.arange(30) % classes
     test = (torch.rand((30, 3, 8, 8), generator=g) * 120 + test_labels.view(-1, 1, 1, 1) * 60).to(torch.uint8)
-    ds = fmt.Dataset("toy", "test", [str(i) for i in range(classes)],
-                     {"train": fmt.Split(images, labels), "test": fmt.Split(test, test_labels)})
-    s = {"model": "resnet", "width": 4, "depth": 1, "blocks": 1, "pretrain_fraction": 0.5, "batch_size": 16,
-         "optimizer": "adam", "lr": 0.01, "pretrain_epochs": 2, "train_epochs": 3, "eval_last": 2, "until_fit": False}
+    ds = fmt.Dataset(
+        "toy",
+        "test",
+        [str(i) for i in range(classes)],
+        {"train": fmt.Split(images, labels), "test": fmt.Split(test, test_labels)},
+    )
+    s = {
+        "model": "resnet",
+        "width": 4,
+        "depth": 1,
+        "blocks": 1,
+        "pretrain_fraction": 0.5,
+        "batch_size": 16,
+        "optimizer": "adam",
+        "lr": 0.01,
+        "pretrain_epochs": 2,
+        "train_epochs": 3,
+        "eval_last": 2,
+        "until_fit": False,
+    }
     return stages.Setting.make(ds, s, {"train_acc": 0.99, "max_epochs": 5}, torch.device("cpu"))
 
 
@@ -226,8 +246,9 @@ def test_every_stage_starts_a_new_optimizer(monkeypatch):
 
     monkeypatch.setitem(engine.OPTIMIZERS, "adam", recording)
     until = {"train_acc": 1.0, "max_epochs": 2}
-    model, res, summary = stages.chunked_arrival(st, Run(0, {}), 1, 1.0, "none", until_fit=until,
-                                          warmstart={"shrink_perturb": {"shrink": 1, "perturb": 0}})
+    model, res, summary = stages.chunked_arrival(
+        st, Run(0, {}), 1, 1.0, "none", until_fit=until, warmstart={"shrink_perturb": {"shrink": 1, "perturb": 0}}
+    )
     assert created == [0, 0]  # one optimizer per stage, each without state
 
     # The same two stages by hand, each with a brand-new optimizer: bitwise the same weights.
@@ -246,8 +267,9 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     until = {"train_acc": 1.0, "max_epochs": 2}
     sp = {"shrink": 0.5, "perturb": 0.01}
     ws = {"shrink_perturb": sp}
-    ref, ref_res, _ = stages.chunked_arrival(st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until,
-                                             warmstart=ws)
+    ref, ref_res, _ = stages.chunked_arrival(
+        st, Run(0, {"a": 1}), 2, 0.5, "shrink_perturb", until_fit=until, warmstart=ws
+    )
     ckpt = tmp_path / "run.pt"
 
     class Crash(Exception):
@@ -265,13 +287,15 @@ def test_stages_resume_from_the_last_finished_stage(tmp_path):
     stages.Setting.fit = crashing_fit
     try:
         with pytest.raises(Crash):
-            stages.chunked_arrival(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb",
-                                   until_fit=until, warmstart=ws)
+            stages.chunked_arrival(
+                st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until, warmstart=ws
+            )
     finally:
         stages.Setting.fit = real_fit
     assert len(list(tmp_path.glob("run.stage*.done.pt"))) == 2
-    model, res, _ = stages.chunked_arrival(st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb",
-                                           until_fit=until, warmstart=ws)
+    model, res, _ = stages.chunked_arrival(
+        st, Run(0, {"a": 1}, checkpoint=ckpt), 2, 0.5, "shrink_perturb", until_fit=until, warmstart=ws
+    )
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ref.state_dict().items())
     assert res.history == ref_res.history
     assert not list(tmp_path.glob("run.stage*"))  # cleaned up
@@ -298,8 +322,9 @@ def test_fit_until_stops_early_and_stays_stopped(tmp_path):
     model = st.model(0)
     res = st.fit(model, st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"), until=lambda r: r["epoch"] >= 3)
     assert len(res.history) == 3
-    again = st.fit(st.model(0), st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"),
-                   until=lambda r: r["epoch"] >= 3)  # resumed from the checkpoint: stops at once
+    again = st.fit(
+        st.model(0), st.full, 10, Run(0, {"x": 1}, checkpoint=tmp_path / "c.pt"), until=lambda r: r["epoch"] >= 3
+    )  # resumed from the checkpoint: stops at once
     assert again.history == res.history
 
 
@@ -310,8 +335,20 @@ def test_until_fit_phases_stop_at_the_train_accuracy_and_the_mlp_is_ash_and_adam
     from dataclasses import replace
 
     st = _setting()
-    st = replace(st, s={**st.s, "model": "mlp", "width": 16, "depth": 3, "until_fit": True, "pretrain_epochs": 8,
-                        "train_epochs": 8, "eval_last": 1}, fit_to={"train_acc": 0.6, "max_epochs": 8})
+    st = replace(
+        st,
+        s={
+            **st.s,
+            "model": "mlp",
+            "width": 16,
+            "depth": 3,
+            "until_fit": True,
+            "pretrain_epochs": 8,
+            "train_epochs": 8,
+            "eval_last": 1,
+        },
+        fit_to={"train_acc": 0.6, "max_epochs": 8},
+    )
     model = st.model(0)
     assert [type(m) for m in model.features[1]] == [torch.nn.Linear, torch.nn.ReLU] and len(model.features) == 3
     assert model.features[0][1].out_features == 16 and model.feat_dim == 16
@@ -331,12 +368,25 @@ def test_gap_table_pairs_seeds_and_gives_t_interval():
     warm = {0: 0.75, 1: 0.79, 2: 0.74}
     sp = {0: 0.79, 1: 0.80, 2: 0.77}
     for seed in fresh:
-        rows += [{"experiment": "optimizers", "arm": "adam", "phase": "fresh", "seed": seed, "base": True,
-                  "test/acc": fresh[seed]},
-                 {"experiment": "optimizers", "arm": "adam", "phase": "warm", "seed": seed, "base": True,
-                  "test/acc": warm[seed]},
-                 {"experiment": "remedies", "arm": "shrink_perturb", "phase": "warm", "seed": seed,
-                  "test/acc": sp[seed]}]
+        rows += [
+            {
+                "experiment": "optimizers",
+                "arm": "adam",
+                "phase": "fresh",
+                "seed": seed,
+                "base": True,
+                "test/acc": fresh[seed],
+            },
+            {
+                "experiment": "optimizers",
+                "arm": "adam",
+                "phase": "warm",
+                "seed": seed,
+                "base": True,
+                "test/acc": warm[seed],
+            },
+            {"experiment": "remedies", "arm": "shrink_perturb", "phase": "warm", "seed": seed, "test/acc": sp[seed]},
+        ]
     gaps = tables.gaps(pd.DataFrame(rows).assign(tlr=float("nan")), "adam").set_index("arm")
     d = pd.Series([warm[s] - fresh[s] for s in fresh])
     half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t(0.975, 2)
@@ -344,16 +394,19 @@ def test_gap_table_pairs_seeds_and_gives_t_interval():
     assert gaps.loc["adam", "ci_low"] == pytest.approx(d.mean() - half)
     assert gaps.loc["adam", "ci_high"] == pytest.approx(d.mean() + half)
     lost = sum(fresh.values()) / 3 - sum(warm.values()) / 3
-    assert gaps.loc["shrink_perturb", "recovered"] == pytest.approx((sum(sp.values()) / 3 - sum(warm.values()) / 3)
-                                                                    / lost)
+    assert gaps.loc["shrink_perturb", "recovered"] == pytest.approx(
+        (sum(sp.values()) / 3 - sum(warm.values()) / 3) / lost
+    )
     # a warm start that did not lose accuracy leaves nothing to recover
     better = pd.DataFrame(rows).assign(tlr=float("nan"))
     better.loc[(better.phase == "warm") & (better.experiment == "optimizers"), "test/acc"] = 0.9
     assert math.isnan(tables.gaps(better, "adam").set_index("arm").loc["shrink_perturb", "recovered"])
     # more base seeds than remedy seeds (warmstart.base_seeds): the remedy's row pairs only the
     # seeds it ran, its fresh mean and recovered share too; the base row keeps all of its own
-    extra = [{"experiment": "optimizers", "arm": "adam", "phase": phase, "seed": 3, "base": True, "test/acc": a}
-             for phase, a in (("fresh", 0.60), ("warm", 0.10))]
+    extra = [
+        {"experiment": "optimizers", "arm": "adam", "phase": phase, "seed": 3, "base": True, "test/acc": a}
+        for phase, a in (("fresh", 0.60), ("warm", 0.10))
+    ]
     more = tables.gaps(pd.DataFrame(rows + extra).assign(tlr=float("nan")), "adam").set_index("arm")
     assert more.loc["adam", "seeds"] == 4 and more.loc["shrink_perturb", "seeds"] == 3
     assert more.loc["shrink_perturb", "fresh"] == pytest.approx(sum(fresh.values()) / 3)
@@ -443,8 +496,20 @@ def _job_outputs(tmp, params, seed_groups, stage, *args):
     (where / "workflow/schemas").mkdir(parents=True)
     (where / "workflow/schemas/params.schema.yaml").symlink_to(SCHEMA)  # read beside params.yaml
     (where / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    cli.main([stage, "--params", str(where / "params.yaml"), *args, "--checkpoint", str(where / "ckpt"),
-              "--out", str(where / "out"), "--log", str(where / "job.log")])
+    cli.main(
+        [
+            stage,
+            "--params",
+            str(where / "params.yaml"),
+            *args,
+            "--checkpoint",
+            str(where / "ckpt"),
+            "--out",
+            str(where / "out"),
+            "--log",
+            str(where / "job.log"),
+        ]
+    )
     return where / "out"
 
 
@@ -453,8 +518,10 @@ def _same_outputs(seq, vm) -> list:
     Returns the sequential runs' epochs."""
     import json
 
-    files = {k: sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file()) for k, out in
-             (("seq", seq), ("vm", vm))}
+    files = {
+        k: sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file())
+        for k, out in (("seq", seq), ("vm", vm))
+    }
     assert files["vm"] == files["seq"] and any(f.endswith("metrics.json") for f in files["vm"])
     epochs = []
     for name in files["seq"]:
@@ -497,16 +564,29 @@ def test_seed_groups_write_what_sequential_runs_write(tmp_path, params, model, m
     ws = params["warmstart"]
     # the data: the file given, not its key
     ws.update(seeds=[0, 1, 2], base_seeds=[0, 1, 2], optimizers=["adam"], reset_modes=["nth"], reset_layers=[2])
-    ws["setup"].update(model=model, width=8 if model == "mlp" else 4, depth=1, blocks=1, batch_size=16,
-                       until_fit=True, pretrain_epochs=12, train_epochs=12, eval_last=1,
-                       lr={**ws["setup"]["lr"], "adam": 0.01})
+    ws["setup"].update(
+        model=model,
+        width=8 if model == "mlp" else 4,
+        depth=1,
+        blocks=1,
+        batch_size=16,
+        until_fit=True,
+        pretrain_epochs=12,
+        train_epochs=12,
+        eval_last=1,
+        lr={**ws["setup"]["lr"], "adam": 0.01},
+    )
     ws["until_fit"] = {"train_acc": 0.9, "max_epochs": 12}
     ws["diagnostics"]["enabled"] = False
     groups = []  # the seed groups trained: their sizes
     real_fit_many = engine.fit_many
-    monkeypatch.setattr(engine, "fit_many", lambda members, *a, **kw: (groups.append(len(members))
-                                                                       if kw["how"] == "vmap" else None)
-                        or real_fit_many(members, *a, **kw))
+    monkeypatch.setattr(
+        engine,
+        "fit_many",
+        lambda members, *a, **kw: (
+            (groups.append(len(members)) if kw["how"] == "vmap" else None) or real_fit_many(members, *a, **kw)
+        ),
+    )
     data = ["--data", str(tmp_path / "data.pt")]
     seq = _job_outputs(tmp_path, params, "sequential", "ws_optim", *data, "--optimizer", "adam")
     seq_reset = _job_outputs(tmp_path, params, "sequential", "ws_reset", *data, "--init", str(seq))

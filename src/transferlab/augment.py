@@ -17,7 +17,7 @@ A batch of one has no partner: it passes unmixed with lam = 1.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -67,8 +67,12 @@ def collage(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, classes: int
     y0, y1 = (cy - half_h).clamp(0, h), (cy + half_h).clamp(0, h)
     x0, x1 = (cx - half_w).clamp(0, w), (cx + half_w).clamp(0, w)
     rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
-    inside = ((rows >= y0.view(-1, 1, 1)) & (rows < y1.view(-1, 1, 1))
-              & (cols >= x0.view(-1, 1, 1)) & (cols < x1.view(-1, 1, 1)))  # [B, H, W]
+    inside = (
+        (rows >= y0.view(-1, 1, 1))
+        & (rows < y1.view(-1, 1, 1))
+        & (cols >= x0.view(-1, 1, 1))
+        & (cols < x1.view(-1, 1, 1))
+    )  # [B, H, W]
     lam = 1 - inside.flatten(1).float().mean(1)  # kept share [B]
     inside, partner, lam = inside.unsqueeze(1).to(x.device), partner.to(x.device), lam.to(x.device)
     return torch.where(inside, x[partner], x), _targets(y, partner, lam, classes), partner, lam
@@ -92,13 +96,13 @@ def crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = 
     gather per axis instead of a per-image PIL transform on the CPU.
     x [B, C, H, W] -> [B, C, H, W]; offsets and flips per image from `gen`."""
     b, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))                                   # [B, C, H+2p, W+2p]
+    padded = F.pad(x, (pad, pad, pad, pad))  # [B, C, H+2p, W+2p]
     oy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
     ox = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
     rows = (oy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * pad)
-    out = padded.gather(2, rows)                                              # [B, C, H, W+2p]
+    out = padded.gather(2, rows)  # [B, C, H, W+2p]
     cols = (ox.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
-    out = out.gather(3, cols)                                                 # [B, C, H, W]
+    out = out.gather(3, cols)  # [B, C, H, W]
     if flip:
         mirror = (torch.rand(b, generator=gen) < 0.5).to(x.device).view(b, 1, 1, 1)
         out = torch.where(mirror, out.flip(-1), out)

@@ -31,8 +31,10 @@ SESOI = 0.01
 # before any run. The sources say "as fresh" (all of it); at least half is the weakest reading of
 # "recovers the gap" that still excludes "recovers a little of it".
 SHARE = 0.5
-SHARE_WHY = ("two estimands: against the warm run it remedies (> 0: it recovers something), and the share of the "
-             f"base gap it recovers (Fieller's 95% interval) against {SHARE:.0%}, declared before any run")
+SHARE_WHY = (
+    "two estimands: against the warm run it remedies (> 0: it recovers something), and the share of the "
+    f"base gap it recovers (Fieller's 95% interval) against {SHARE:.0%}, declared before any run"
+)
 FULL_CIFAR10 = 5000  # training images per class of all of CIFAR-10
 
 
@@ -57,5 +59,6 @@ def source_fields(effect: SourceEffect | None, differs: str) -> dict:
     """Comparison fields: the source's effect where its setting matches, else why not."""
     if effect is None:
         return {}
-    return {"source": effect} if not differs else {"source_differs": f"{effect.value:+.3f} on {effect.setting}: "
-                                                                      f"{differs}"}
+    return (
+        {"source": effect} if not differs else {"source_differs": f"{effect.value:+.3f} on {effect.setting}: {differs}"}
+    )

@@ -23,8 +23,9 @@ def preset(argv=None) -> None:
 
     from . import params as P
 
-    ap = argparse.ArgumentParser(prog="transferlab preset",
-                                 description="Switch params.yaml to a preset (workflow/presets/<name>.yaml)")
+    ap = argparse.ArgumentParser(
+        prog="transferlab preset", description="Switch params.yaml to a preset (workflow/presets/<name>.yaml)"
+    )
     ap.add_argument("name")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args(argv)
@@ -57,14 +58,27 @@ def _file_writer(name: str, description: str, out: str, write_name: str, params:
     return tool
 
 
-dvc_yaml = _file_writer("dvc_yaml", "Write dvc.yaml from the stage declarations (commit the result)", "dvc.yaml",
-                        "dvcfile.write", params=True)
-snakemake_rules = _file_writer("snakemake_rules", "Write workflow/rules/stages.smk, every stage's Snakemake rule, "
-                               "from the stage declarations (commit the result)", "workflow/rules/stages.smk",
-                               "smkfile.write")
-plots_html = _file_writer("plots_html", "Write DVC's HTML page template with vega, vega-lite and vega-embed inlined "
-                          "(from Snakemake's bundled copies), so `dvc plots show` draws offline; .dvc/config names "
-                          "it (plots.html_template)", ".dvc/plots.html", "dvcfile.write_plots_html")
+dvc_yaml = _file_writer(
+    "dvc_yaml",
+    "Write dvc.yaml from the stage declarations (commit the result)",
+    "dvc.yaml",
+    "dvcfile.write",
+    params=True,
+)
+snakemake_rules = _file_writer(
+    "snakemake_rules",
+    "Write workflow/rules/stages.smk, every stage's Snakemake rule, from the stage declarations (commit the result)",
+    "workflow/rules/stages.smk",
+    "smkfile.write",
+)
+plots_html = _file_writer(
+    "plots_html",
+    "Write DVC's HTML page template with vega, vega-lite and vega-embed inlined "
+    "(from Snakemake's bundled copies), so `dvc plots show` draws offline; .dvc/config names "
+    "it (plots.html_template)",
+    ".dvc/plots.html",
+    "dvcfile.write_plots_html",
+)
 
 
 def shared_cache(argv=None) -> None:
@@ -72,20 +86,26 @@ def shared_cache(argv=None) -> None:
 
     from . import sharing
 
-    ap = argparse.ArgumentParser(prog="transferlab shared_cache",
-                                 description="Point this clone's DVC at a cache the group shares on this file "
-                                             "system (cache.dir in .dvc/config.local, cache.shared group, "
-                                             "cache.type links): outputs any clone committed are checked out "
-                                             "as links, not copied")
+    ap = argparse.ArgumentParser(
+        prog="transferlab shared_cache",
+        description="Point this clone's DVC at a cache the group shares on this file "
+        "system (cache.dir in .dvc/config.local, cache.shared group, "
+        "cache.type links): outputs any clone committed are checked out "
+        "as links, not copied",
+    )
     ap.add_argument("cache", help="the shared cache folder (created group-owned, mode 2775, if missing)")
     ap.add_argument("--group", help="the group that shares it (default: the group owning the folder, or its parent)")
-    ap.add_argument("--link", default="symlink", choices=sharing.LINK_TYPES,
-                    help="how outputs are checked out from the cache (default symlink: works across file systems)")
+    ap.add_argument(
+        "--link",
+        default="symlink",
+        choices=sharing.LINK_TYPES,
+        help="how outputs are checked out from the cache (default symlink: works across file systems)",
+    )
     a = ap.parse_args(argv)
     try:
         print(sharing.main(a.cache, a.group, a.link))
     except sharing.SharingError as e:
-        raise SystemExit(f"transferlab shared_cache: error: {e}")
+        raise SystemExit(f"transferlab shared_cache: error: {e}") from None
 
 
 TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, snakemake_rules, plots_html, shared_cache)}
@@ -94,8 +114,10 @@ TOOLS = {f.__name__: f for f in (validate, preset, dvc_yaml, snakemake_rules, pl
 def usage() -> str:
     from .registry import STAGES
 
-    return (f"usage: transferlab COMMAND [args] [--log FILE]\n  stages: {', '.join(STAGES)}\n"
-            f"  tools:  {', '.join(TOOLS)}\n`transferlab COMMAND --help` describes one.")
+    return (
+        f"usage: transferlab COMMAND [args] [--log FILE]\n  stages: {', '.join(STAGES)}\n"
+        f"  tools:  {', '.join(TOOLS)}\n`transferlab COMMAND --help` describes one."
+    )
 
 
 def _redirect_stderr(path: str, argv: list[str]) -> int:
@@ -117,8 +139,10 @@ def _redirect_stderr(path: str, argv: list[str]) -> int:
     os.close(fd)
     job = os.environ.get("SLURM_JOB_ID")
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
-    sys.stderr.write(f"=== {stamp} transferlab {argv[0]} on {socket.gethostname()}"
-                     f"{f' (SLURM job {job})' if job else ''} pid {os.getpid()}\n")
+    sys.stderr.write(
+        f"=== {stamp} transferlab {argv[0]} on {socket.gethostname()}"
+        f"{f' (SLURM job {job})' if job else ''} pid {os.getpid()}\n"
+    )
     sys.stderr.flush()
     return original
 
@@ -128,7 +152,7 @@ def _pop_log(argv: list[str]) -> tuple[list[str], str | None]:
         i = argv.index("--log")
         if i + 1 >= len(argv):
             raise SystemExit("--log needs a path")
-        return argv[:i] + argv[i + 2:], argv[i + 1]
+        return argv[:i] + argv[i + 2 :], argv[i + 1]
     return argv, None
 
 
@@ -171,10 +195,10 @@ def main(argv=None) -> None:
     except (ParamsError, DataError) as e:
         # Bad input: a clear message, no traceback, non-zero exit.
         say(f"transferlab {argv[0]}: error: {e}\n")
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     except Preempted as e:
         say(f"transferlab {argv[0]}: preempted by {e}\n")
-        raise SystemExit(EXIT_PREEMPTED)
+        raise SystemExit(EXIT_PREEMPTED) from None
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ def _imports(name: str) -> set[str]:
             found |= {a.name for a in node.names if a.name.split(".")[0] == "transferlab"}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""),
-                                                   name if is_package else name.rpartition(".")[0])
+                base = importlib.util.resolve_name(
+                    "." * node.level + (node.module or ""), name if is_package else name.rpartition(".")[0]
+                )
             else:
                 base = node.module or ""
             if base.split(".")[0] != "transferlab":
@@ -59,8 +60,12 @@ NOT_CODE = {"transferlab.stage", "transferlab.codedeps"}
 def declares_stages(name: str) -> bool:
     """Whether module `name` declares stages (an @stage decorator)."""
     tree = ast.parse(_module_file(name).read_text())
-    return any(isinstance(d, ast.Call) and getattr(d.func, "id", None) == "stage"
-               for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) for d in node.decorator_list)
+    return any(
+        isinstance(d, ast.Call) and getattr(d.func, "id", None) == "stage"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        for d in node.decorator_list
+    )
 
 
 @cache

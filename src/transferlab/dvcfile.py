@@ -22,12 +22,15 @@ HEADER = """\
 
 
 def render(params: dict) -> str:
-    from .registry import STAGES
     from .paths import REFERENCES_METRICS, SCORECARD_METRICS
+    from .registry import STAGES
     from .stages.aggregate import DVC_METRICS, DVC_PLOTS
 
-    doc = {"stages": {name: dvc_stage(st, params) for name, st in STAGES.items()},
-           "metrics": [SCORECARD_METRICS, REFERENCES_METRICS, *DVC_METRICS], "plots": DVC_PLOTS}
+    doc = {
+        "stages": {name: dvc_stage(st, params) for name, st in STAGES.items()},
+        "metrics": [SCORECARD_METRICS, REFERENCES_METRICS, *DVC_METRICS],
+        "plots": DVC_PLOTS,
+    }
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1 << 16)
 
 
@@ -51,8 +54,10 @@ def dvc_stage(st: Stage, params: dict) -> dict:
     if st.batch:  # the job's folder holds every item
         body["outs"] = [sub(st.out)]
     else:
-        body["outs"] = [{sub(p).rstrip("/"): {"cache": False}} if rel in st.uncached else sub(p).rstrip("/")
-                        for rel, p in zip(st.outputs, st.item_outputs())]
+        body["outs"] = [
+            {sub(p).rstrip("/"): {"cache": False}} if rel in st.uncached else sub(p).rstrip("/")
+            for rel, p in zip(st.outputs, st.item_outputs())
+        ]
     if not axes:
         return body
     if len(axes) == 1:

@@ -22,7 +22,7 @@ class Tables:
     tables: dict[str, pd.DataFrame]
 
     @classmethod
-    def read(cls, folder: Path) -> "Tables":
+    def read(cls, folder: Path) -> Tables:
         """The tables aggregate wrote; the extra tables through their index (tables.json), each
         checked against its md5 so that a stale or edited file is never plotted."""
         import json
@@ -33,8 +33,10 @@ class Tables:
         for name, md5 in json.loads((folder / "tables.json").read_text()).items():
             f = folder / "tables" / name
             if not f.is_file() or file_digest(f) != md5:
-                raise RuntimeError(f"{f}: missing or not the file its index {folder / 'tables.json'} names; "
-                                   "rerun the study's aggregate stage")
+                raise RuntimeError(
+                    f"{f}: missing or not the file its index {folder / 'tables.json'} names; "
+                    "rerun the study's aggregate stage"
+                )
             tables[name] = pd.read_csv(f)
         return cls(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "curves.csv"), tables)
 
@@ -51,6 +53,7 @@ def save(fig, out: Path, name: str) -> Path:
     """Write figure `name` as <out>/<name>.png (atomically, at most MAX_WIDTH_PX wide) and
     close it; returns the path."""
     import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
+
     dest = out / f"{name}.png"
     for ax in fig.axes:  # epochs are whole numbers: no tick at epoch 1.5
         if ax.get_xlabel() == "epoch":
@@ -59,8 +62,7 @@ def save(fig, out: Path, name: str) -> Path:
     # the saved width: the tight box plus savefig's pad_inches (0.1) on either side
     width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * 0.1
     with atomic_path(dest, ".png") as tmp:
-        fig.savefig(tmp, dpi=min(DPI, (MAX_WIDTH_PX - 1) / width_in), bbox_inches="tight", pad_inches=0.1,
-                    format="png")
+        fig.savefig(tmp, dpi=min(DPI, (MAX_WIDTH_PX - 1) / width_in), bbox_inches="tight", pad_inches=0.1, format="png")
     plt.close(fig)
     return dest
 
@@ -85,8 +87,12 @@ def mean_sd(values: pd.Series) -> str:
 
 
 def mean_sd_table(df: pd.DataFrame, by: list[str], col: str) -> str:
-    agg = df.groupby(by)[col].agg([mean_sd, "count"]).reset_index().rename(columns={"mean_sd": "mean ± sd",
-                                                                                  "count": "seeds"})
+    agg = (
+        df.groupby(by)[col]
+        .agg([mean_sd, "count"])
+        .reset_index()
+        .rename(columns={"mean_sd": "mean ± sd", "count": "seeds"})
+    )
     return agg.to_markdown(index=False)  # needs tabulate
 
 
@@ -102,6 +108,12 @@ def stand_in_note(labels: pd.Series, what: str) -> list[str]:
     """A loud line when a stand-in was used: the numbers are not about the real data/weights."""
     used = sorted(set(labels.dropna().astype(str)))
     stand = [u for u in used if "stand" in u.lower()]
-    return [f"> **{what}: {', '.join(used)}.**" + (" These are offline STAND-INS, not the real data/weights: "
-                                                  "the numbers test the pipeline, not the science." if stand else ""),
-            ""]
+    return [
+        f"> **{what}: {', '.join(used)}.**"
+        + (
+            " These are offline STAND-INS, not the real data/weights: the numbers test the pipeline, not the science."
+            if stand
+            else ""
+        ),
+        "",
+    ]

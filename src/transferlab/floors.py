@@ -25,8 +25,8 @@ reference is found under exactly the setting its baseline ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -43,7 +43,7 @@ def setting_text(setting: Setting) -> str:
 @dataclass(frozen=True)
 class Floor:
     value: float
-    why: str                   # where the number comes from: a source, or a reference and its scores
+    why: str  # where the number comes from: a source, or a reference and its scores
     lower_is_better: bool = False  # perplexity: the floor is a ceiling
     origin: str = "reference"  # "source" | "reference"
 
@@ -79,17 +79,17 @@ def cnn(model: dict) -> str:
 @dataclass(frozen=True)
 class SourceFloor:
     baseline: str
-    setting: Setting       # the setting the source ran: a baseline's setting must equal it
+    setting: Setting  # the setting the source ran: a baseline's setting must equal it
     value: float
-    why: str               # the source and its number
+    why: str  # the source and its number
 
 
 @dataclass(frozen=True)
 class FloorChange:
-    date: str              # ISO date of the change
+    date: str  # ISO date of the change
     baseline: str
-    setting: str           # setting_text of the floor's setting (for floors declared before settings: the data set)
-    value: float | None    # the floor from then on (None: removed)
+    setting: str  # setting_text of the floor's setting (for floors declared before settings: the data set)
+    value: float | None  # the floor from then on (None: removed)
     reason: str
 
 
@@ -99,9 +99,9 @@ class Baseline:
     floors fixed for it in advance and every dated change of those floors."""
 
     name: str
-    what: str     # the arm, in words
+    what: str  # the arm, in words
     metric: str
-    setting: Callable[..., Setting]   # (params, **where) -> the setting it ran
+    setting: Callable[..., Setting]  # (params, **where) -> the setting it ran
     lower_is_better: bool = False
     floors: tuple[SourceFloor, ...] = ()
     # Every change of a declared floor, oldest first: the declared floors must equal each key's
@@ -117,22 +117,46 @@ class Baseline:
 
 def keyed_by_setting(floors: tuple[SourceFloor, ...]) -> tuple[FloorChange, ...]:
     """The 2026-12-07 entries that keyed each declared floor by the source's setting (issue 38)."""
-    return tuple(FloorChange("2026-12-07", f.baseline, setting_text(f.setting), f.value,
-                             "keyed by the source's setting (issue 38); the value is the source's, unchanged")
-                 for f in floors)
+    return tuple(
+        FloorChange(
+            "2026-12-07",
+            f.baseline,
+            setting_text(f.setting),
+            f.value,
+            "keyed by the source's setting (issue 38); the value is the source's, unchanged",
+        )
+        for f in floors
+    )
 
 
 def own_run_floors_removed(name: str, *datasets: str) -> tuple[FloorChange, ...]:
     """The 2026-12-07 removal of the floors taken from this project's own runs (issue 38)."""
-    return tuple(FloorChange("2026-12-07", name, d, None, "a floor from this project's own baseline run less a "
-                             "slack (issue 38): replaced by the reference rule") for d in datasets)
+    return tuple(
+        FloorChange(
+            "2026-12-07",
+            name,
+            d,
+            None,
+            "a floor from this project's own baseline run less a slack (issue 38): replaced by the reference rule",
+        )
+        for d in datasets
+    )
 
 
 def setting_unrecorded(name: str, *datasets: str) -> tuple[FloorChange, ...]:
     """The 2026-12-07 removal of floors keyed by data set alone, whose source setting was not recorded."""
-    return tuple(FloorChange("2026-12-07", name, d, None, "keyed by data set only, and the source's setting (its "
-                             "labels per class) is not recorded here: a floor must name the setting it holds for; "
-                             "the references judge these sets at every size") for d in datasets)
+    return tuple(
+        FloorChange(
+            "2026-12-07",
+            name,
+            d,
+            None,
+            "keyed by data set only, and the source's setting (its "
+            "labels per class) is not recorded here: a floor must name the setting it holds for; "
+            "the references judge these sets at every size",
+        )
+        for d in datasets
+    )
 
 
 def undocumented_changes(source_floors: Iterable[SourceFloor], changes: Iterable[FloorChange]) -> list[str]:
@@ -143,8 +167,11 @@ def undocumented_changes(source_floors: Iterable[SourceFloor], changes: Iterable
         state[(change.baseline, change.setting)] = change.value
     declared = {(f.baseline, setting_text(f.setting)): f.value for f in source_floors}
     live = {k: v for k, v in state.items() if v is not None}
-    return sorted(f"{k[0]} ({k[1]}): declared {declared.get(k)}, last dated change {live.get(k)}"
-                  for k in declared.keys() | live.keys() if declared.get(k) != live.get(k))
+    return sorted(
+        f"{k[0]} ({k[1]}): declared {declared.get(k)}, last dated change {live.get(k)}"
+        for k in declared.keys() | live.keys()
+        if declared.get(k) != live.get(k)
+    )
 
 
 def source_floor(baseline: Baseline, setting: Setting) -> SourceFloor | None:
@@ -175,8 +202,10 @@ def reference_floor(baseline: Baseline, setting: Setting, references: pd.DataFra
 
 def reference_text(means: pd.DataFrame) -> str:
     """'logreg_pixels 0.938 (mean of 5 draws), knn_pixels 0.933 (...)' from per-reference mean and count."""
-    return ", ".join(f"{ref} {m:.3g}" + (f" (mean of {int(n)} draws)" if n > 1 else "") for ref, (m, n) in
-                     means[["mean", "count"]].iterrows())
+    return ", ".join(
+        f"{ref} {m:.3g}" + (f" (mean of {int(n)} draws)" if n > 1 else "")
+        for ref, (m, n) in means[["mean", "count"]].iterrows()
+    )
 
 
 def floor_for(baseline: Baseline, setting: Setting, references: pd.DataFrame | None) -> Floor | None:
@@ -222,13 +251,15 @@ class BaselineScore:
             return f"no floor for this setting: baseline {self.name} ({self.data}) has no reference and no source level"
         if not self.floor.clears(self.score):
             op = ">" if self.floor.lower_is_better else "<"
-            return (f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, "
-                    f"{self.floor.why})")
+            return (
+                f"baseline below its floor ({b.metric} {self.score:.3g} {op} {self.floor.value:.3g}, {self.floor.why})"
+            )
         return ""
 
     def text(self) -> str:
-        return f"{self.name} on {self.data}: {self.score:.3g}" + (f" (floor {self.floor})" if self.floor else
-                                                                  " (no floor)")
+        return f"{self.name} on {self.data}: {self.score:.3g}" + (
+            f" (floor {self.floor})" if self.floor else " (no floor)"
+        )
 
 
 def baseline(of: Baseline, results, values: Callable[[], pd.Series] | pd.Series, **where) -> BaselineScore:

@@ -18,9 +18,10 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger("transferlab")
 
@@ -109,16 +110,31 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict | None:
         return ck
     except torch.OutOfMemoryError:  # the device's trouble, not the file's
         raise
-    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, TypeError, ValueError,
-            AttributeError, ImportError, IndexError, KeyError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        RuntimeError,
+        zipfile.BadZipFile,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+    ) as e:
         aside = path.with_name(f"{path.name}.unreadable")
         n = 1
         while aside.exists():  # every earlier damaged copy is kept too
             n += 1
             aside = path.with_name(f"{path.name}.unreadable{n}")
         os.replace(path, aside)
-        log.warning("checkpoint %s cannot be read (%s: %s): moved to %s; this run starts from its beginning",
-                    path, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "", aside)
+        log.warning(
+            "checkpoint %s cannot be read (%s: %s): moved to %s; this run starts from its beginning",
+            path,
+            type(e).__name__,
+            str(e).splitlines()[0][:200] if str(e) else "",
+            aside,
+        )
         return None
 
 

@@ -3,7 +3,7 @@ the first n layers" means the first n blocks) and named linear `heads` on its ou
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,15 +29,16 @@ class Net(nn.Module):
 
 
 def _conv_block(cin: int, cout: int, pool: nn.Module) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True), pool)
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), pool
+    )
 
 
 def small_cnn(in_shape: tuple[int, int, int], width: int = 32) -> tuple[nn.Sequential, int]:
     c = in_shape[0]
     feats = nn.Sequential(
-        _conv_block(c, width, nn.MaxPool2d(2)),              # [B, w, H/2, W/2]
-        _conv_block(width, 2 * width, nn.MaxPool2d(2)),      # [B, 2w, H/4, W/4]
+        _conv_block(c, width, nn.MaxPool2d(2)),  # [B, w, H/2, W/2]
+        _conv_block(width, 2 * width, nn.MaxPool2d(2)),  # [B, 2w, H/4, W/4]
         _conv_block(2 * width, 4 * width, nn.AdaptiveAvgPool2d(1)),  # [B, 4w, 1, 1]
         nn.Sequential(nn.Flatten(), nn.Linear(4 * width, 4 * width), nn.ReLU(inplace=True)),  # [B, 4w]
     )
@@ -49,22 +50,24 @@ def mlp(in_shape: tuple[int, int, int], width: int = 256, depth: int = 2) -> tup
     freezing and layer resets count them). Ash & Adams' MLP on CIFAR-10: width 100, depth 2
     (3072-100-100-10)."""
     n_in = in_shape[0] * in_shape[1] * in_shape[2]
-    blocks = [nn.Sequential(nn.Flatten(), nn.Linear(n_in, width), nn.ReLU(inplace=True))]   # [B, width]
+    blocks = [nn.Sequential(nn.Flatten(), nn.Linear(n_in, width), nn.ReLU(inplace=True))]  # [B, width]
     blocks += [nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True)) for _ in range(depth - 1)]
     return nn.Sequential(*blocks), width
 
 
-def resnet(in_shape: tuple[int, int, int], width: int = 64, stages: int = 4,
-           blocks: int = 2) -> tuple[nn.Sequential, int]:
+def resnet(
+    in_shape: tuple[int, int, int], width: int = 64, stages: int = 4, blocks: int = 2
+) -> tuple[nn.Sequential, int]:
     """CIFAR-style ResNet (3x3 stem, no max-pool) for 28x28/32x32 inputs; resnet18 = width 64,
     4 stages of 2 BasicBlocks. Stage i has width * 2**i channels and stride 2 after the first."""
     from torchvision.models.resnet import BasicBlock  # here: torchvision costs every job 1.3 s to import
 
-    layers = [nn.Sequential(nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                            nn.ReLU(inplace=True))]
+    layers = [
+        nn.Sequential(nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+    ]
     cin = width
     for i in range(stages):
-        cout, stride = width * 2 ** i, (1 if i == 0 else 2)
+        cout, stride = width * 2**i, (1 if i == 0 else 2)
         down = None
         if stride != 1 or cin != cout:
             down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))

@@ -145,8 +145,9 @@ def schema(schema_path: str | Path = DEFAULT_SCHEMA, of_studies: tuple | None = 
     return full
 
 
-def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str = "params.yaml",
-             of_studies: tuple | None = None) -> dict:
+def validate(
+    params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str = "params.yaml", of_studies: tuple | None = None
+) -> dict:
     """Check `params` against the schema and cross-key rules; raise ParamsError naming each bad key.
     `of_studies`: the studies whose sections it holds (default: transferlab.catalog's)."""
     of_studies = studies() if of_studies is None else of_studies
@@ -156,8 +157,11 @@ def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str 
     problems = [line for line in dict.fromkeys(_describe(e, full) for e in errors) if line]
     train = params.get("train") if isinstance(params, dict) else None
     for key in MOVED_TO_RUN & set(train if isinstance(train, dict) else ()):
-        problems = [f"train.{key}: moved to run.{key} (how a job executes, which no stage declares, so "
-                    "changing it reruns nothing)", *(p for p in problems if not p.startswith(f"train.{key}"))]
+        problems = [
+            f"train.{key}: moved to run.{key} (how a job executes, which no stage declares, so "
+            "changing it reruns nothing)",
+            *(p for p in problems if not p.startswith(f"train.{key}")),
+        ]
     if not problems:
         problems = [problem for study in of_studies for problem in study.cross_checks(params)]
     if problems:
@@ -167,8 +171,11 @@ def validate(params: Any, schema_path: str | Path = DEFAULT_SCHEMA, source: str 
 
 def undefined_datasets(p: dict, refs: list[tuple[str, str]]) -> list[str]:
     """A problem for each (key, data set name) whose data set is not defined under `datasets`."""
-    return [f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})"
-            for key, name in refs if name not in p["datasets"]]
+    return [
+        f"{key}: {name!r} is not defined under datasets (defined: {', '.join(p['datasets'])})"
+        for key, name in refs
+        if name not in p["datasets"]
+    ]
 
 
 def load(path: str | Path = "params.yaml", schema_path: str | Path | None = None) -> dict:

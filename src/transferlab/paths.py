@@ -20,7 +20,7 @@ RECIPE_TRAIN = "results/recipe/{dataset}/train/{start}/{head}/s{seed}"  # start:
 # Study 4: warm starting. {phase}: pretrain (on the pretrain half), warm or fresh (full set).
 WS = "results/warmstart/{dataset}"
 # An arm's job trains its pretraining, warm and fresh runs seed by seed: .../s{seed}/{phase}
-WS_OPTIM = WS + "/optim/{optimizer}/s{seed}/{phase}"   # the setup.optimizer runs are the base runs
+WS_OPTIM = WS + "/optim/{optimizer}/s{seed}/{phase}"  # the setup.optimizer runs are the base runs
 WS_LENGTH = WS + "/length/e{epochs}/s{seed}/{phase}"
 WS_TRANSITION = WS + "/transition/g{gamma}/s{seed}"
 WS_STAGES = WS + "/stages/n{stages}_r{ratio}_{remedy}/s{seed}"

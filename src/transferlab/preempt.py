@@ -28,7 +28,7 @@ class StopSignals:
         self.received: str | None = None
         self._previous: dict = {}
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():  # signal.signal's rule
             self._previous = {s: signal.signal(s, self._handle) for s in PREEMPT_SIGNALS}
         return self

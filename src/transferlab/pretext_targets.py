@@ -7,7 +7,7 @@ Random draws come from the run's torch.Generator, so a resumed run replays them 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

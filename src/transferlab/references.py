@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -85,8 +85,10 @@ def image_scores(train: Split, test: Split) -> dict[str, float]:
 
 
 def rows(baseline: str, setting: str, metric: str, scores: dict[str, float], seed: int | None = None) -> list[dict]:
-    return [{"baseline": baseline, "setting": setting, "reference": name, "metric": metric,
-             "seed": seed, "value": value} for name, value in scores.items()]
+    return [
+        {"baseline": baseline, "setting": setting, "reference": name, "metric": metric, "seed": seed, "value": value}
+        for name, value in scores.items()
+    ]
 
 
 # ------------------------------------------------------------------ the n-gram language model
@@ -99,7 +101,7 @@ class KneserNey:
         self.order, self.vocab_size = order, vocab_size
         seq = list(tokens)
         # counts[n][(context, word)]: raw counts at the highest order, continuation counts below
-        grams = [Counter(tuple(seq[i - n:i + 1]) for i in range(n, len(seq))) for n in range(order)]
+        grams = [Counter(tuple(seq[i - n : i + 1]) for i in range(n, len(seq))) for n in range(order)]
         self.counts = [Counter() for _ in range(order)]
         self.counts[order - 1] = grams[order - 1]
         for n in range(order - 1):  # N1+(. w_{i-n..i}): distinct left extensions
@@ -121,7 +123,7 @@ class KneserNey:
     def prob(self, context: tuple[int, ...], word: int) -> float:
         p = 1.0 / self.vocab_size
         for n in range(min(self.order, len(context) + 1)):  # from unigrams up, each interpolating the one below
-            ctx = context[len(context) - n:] if n else ()
+            ctx = context[len(context) - n :] if n else ()
             total = self.context_total[n].get(ctx, 0)
             if total == 0:
                 continue  # an unseen context: the lower order's estimate stands
@@ -133,7 +135,7 @@ class KneserNey:
     def perplexity(self, tokens: list[int]) -> float:
         """exp of the mean negative log-probability of tokens[1:], each given those before it."""
         k = self.order - 1
-        nll = [-math.log(self.prob(tuple(tokens[max(0, i - k):i]), tokens[i])) for i in range(1, len(tokens))]
+        nll = [-math.log(self.prob(tuple(tokens[max(0, i - k) : i]), tokens[i])) for i in range(1, len(tokens))]
         return math.exp(sum(nll) / len(nll))
 
 
@@ -190,5 +192,4 @@ def whole_split(job, baseline) -> None:
     floors.Baseline."""
     ds = fmt.load(job.inputs["data"])
     setting = baseline.setting(with_data(job.params, ds))
-    write(rows(baseline.name, setting_text(setting), ACC, image_scores(ds.splits["train"], ds.splits["test"])),
-          job.out)
+    write(rows(baseline.name, setting_text(setting), ACC, image_scores(ds.splits["train"], ds.splits["test"])), job.out)

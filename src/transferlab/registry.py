@@ -6,17 +6,23 @@ nothing else."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 from .catalog import STUDIES
 from .stage import Stage
-from .study import declared_in
 from .stages import aggregate, data, references, report, scorecard
+from .study import declared_in
 
 # In pipeline order: data, the studies, then the tables and the report.
-MODULES: tuple[ModuleType, ...] = (data, *(m for study in STUDIES for m in study.stages),
-                                   aggregate, references, scorecard, report)
+MODULES: tuple[ModuleType, ...] = (
+    data,
+    *(m for study in STUDIES for m in study.stages),
+    aggregate,
+    references,
+    scorecard,
+    report,
+)
 
 
 def _stages() -> Iterator[tuple[ModuleType, Stage]]:

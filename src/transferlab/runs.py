@@ -20,9 +20,10 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -45,8 +46,7 @@ def _keep_unreadable(root: Path) -> None:
 
 
 def setup() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # OMP_NUM_THREADS is set per job by Snakemake (= the rule's threads) and SLURM jobs;
     # torch reads it at import. Deterministic kernels make CPU runs bitwise reproducible.
     # Debug mode "warn" = use_deterministic_algorithms(True, warn_only=True) without its import
@@ -105,10 +105,10 @@ class Settings:
     """How a job executes, not what it computes: params.yaml's `run` section. No stage declares
     it, so it is not in any stage's params view, run identity or checkpoint."""
 
-    device: str = "auto"    # auto | cpu | cuda
-    amp: bool = True        # bf16 autocast on CUDA; ignored on CPU
-    progress: bool = True   # a tqdm bar on stderr (the job's log)
-    threads: int = 0        # torch CPU threads; 0: leave torch's default
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    progress: bool = True  # a tqdm bar on stderr (the job's log)
+    threads: int = 0  # torch CPU threads; 0: leave torch's default
     # sequential: a job's seeds train one after another; vmap: as one vmapped model
     # (engine.fit_group) in the stages that support it (the warm-start arms), each seed's
     # outputs where its own run puts them, equal within float tolerance
@@ -118,7 +118,7 @@ class Settings:
     compile: bool = False
 
     @classmethod
-    def of(cls, params: dict, resources: str = "train") -> "Settings":
+    def of(cls, params: dict, resources: str = "train") -> Settings:
         """params' run section; threads 0 there means the CPUs the job's resource class asks for
         (resources.train.cpus, else 1): what Snakemake and SLURM give the job. DVC sets no
         thread count, and torch would use every core, summing in another order: the same
@@ -141,15 +141,15 @@ class Run:
     """One training run: what the engine needs to train it and where its outputs go."""
 
     seed: int
-    config: dict                    # what the run is: a checkpoint of another config is not resumed
-    dir: Path | None = None         # its outputs (moved into the job's folder once every run is done)
+    config: dict  # what the run is: a checkpoint of another config is not resumed
+    dir: Path | None = None  # its outputs (moved into the job's folder once every run is done)
     checkpoint: Path | None = None  # its engine checkpoint, after every epoch (and on preemption)
-    axes: dict = field(default_factory=dict)    # the job's and the item's axes, seed included
+    axes: dict = field(default_factory=dict)  # the job's and the item's axes, seed included
     inputs: dict[str, str] = field(default_factory=dict)  # its input files, by flag
     device: torch.device = torch.device("cpu")  # where it trains (run.device)
-    amp: bool = False               # bf16 autocast on CUDA
-    progress: bool = False          # a tqdm bar on stderr
-    compile: bool = False           # the training step's forward through torch.compile (engine.Compiled)
+    amp: bool = False  # bf16 autocast on CUDA
+    progress: bool = False  # a tqdm bar on stderr
+    compile: bool = False  # the training step's forward through torch.compile (engine.Compiled)
 
     @property
     def live_dir(self) -> Path | None:
@@ -160,7 +160,7 @@ class Run:
         """Finished by an earlier attempt: its metrics (written last) are there."""
         return self.dir is not None and (self.dir / "metrics.json").is_file()
 
-    def part(self, name: str) -> "Run":
+    def part(self, name: str) -> Run:
         """A part of this run with its own outputs (dir/name), checkpoint and identity, e.g. the
         pretraining, warm and fresh phases of a warm-start arm's seed."""
         ckpt = self.checkpoint.with_name(f"{self.checkpoint.stem}.{name}.pt") if self.checkpoint else None
@@ -171,10 +171,10 @@ class Run:
 class Job:
     """One job of a stage, as its command line and params describe it."""
 
-    stage: "Stage"
-    params: dict                    # the stage's view of params.yaml: all it may read
-    axes: dict                      # the job's axes, typed as params holds them
-    inputs: dict[str, str]          # by flag, as given (a batched input: its folder)
+    stage: Stage
+    params: dict  # the stage's view of params.yaml: all it may read
+    axes: dict  # the job's axes, typed as params holds them
+    inputs: dict[str, str]  # by flag, as given (a batched input: its folder)
     options: dict[str, str]
     out: Path
     checkpoint: Path | None
@@ -182,7 +182,7 @@ class Job:
     device: torch.device = torch.device("cpu")
 
     @classmethod
-    def parse(cls, stage: "Stage", argv: list[str]) -> "Job":
+    def parse(cls, stage: Stage, argv: list[str]) -> Job:
         from . import params as P
 
         a = vars(stage.parser().parse_args(argv))
@@ -191,9 +191,17 @@ class Job:
         axes = stage.typed_axes(full, a)
         view = stage.view(full, **{k: str(v) for k, v in axes.items()}) if full else {}
         settings = Settings.of(full, stage.resources)
-        return cls(stage, view, axes, {f: a[f] for f in stage.inputs}, {o: a[o] for o in stage.options},
-                   Path(a["out"]), Path(a["checkpoint"]) if a.get("checkpoint") else None, settings,
-                   settings.apply())
+        return cls(
+            stage,
+            view,
+            axes,
+            {f: a[f] for f in stage.inputs},
+            {o: a[o] for o in stage.options},
+            Path(a["out"]),
+            Path(a["checkpoint"]) if a.get("checkpoint") else None,
+            settings,
+            settings.apply(),
+        )
 
     def items(self) -> list[tuple[dict, str]]:
         """(axes, path under out) of every item; one item, at out itself, when nothing is batched."""
@@ -239,6 +247,7 @@ class Job:
             if path not in digests:
                 digests[path] = file_digest(path)
             return digests[path]
+
         for axes, rel in self.items():
             staging = root / "runs" / (rel or "run")
             if (staging / DONE).exists():
@@ -246,17 +255,30 @@ class Job:
                 continue
             inputs = self.item_inputs(axes)
             run_seed = axes.get("seed", seed)
-            config = {"stage": self.stage.name, "params": self.params, "axes": {**self.axes, **axes},
-                      "inputs": {f: digest(p) for f, p in inputs.items() if Path(p).is_file()}}
+            config = {
+                "stage": self.stage.name,
+                "params": self.params,
+                "axes": {**self.axes, **axes},
+                "inputs": {f: digest(p) for f, p in inputs.items() if Path(p).is_file()},
+            }
             torch.manual_seed(run_seed)
-            yield Run(run_seed, config, staging, root / f"{rel or 'run'}.pt", {**self.axes, **axes}, inputs,
-                      self.device, amp=self.settings.amp, progress=self.settings.progress,
-                      compile=self.settings.compile)
+            yield Run(
+                run_seed,
+                config,
+                staging,
+                root / f"{rel or 'run'}.pt",
+                {**self.axes, **axes},
+                inputs,
+                self.device,
+                amp=self.settings.amp,
+                progress=self.settings.progress,
+                compile=self.settings.compile,
+            )
 
     def _deliver(self) -> None:
         """Every run is done: move each one's outputs into the job's folder, drop the staging."""
         root = self.checkpoint
-        for axes, rel in self.items():
+        for _axes, rel in self.items():
             staging = root / "runs" / (rel or "run")
             (staging / DONE).unlink()
             dest = self.out / rel if rel else self.out

@@ -28,8 +28,8 @@ its numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -38,17 +38,52 @@ from .data.provenance import REAL_SOURCES
 from .floors import BaselineScore, reference_means, reference_text
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested")
-COLUMNS = ["claim", "study", "family", "statement", "source", "reported", "setting", "primary", "data", "kind", "measure",
-           "expected", "sign", "threshold", "effect", "ci_low", "ci_high", "n", "dropped", "paired",
-           "verdict", "verdict_unadjusted", "note", "same_as",
-           "p", "p_holm", "p_by",  # the row's test; adjusted within its family (Holm; Benjamini-Yekutieli)
-           "arms", "diverged", "capped",  # per arm: usable / diverged / capped seeds; the totals left out
-           "sesoi", "n80_sesoi", "n80_observed", "mde",  # power (see `power`)
-           "source_effect", "source_se", "source_verdict", "source_why",  # the source's own effect
-           "baseline", "baseline_score", "baseline_floor",
-           "interval_covers"]  # what each seed redraws, and what is one draw for all (study.Study.covers)
+COLUMNS = [
+    "claim",
+    "study",
+    "family",
+    "statement",
+    "source",
+    "reported",
+    "setting",
+    "primary",
+    "data",
+    "kind",
+    "measure",
+    "expected",
+    "sign",
+    "threshold",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "n",
+    "dropped",
+    "paired",
+    "verdict",
+    "verdict_unadjusted",
+    "note",
+    "same_as",
+    "p",
+    "p_holm",
+    "p_by",  # the row's test; adjusted within its family (Holm; Benjamini-Yekutieli)
+    "arms",
+    "diverged",
+    "capped",  # per arm: usable / diverged / capped seeds; the totals left out
+    "sesoi",
+    "n80_sesoi",
+    "n80_observed",
+    "mde",  # power (see `power`)
+    "source_effect",
+    "source_se",
+    "source_verdict",
+    "source_why",  # the source's own effect
+    "baseline",
+    "baseline_score",
+    "baseline_floor",
+    "interval_covers",
+]  # what each seed redraws, and what is one draw for all (study.Study.covers)
 ALPHA = 0.05  # each row's test: the level of its 95% interval
-POWER = 0.8   # the power the n80 and mde columns are computed for
+POWER = 0.8  # the power the n80 and mde columns are computed for
 MAX_SEEDS = 10_000  # n80 beyond this reads inf
 # The fewest usable paired seeds a row is scored on: the project's rule that no claim rests on
 # fewer than 5 seeds (a diverged or capped run does not count towards it)
@@ -146,20 +181,20 @@ class Comparison:
     # the runs the claim presupposes learned their task, each with its competence floor
     baselines: tuple[BaselineScore, ...] = ()
     source: SourceEffect | None = None  # the source's own effect, where its setting matches
-    source_differs: str = ""            # why the source's number is not compared here
+    source_differs: str = ""  # why the source's number is not compared here
 
 
 @dataclass(frozen=True)
 class Claim:
     id: str
     study: str
-    statement: str            # the claim, in a sentence
+    statement: str  # the claim, in a sentence
     source: str
-    reported: str             # what the source measured
-    measure: str              # what the effect is: "a - b of <metric>"
+    reported: str  # what the source measured
+    measure: str  # what the effect is: "a - b of <metric>"
     expect: Expect
-    settings: Callable[["Results"], Iterator[Comparison]]
-    why: str = ""             # why the expectation's threshold is what it is
+    settings: Callable[[Results], Iterator[Comparison]]
+    why: str = ""  # why the expectation's threshold is what it is
     # a claim this one presupposes ("closes the gap" needs a gap): unless that claim's primary
     # row reads reproduced after its family's correction, this claim's rows are "not tested"
     requires: str = ""
@@ -287,8 +322,10 @@ def power(expect: Expect, s: Sample, sesoi: float | None = None) -> tuple[float,
     inside = expect.sign == "=" and abs(s.effect) < m
     alternative, alpha = ("larger", ALPHA / 2) if inside else ("two-sided", ALPHA)
     distance = abs(m - abs(s.effect)) if expect.sign == "=" else abs(s.effect - m)
-    mde = float(analysis.solve_power(effect_size=None, alpha=alpha, power=POWER, alternative=alternative,
-                                     **{nobs: s.n})) * sd
+    mde = (
+        float(analysis.solve_power(effect_size=None, alpha=alpha, power=POWER, alternative=alternative, **{nobs: s.n}))
+        * sd
+    )
     planned = nan if sesoi is None else _seeds_for(analysis, sesoi, sd, "two-sided", nobs)
     return planned, _seeds_for(analysis, distance, sd, alternative, nobs), mde
 
@@ -304,7 +341,7 @@ def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[flo
     kept = [s.dropna().index for s in (a, warm, fresh)]
     seeds = sorted(set(kept[0]) & set(kept[1]) & set(kept[2]))
     dropped = len(set().union(*map(set, kept))) - len(seeds)
-    num = (a[seeds] - warm[seeds]).to_numpy(float)     # recovered, per seed
+    num = (a[seeds] - warm[seeds]).to_numpy(float)  # recovered, per seed
     den = (fresh[seeds] - warm[seeds]).to_numpy(float)  # the gap, per seed
     n = len(seeds)
     pairs = Sample(np.column_stack([num, den]) if n else np.empty((0, 2)), None, dropped)
@@ -321,7 +358,7 @@ def share_interval(a: pd.Series, warm: pd.Series, fresh: pd.Series) -> tuple[flo
         disc = 0.0
     if A <= 0 or disc < 0:
         return share, float("nan"), float("nan"), pairs
-    root = disc ** 0.5
+    root = disc**0.5
     return share, float((-B - root) / (2 * A)), float((-B + root) / (2 * A)), pairs
 
 
@@ -355,9 +392,11 @@ def _baseline_columns(comparison: Comparison) -> dict:
     b = comparison.baselines
     failing = next((x for x in b if x.failure()), None)
     shown = failing or (b[0] if b else None)
-    return {"baseline": "; ".join(x.text() for x in b),
-            "baseline_score": shown.score if shown else float("nan"),
-            "baseline_floor": shown.floor.value if shown and shown.floor else float("nan")}
+    return {
+        "baseline": "; ".join(x.text() for x in b),
+        "baseline_score": shown.score if shown else float("nan"),
+        "baseline_floor": shown.floor.value if shown and shown.floor else float("nan"),
+    }
 
 
 def _estimate(expect: Expect, c: Comparison, sesoi: float | None) -> dict:
@@ -367,14 +406,33 @@ def _estimate(expect: Expect, c: Comparison, sesoi: float | None) -> dict:
         share, low, high, pairs = share_interval(c.a, c.warm, c.b)
         # an unbounded share (the gap may be 0) has no interval, so no test can back a verdict
         p = share_p(pairs, expect.threshold) if np.isfinite(low) else nan
-        return {"effect": share, "ci_low": low, "ci_high": high, "n": len(pairs.x), "dropped": pairs.dropped,
-                "paired": True, "p": p, "n80_sesoi": nan, "n80_observed": nan, "mde": nan}
+        return {
+            "effect": share,
+            "ci_low": low,
+            "ci_high": high,
+            "n": len(pairs.x),
+            "dropped": pairs.dropped,
+            "paired": True,
+            "p": p,
+            "n80_sesoi": nan,
+            "n80_observed": nan,
+            "mde": nan,
+        }
     s = sample(c.a, c.b, c.paired)
     low, high = interval(s)
     n80_sesoi, n80_observed, mde = power(expect, s, sesoi)
-    return {"effect": s.effect, "ci_low": low, "ci_high": high, "n": s.n, "dropped": s.dropped,
-            "paired": s.y is None, "p": p_value(expect, s), "n80_sesoi": n80_sesoi, "n80_observed": n80_observed,
-            "mde": mde}
+    return {
+        "effect": s.effect,
+        "ci_low": low,
+        "ci_high": high,
+        "n": s.n,
+        "dropped": s.dropped,
+        "paired": s.y is None,
+        "p": p_value(expect, s),
+        "n80_sesoi": n80_sesoi,
+        "n80_observed": n80_observed,
+        "mde": mde,
+    }
 
 
 def _withheld(c: Comparison, n: int) -> list[str]:
@@ -392,19 +450,48 @@ def score(claim: Claim, c: Comparison) -> dict:
     expect = c.expect or claim.expect
     sesoi = claim.sesoi if c.kind == "difference" else None
     arms, diverged, capped = arm_counts(c.names, (c.a, c.b, c.warm))
-    row = {"claim": claim.id, "study": claim.study, "family": claim.study, "statement": claim.statement,
-           "source": claim.source, "reported": claim.reported, "setting": c.setting, "data": c.data, "kind": c.kind,
-           "measure": c.measure or claim.measure, "expected": str(expect), "sign": expect.sign,
-           "threshold": expect.threshold, **_baseline_columns(c), "arms": arms, "diverged": diverged,
-           "capped": capped, "sesoi": np.nan if sesoi is None else sesoi, "same_as": c.same_as,
-           "source_effect": c.source.value if c.source else np.nan,
-           "source_se": c.source.se if c.source and c.source.se is not None else np.nan,
-           "source_why": c.source.why if c.source else c.source_differs}
+    row = {
+        "claim": claim.id,
+        "study": claim.study,
+        "family": claim.study,
+        "statement": claim.statement,
+        "source": claim.source,
+        "reported": claim.reported,
+        "setting": c.setting,
+        "data": c.data,
+        "kind": c.kind,
+        "measure": c.measure or claim.measure,
+        "expected": str(expect),
+        "sign": expect.sign,
+        "threshold": expect.threshold,
+        **_baseline_columns(c),
+        "arms": arms,
+        "diverged": diverged,
+        "capped": capped,
+        "sesoi": np.nan if sesoi is None else sesoi,
+        "same_as": c.same_as,
+        "source_effect": c.source.value if c.source else np.nan,
+        "source_se": c.source.se if c.source and c.source.se is not None else np.nan,
+        "source_why": c.source.why if c.source else c.source_differs,
+    }
     nan = float("nan")
     if c.missing:
-        return {**row, "effect": nan, "ci_low": nan, "ci_high": nan, "n": 0, "dropped": 0, "paired": c.paired,
-                "verdict_unadjusted": "not tested", "note": c.missing, "p": nan, "n80_sesoi": nan,
-                "n80_observed": nan, "mde": nan, "source_verdict": ""}
+        return {
+            **row,
+            "effect": nan,
+            "ci_low": nan,
+            "ci_high": nan,
+            "n": 0,
+            "dropped": 0,
+            "paired": c.paired,
+            "verdict_unadjusted": "not tested",
+            "note": c.missing,
+            "p": nan,
+            "n80_sesoi": nan,
+            "n80_observed": nan,
+            "mde": nan,
+            "source_verdict": "",
+        }
     numbers = _estimate(expect, c, sesoi)
     verdict = expect.verdict(numbers["ci_low"], numbers["ci_high"])
     note = claim.why
@@ -415,8 +502,11 @@ def score(claim: Claim, c: Comparison) -> dict:
         note, verdict = "; ".join(withheld) + f" (the interval alone would read: {verdict})", "not tested"
     if diverged or capped:
         note = f"{diverged} diverged, {capped} capped run(s) (per arm: `arms`); " + note
-    source = (f"the source's setting differs: {c.source_differs}" if c.source_differs else
-              source_verdict(c.source, numbers["effect"], numbers["ci_low"], numbers["ci_high"]))
+    source = (
+        f"the source's setting differs: {c.source_differs}"
+        if c.source_differs
+        else source_verdict(c.source, numbers["effect"], numbers["ci_low"], numbers["ci_high"])
+    )
     return {**row, **numbers, "verdict_unadjusted": verdict, "note": note, "source_verdict": source}
 
 
@@ -474,20 +564,26 @@ def gate(card: pd.DataFrame, claims: list[Claim]) -> pd.DataFrame:
             hit = mine & (card[column] != "not tested")
             adjusted = "after its family's Holm correction" if column == "verdict" else "unadjusted"
             if column == "verdict":
-                card.loc[hit, "note"] = (f"no gap to recover: presupposes {where}, which reads {got} ({adjusted}; "
-                                         "the interval alone would read: " + card.loc[hit, column] + ")")
+                card.loc[hit, "note"] = (
+                    f"no gap to recover: presupposes {where}, which reads {got} ({adjusted}; "
+                    "the interval alone would read: " + card.loc[hit, column] + ")"
+                )
             card.loc[hit, column] = "not tested"
     return card
 
 
-def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
+def score_claims(claims: list[Claim], results: Results) -> pd.DataFrame:
     """Every claim's rows, adjusted within their families, gated, the declared rows marked. A
     claim none of whose settings the configuration runs still gets a row, saying so."""
     rows = []
     for claim in claims:
         found = [score(claim, c) for c in claim.settings(results)]
-        rows += found or [score(claim, Comparison("-", "-", pd.Series(dtype=float),
-                                                  missing="no setting of this claim in the configuration"))]
+        rows += found or [
+            score(
+                claim,
+                Comparison("-", "-", pd.Series(dtype=float), missing="no setting of this claim in the configuration"),
+            )
+        ]
     card = pd.DataFrame(rows)
     covers = {c.id: c.covers(results.params) if c.covers else "" for c in claims}
     card["interval_covers"] = card.claim.map(covers)
@@ -497,26 +593,52 @@ def score_claims(claims: list[Claim], results: "Results") -> pd.DataFrame:
     return card[COLUMNS]
 
 
-def baseline_table(claims: list[Claim], results: "Results") -> pd.DataFrame:
+def baseline_table(claims: list[Claim], results: Results) -> pd.DataFrame:
     """Every baseline the claims presuppose, once per setting: its mean score over seeds, n,
     its floor and whether it clears it, which claims rest on it, and where the floor comes from."""
     found: dict[tuple[str, str], dict] = {}
     for claim in claims:
         for comparison in claim.settings(results):
             for b in comparison.baselines:
-                row = found.setdefault((b.name, b.data), {
-                    "baseline": b.name, "data": b.setting["data"], "setting": b.data, "arm": b.baseline.what,
-                    "metric": b.baseline.metric, "score": b.score, "n": len(b.values),
-                    "floor": str(b.floor) if b.floor else "no floor for this setting",
-                    "origin": b.floor.origin if b.floor else "-",
-                    "references": _references(reference_means(b.name, b.setting, results.references)),
-                    "clears": "yes" if not b.failure() else "no" if b.floor and len(b.values) else "-",
-                    "why": b.floor.why if b.floor else "", "claims": []})
+                row = found.setdefault(
+                    (b.name, b.data),
+                    {
+                        "baseline": b.name,
+                        "data": b.setting["data"],
+                        "setting": b.data,
+                        "arm": b.baseline.what,
+                        "metric": b.baseline.metric,
+                        "score": b.score,
+                        "n": len(b.values),
+                        "floor": str(b.floor) if b.floor else "no floor for this setting",
+                        "origin": b.floor.origin if b.floor else "-",
+                        "references": _references(reference_means(b.name, b.setting, results.references)),
+                        "clears": "yes" if not b.failure() else "no" if b.floor and len(b.values) else "-",
+                        "why": b.floor.why if b.floor else "",
+                        "claims": [],
+                    },
+                )
                 if claim.id not in row["claims"]:
                     row["claims"].append(claim.id)
     rows = [{**r, "claims": ", ".join(r["claims"])} for r in found.values()]
-    return pd.DataFrame(rows, columns=["baseline", "data", "setting", "arm", "metric", "score", "n", "references",
-                                       "floor", "origin", "clears", "why", "claims"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "baseline",
+            "data",
+            "setting",
+            "arm",
+            "metric",
+            "score",
+            "n",
+            "references",
+            "floor",
+            "origin",
+            "clears",
+            "why",
+            "claims",
+        ],
+    )
 
 
 def _references(means: pd.DataFrame | None) -> str:
@@ -536,8 +658,10 @@ def _gated(values: pd.Series, seeds: pd.Series, diverged: pd.Series, capped: pd.
 
 def run_flags(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per run: diverged, and capped (a stop rule that its epoch cap beat: unconverged)."""
+
     def flag(column):
         return df[column].fillna(0).astype(bool) if column in df else pd.Series(False, index=df.index)
+
     diverged = flag(DIVERGED)
     return diverged, flag(RULE) & ~flag(CONVERGED) & ~diverged
 
@@ -548,8 +672,13 @@ class Results:
     `params` the configuration they ran, `references` the reference models on the same settings
     (transferlab.references; the baselines' floors read them)."""
 
-    def __init__(self, summary: dict[str, pd.DataFrame], curves: Callable[[str], pd.DataFrame], params: dict,
-                 references: pd.DataFrame | None = None):
+    def __init__(
+        self,
+        summary: dict[str, pd.DataFrame],
+        curves: Callable[[str], pd.DataFrame],
+        params: dict,
+        references: pd.DataFrame | None = None,
+    ):
         self.summary, self._curves, self.params = summary, curves, params
         self.references = references  # results/references.csv: the reference models' scores per setting
         self._curve_cache: dict[str, pd.DataFrame] = {}
@@ -575,10 +704,15 @@ class Results:
         if not len(curve):
             return pd.Series(dtype=float)
         runs = _select(self.summary.get(study, pd.DataFrame()), labels)
-        diverged, capped = (flag.groupby(runs["seed"]).any() for flag in run_flags(runs)) if len(runs) else \
-            (pd.Series(dtype=bool),) * 2
+        diverged, capped = (
+            (flag.groupby(runs["seed"]).any() for flag in run_flags(runs))
+            if len(runs)
+            else (pd.Series(dtype=bool),) * 2
+        )
+
         def per_run(flag):
             return curve["seed"].map(flag).fillna(False).astype(bool)
+
         out = _gated(curve["value"], curve["seed"], per_run(diverged), per_run(capped), fit)
         out.attrs.update(diverged=int(diverged.sum()), capped=int(capped.sum()))  # runs, not curve rows
         return out
@@ -597,8 +731,11 @@ def _select(df: pd.DataFrame, labels: dict) -> pd.DataFrame:
         if k not in df:
             return df.iloc[:0]
         col = df[k]
-        df = df[np.isclose(pd.to_numeric(col, errors="coerce"), v)] if isinstance(v, (int, float)) \
-            and not isinstance(v, bool) else df[col.astype(str) == str(v)]
+        df = (
+            df[np.isclose(pd.to_numeric(col, errors="coerce"), v)]
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            else df[col.astype(str) == str(v)]
+        )
     return df
 
 
@@ -610,15 +747,27 @@ def minus(a: pd.Series, b: pd.Series) -> pd.Series:
     return out
 
 
-def compare(setting: str, data: str, a: pd.Series, b: pd.Series | None, a_name: str, b_name: str = "",
-            warm: pd.Series | None = None, **fields) -> Comparison:
+def compare(
+    setting: str,
+    data: str,
+    a: pd.Series,
+    b: pd.Series | None,
+    a_name: str,
+    b_name: str = "",
+    warm: pd.Series | None = None,
+    **fields,
+) -> Comparison:
     """A comparison, or a "not tested" one naming the arm that did not run; `fields`: the rest
     of Comparison (kind, paired, expect, baselines, source, ...)."""
     arms = [(name, s) for name, s in ((a_name, a), (b_name, b), ("warm", warm)) if s is not None]
+
     def left_out(s: pd.Series) -> int:  # runs that ran but are no evidence (Results.values)
         return int(s.attrs.get("diverged", 0)) + (int(s.attrs.get("capped", 0)) if s.attrs.get("fit") else 0)
+
     absent = [name for name, s in arms if not s.notna().any() and not left_out(s)]
     gone = [name for name, s in arms if not s.notna().any() and left_out(s)]
-    missing = "; ".join(([f"not run in this configuration: {', '.join(absent)}"] if absent else [])
-                        + ([f"every run diverged or hit its cap: {', '.join(gone)}"] if gone else []))
+    missing = "; ".join(
+        ([f"not run in this configuration: {', '.join(absent)}"] if absent else [])
+        + ([f"every run diverged or hit its cap: {', '.join(gone)}"] if gone else [])
+    )
     return Comparison(setting, data, a, b, missing=missing, warm=warm, names=tuple(n for n, _ in arms), **fields)

@@ -60,8 +60,10 @@ def prepare_cache_dir(directory: Path, gid: int) -> None:
             os.chown(directory, -1, gid)
         os.chmod(directory, 0o2775)
     except PermissionError as e:
-        raise SharingError(f"{directory}: cannot make it group {grp.getgrgid(gid).gr_name}, mode 2775 ({e}); "
-                           "its owner (or a member of the group owning it) must run this once") from e
+        raise SharingError(
+            f"{directory}: cannot make it group {grp.getgrgid(gid).gr_name}, mode 2775 ({e}); "
+            "its owner (or a member of the group owning it) must run this once"
+        ) from e
 
 
 def configure(repo: Path, cache: Path, group: str | None = None, link: str = "symlink") -> list[list[str]]:
@@ -72,12 +74,15 @@ def configure(repo: Path, cache: Path, group: str | None = None, link: str = "sy
         raise SharingError(f"{repo}: no .dvc folder; expected a DVC project (a transferlab clone, or `dvc init`)")
     cache = cache.expanduser().resolve()
     if cache == (repo / ".dvc" / "cache").resolve():
-        raise SharingError(f"{cache}: this is the clone's own cache; "
-                           "expected a folder outside it that the group shares")
+        raise SharingError(
+            f"{cache}: this is the clone's own cache; expected a folder outside it that the group shares"
+        )
     prepare_cache_dir(cache, group_id(group, cache))
-    commands = [[dvc_executable(), "cache", "dir", "--local", str(cache)],
-                [dvc_executable(), "config", "--local", "cache.shared", "group"],
-                [dvc_executable(), "config", "--local", "cache.type", link]]
+    commands = [
+        [dvc_executable(), "cache", "dir", "--local", str(cache)],
+        [dvc_executable(), "config", "--local", "cache.shared", "group"],
+        [dvc_executable(), "config", "--local", "cache.type", link],
+    ]
     for cmd in commands:
         res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
         if res.returncode != 0:
@@ -88,8 +93,10 @@ def configure(repo: Path, cache: Path, group: str | None = None, link: str = "sy
 def existing_outputs_note(repo: Path) -> str:
     """What to run next where this clone already has outputs (copies, not links)."""
     if (repo / "dvc.lock").exists():
-        return ("outputs already here stay copies until `dvc checkout --relink` (or `dvc commit -f` for ones "
-                "not yet in the cache) links them")
+        return (
+            "outputs already here stay copies until `dvc checkout --relink` (or `dvc commit -f` for ones "
+            "not yet in the cache) links them"
+        )
     return "nothing is committed yet: `dvc commit -f` after a run puts its outputs in the shared cache"
 
 
@@ -101,6 +108,7 @@ def describe(cache: Path) -> str:
 def main(cache: str, group: str | None, link: str, repo: str = ".") -> str:
     root = Path(repo).resolve()
     configure(root, Path(cache), group, link)
-    return (f"DVC cache: {describe(Path(cache).expanduser().resolve())}, shared with the group, "
-            f"outputs checked out as {link}s (in {root / '.dvc/config.local'}); {existing_outputs_note(root)}")
-
+    return (
+        f"DVC cache: {describe(Path(cache).expanduser().resolve())}, shared with the group, "
+        f"outputs checked out as {link}s (in {root / '.dvc/config.local'}); {existing_outputs_note(root)}"
+    )

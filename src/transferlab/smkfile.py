@@ -15,11 +15,11 @@ from pathlib import Path
 from .io import atomic_write_text
 from .stage import AXIS, Stage, fill
 
-
 HEADER = """\
 # Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in each study's
 # folder, src/transferlab/studies/<study>/, the studies listed in transferlab.catalog, and in
-# src/transferlab/stages/; `transferlab.registry` collects them): edit those and render again; tests fail when this file differs from a fresh rendering.
+# src/transferlab/stages/; `transferlab.registry` collects them): edit those and render again;
+# tests fail when this file differs from a fresh rendering.
 # rule name = DVC stage = `transferlab` command = function. Each rule's inputs include the source
 # files the stage runs, so a code change reruns exactly its dependents (as in dvc.yaml). What
 # params.yaml decides is filled in by the stage_* helpers of rules/common.smk.
@@ -49,29 +49,30 @@ def rule(st) -> str:
     lines += [f"rule {name}:", "    input:", f'        **stage_inputs("{name}"),']
     if st.gather:
         lines.append(f'        gathered=stage_gathered("{name}"),')
-    lines += ["    output:", f'        stage_outputs("{name}"),',
-              "    params:", f'        values=stage_values("{name}"),', f'        command=stage_command("{name}"),',
-              "    log:", f'        stage_log("{name}"),']
+    # the directives in snakefmt's order (the test command checks the rendered file with it)
+    lines += ["    output:", f'        stage_outputs("{name}"),', "    log:", f'        stage_log("{name}"),']
     if st.grid:
         lines += ["    wildcard_constraints:", f'        **stage_constraints("{name}"),']
+    if st.priority:
+        lines.append(f"    priority: {st.priority}")
     if st.resources == "local":
         lines.append("    localrule: True")
     if st.resources == "light":
         # light jobs (subsampling) form one group: the cluster profile bundles them into few
         # submissions (group-components), so seconds-long jobs do not each wait in the queue
-        lines.append('    group: "light"')
-    lines += [f"    threads: {THREADS[st.resources]}"]
-    if st.priority:
-        lines.append(f"    priority: {st.priority}")
-    lines += ["    resources:", f'        **res("{st.resources}"),', "    shell:", '        "{params.command}"']
+        lines += ["    group:", '        "light"']
+    lines += [f"    threads: {THREADS[st.resources]}", "    resources:", f'        **res("{st.resources}"),']
+    lines += ["    params:", f'        values=stage_values("{name}"),', f'        command=stage_command("{name}"),']
+    lines += ["    shell:", '        "{params.command}"']
     return "\n".join(lines)
 
 
 def _wrapped(text: str, width: int = 110, subsequent_indent: str = "") -> list[str]:
     import textwrap
 
-    return textwrap.wrap(text, width, subsequent_indent=subsequent_indent, break_long_words=False,
-                         break_on_hyphens=False) or [""]
+    return textwrap.wrap(
+        text, width, subsequent_indent=subsequent_indent, break_long_words=False, break_on_hyphens=False
+    ) or [""]
 
 
 def render() -> str:

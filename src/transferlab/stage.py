@@ -28,9 +28,9 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Callable, Iterator
 
 PARAM_REF = re.compile(r"\$\{([\w.]+)\}")
 AXIS = re.compile(r"(?<!\$)\{(\w+)\}")
@@ -63,19 +63,19 @@ def fill(template: str, values: dict) -> str:
 @dataclass(frozen=True)
 class Stage:
     func: Callable
-    params: tuple[str, ...] = ()           # params keys it reads ("{axis}" filled per job)
+    params: tuple[str, ...] = ()  # params keys it reads ("{axis}" filled per job)
     grid: dict[str, str | tuple] = field(default_factory=dict)  # job axis -> params key of its values, or the values
     batch: dict[str, str] = field(default_factory=dict)  # item axis -> params key of its values
-    item: str = ""                         # an item's folder (or file) under out, e.g. "s{seed}"
-    inputs: dict[str, str] = field(default_factory=dict)   # flag -> path template, passed as --flag PATH
-    needs: tuple[str, ...] = ()            # more input templates, not on the command line
+    item: str = ""  # an item's folder (or file) under out, e.g. "s{seed}"
+    inputs: dict[str, str] = field(default_factory=dict)  # flag -> path template, passed as --flag PATH
+    needs: tuple[str, ...] = ()  # more input templates, not on the command line
     gather: Gather | None = None
-    out: str = ""                          # --out PATH: the job's folder (or file)
-    outputs: tuple[str, ...] = ("",)       # per item (or per job): "" = the item itself, "x/" = a folder,
+    out: str = ""  # --out PATH: the job's folder (or file)
+    outputs: tuple[str, ...] = ("",)  # per item (or per job): "" = the item itself, "x/" = a folder,
     #                                        Root(path): a path from the repository root
-    uncached: tuple[str, ...] = ()         # outputs DVC keeps in git, not its cache (small metrics)
+    uncached: tuple[str, ...] = ()  # outputs DVC keeps in git, not its cache (small metrics)
     options: dict[str, str] = field(default_factory=dict)  # fixed flags, e.g. the report's --results
-    checkpoint: bool = False               # training: --checkpoint checkpoints/<out> (per-run state)
+    checkpoint: bool = False  # training: --checkpoint checkpoints/<out> (per-run state)
     resources: str = "train"
     # Snakemake's job priority (higher: scheduled first among ready jobs): the head of a long
     # chain of one-job stages, so that it does not end up running alone at the pipeline's end.
@@ -198,8 +198,9 @@ class Stage:
             match = [v for v in values if str(v) == given[axis]]
             if not match:
                 src = self.grid[axis]
-                raise ParamsError(f"--{axis} {given[axis]!r}: not one of {src if isinstance(src, str) else 'the'} "
-                                  f"values {values}")
+                raise ParamsError(
+                    f"--{axis} {given[axis]!r}: not one of {src if isinstance(src, str) else 'the'} values {values}"
+                )
             axes[axis] = match[0]
         return axes
 

@@ -7,10 +7,10 @@ catalog (docs/adding-a-study.md walks through it; tests/test_toy_study.py does i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -22,8 +22,11 @@ from .tables import Plot
 
 def declared_in(module: ModuleType) -> list[Stage]:
     """The stages a module declares (@stage), in its order."""
-    return [f.stage for f in vars(module).values()
-            if callable(f) and isinstance(getattr(f, "stage", None), Stage) and f.__module__ == module.__name__]
+    return [
+        f.stage
+        for f in vars(module).values()
+        if callable(f) and isinstance(getattr(f, "stage", None), Stage) and f.__module__ == module.__name__
+    ]
 
 
 def no_tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -44,12 +47,12 @@ def section_schema(study_file: str) -> dict:
 
 @dataclass(frozen=True)
 class Study:
-    name: str                              # its params section and results/<name>
-    stages: tuple[ModuleType, ...]         # the modules declaring its stages (@stage), in pipeline order
+    name: str  # its params section and results/<name>
+    stages: tuple[ModuleType, ...]  # the modules declaring its stages (@stage), in pipeline order
     # --- its tables (the aggregate stage): labels naming an arm (joined by "/"), besides phase
     group: list[str]
-    headline: dict[str, str]               # its DVC metrics: phase -> the one metric of each arm (mean over seeds)
-    plots: tuple[Plot, ...] = ()           # its DVC plots
+    headline: dict[str, str]  # its DVC metrics: phase -> the one metric of each arm (mean over seeds)
+    plots: tuple[Plot, ...] = ()  # its DVC plots
     # the report's extra tables: (params, root, runs, summary) -> {name: df}, and the files
     # besides its runs' metrics they read (params -> paths)
     tables: Callable[[dict, Path, list[dict], pd.DataFrame], dict[str, pd.DataFrame]] = no_tables

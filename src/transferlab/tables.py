@@ -4,11 +4,10 @@ aggregate stage through its plug-in (transferlab.study.Study)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
-
 
 # The Vega-Lite template DVC draws the curve plots with: one line per arm (colour), one dash
 # per revision (`dvc plots diff`), from long-format data (x, arm, y).
@@ -29,13 +28,26 @@ class Plot:
 def curve_plot(study: str, phase: str, metric: str, label: str) -> Plot:
     """Per-epoch `metric` of `phase`, mean over seeds, one line per arm: rows (epoch, arm, y)."""
     y = metric.replace("/", "_")
-    spec = {"template": ARMS_TEMPLATE, "x": "epoch", "y": y, "title": f"{study}: {phase}, {label}",
-            "x_label": "epoch", "y_label": label}
+    spec = {
+        "template": ARMS_TEMPLATE,
+        "x": "epoch",
+        "y": y,
+        "title": f"{study}: {phase}, {label}",
+        "x_label": "epoch",
+        "y_label": label,
+    }
 
     def data(summary, curves, tables):
         c = curves[(curves.phase == phase) & (curves.metric == metric)]
-        return (c.groupby(["epoch", ARM], sort=False)["value"].mean().round(6).rename(y).reset_index()
-                .rename(columns={ARM: "arm"}))
+        return (
+            c.groupby(["epoch", ARM], sort=False)["value"]
+            .mean()
+            .round(6)
+            .rename(y)
+            .reset_index()
+            .rename(columns={ARM: "arm"})
+        )
+
     return Plot(f"{phase}_{y}", spec, data)
 
 
@@ -47,5 +59,5 @@ def ci95(x: pd.Series) -> tuple[float, float, float, int]:
     n, m = len(x), float(x.mean())
     if n < 2:
         return m, float("nan"), float("nan"), n
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / n ** 0.5)
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / n**0.5)
     return m, m - half, m + half, n

@@ -5,9 +5,9 @@ studies; the studies import this, never those."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,8 +27,15 @@ def prepare_data(ds: fmt.Dataset, train_cfg: dict, seed: int, device):
     return to_dev(train), to_dev(val), to_dev(ds.splits["test"]), stats
 
 
-def new_model(name: str | dict, ds: fmt.Dataset, heads: dict[str, int], seed: int, device: torch.device,
-              init: str | Path | None = None, **model_kwargs) -> models.Net:
+def new_model(
+    name: str | dict,
+    ds: fmt.Dataset,
+    heads: dict[str, int],
+    seed: int,
+    device: torch.device,
+    init: str | Path | None = None,
+    **model_kwargs,
+) -> models.Net:
     """A fresh model seeded by `seed` (optionally with a pretrained extractor, contract-checked)
     on `device`. `name`: a model's name or a params spec {name, width, ...}; the spec's other
     keys and `model_kwargs` go to the model's builder."""
@@ -54,8 +61,15 @@ def keep_best(model: torch.nn.Module, res: engine.FitResult) -> None:
         model.load_state_dict(res.best["model"])
 
 
-def fit_head(model: models.Net, task: engine.Task, train_features: engine.DeviceData,
-             val_features: engine.DeviceData | None, cfg: engine.FitConfig, run: Run, **fit_kwargs):
+def fit_head(
+    model: models.Net,
+    task: engine.Task,
+    train_features: engine.DeviceData,
+    val_features: engine.DeviceData | None,
+    cfg: engine.FitConfig,
+    run: Run,
+    **fit_kwargs,
+):
     """Train only `model`'s heads on features of its frozen extractor ([N, D] as data), then
     check the extractor unchanged. Returns the fit result and the head-only Net (it shares
     `model.heads`, so training it trains model's head)."""
@@ -74,14 +88,15 @@ def load_extractor(model: models.Net, path: str | Path) -> dict:
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not k.startswith("heads.")]
     if bad_missing or unexpected:
-        raise RuntimeError(f"{path}: extractor does not fit the model: missing {bad_missing}, "
-                           f"unexpected {unexpected}")
+        raise RuntimeError(f"{path}: extractor does not fit the model: missing {bad_missing}, unexpected {unexpected}")
     return ck
 
 
 def save_model(model, out: Path, run_config: dict, stats) -> None:
-    atomic_torch_save({"model": model.state_dict(), "config": run_config,
-                       "normalization": {"mean": stats[0], "std": stats[1]}}, out / "model.pt")
+    atomic_torch_save(
+        {"model": model.state_dict(), "config": run_config, "normalization": {"mean": stats[0], "std": stats[1]}},
+        out / "model.pt",
+    )
 
 
 def save_run(run: Run, model, stats, res: engine.FitResult, summary: dict) -> None:
@@ -107,8 +122,17 @@ class TestEachEpoch(engine.Hooks):
 # convergence (L-BFGS until the gradient's largest component is under tol), never for a fixed
 # handful of steps. 1e-4 is scikit-learn's default tolerance; max_iter only bounds the cost, and
 # a fit that reaches it says so (converged False) instead of passing as done.
-def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 1000,
-               tol: float = 1e-4, seed: int = 0, standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def fit_logreg(
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    *,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    seed: int = 0,
+    standardize: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(weight [n_classes, D], bias [n_classes], info) of an L2-regularized logistic regression
     (scikit-learn, L-BFGS; `C`: inverse regularization strength) on feats [N, D]. With
     `standardize` it is fit on standardized features and folded into weights that act on the
@@ -140,8 +164,11 @@ def fit_logreg(feats: torch.Tensor, labels: torch.Tensor, n_classes: int, *, C: 
     b = np.full(n_classes, -1e4)
     w[clf.classes_] = coef / sigma
     b[clf.classes_] = icpt - (coef / sigma) @ mu
-    return (torch.tensor(w, dtype=torch.float32), torch.tensor(b, dtype=torch.float32),
-            {"iterations": iterations, "converged": iterations < max_iter})
+    return (
+        torch.tensor(w, dtype=torch.float32),
+        torch.tensor(b, dtype=torch.float32),
+        {"iterations": iterations, "converged": iterations < max_iter},
+    )
 
 
 def _linear_readout(head: torch.nn.Module) -> tuple[torch.nn.Linear, list[torch.nn.Module]]:
@@ -155,9 +182,19 @@ def _linear_readout(head: torch.nn.Module) -> tuple[torch.nn.Linear, list[torch.
     return linear, readout
 
 
-def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceData, val: engine.DeviceData | None,
-                    run: Run, *, C: float, max_iter: int, tol: float, standardize: bool = True,
-                    hooks: engine.Hooks | None = None) -> engine.FitResult:
+def fit_linear_head(
+    model: models.Net,
+    task: engine.Task,
+    train: engine.DeviceData,
+    val: engine.DeviceData | None,
+    run: Run,
+    *,
+    C: float,
+    max_iter: int,
+    tol: float,
+    standardize: bool = True,
+    hooks: engine.Hooks | None = None,
+) -> engine.FitResult:
     """Fit `model`'s linear "main" head to convergence on its frozen extractor's features
     (fit_logreg), the extractor checked unchanged. The result's one history row holds train
     and validation loss/accuracy; its stop says whether L-BFGS converged ("fit") or ran out
@@ -165,23 +202,35 @@ def fit_linear_head(model: models.Net, task: engine.Task, train: engine.DeviceDa
     before = engine.state_of([model.features])
     linear, readout = _linear_readout(model.heads["main"])
     train_features = engine.feature_data(torch.nn.Sequential(model.features, *readout), train)  # [N, D]
-    w, b, info = fit_logreg(train_features.images, train.labels, linear.out_features, C=C, max_iter=max_iter,
-                            tol=tol, seed=run.seed, standardize=standardize)
+    w, b, info = fit_logreg(
+        train_features.images,
+        train.labels,
+        linear.out_features,
+        C=C,
+        max_iter=max_iter,
+        tol=tol,
+        seed=run.seed,
+        standardize=standardize,
+    )
     with torch.no_grad():
         linear.weight.copy_(w.to(linear.weight.device))
         linear.bias.copy_(b.to(linear.bias.device))
     engine.assert_unchanged(before, [model.features])
-    row = {"epoch": 1, **{f"train/{k}": v for k, v in engine.evaluate(model, task, train).items()},
-           "lbfgs/iterations": float(info["iterations"])}
+    row = {
+        "epoch": 1,
+        **{f"train/{k}": v for k, v in engine.evaluate(model, task, train).items()},
+        "lbfgs/iterations": float(info["iterations"]),
+    }
     if val is not None:
         row.update({f"val/{k}": v for k, v in engine.evaluate(model, task, val).items()})
     if hooks is not None:  # e.g. TestEachEpoch: the one "epoch" gets the rows a trained run's would
         row.update(hooks.epoch_metrics(model, 1))
-    result = engine.FitResult(history=[row], live=engine.Live(run.live_dir),
-                              extra={"frozen_unchanged": 1.0})
-    result.stop = ({"reason": "fit", "epoch": 1, "detail": f"L-BFGS converged in {info['iterations']} iterations"}
-                   if info["converged"] else
-                   {"reason": "cap", "epoch": 1, "detail": f"L-BFGS stopped at max_iter={max_iter} unconverged"})
+    result = engine.FitResult(history=[row], live=engine.Live(run.live_dir), extra={"frozen_unchanged": 1.0})
+    result.stop = (
+        {"reason": "fit", "epoch": 1, "detail": f"L-BFGS converged in {info['iterations']} iterations"}
+        if info["converged"]
+        else {"reason": "cap", "epoch": 1, "detail": f"L-BFGS stopped at max_iter={max_iter} unconverged"}
+    )
     engine.mark_chance(result, task, len(train))
     return result
 
@@ -216,8 +265,13 @@ def fit_phases(job, phases: list[Phase], task: engine.Task, test: engine.DeviceD
             for phase in phases:
                 members = [phase.start(run, part) for run in runs if (part := phase.part_of(run)) is not None]
                 checkpoint = job.checkpoint / f"seed_group.{phase.name or 'train'}.pt" if job.checkpoint else None
-                results = engine.fit_many(members, task, phase.cfg, how="vmap", test=test, until=phase.until,
-                                          checkpoint=checkpoint) if members else []
+                results = (
+                    engine.fit_many(
+                        members, task, phase.cfg, how="vmap", test=test, until=phase.until, checkpoint=checkpoint
+                    )
+                    if members
+                    else []
+                )
                 for member, result in zip(members, results):
                     phase.write(member, result)
         return

@@ -17,8 +17,9 @@ def copy_pipeline(dest: Path, params: dict | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dvc.yaml", dest / "dvc.yaml")
     shutil.copytree(REPO / "workflow", dest / "workflow", dirs_exist_ok=True)
-    shutil.copytree(REPO / "src", dest / "src", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", dest / "src", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     if params is None:
         shutil.copy(REPO / "params.yaml", dest / "params.yaml")
     else:

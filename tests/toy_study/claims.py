@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ...claims import ACC, with_sesoi
 from ...floors import baseline
@@ -12,15 +12,31 @@ from .baselines import CENTROID
 
 def _centroid_vs_majority(r: Results) -> Iterator[Comparison]:
     centroid = r.values("toy", ACC, phase="fit", arm="centroid")
-    yield compare("nearest centroid vs majority class", r.dataset(r.params["toy"]["dataset"]), centroid,
-                  r.values("toy", ACC, phase="fit", arm="majority"), "centroid", "majority",
-                  baselines=(baseline(CENTROID, r, centroid),))
+    yield compare(
+        "nearest centroid vs majority class",
+        r.dataset(r.params["toy"]["dataset"]),
+        centroid,
+        r.values("toy", ACC, phase="fit", arm="majority"),
+        "centroid",
+        "majority",
+        baselines=(baseline(CENTROID, r, centroid),),
+    )
 
 
-CLAIMS = with_sesoi([
-    Claim("toy.centroid_beats_majority", "toy", "Nearest centroid beats predicting the majority class.",
-          "docs/adding-a-study.md", "well above chance", "centroid - majority, test acc.", Expect(">"),
-          _centroid_vs_majority)])
+CLAIMS = with_sesoi(
+    [
+        Claim(
+            "toy.centroid_beats_majority",
+            "toy",
+            "Nearest centroid beats predicting the majority class.",
+            "docs/adding-a-study.md",
+            "well above chance",
+            "centroid - majority, test acc.",
+            Expect(">"),
+            _centroid_vs_majority,
+        )
+    ]
+)
 
 
 COVERS = "per seed: the half of the training split drawn; not covered: the data set's split (one draw)"

@@ -32,9 +32,16 @@ def labels(p: dict, a: dict) -> dict:
     return {"phase": "fit", "dataset": p["toy"]["dataset"], "arm": a["arm"], "seed": a["seed"]}
 
 
-@stage(params=("toy",), batch={"arm": "toy.arms", "seed": "toy.seeds"},
-       inputs={"data": "data/prepared/${toy.dataset}.pt"}, runs="results/toy/${toy.dataset}/{arm}/s{seed}",
-       outputs=("metrics.json",), checkpoint=True, resources="light", labels=labels)
+@stage(
+    params=("toy",),
+    batch={"arm": "toy.arms", "seed": "toy.seeds"},
+    inputs={"data": "data/prepared/${toy.dataset}.pt"},
+    runs="results/toy/${toy.dataset}/{arm}/s{seed}",
+    outputs=("metrics.json",),
+    checkpoint=True,
+    resources="light",
+    labels=labels,
+)
 def toy_fit(job: Job) -> None:
     """Fit each arm on a seeded half of the training split and score it on the test split."""
     ds = fmt.load(job.inputs["data"])
@@ -42,5 +49,6 @@ def toy_fit(job: Job) -> None:
     for run in job.runs():
         half = torch.randperm(len(train), generator=torch.Generator().manual_seed(run.seed))[: len(train) // 2]
         acc = ARMS[run.axes["arm"]](train.subset(half), test)
-        atomic_write_json(run.dir / "metrics.json", {"summary": {"test/acc": acc},
-                                                     "history": [{"epoch": 1, "test/acc": acc}]})
+        atomic_write_json(
+            run.dir / "metrics.json", {"summary": {"test/acc": acc}, "history": [{"epoch": 1, "test/acc": acc}]}
+        )

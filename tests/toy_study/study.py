@@ -7,7 +7,13 @@ from ...study import Study, section_schema
 from . import baselines, claims, stages
 
 STUDY = Study(
-    "toy", (stages,), group=["arm"], headline={"fit": "test/acc"},
-    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.CENTROID,),
+    "toy",
+    (stages,),
+    group=["arm"],
+    headline={"fit": "test/acc"},
+    claims=tuple(claims.CLAIMS),
+    covers=claims.COVERS,
+    baselines=(baselines.CENTROID,),
     schema=section_schema(__file__),
-    cross_checks=lambda p: undefined_datasets(p, [("toy.dataset", p["toy"]["dataset"])]))
+    cross_checks=lambda p: undefined_datasets(p, [("toy.dataset", p["toy"]["dataset"])]),
+)

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from transferlab import params as P
 from transferlab import paths
 
+
 # Stage commands call `transferlab`: resolve it in this interpreter's environment. Declared,
 # so that cluster jobs get this PATH too (and --lint knows it is used on purpose).
 envvars:

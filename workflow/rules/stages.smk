@@ -1,6 +1,7 @@
 # Rendered by `transferlab snakemake_rules` from the stage declarations (@stage in each study's
 # folder, src/transferlab/studies/<study>/, the studies listed in transferlab.catalog, and in
-# src/transferlab/stages/; `transferlab.registry` collects them): edit those and render again; tests fail when this file differs from a fresh rendering.
+# src/transferlab/stages/; `transferlab.registry` collects them): edit those and render again;
+# tests fail when this file differs from a fresh rendering.
 # rule name = DVC stage = `transferlab` command = function. Each rule's inputs include the source
 # files the stage runs, so a code change reruns exactly its dependents (as in dvc.yaml). What
 # params.yaml decides is filled in by the stage_* helpers of rules/common.smk.
@@ -15,18 +16,18 @@ rule prepare:
         **stage_inputs("prepare"),
     output:
         stage_outputs("prepare"),
-    params:
-        values=stage_values("prepare"),
-        command=stage_command("prepare"),
     log:
         stage_log("prepare"),
     wildcard_constraints:
         **stage_constraints("prepare"),
+    priority: 2
     localrule: True
     threads: 1
-    priority: 2
     resources:
         **res("local"),
+    params:
+        values=stage_values("prepare"),
+        command=stage_command("prepare"),
     shell:
         "{params.command}"
 
@@ -41,17 +42,18 @@ rule subsample:
         **stage_inputs("subsample"),
     output:
         stage_outputs("subsample"),
-    params:
-        values=stage_values("subsample"),
-        command=stage_command("subsample"),
     log:
         stage_log("subsample"),
     wildcard_constraints:
         **stage_constraints("subsample"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("subsample"),
+        command=stage_command("subsample"),
     shell:
         "{params.command}"
 
@@ -65,18 +67,19 @@ rule transfer_subsample:
         **stage_inputs("transfer_subsample"),
     output:
         stage_outputs("transfer_subsample"),
-    params:
-        values=stage_values("transfer_subsample"),
-        command=stage_command("transfer_subsample"),
     log:
         stage_log("transfer_subsample"),
     wildcard_constraints:
         **stage_constraints("transfer_subsample"),
-    group: "light"
-    threads: 1
     priority: 1
+    group:
+        "light"
+    threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("transfer_subsample"),
+        command=stage_command("transfer_subsample"),
     shell:
         "{params.command}"
 
@@ -91,9 +94,6 @@ rule pretrain:
         **stage_inputs("pretrain"),
     output:
         stage_outputs("pretrain"),
-    params:
-        values=stage_values("pretrain"),
-        command=stage_command("pretrain"),
     log:
         stage_log("pretrain"),
     wildcard_constraints:
@@ -101,6 +101,9 @@ rule pretrain:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("pretrain"),
+        command=stage_command("pretrain"),
     shell:
         "{params.command}"
 
@@ -117,9 +120,6 @@ rule finetune:
         **stage_inputs("finetune"),
     output:
         stage_outputs("finetune"),
-    params:
-        values=stage_values("finetune"),
-        command=stage_command("finetune"),
     log:
         stage_log("finetune"),
     wildcard_constraints:
@@ -127,6 +127,9 @@ rule finetune:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("finetune"),
+        command=stage_command("finetune"),
     shell:
         "{params.command}"
 
@@ -141,9 +144,6 @@ rule scratch:
         **stage_inputs("scratch"),
     output:
         stage_outputs("scratch"),
-    params:
-        values=stage_values("scratch"),
-        command=stage_command("scratch"),
     log:
         stage_log("scratch"),
     wildcard_constraints:
@@ -151,6 +151,9 @@ rule scratch:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("scratch"),
+        command=stage_command("scratch"),
     shell:
         "{params.command}"
 
@@ -165,17 +168,18 @@ rule pretext_references:
         **stage_inputs("pretext_references"),
     output:
         stage_outputs("pretext_references"),
-    params:
-        values=stage_values("pretext_references"),
-        command=stage_command("pretext_references"),
     log:
         stage_log("pretext_references"),
     wildcard_constraints:
         **stage_constraints("pretext_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("pretext_references"),
+        command=stage_command("pretext_references"),
     shell:
         "{params.command}"
 
@@ -191,17 +195,17 @@ rule semisup_pretrain:
         **stage_inputs("semisup_pretrain"),
     output:
         stage_outputs("semisup_pretrain"),
-    params:
-        values=stage_values("semisup_pretrain"),
-        command=stage_command("semisup_pretrain"),
     log:
         stage_log("semisup_pretrain"),
     wildcard_constraints:
         **stage_constraints("semisup_pretrain"),
-    threads: config["resources"]["train"]["cpus"]
     priority: 2
+    threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("semisup_pretrain"),
+        command=stage_command("semisup_pretrain"),
     shell:
         "{params.command}"
 
@@ -219,9 +223,6 @@ rule semisup_finetune:
         **stage_inputs("semisup_finetune"),
     output:
         stage_outputs("semisup_finetune"),
-    params:
-        values=stage_values("semisup_finetune"),
-        command=stage_command("semisup_finetune"),
     log:
         stage_log("semisup_finetune"),
     wildcard_constraints:
@@ -229,6 +230,9 @@ rule semisup_finetune:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("semisup_finetune"),
+        command=stage_command("semisup_finetune"),
     shell:
         "{params.command}"
 
@@ -243,17 +247,18 @@ rule semisup_references:
         **stage_inputs("semisup_references"),
     output:
         stage_outputs("semisup_references"),
-    params:
-        values=stage_values("semisup_references"),
-        command=stage_command("semisup_references"),
     log:
         stage_log("semisup_references"),
     wildcard_constraints:
         **stage_constraints("semisup_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("semisup_references"),
+        command=stage_command("semisup_references"),
     shell:
         "{params.command}"
 
@@ -267,15 +272,15 @@ rule lr_find:
         **stage_inputs("lr_find"),
     output:
         stage_outputs("lr_find"),
+    log:
+        stage_log("lr_find"),
+    priority: 1
+    threads: config["resources"]["train"]["cpus"]
+    resources:
+        **res("train"),
     params:
         values=stage_values("lr_find"),
         command=stage_command("lr_find"),
-    log:
-        stage_log("lr_find"),
-    threads: config["resources"]["train"]["cpus"]
-    priority: 1
-    resources:
-        **res("train"),
     shell:
         "{params.command}"
 
@@ -290,15 +295,15 @@ rule recipe_pretext:
         **stage_inputs("recipe_pretext"),
     output:
         stage_outputs("recipe_pretext"),
+    log:
+        stage_log("recipe_pretext"),
+    priority: 1
+    threads: config["resources"]["train"]["cpus"]
+    resources:
+        **res("train"),
     params:
         values=stage_values("recipe_pretext"),
         command=stage_command("recipe_pretext"),
-    log:
-        stage_log("recipe_pretext"),
-    threads: config["resources"]["train"]["cpus"]
-    priority: 1
-    resources:
-        **res("train"),
     shell:
         "{params.command}"
 
@@ -315,14 +320,14 @@ rule recipe_scratch:
         **stage_inputs("recipe_scratch"),
     output:
         stage_outputs("recipe_scratch"),
-    params:
-        values=stage_values("recipe_scratch"),
-        command=stage_command("recipe_scratch"),
     log:
         stage_log("recipe_scratch"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("recipe_scratch"),
+        command=stage_command("recipe_scratch"),
     shell:
         "{params.command}"
 
@@ -339,15 +344,15 @@ rule recipe_rotation:
         **stage_inputs("recipe_rotation"),
     output:
         stage_outputs("recipe_rotation"),
+    log:
+        stage_log("recipe_rotation"),
+    priority: 1
+    threads: config["resources"]["train"]["cpus"]
+    resources:
+        **res("train"),
     params:
         values=stage_values("recipe_rotation"),
         command=stage_command("recipe_rotation"),
-    log:
-        stage_log("recipe_rotation"),
-    threads: config["resources"]["train"]["cpus"]
-    priority: 1
-    resources:
-        **res("train"),
     shell:
         "{params.command}"
 
@@ -361,15 +366,16 @@ rule recipe_references:
         **stage_inputs("recipe_references"),
     output:
         stage_outputs("recipe_references"),
-    params:
-        values=stage_values("recipe_references"),
-        command=stage_command("recipe_references"),
     log:
         stage_log("recipe_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("recipe_references"),
+        command=stage_command("recipe_references"),
     shell:
         "{params.command}"
 
@@ -386,9 +392,6 @@ rule ws_optim:
         **stage_inputs("ws_optim"),
     output:
         stage_outputs("ws_optim"),
-    params:
-        values=stage_values("ws_optim"),
-        command=stage_command("ws_optim"),
     log:
         stage_log("ws_optim"),
     wildcard_constraints:
@@ -396,6 +399,9 @@ rule ws_optim:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_optim"),
+        command=stage_command("ws_optim"),
     shell:
         "{params.command}"
 
@@ -411,9 +417,6 @@ rule ws_length:
         **stage_inputs("ws_length"),
     output:
         stage_outputs("ws_length"),
-    params:
-        values=stage_values("ws_length"),
-        command=stage_command("ws_length"),
     log:
         stage_log("ws_length"),
     wildcard_constraints:
@@ -421,6 +424,9 @@ rule ws_length:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_length"),
+        command=stage_command("ws_length"),
     shell:
         "{params.command}"
 
@@ -437,14 +443,14 @@ rule ws_transition:
         **stage_inputs("ws_transition"),
     output:
         stage_outputs("ws_transition"),
-    params:
-        values=stage_values("ws_transition"),
-        command=stage_command("ws_transition"),
     log:
         stage_log("ws_transition"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_transition"),
+        command=stage_command("ws_transition"),
     shell:
         "{params.command}"
 
@@ -459,14 +465,14 @@ rule ws_stages:
         **stage_inputs("ws_stages"),
     output:
         stage_outputs("ws_stages"),
-    params:
-        values=stage_values("ws_stages"),
-        command=stage_command("ws_stages"),
     log:
         stage_log("ws_stages"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_stages"),
+        command=stage_command("ws_stages"),
     shell:
         "{params.command}"
 
@@ -482,9 +488,6 @@ rule ws_arch:
         **stage_inputs("ws_arch"),
     output:
         stage_outputs("ws_arch"),
-    params:
-        values=stage_values("ws_arch"),
-        command=stage_command("ws_arch"),
     log:
         stage_log("ws_arch"),
     wildcard_constraints:
@@ -492,6 +495,9 @@ rule ws_arch:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_arch"),
+        command=stage_command("ws_arch"),
     shell:
         "{params.command}"
 
@@ -507,14 +513,14 @@ rule ws_reset:
         **stage_inputs("ws_reset"),
     output:
         stage_outputs("ws_reset"),
-    params:
-        values=stage_values("ws_reset"),
-        command=stage_command("ws_reset"),
     log:
         stage_log("ws_reset"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_reset"),
+        command=stage_command("ws_reset"),
     shell:
         "{params.command}"
 
@@ -530,9 +536,6 @@ rule ws_tune_pretrain:
         **stage_inputs("ws_tune_pretrain"),
     output:
         stage_outputs("ws_tune_pretrain"),
-    params:
-        values=stage_values("ws_tune_pretrain"),
-        command=stage_command("ws_tune_pretrain"),
     log:
         stage_log("ws_tune_pretrain"),
     wildcard_constraints:
@@ -540,6 +543,9 @@ rule ws_tune_pretrain:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_tune_pretrain"),
+        command=stage_command("ws_tune_pretrain"),
     shell:
         "{params.command}"
 
@@ -556,9 +562,6 @@ rule ws_tune:
         **stage_inputs("ws_tune"),
     output:
         stage_outputs("ws_tune"),
-    params:
-        values=stage_values("ws_tune"),
-        command=stage_command("ws_tune"),
     log:
         stage_log("ws_tune"),
     wildcard_constraints:
@@ -566,6 +569,9 @@ rule ws_tune:
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_tune"),
+        command=stage_command("ws_tune"),
     shell:
         "{params.command}"
 
@@ -581,14 +587,14 @@ rule ws_tune_fresh:
         **stage_inputs("ws_tune_fresh"),
     output:
         stage_outputs("ws_tune_fresh"),
-    params:
-        values=stage_values("ws_tune_fresh"),
-        command=stage_command("ws_tune_fresh"),
     log:
         stage_log("ws_tune_fresh"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_tune_fresh"),
+        command=stage_command("ws_tune_fresh"),
     shell:
         "{params.command}"
 
@@ -604,14 +610,14 @@ rule ws_remedy:
         **stage_inputs("ws_remedy"),
     output:
         stage_outputs("ws_remedy"),
-    params:
-        values=stage_values("ws_remedy"),
-        command=stage_command("ws_remedy"),
     log:
         stage_log("ws_remedy"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("ws_remedy"),
+        command=stage_command("ws_remedy"),
     shell:
         "{params.command}"
 
@@ -625,15 +631,16 @@ rule warmstart_references:
         **stage_inputs("warmstart_references"),
     output:
         stage_outputs("warmstart_references"),
-    params:
-        values=stage_values("warmstart_references"),
-        command=stage_command("warmstart_references"),
     log:
         stage_log("warmstart_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("warmstart_references"),
+        command=stage_command("warmstart_references"),
     shell:
         "{params.command}"
 
@@ -649,15 +656,15 @@ rule transfer_standin:
         **stage_inputs("transfer_standin"),
     output:
         stage_outputs("transfer_standin"),
+    log:
+        stage_log("transfer_standin"),
+    priority: 1
+    threads: config["resources"]["train"]["cpus"]
+    resources:
+        **res("train"),
     params:
         values=stage_values("transfer_standin"),
         command=stage_command("transfer_standin"),
-    log:
-        stage_log("transfer_standin"),
-    threads: config["resources"]["train"]["cpus"]
-    priority: 1
-    resources:
-        **res("train"),
     shell:
         "{params.command}"
 
@@ -674,17 +681,17 @@ rule transfer_finetune:
         **stage_inputs("transfer_finetune"),
     output:
         stage_outputs("transfer_finetune"),
-    params:
-        values=stage_values("transfer_finetune"),
-        command=stage_command("transfer_finetune"),
     log:
         stage_log("transfer_finetune"),
     wildcard_constraints:
         **stage_constraints("transfer_finetune"),
-    threads: config["resources"]["train"]["cpus"]
     priority: 1
+    threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("transfer_finetune"),
+        command=stage_command("transfer_finetune"),
     shell:
         "{params.command}"
 
@@ -698,15 +705,16 @@ rule standin_references:
         **stage_inputs("standin_references"),
     output:
         stage_outputs("standin_references"),
-    params:
-        values=stage_values("standin_references"),
-        command=stage_command("standin_references"),
     log:
         stage_log("standin_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("standin_references"),
+        command=stage_command("standin_references"),
     shell:
         "{params.command}"
 
@@ -721,17 +729,18 @@ rule transfer_references:
         **stage_inputs("transfer_references"),
     output:
         stage_outputs("transfer_references"),
-    params:
-        values=stage_values("transfer_references"),
-        command=stage_command("transfer_references"),
     log:
         stage_log("transfer_references"),
     wildcard_constraints:
         **stage_constraints("transfer_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("transfer_references"),
+        command=stage_command("transfer_references"),
     shell:
         "{params.command}"
 
@@ -744,15 +753,15 @@ rule corpus:
         **stage_inputs("corpus"),
     output:
         stage_outputs("corpus"),
-    params:
-        values=stage_values("corpus"),
-        command=stage_command("corpus"),
     log:
         stage_log("corpus"),
     localrule: True
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("corpus"),
+        command=stage_command("corpus"),
     shell:
         "{params.command}"
 
@@ -765,15 +774,15 @@ rule nli_data:
         **stage_inputs("nli_data"),
     output:
         stage_outputs("nli_data"),
-    params:
-        values=stage_values("nli_data"),
-        command=stage_command("nli_data"),
     log:
         stage_log("nli_data"),
     localrule: True
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("nli_data"),
+        command=stage_command("nli_data"),
     shell:
         "{params.command}"
 
@@ -787,14 +796,14 @@ rule lm:
         **stage_inputs("lm"),
     output:
         stage_outputs("lm"),
-    params:
-        values=stage_values("lm"),
-        command=stage_command("lm"),
     log:
         stage_log("lm"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("lm"),
+        command=stage_command("lm"),
     shell:
         "{params.command}"
 
@@ -808,14 +817,14 @@ rule nli_lm:
         **stage_inputs("nli_lm"),
     output:
         stage_outputs("nli_lm"),
-    params:
-        values=stage_values("nli_lm"),
-        command=stage_command("nli_lm"),
     log:
         stage_log("nli_lm"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("nli_lm"),
+        command=stage_command("nli_lm"),
     shell:
         "{params.command}"
 
@@ -829,14 +838,14 @@ rule nli_bert:
         **stage_inputs("nli_bert"),
     output:
         stage_outputs("nli_bert"),
-    params:
-        values=stage_values("nli_bert"),
-        command=stage_command("nli_bert"),
     log:
         stage_log("nli_bert"),
     threads: config["resources"]["train"]["cpus"]
     resources:
         **res("train"),
+    params:
+        values=stage_values("nli_bert"),
+        command=stage_command("nli_bert"),
     shell:
         "{params.command}"
 
@@ -851,15 +860,16 @@ rule lm_references:
         **stage_inputs("lm_references"),
     output:
         stage_outputs("lm_references"),
-    params:
-        values=stage_values("lm_references"),
-        command=stage_command("lm_references"),
     log:
         stage_log("lm_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("lm_references"),
+        command=stage_command("lm_references"),
     shell:
         "{params.command}"
 
@@ -874,15 +884,16 @@ rule nli_references:
         **stage_inputs("nli_references"),
     output:
         stage_outputs("nli_references"),
-    params:
-        values=stage_values("nli_references"),
-        command=stage_command("nli_references"),
     log:
         stage_log("nli_references"),
-    group: "light"
+    group:
+        "light"
     threads: 1
     resources:
         **res("light"),
+    params:
+        values=stage_values("nli_references"),
+        command=stage_command("nli_references"),
     shell:
         "{params.command}"
 
@@ -898,9 +909,6 @@ rule aggregate:
         gathered=stage_gathered("aggregate"),
     output:
         stage_outputs("aggregate"),
-    params:
-        values=stage_values("aggregate"),
-        command=stage_command("aggregate"),
     log:
         stage_log("aggregate"),
     wildcard_constraints:
@@ -909,6 +917,9 @@ rule aggregate:
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("aggregate"),
+        command=stage_command("aggregate"),
     shell:
         "{params.command}"
 
@@ -924,15 +935,15 @@ rule references:
         gathered=stage_gathered("references"),
     output:
         stage_outputs("references"),
-    params:
-        values=stage_values("references"),
-        command=stage_command("references"),
     log:
         stage_log("references"),
     localrule: True
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("references"),
+        command=stage_command("references"),
     shell:
         "{params.command}"
 
@@ -948,15 +959,15 @@ rule scorecard:
         **stage_inputs("scorecard"),
     output:
         stage_outputs("scorecard"),
-    params:
-        values=stage_values("scorecard"),
-        command=stage_command("scorecard"),
     log:
         stage_log("scorecard"),
     localrule: True
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("scorecard"),
+        command=stage_command("scorecard"),
     shell:
         "{params.command}"
 
@@ -970,14 +981,14 @@ rule report:
         **stage_inputs("report"),
     output:
         stage_outputs("report"),
-    params:
-        values=stage_values("report"),
-        command=stage_command("report"),
     log:
         stage_log("report"),
     localrule: True
     threads: 1
     resources:
         **res("local"),
+    params:
+        values=stage_values("report"),
+        command=stage_command("report"),
     shell:
         "{params.command}"

@@ -34,7 +34,7 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, idx: torch.Tensor) -> "Split":
+    def subset(self, idx: torch.Tensor) -> Split:
         return Split(self.images[idx], self.labels[idx])
 
 
@@ -54,21 +54,25 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(next(iter(self.splits.values())).images.shape[1:])
 
-    def check(self, where: str = "") -> "Dataset":
+    def check(self, where: str = "") -> Dataset:
         where = where or self.name
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise DataError(f"{where}: class names must be non-empty and unique, got {self.classes!r}")
         shapes = set()
         for name, s in self.splits.items():
             if s.images.dtype != torch.uint8 or s.images.ndim != 4:
-                raise DataError(f"{where}: split {name!r} images must be uint8 [N, C, H, W], "
-                                f"got {s.images.dtype} {tuple(s.images.shape)}")
+                raise DataError(
+                    f"{where}: split {name!r} images must be uint8 [N, C, H, W], "
+                    f"got {s.images.dtype} {tuple(s.images.shape)}"
+                )
             if s.labels.dtype != torch.int64 or s.labels.ndim != 1:
-                raise DataError(f"{where}: split {name!r} labels must be int64 [N], "
-                                f"got {s.labels.dtype} {tuple(s.labels.shape)}")
+                raise DataError(
+                    f"{where}: split {name!r} labels must be int64 [N], got {s.labels.dtype} {tuple(s.labels.shape)}"
+                )
             if s.images.shape[0] != s.labels.shape[0]:
-                raise DataError(f"{where}: split {name!r} has {s.images.shape[0]} images "
-                                f"but {s.labels.shape[0]} labels")
+                raise DataError(
+                    f"{where}: split {name!r} has {s.images.shape[0]} images but {s.labels.shape[0]} labels"
+                )
             if len(s) == 0:
                 raise DataError(f"{where}: split {name!r} is empty")
             lo, hi = int(s.labels.min()), int(s.labels.max())
@@ -76,18 +80,25 @@ class Dataset:
                 if lo != -1 or hi != -1:
                     raise DataError(f"{where}: split {name!r} must have all labels -1, got [{lo}, {hi}]")
             elif lo < 0 or hi >= len(self.classes):
-                raise DataError(f"{where}: split {name!r} labels span [{lo}, {hi}] but there are "
-                                f"{len(self.classes)} classes")
+                raise DataError(
+                    f"{where}: split {name!r} labels span [{lo}, {hi}] but there are {len(self.classes)} classes"
+                )
             shapes.add(tuple(s.images.shape[1:]))
         if len(shapes) > 1:
             raise DataError(f"{where}: splits disagree on image shape: {sorted(shapes)}")
         return self
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "name": self.name, "source": self.source, "classes": list(self.classes),
-                "splits": {k: {"images": v.images.contiguous(), "labels": v.labels.contiguous()}
-                           for k, v in self.splits.items()},
-                "meta": self.meta}
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "source": self.source,
+            "classes": list(self.classes),
+            "splits": {
+                k: {"images": v.images.contiguous(), "labels": v.labels.contiguous()} for k, v in self.splits.items()
+            },
+            "meta": self.meta,
+        }
 
 
 def save(ds: Dataset, path: str | Path) -> None:
@@ -102,8 +113,10 @@ def load(path: str | Path, split: str | None = None) -> Dataset:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated/corrupt zips
-        raise DataError(f"{path}: cannot read data file ({type(e).__name__}: {e}); "
-                        "it is corrupt or truncated: delete it and rerun its prepare stage") from e
+        raise DataError(
+            f"{path}: cannot read data file ({type(e).__name__}: {e}); "
+            "it is corrupt or truncated: delete it and rerun its prepare stage"
+        ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise DataError(f"{path}: not a {FORMAT} file (format={found})")

@@ -77,7 +77,8 @@ def gunzip_if_needed(raw: Path) -> None:
             shutil.copyfileobj(src, dst)
         tmp.replace(raw)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{gz}: cannot decompress ({type(e).__name__}: {e}); "
-                        "the file is truncated or corrupt: replace it") from e
+        raise DataError(
+            f"{gz}: cannot decompress ({type(e).__name__}: {e}); the file is truncated or corrupt: replace it"
+        ) from e
     finally:
         tmp.unlink(missing_ok=True)

@@ -37,8 +37,9 @@ SHAPES: dict[str, dict[str, list[list[tuple[float, float]]]]] = {
     "triangle": {"fill": [[(-1, -1), (1, -1), (0, 0.9)]]},
     "diamond": {"fill": [[(0, -1), (0.7, 0), (0, 1), (-0.7, 0)]]},
     "star": {"fill": [_star()]},
-    "cross": {"fill": [[(-0.25, -1), (0.25, -1), (0.25, 1), (-0.25, 1)],
-                       [(-0.9, 0.1), (0.9, 0.1), (0.9, 0.55), (-0.9, 0.55)]]},
+    "cross": {
+        "fill": [[(-0.25, -1), (0.25, -1), (0.25, 1), (-0.25, 1)], [(-0.9, 0.1), (0.9, 0.1), (0.9, 0.55), (-0.9, 0.55)]]
+    },
     "ring": {"fill": [_regular(40)], "hole": [_regular(40, 0.55)]},
     "hexagon": {"fill": [_regular(6, 1.0, 0.0)]},
     "house": {"fill": [[(-0.75, -1), (0.75, -1), (0.75, 0.1), (-0.75, 0.1)], [(-1, 0.1), (1, 0.1), (0, 1)]]},
@@ -118,8 +119,10 @@ def render_dataset(name: str, cfg: dict) -> Dataset:
         raise DataError(f"datasets.{name}.image_size: shapes need at least 16 pixels, got {size}")
     seed = cfg["seed"]
     # Disjoint random streams per split; the unlabeled split draws classes uniformly too.
-    splits = {"train": render(cfg["train_per_class"], size, 3 * seed),
-              "test": render(cfg["test_per_class"], size, 3 * seed + 1)}
+    splits = {
+        "train": render(cfg["train_per_class"], size, 3 * seed),
+        "test": render(cfg["test_per_class"], size, 3 * seed + 1),
+    }
     if cfg.get("unlabeled_per_class", 0):
         splits["unlabeled"] = render(cfg["unlabeled_per_class"], size, 3 * seed + 2, labelled=False)
     return Dataset(name, "shapes", list(CLASSES), splits, {})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,11 +17,17 @@ from .provenance import REAL_SOURCES
 # Canonical item counts (train, test); md5 of the *uncompressed* raw files where known.
 # torchvision itself checks the .gz md5s when it downloads; these catch a bad pre-staged copy.
 TV_SETS = {
-    "mnist": dict(cls="MNIST", split=None, counts=(60000, 10000), md5={
-        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}),
+    "mnist": dict(
+        cls="MNIST",
+        split=None,
+        counts=(60000, 10000),
+        md5={
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+    ),
     "fashion_mnist": dict(cls="FashionMNIST", split=None, counts=(60000, 10000), md5={}),
     "kmnist": dict(cls="KMNIST", split=None, counts=(60000, 10000), md5={}),
     # EMNIST stores images transposed; letters labels run 1..26 (0 is an unused "N/A").
@@ -57,9 +63,11 @@ def load_torchvision(name: str, cfg: dict, data: dict) -> Dataset:
         cls(str(root), train=True, download=True, **kwargs)  # torchvision checks archive md5s
         missing = [str(f) for pair in files.values() for f in pair if not f.exists()]
     if missing:
-        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
-                        "Set data.download: true on a machine with internet, or pre-stage the files "
-                        "(.gz or uncompressed) in torchvision's layout.")
+        raise DataError(
+            f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+            "Set data.download: true on a machine with internet, or pre-stage the files "
+            "(.gz or uncompressed) in torchvision's layout."
+        )
     splits = {}
     for (split, (img_f, lbl_f)), expected in zip(files.items(), spec["counts"]):
         n_img = idx.check(img_f, 3)
@@ -68,8 +76,10 @@ def load_torchvision(name: str, cfg: dict, data: dict) -> Dataset:
             raise DataError(f"{img_f}: {n_img} images but {lbl_f.name} has {n_lbl} labels")
         if data["verify_checksums"]:
             if n_img != expected:
-                raise DataError(f"{img_f}: {n_img} items, the canonical {name} {split} split has {expected}; "
-                                "set data.verify_checksums: false to use a partial copy deliberately")
+                raise DataError(
+                    f"{img_f}: {n_img} items, the canonical {name} {split} split has {expected}; "
+                    "set data.verify_checksums: false to use a partial copy deliberately"
+                )
             for f in (img_f, lbl_f):
                 want = spec["md5"].get(f.name)
                 if want and idx.md5(f) != want:
@@ -93,9 +103,11 @@ def _md5_check(files: list[tuple[Path, str]], name: str) -> None:
     for f, want in files:
         got = idx.md5(f)
         if got != want:
-            raise DataError(f"{f}: md5 {got} != canonical {want} (torchvision's list for {name}): "
-                            "the file is corrupt or not the official release; delete it and re-download, "
-                            "or set data.verify_checksums: false to use it deliberately")
+            raise DataError(
+                f"{f}: md5 {got} != canonical {want} (torchvision's list for {name}): "
+                "the file is corrupt or not the official release; delete it and re-download, "
+                "or set data.verify_checksums: false to use it deliberately"
+            )
 
 
 def _resize(images: torch.Tensor, size: int | None, chunk: int = 4096) -> torch.Tensor:
@@ -125,12 +137,16 @@ def load_cifar10(name: str, cfg: dict, data: dict) -> Dataset:
         tvd.CIFAR10(str(root), train=True, download=True)  # fetches and md5-checks the archive
     missing = [str(f) for f in wanted if not f.exists()]
     if missing:
-        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
-                        "Set data.download: true on a machine with internet, or pre-stage "
-                        f"{tvd.CIFAR10.filename} extracted there.")
+        raise DataError(
+            f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+            "Set data.download: true on a machine with internet, or pre-stage "
+            f"{tvd.CIFAR10.filename} extracted there."
+        )
     if data["verify_checksums"]:
-        _md5_check([(folder / f, m) for lst in lists.values() for f, m in lst]
-                   + [(folder / meta["filename"], meta["md5"])], name)
+        _md5_check(
+            [(folder / f, m) for lst in lists.values() for f, m in lst] + [(folder / meta["filename"], meta["md5"])],
+            name,
+        )
 
     def unpickle(f: Path) -> dict:
         try:
@@ -148,12 +164,15 @@ def load_cifar10(name: str, cfg: dict, data: dict) -> Dataset:
                 raise DataError(f"{folder / f}: expected keys 'data' and 'labels', got {sorted(d)}")
             x = np.asarray(d["data"], dtype=np.uint8)
             if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or x.shape[0] != len(d["labels"]):
-                raise DataError(f"{folder / f}: data must be uint8 [N, 3072] with N labels, "
-                                f"got {x.shape} and {len(d['labels'])} labels")
+                raise DataError(
+                    f"{folder / f}: data must be uint8 [N, 3072] with N labels, "
+                    f"got {x.shape} and {len(d['labels'])} labels"
+                )
             xs.append(x.reshape(-1, 3, 32, 32))
             ys.extend(d["labels"])
-        splits[split] = Split(_resize(torch.from_numpy(np.concatenate(xs)), cfg.get("image_size")),
-                              torch.tensor(ys, dtype=torch.int64))
+        splits[split] = Split(
+            _resize(torch.from_numpy(np.concatenate(xs)), cfg.get("image_size")), torch.tensor(ys, dtype=torch.int64)
+        )
     classes = list(unpickle(folder / meta["filename"])[meta["key"]])
     if data["verify_checksums"]:
         for split, expected in zip(("train", "test"), (50000, 10000)):
@@ -187,8 +206,10 @@ def load_stl10(name: str, cfg: dict, data: dict) -> Dataset:
         tvd.STL10(str(root), split="train", download=True)
     missing = [str(f) for f in wanted if not f.exists()]
     if missing:
-        raise DataError(f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
-                        f"Set data.download: true, or pre-stage {tvd.STL10.filename} extracted there.")
+        raise DataError(
+            f"{name}: raw files missing under data.root={root}: {', '.join(missing)}. "
+            f"Set data.download: true, or pre-stage {tvd.STL10.filename} extracted there."
+        )
     if data["verify_checksums"]:
         _md5_check([(folder / f, m) for f, m in files.items()], name)
     size = cfg.get("image_size", 96)
@@ -200,7 +221,7 @@ def load_stl10(name: str, cfg: dict, data: dict) -> Dataset:
             raise DataError(f"{folder / f'{split}_y.bin'}: {len(y)} labels for {len(x)} images")
         splits[split] = Split(_resize(torch.from_numpy(np.ascontiguousarray(x)), size), torch.from_numpy(y))
     x = _stl_images(folder / "unlabeled_X.bin", cfg.get("unlabeled"))
-    chunks = [_resize(torch.from_numpy(np.ascontiguousarray(x[i:i + 4096])), size) for i in range(0, len(x), 4096)]
+    chunks = [_resize(torch.from_numpy(np.ascontiguousarray(x[i : i + 4096])), size) for i in range(0, len(x), 4096)]
     splits["unlabeled"] = Split(torch.cat(chunks), torch.full((len(x),), -1, dtype=torch.int64))
     classes = (folder / tvd.STL10.class_names_file).read_text().split()
     return Dataset(name, "torchvision", classes, splits, {"root": str(root)})
@@ -225,8 +246,9 @@ def load_sklearn_digits(name: str, cfg: dict, data: dict) -> Dataset:
     x = F.pad(x, (lo, hi, lo, hi))  # [1797, 1, size, size]
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     labels = torch.tensor(d.target, dtype=torch.int64)
-    tr, te = train_test_split(np.arange(len(labels)), test_size=cfg["test_fraction"],
-                              random_state=cfg["seed"], stratify=d.target)
+    tr, te = train_test_split(
+        np.arange(len(labels)), test_size=cfg["test_fraction"], random_state=cfg["seed"], stratify=d.target
+    )
     tr, te = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
     splits = {"train": Split(images[tr], labels[tr]), "test": Split(images[te], labels[te])}
     return Dataset(name, "sklearn_digits", [str(i) for i in range(10)], splits, {})
@@ -259,8 +281,10 @@ def load_npz(name: str, cfg: dict, data: dict) -> Dataset:
     absent = [k for k in need if k not in arrays]
     if absent:
         raise DataError(f"{path}: missing arrays {absent}; expected {need} (+ optional 'classes')")
-    splits = {s: Split(_to_nchw_uint8(arrays[f"x_{s}"], f"{path}:x_{s}"),
-                       torch.from_numpy(arrays[f"y_{s}"].astype(np.int64))) for s in ("train", "test")}
+    splits = {
+        s: Split(_to_nchw_uint8(arrays[f"x_{s}"], f"{path}:x_{s}"), torch.from_numpy(arrays[f"y_{s}"].astype(np.int64)))
+        for s in ("train", "test")
+    }
     n = int(max(int(s.labels.max()) for s in splits.values())) + 1
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(n)]
     return Dataset(name, "npz", classes, splits, {"path": str(path)})

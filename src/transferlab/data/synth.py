@@ -20,12 +20,27 @@ from .format import DataError, Dataset, Split
 
 # 21 text fonts in matplotlib's mpl-data (symbol-only and display fonts are left out).
 FONTS = [
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf",
-    "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-    "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
-    "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmb10.ttf", "cmss10.ttf",
-    "cmti10.ttf", "cmtt10.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
+    "cmr10.ttf",
+    "cmb10.ttf",
+    "cmss10.ttf",
+    "cmti10.ttf",
+    "cmtt10.ttf",
 ]
 
 # charset -> (class names, the glyph variants drawn for each class).
@@ -47,7 +62,7 @@ def _center_glyph(img: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     ys, xs = np.nonzero(img > 0)
-    crop = img[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = crop.shape
     s = 20.0 / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
@@ -59,7 +74,7 @@ def _center_glyph(img: np.ndarray) -> np.ndarray:
     cx = (small.sum(0) * np.arange(nw)).sum() / mass
     top = int(np.clip(round(14 - cy), 0, 28 - nh))
     left = int(np.clip(round(14 - cx), 0, 28 - nw))
-    canvas[top: top + nh, left: left + nw] = small
+    canvas[top : top + nh, left : left + nw] = small
     return canvas
 
 
@@ -109,13 +124,16 @@ def distort(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Ten
     sx, sy = u(1 - 0.12 * d, 1 + 0.08 * d), u(1 - 0.12 * d, 1 + 0.08 * d)
     tx, ty = u(-0.1 * d, 0.1 * d), u(-0.1 * d, 0.1 * d)
     cos, sin = torch.cos(rot), torch.sin(rot)
-    theta = torch.stack([
-        torch.stack([cos * sx, -sin * sy + shear, tx], -1),
-        torch.stack([sin * sx, cos * sy, ty], -1),
-    ], 1)  # [N, 2, 3], maps output coords to input coords
+    theta = torch.stack(
+        [
+            torch.stack([cos * sx, -sin * sy + shear, tx], -1),
+            torch.stack([sin * sx, cos * sy, ty], -1),
+        ],
+        1,
+    )  # [N, 2, 3], maps output coords to input coords
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [N, 28, 28, 2]
     # Elastic: a coarse 5x5 random field upsampled smoothly (Simard et al.'s idea, cheap form).
-    field = (torch.randn(n, 2, 5, 5, generator=gen) * 0.04 * d)
+    field = torch.randn(n, 2, 5, 5, generator=gen) * 0.04 * d
     field = F.interpolate(field, size=x.shape[-2:], mode="bicubic", align_corners=False)
     grid = grid + field.permute(0, 2, 3, 1)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -32,10 +32,8 @@ The settings tests and benchmarks change are read where they are used:
 
 from ..preempt import Preempted, StopSignals
 from .compiled import Compiled
-from .device_data import (EVAL_BATCH_SIZE, DeviceData, channel_stats, feature_data, holdout,
-                          split_val)
-from .evaluation import (BN_RECALIBRATION_EXAMPLES, amp_context, evaluate, predict, recalibrate_bn,
-                         reset_state)
+from .device_data import EVAL_BATCH_SIZE, DeviceData, channel_stats, feature_data, holdout, split_val
+from .evaluation import BN_RECALIBRATION_EXAMPLES, amp_context, evaluate, predict, recalibrate_bn, reset_state
 from .hooks import AllHooks, Hooks
 from .live import Live
 from .loop import Loop, Member, fit, fit_group, fit_many, on_cpu
@@ -43,16 +41,68 @@ from .optimizers import OPTIMIZERS, SCHEDULES, head_and_features, param_groups
 from .results import FitConfig, FitResult, snapshot, write_metrics
 from .stack import SeedStack, fit_seeds, per_seed_loss
 from .stopping import at_chance, chance_level, lower_is_better, mark_chance, ran_out, settle, stop_rule
-from .task import (Freeze, Task, apply_freeze, assert_unchanged, classification, frozen_modules,
-                   hard_labels, state_of, unchanged)
+from .task import (
+    Freeze,
+    Task,
+    apply_freeze,
+    assert_unchanged,
+    classification,
+    frozen_modules,
+    hard_labels,
+    state_of,
+    unchanged,
+)
 
 __all__ = [
-    "BN_RECALIBRATION_EXAMPLES", "EVAL_BATCH_SIZE", "OPTIMIZERS", "SCHEDULES", "AllHooks", "Compiled", "DeviceData",
-    "FitConfig", "FitResult", "Freeze", "Hooks", "Live", "Loop", "Member", "Preempted", "SeedStack",
-    "StopSignals", "Task",
-    "amp_context", "apply_freeze", "assert_unchanged", "at_chance", "chance_level", "channel_stats", "classification",
-    "evaluate", "feature_data", "fit", "fit_group", "fit_many", "fit_seeds", "frozen_modules",
-    "hard_labels", "head_and_features", "holdout", "lower_is_better", "mark_chance", "on_cpu", "param_groups",
-    "per_seed_loss", "predict", "ran_out", "recalibrate_bn", "reset_state", "settle", "snapshot",
-    "split_val", "stop_rule", "state_of", "unchanged", "write_metrics",
+    "BN_RECALIBRATION_EXAMPLES",
+    "EVAL_BATCH_SIZE",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "AllHooks",
+    "Compiled",
+    "DeviceData",
+    "FitConfig",
+    "FitResult",
+    "Freeze",
+    "Hooks",
+    "Live",
+    "Loop",
+    "Member",
+    "Preempted",
+    "SeedStack",
+    "StopSignals",
+    "Task",
+    "amp_context",
+    "apply_freeze",
+    "assert_unchanged",
+    "at_chance",
+    "chance_level",
+    "channel_stats",
+    "classification",
+    "evaluate",
+    "feature_data",
+    "fit",
+    "fit_group",
+    "fit_many",
+    "fit_seeds",
+    "frozen_modules",
+    "hard_labels",
+    "head_and_features",
+    "holdout",
+    "lower_is_better",
+    "mark_chance",
+    "on_cpu",
+    "param_groups",
+    "per_seed_loss",
+    "predict",
+    "ran_out",
+    "recalibrate_bn",
+    "reset_state",
+    "settle",
+    "snapshot",
+    "split_val",
+    "stop_rule",
+    "state_of",
+    "unchanged",
+    "write_metrics",
 ]

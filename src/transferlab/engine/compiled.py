@@ -64,7 +64,7 @@ class Compiled:
 _GRAPHS_COMPILED = [0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _counting_backend(name: str):
     """torch.compile's backend `name`, counting the graphs it compiles."""
     import torch._dynamo  # its import costs 2 s: only here, under run.compile
@@ -74,4 +74,5 @@ def _counting_backend(name: str):
     def counting(graph, example_inputs):
         _GRAPHS_COMPILED[0] += 1
         return inner(graph, example_inputs)
+
     return counting

@@ -26,7 +26,7 @@ class DeviceData:
     images: torch.Tensor
     labels: torch.Tensor
     mean: torch.Tensor | None  # [1, C, 1, 1]; None for token ids, which pass through as they are
-    std: torch.Tensor | None   # [1, C, 1, 1]
+    std: torch.Tensor | None  # [1, C, 1, 1]
 
     @classmethod
     def from_split(cls, split: Split, device, stats: tuple[torch.Tensor, torch.Tensor]):
@@ -44,7 +44,7 @@ class DeviceData:
 
     def batch(self, order: torch.Tensor, i: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch i of an epoch's order: x float [B, C, H, W] in [0, 1], y int64 [B]."""
-        idx = order[i * batch_size: (i + 1) * batch_size]
+        idx = order[i * batch_size : (i + 1) * batch_size]
         x = self.images[idx]
         return (x.float() / 255.0 if x.dtype == torch.uint8 else x), self.labels[idx]
 
@@ -61,8 +61,9 @@ class DeviceData:
             return x01
         return (x01 - self.mean) / self.std
 
-    def inputs(self, order: torch.Tensor, i: int, batch_size: int, task: "Task", gen: torch.Generator | None,
-               step: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def inputs(
+        self, order: torch.Tensor, i: int, batch_size: int, task: Task, gen: torch.Generator | None, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Batch i as the model takes it: task.make on the [0, 1] images, then normalized:
         (x [B, C, H, W], y, head name).
 
@@ -71,7 +72,7 @@ class DeviceData:
         values, so bitwise the same batches, without converting and normalizing every image
         again at every epoch (the warm-start MLP's run on 10,000 CPU CIFAR-10 images: 27.1 -> 18.8 s)."""
         if task.make is unchanged and (cached := self._normalized_images()) is not None:
-            idx = order[i * batch_size: (i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             return cached.index_select(0, idx), self.labels[idx], "main"  # (half the time of cached[idx])
         x, y = self.batch(order, i, batch_size)
         x, y, head = task.make(x, y, gen, step)
@@ -81,8 +82,7 @@ class DeviceData:
         """normalize(images / 255) as float [N, C, H, W], made at first use; None for features,
         token ids, or a split whose float copy would pass NORMALIZED_COPY_BYTES."""
         if getattr(self, "_normalized", None) is None:
-            if (self.mean is None or self.images.dtype != torch.uint8
-                    or self.images.numel() * 4 > NORMALIZED_COPY_BYTES):
+            if self.mean is None or self.images.dtype != torch.uint8 or self.images.numel() * 4 > NORMALIZED_COPY_BYTES:
                 return None
             self._normalized = self.normalize(self.images.float() / 255.0)
         return self._normalized

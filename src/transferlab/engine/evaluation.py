@@ -30,8 +30,15 @@ def reset_state(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int = EVAL_BATCH_SIZE,
-             seed: int = 12345, amp: bool = False) -> dict[str, float] | list[dict[str, float]]:
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    data: DeviceData,
+    *,
+    batch_size: int = EVAL_BATCH_SIZE,
+    seed: int = 12345,
+    amp: bool = False,
+) -> dict[str, float] | list[dict[str, float]]:
     """Mean loss and accuracy of `model` on `data`, {loss, acc}; of a SeedStack, every seed's,
     [{loss, acc}] per seed, each as its own model's. Random task transforms use a fixed seed so
     epochs compare."""
@@ -63,8 +70,10 @@ def evaluate(model: nn.Module, task: Task, data: DeviceData, *, batch_size: int 
         correct += (logits.argmax(-1) == hard_labels(y)).sum(-1)
     model.train(was_training)
     n = len(data)
-    scores = [{"loss": float(loss) / n, "acc": float(right) / n}
-              for loss, right in zip(loss_sum.reshape(-1), correct.reshape(-1))]
+    scores = [
+        {"loss": float(loss) / n, "acc": float(right) / n}
+        for loss, right in zip(loss_sum.reshape(-1), correct.reshape(-1))
+    ]
     return scores if stacked else scores[0]
 
 
@@ -80,13 +89,24 @@ BN_RECALIBRATION_EXAMPLES = 1024
 
 
 def training_batchnorms(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
+    ]
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData | list[DeviceData], *, batch_size: int = 256,
-                   max_examples: int = BN_RECALIBRATION_EXAMPLES, seed: int = 12345, amp: bool = False) -> nn.Module:
+def recalibrate_bn(
+    model: nn.Module,
+    task: Task,
+    data: DeviceData | list[DeviceData],
+    *,
+    batch_size: int = 256,
+    max_examples: int = BN_RECALIBRATION_EXAMPLES,
+    seed: int = 12345,
+    amp: bool = False,
+) -> nn.Module:
     """Recompute the running mean/var of the model's BatchNorm layers that are in training mode
     from `max_examples` training examples drawn at random (a fixed seed: every call sees the same
     ones), with the weights as they are now ("precise BN", Wu & Johnson 2021). Layers in eval mode
@@ -109,9 +129,14 @@ def recalibrate_bn(model: nn.Module, task: Task, data: DeviceData | list[DeviceD
     feeds the task's inputs (a rotation pretext's rotated images)."""
     stacked = isinstance(model, SeedStack)
     datas = data if stacked else [data]
-    layers = model.batchnorm_buffers() if stacked else [  # (layer, its buffers by name)
-        (m, {k: getattr(m, k) for k in ("running_mean", "running_var", "num_batches_tracked")})
-        for m in training_batchnorms(model)]
+    layers = (
+        model.batchnorm_buffers()
+        if stacked
+        else [  # (layer, its buffers by name)
+            (m, {k: getattr(m, k) for k in ("running_mean", "running_var", "num_batches_tracked")})
+            for m in training_batchnorms(model)
+        ]
+    )
     if not layers or len(datas[0]) == 0:
         return model
     while task.eval is not None:  # training-only augmentation: the statistics of clean inputs

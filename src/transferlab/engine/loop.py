@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,10 +45,20 @@ class Loop:
     and dvclive folder. `evaluate_on` = (prefix, split) scored after every epoch ("val" for a
     validation split, "test" for the warm-start study's test set)."""
 
-    def __init__(self, members: list[Member], task: Task, cfg: FitConfig, *, stacked: bool = False,
-                 evaluate_on: tuple[str, DeviceData | None] = ("val", None), freeze: Freeze = Freeze(),
-                 select: str | None = None, until: Callable[[dict], bool] | None = None,
-                 checkpoint: str | Path | None = None, on_step: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        members: list[Member],
+        task: Task,
+        cfg: FitConfig,
+        *,
+        stacked: bool = False,
+        evaluate_on: tuple[str, DeviceData | None] = ("val", None),
+        freeze: Freeze = Freeze(),
+        select: str | None = None,
+        until: Callable[[dict], bool] | None = None,
+        checkpoint: str | Path | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ):
         if stacked:
             refuse_group(members, cfg, freeze, select)
         elif len(members) != 1:
@@ -64,8 +74,11 @@ class Loop:
         self.results = [FitResult(live=Live(m.run.live_dir)) for m in members]
         self.finals: list[dict | None] = [None] * len(members)  # a stacked member's weights once it left
         self.active = list(range(len(members)))
-        self.module = (SeedStack([m.model for m in members], [m.run.seed for m in members]).to(self.device)
-                       if stacked else first.model)
+        self.module = (
+            SeedStack([m.model for m in members], [m.run.seed for m in members]).to(self.device)
+            if stacked
+            else first.model
+        )
         self.frozen_ref = {} if stacked else state_of(frozen_modules(first.model, freeze.blocks))
         self.compiled = Compiled(self.module) if first.run.compile else None
         self.new_optimizer()
@@ -77,8 +90,7 @@ class Loop:
     def new_optimizer(self, opt_state: dict | None = None, sched_state: dict | None = None) -> None:
         """The optimizer and schedule of the module as it is now (a stack: of the members still in it)."""
         cfg = self.cfg
-        groups = stacked_param_groups(self.module, cfg) if self.stacked else param_groups(self.module, cfg,
-                                                                                           self.freeze)
+        groups = stacked_param_groups(self.module, cfg) if self.stacked else param_groups(self.module, cfg, self.freeze)
         self.opt = OPTIMIZERS[cfg.optimizer](groups, cfg.lr, cfg.weight_decay)
         self.sched = SCHEDULES[cfg.schedule](self.opt, cfg.epochs * self.n_batches, cfg.warmup_epochs * self.n_batches)
         if opt_state is not None:
@@ -109,8 +121,12 @@ class Loop:
         self.start_epoch, self.step, self.in_epoch = ck["epoch"], ck["step"], ck.get("in_epoch")
         self.finals, self.frozen_ref = ck["finals"], ck["frozen_ref"]
         for result, saved in zip(self.results, ck["results"]):
-            result.history, result.stop, result.extra, result.best = (saved["history"], saved["stop"],
-                                                                     saved["extra"], saved["best"])
+            result.history, result.stop, result.extra, result.best = (
+                saved["history"],
+                saved["stop"],
+                saved["extra"],
+                saved["best"],
+            )
         for hook, state in zip(self.hooks, ck["hooks"]):
             hook.load_state_dict(state)
         for gen, state in zip(self.gens, ck["gens"]):
@@ -118,22 +134,42 @@ class Loop:
         torch.set_rng_state(ck["rng"]["torch"])
         if self.device.type == "cuda" and ck["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ck["rng"]["cuda"], self.device)
-        log.info("resumed from %s at epoch %d, step %d%s", self.ckpt, self.start_epoch, self.step,
-                 " (mid-epoch)" if self.in_epoch else "")
+        log.info(
+            "resumed from %s at epoch %d, step %d%s",
+            self.ckpt,
+            self.start_epoch,
+            self.step,
+            " (mid-epoch)" if self.in_epoch else "",
+        )
 
     def save(self, epoch: int, in_epoch: dict | None) -> None:
         """One dict: epoch = epochs completed; in_epoch = progress into the next one (None at its
         start); the module (a stack: of the members still training), its optimizer, the members
         that left (finals), every member's history, stop, best, hooks' state and generator."""
-        atomic_torch_save({
-            "config": self.config(), "active": self.active, "model": self.module.state_dict(),
-            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "epoch": epoch,
-            "step": self.step, "in_epoch": in_epoch, "finals": self.finals, "frozen_ref": self.frozen_ref,
-            "results": [{"history": r.history, "stop": r.stop, "extra": r.extra, "best": r.best} for r in self.results],
-            "hooks": [h.state_dict() for h in self.hooks], "gens": [g.get_state() for g in self.gens],
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
-        }, self.ckpt)
+        atomic_torch_save(
+            {
+                "config": self.config(),
+                "active": self.active,
+                "model": self.module.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "epoch": epoch,
+                "step": self.step,
+                "in_epoch": in_epoch,
+                "finals": self.finals,
+                "frozen_ref": self.frozen_ref,
+                "results": [
+                    {"history": r.history, "stop": r.stop, "extra": r.extra, "best": r.best} for r in self.results
+                ],
+                "hooks": [h.state_dict() for h in self.hooks],
+                "gens": [g.get_state() for g in self.gens],
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                },
+            },
+            self.ckpt,
+        )
 
     # ------------------------------------------------------------ an epoch
     def begin_epoch(self, epoch: int) -> dict:
@@ -151,17 +187,28 @@ class Loop:
         if self.in_epoch is None:
             reset_state(self.module)  # (mid-epoch, the carried state came back with the model's state dict)
             zero = torch.zeros(len(self.active), device=self.device)
-            return {"orders": [self.members[i].train.order(self.gens[i], epoch) for i in self.active], "batch": 0,
-                    "loss_sum": zero, "correct": zero.long(), "seen": 0}
+            return {
+                "orders": [self.members[i].train.order(self.gens[i], epoch) for i in self.active],
+                "batch": 0,
+                "loss_sum": zero,
+                "correct": zero.long(),
+                "seen": 0,
+            }
         where, self.in_epoch = self.in_epoch, None
-        return {**where, "orders": [o.to(self.device) for o in where["orders"]],
-                "loss_sum": where["loss_sum"].to(self.device), "correct": where["correct"].to(self.device)}
+        return {
+            **where,
+            "orders": [o.to(self.device) for o in where["orders"]],
+            "loss_sum": where["loss_sum"].to(self.device),
+            "correct": where["correct"].to(self.device),
+        }
 
     def batch(self, sums: dict, b: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Batch b as the model takes it: x [B, ...] (a stack: [A, B, ...], each member's drawn
         and transformed as its own run would), y [B] or soft [B, classes] (a stack: [A, ...]), the head."""
-        made = [self.members[i].train.inputs(order, b, self.cfg.batch_size, self.task, self.gens[i], self.step)
-                for order, i in zip(sums["orders"], self.active)]
+        made = [
+            self.members[i].train.inputs(order, b, self.cfg.batch_size, self.task, self.gens[i], self.step)
+            for order, i in zip(sums["orders"], self.active)
+        ]
         if not self.stacked:
             return made[0]
         return torch.stack([x for x, _, _ in made]), torch.stack([y for _, y, _ in made]), made[0][2]
@@ -229,8 +276,12 @@ class Loop:
             scored = scored if self.stacked else [scored]
         lr = self.opt.param_groups[0]["lr"]
         for a, i in enumerate(self.active):
-            row = {"epoch": epoch + 1, "train/loss": float(sums["loss_sum"][a]) / sums["seen"],
-                   "train/acc": float(sums["correct"][a]) / sums["seen"], "lr": lr}
+            row = {
+                "epoch": epoch + 1,
+                "train/loss": float(sums["loss_sum"][a]) / sums["seen"],
+                "train/acc": float(sums["correct"][a]) / sums["seen"],
+                "lr": lr,
+            }
             if scored is not None:
                 row.update({f"{self.prefix}/{k}": v for k, v in scored[a].items()})
             model = self.module
@@ -242,8 +293,13 @@ class Loop:
             self.results[i].live.log(row)
             if self.select is not None:
                 self.keep_best(self.results[i], row)
-        self.leave({i: rule for i in self.active
-                    if (rule := stop_rule(self.results[i].history, self.cfg, self.until)) is not None})
+        self.leave(
+            {
+                i: rule
+                for i in self.active
+                if (rule := stop_rule(self.results[i].history, self.cfg, self.until)) is not None
+            }
+        )
         if self.ckpt:
             self.save(epoch + 1, None)
 
@@ -252,10 +308,15 @@ class Loop:
         if self.select not in row:
             raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
         value = row[self.select]
-        if result.best is None or (value < result.best["value"] if lower_is_better(self.select)
-                                   else value > result.best["value"]):
-            result.best = {"epoch": row["epoch"], "metric": self.select, "value": value,
-                           "model": snapshot(self.module.state_dict())}
+        if result.best is None or (
+            value < result.best["value"] if lower_is_better(self.select) else value > result.best["value"]
+        ):
+            result.best = {
+                "epoch": row["epoch"],
+                "metric": self.select,
+                "value": value,
+                "model": snapshot(self.module.state_dict()),
+            }
 
     def leave(self, stopped: dict[int, dict]) -> None:
         """Members whose stop rule held keep their weights as they are and leave; a stack's
@@ -300,8 +361,14 @@ class Loop:
         self.resume()
         for result in self.results:
             result.live.start(result.history)
-        bar = tqdm(range(self.start_epoch, self.cfg.epochs), initial=self.start_epoch, total=self.cfg.epochs,
-                   disable=not self.members[0].run.progress, desc="epochs", mininterval=1.0)
+        bar = tqdm(
+            range(self.start_epoch, self.cfg.epochs),
+            initial=self.start_epoch,
+            total=self.cfg.epochs,
+            disable=not self.members[0].run.progress,
+            desc="epochs",
+            mininterval=1.0,
+        )
         with StopSignals() as stop:
             for epoch in bar:
                 if not self.active:
@@ -321,9 +388,20 @@ def on_cpu(value):
 
 
 # ------------------------------------------------------------------ entry points
-def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None, cfg: FitConfig, run: Run, *,
-        freeze: Freeze = Freeze(), on_step: Callable[[int, int], None] | None = None, hooks: Hooks | None = None,
-        select: str | None = None, until: Callable[[dict], bool] | None = None) -> FitResult:
+def fit(
+    model: nn.Module,
+    task: Task,
+    train: DeviceData,
+    val: DeviceData | None,
+    cfg: FitConfig,
+    run: Run,
+    *,
+    freeze: Freeze = Freeze(),
+    on_step: Callable[[int, int], None] | None = None,
+    hooks: Hooks | None = None,
+    select: str | None = None,
+    until: Callable[[dict], bool] | None = None,
+) -> FitResult:
     """Train `model` on `task` for cfg.epochs as `run` says (seed, checkpoint, live folder, amp).
 
     If run.checkpoint holds a checkpoint of the same run.config, training resumes from it, also
@@ -337,24 +415,55 @@ def fit(model: nn.Module, task: Task, train: DeviceData, val: DeviceData | None,
     stops after the first epoch that passes it; cfg.epochs is then the most it may take.
     """
     member = Member(run, model, train, (hooks or Hooks(),))
-    return Loop([member], task, cfg, evaluate_on=("val", val), freeze=freeze, select=select, until=until,
-                checkpoint=run.checkpoint, on_step=on_step).train()[0]
+    return Loop(
+        [member],
+        task,
+        cfg,
+        evaluate_on=("val", val),
+        freeze=freeze,
+        select=select,
+        until=until,
+        checkpoint=run.checkpoint,
+        on_step=on_step,
+    ).train()[0]
 
 
-def fit_group(members: list[Member], task: Task, cfg: FitConfig, *, test: DeviceData | None = None,
-              until: Callable[[dict], bool] | None = None, checkpoint: str | Path | None = None,
-              on_step: Callable[[int, int], None] | None = None) -> list[FitResult]:
+def fit_group(
+    members: list[Member],
+    task: Task,
+    cfg: FitConfig,
+    *,
+    test: DeviceData | None = None,
+    until: Callable[[dict], bool] | None = None,
+    checkpoint: str | Path | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> list[FitResult]:
     """fit for every member at once, as one vmapped model: each member's result (history, stop)
     as fit_many(..., how="sequential") gives it, within float tolerance; its model holds its
     final weights. `checkpoint`: one file for the group, after every epoch and on
     SIGTERM/SIGUSR1 (mid-epoch); a rerun with the same members resumes it bitwise."""
-    return Loop(members, task, cfg, stacked=True, evaluate_on=("test", test), until=until, checkpoint=checkpoint,
-                on_step=on_step).train()
+    return Loop(
+        members,
+        task,
+        cfg,
+        stacked=True,
+        evaluate_on=("test", test),
+        until=until,
+        checkpoint=checkpoint,
+        on_step=on_step,
+    ).train()
 
 
-def fit_many(members: list[Member], task: Task, cfg: FitConfig, *, how: str, test: DeviceData | None = None,
-             until: Callable[[dict], bool] | None = None, checkpoint: str | Path | None = None
-             ) -> list[FitResult]:
+def fit_many(
+    members: list[Member],
+    task: Task,
+    cfg: FitConfig,
+    *,
+    how: str,
+    test: DeviceData | None = None,
+    until: Callable[[dict], bool] | None = None,
+    checkpoint: str | Path | None = None,
+) -> list[FitResult]:
     """The runs `members`, as run.seed_groups says (`how`): "sequential", each alone in turn
     (its own checkpoint, run.checkpoint), or "vmap", all as one seed group (`checkpoint`, one
     for the group). Each run's test-set score after every epoch is in its history (test/...)."""
@@ -362,5 +471,7 @@ def fit_many(members: list[Member], task: Task, cfg: FitConfig, *, how: str, tes
         return fit_group(members, task, cfg, test=test, until=until, checkpoint=checkpoint)
     if how != "sequential":
         raise ValueError(f"run.seed_groups {how!r}: expected sequential or vmap")
-    return [Loop([m], task, cfg, evaluate_on=("test", test), until=until, checkpoint=m.run.checkpoint).train()[0]
-            for m in members]
+    return [
+        Loop([m], task, cfg, evaluate_on=("test", test), until=until, checkpoint=m.run.checkpoint).train()[0]
+        for m in members
+    ]

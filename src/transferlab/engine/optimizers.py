@@ -3,7 +3,8 @@ parameter groups a run's optimizer gets (the heads at lr, the extractor at lr x 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-
-from ..io import atomic_write_json
-
 from torch import nn
 
+from ..io import atomic_write_json
 from ..runs import Run
 from .device_data import DeviceData
 from .hooks import Hooks
@@ -51,7 +49,7 @@ class FitConfig:
     monitor: str = "val/acc"
 
     @classmethod
-    def from_params(cls, p: dict) -> "FitConfig":
+    def from_params(cls, p: dict) -> FitConfig:
         return cls(**{k: p[k] for k in cls.__dataclass_fields__ if k in p})
 
 
@@ -59,7 +57,7 @@ class FitConfig:
 class FitResult:
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
-    live: "Live | None" = None  # writes the run's dvclive folder
+    live: Live | None = None  # writes the run's dvclive folder
     best: dict | None = None  # with fit(select=...): epoch, metric, value, model (state dict)
     # why training stopped: {"reason": fit | patience | cap | diverged, "epoch": epochs trained,
     # "detail": text}; "cap" with a stop rule set means it ran out of epochs unconverged
@@ -74,11 +72,13 @@ class FitResult:
         did, unconverged); status/diverged and the epoch it did (0 if it did not)."""
         reason = self.stop.get("reason", "epochs")
         diverged = reason == "diverged"
-        return {"fit/epochs": float(self.stop.get("epoch", len(self.history))),
-                "fit/rule": float(reason != "epochs"),
-                "fit/converged": float(reason in ("fit", "patience")),
-                "status/diverged": float(diverged),
-                "status/diverged_epoch": float(self.stop.get("epoch", 0)) if diverged else 0.0}
+        return {
+            "fit/epochs": float(self.stop.get("epoch", len(self.history))),
+            "fit/rule": float(reason != "epochs"),
+            "fit/converged": float(reason in ("fit", "patience")),
+            "status/diverged": float(diverged),
+            "status/diverged_epoch": float(self.stop.get("epoch", 0)) if diverged else 0.0,
+        }
 
 
 def snapshot(state: dict) -> dict:

@@ -14,7 +14,7 @@ groups; loop.py trains it as it trains one run (evaluation.py scores and recalib
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +39,16 @@ class SeedStack(nn.Module):
     def _hold(self, params: dict, buffers: dict, base: list[nn.Module], seeds: list[int]) -> None:
         # contiguous: the models' conv weights are channels_last, a layout vmap's batching rules
         # lack (adaptive_avg_pool2d fell back to a slow per-example as_strided_)
-        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v.detach().contiguous())
-                                        for k, v in params.items()})
+        self.params = nn.ParameterDict(
+            {k.replace(".", "__"): nn.Parameter(v.detach().contiguous()) for k, v in params.items()}
+        )
         for k, v in buffers.items():
             self.register_buffer(k.replace(".", "__"), v.contiguous())
         self._names = list(params), list(buffers)
         self.base, self.seeds = base, list(seeds)
 
     @classmethod
-    def built(cls, build: Callable[[], nn.Module], seeds: list[int]) -> "SeedStack":
+    def built(cls, build: Callable[[], nn.Module], seeds: list[int]) -> SeedStack:
         """A stack of `build()` run under each seed, as each seed's own run would build it."""
         models = []
         for s in seeds:
@@ -86,13 +87,17 @@ class SeedStack(nn.Module):
         m.load_state_dict(self.seed_state(i))
         return m
 
-    def select(self, keep: list[int]) -> "SeedStack":
+    def select(self, keep: list[int]) -> SeedStack:
         """A stack of the seeds at positions `keep` (their tensors copied)."""
         new = SeedStack.__new__(SeedStack)
         nn.Module.__init__(new)
         p, b = self._state()
-        new._hold({k: v.detach()[keep].clone() for k, v in p.items()}, {k: v[keep].clone() for k, v in b.items()},
-                  self.base, [self.seeds[i] for i in keep])
+        new._hold(
+            {k: v.detach()[keep].clone() for k, v in p.items()},
+            {k: v[keep].clone() for k, v in b.items()},
+            self.base,
+            [self.seeds[i] for i in keep],
+        )
         return new.train(self.training)
 
     def batchnorm_buffers(self) -> list[tuple[nn.Module, dict[str, torch.Tensor]]]:
@@ -119,9 +124,9 @@ def fit_seeds(stack: SeedStack, data: DeviceData, cfg: FitConfig) -> list[list[f
         orders = [data.order(g, epoch) for g in gens]
         for b in range(n_b):
             xs, ys = zip(*(data.batch(o, b, cfg.batch_size) for o in orders))
-            x = data.normalize(torch.stack(xs))            # [S, B, C, H, W] (normalize broadcasts)
-            y = torch.stack(ys)                            # [S, B]
-            per_seed = per_seed_loss(stack(x), y)         # [S]
+            x = data.normalize(torch.stack(xs))  # [S, B, C, H, W] (normalize broadcasts)
+            y = torch.stack(ys)  # [S, B]
+            per_seed = per_seed_loss(stack(x), y)  # [S]
             opt.zero_grad(set_to_none=True)
             per_seed.sum().backward()  # seeds share no parameter: the sum's gradient is each seed's own
             opt.step()
@@ -151,21 +156,28 @@ def refuse_group(members: list, cfg: FitConfig, freeze, select: str | None) -> N
         raise ValueError("a seed group needs at least one member")
     lengths = {len(m.train) for m in members}
     if len(lengths) > 1:
-        raise ValueError(f"a seed group's members train on data of one length (got {sorted(lengths)}): "
-                         "run them with run.seed_groups: sequential")
+        raise ValueError(
+            f"a seed group's members train on data of one length (got {sorted(lengths)}): "
+            "run them with run.seed_groups: sequential"
+        )
     if cfg.clip_grad_norm > 0:
-        raise ValueError("clip_grad_norm is a per-run global norm; seed groups do not clip per seed: "
-                         "run.seed_groups: sequential")
+        raise ValueError(
+            "clip_grad_norm is a per-run global norm; seed groups do not clip per seed: run.seed_groups: sequential"
+        )
     bad = [type(h).__name__ for m in members for h in m.hooks if not metrics_only(h)]
     if bad:
-        raise ValueError(f"hooks {bad} change the training (penalty, step or optimizer): a seed group runs only "
-                         "hooks that add epoch metrics; run.seed_groups: sequential")
+        raise ValueError(
+            f"hooks {bad} change the training (penalty, step or optimizer): a seed group runs only "
+            "hooks that add epoch metrics; run.seed_groups: sequential"
+        )
     if freeze.blocks:
-        raise ValueError("frozen blocks (freeze) are a single run's: a seed group trains every block; "
-                         "run.seed_groups: sequential")
+        raise ValueError(
+            "frozen blocks (freeze) are a single run's: a seed group trains every block; run.seed_groups: sequential"
+        )
     if select is not None:
-        raise ValueError(f"select={select!r} keeps a single run's best epoch; a seed group keeps none: "
-                         "run.seed_groups: sequential")
+        raise ValueError(
+            f"select={select!r} keeps a single run's best epoch; a seed group keeps none: run.seed_groups: sequential"
+        )
     if any(hasattr(mod, "reset_state") for mod in members[0].model.modules()):
         raise ValueError("a model that carries state between batches (an LM) cannot be vmapped as a seed group")
 
@@ -173,12 +185,17 @@ def refuse_group(members: list, cfg: FitConfig, freeze, select: str | None) -> N
 def stacked_param_groups(stack: SeedStack, cfg: FitConfig) -> list[dict]:
     """The groups a single run's optimizer has (head_and_features), of the stacked tensors."""
     named = stack.named_stacked()
-    return head_and_features([p for k, p in named.items() if k.startswith("heads.")],
-                             [p for k, p in named.items() if not k.startswith("heads.")], cfg)
+    return head_and_features(
+        [p for k, p in named.items() if k.startswith("heads.")],
+        [p for k, p in named.items() if not k.startswith("heads.")],
+        cfg,
+    )
 
 
 def sliced_state(state: dict, keep: list[int], n_seeds: int) -> dict:
     """An optimizer's state dict with every per-seed tensor ([S, ...]) cut to the seeds `keep`."""
-    cut = {i: {k: v[keep] if torch.is_tensor(v) and v.ndim and v.shape[0] == n_seeds else v for k, v in s.items()}
-           for i, s in state["state"].items()}
+    cut = {
+        i: {k: v[keep] if torch.is_tensor(v) and v.ndim and v.shape[0] == n_seeds else v for k, v in s.items()}
+        for i, s in state["state"].items()
+    }
     return {**state, "state": cut}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..runs import Run
@@ -70,8 +71,10 @@ def stop_rule(history: list[dict], cfg: FitConfig, until: Callable[[dict], bool]
         values = [row[cfg.monitor] for row in history]
         best = values.index(min(values) if lower_is_better(cfg.monitor) else max(values))  # its first best epoch
         if len(values) - 1 - best >= cfg.patience:
-            return {"reason": "patience", "detail": f"{cfg.monitor} best at epoch {best + 1}, then "
-                                                    f"{cfg.patience} epochs without improvement"}
+            return {
+                "reason": "patience",
+                "detail": f"{cfg.monitor} best at epoch {best + 1}, then {cfg.patience} epochs without improvement",
+            }
     return None
 
 
@@ -82,6 +85,9 @@ def mark_chance(result: FitResult, task: Task, n_train: int) -> None:
         return
     acc, chance = result.history[-1]["train/acc"], chance_level(task)
     if at_chance(acc, chance, n_train):
-        result.stop = {**result.stop, "reason": "diverged",
-                       "detail": f"ended at chance: training accuracy {acc:.3f}, chance {chance:.3f}"}
+        result.stop = {
+            **result.stop,
+            "reason": "diverged",
+            "detail": f"ended at chance: training accuracy {acc:.3f}, chance {chance:.3f}",
+        }
         log.warning("run DIVERGED: %s", result.stop["detail"])

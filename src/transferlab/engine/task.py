@@ -3,8 +3,8 @@ its blocks stay frozen while it does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -18,14 +18,15 @@ class Task:
     make: Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], tuple[torch.Tensor, torch.Tensor, str]]
     # A task that switches between sub-tasks (the 'mixed' pretext target) is evaluated on
     # each part separately and the results averaged.
-    parts: list["Task"] = field(default_factory=list)
+    parts: list[Task] = field(default_factory=list)
     # What evaluation measures, when it differs from training: training-only augmentations
     # (mixup, collage) are evaluated as plain classification on clean images.
-    eval: "Task | None" = None
+    eval: Task | None = None
 
 
-def unchanged(x01: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None, step: int
-              ) -> tuple[torch.Tensor, torch.Tensor, str]:
+def unchanged(
+    x01: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None, step: int
+) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Plain classification's batch: the images and labels as they are, for the main head."""
     return x01, y, "main"
 
@@ -39,7 +40,7 @@ def hard_labels(y: torch.Tensor) -> torch.Tensor:
     return y if y.ndim == 1 else y.argmax(1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Freeze:
     """Keep the first `blocks` feature blocks frozen; from epoch `until` on (if set) train all."""
 
@@ -68,8 +69,12 @@ def apply_freeze(model: nn.Module, n: int) -> None:
 
 def state_of(modules: list[nn.Module]) -> dict[str, torch.Tensor]:
     # weights and buffers; not a module's extra state (an RNN's carried state is no weight)
-    return {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()
-            if torch.is_tensor(v)}
+    return {
+        f"{i}.{k}": v.detach().clone()
+        for i, m in enumerate(modules)
+        for k, v in m.state_dict().items()
+        if torch.is_tensor(v)
+    }
 
 
 def assert_unchanged(before: dict[str, torch.Tensor], modules: list[nn.Module]) -> None:

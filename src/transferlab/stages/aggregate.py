@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from .. import paths
+from ..catalog import BY_NAME as STUDIES
 from ..io import atomic_path, atomic_write_json
 from ..runs import Job, file_digest
 from ..stage import Gather, Root, stage
-from ..catalog import BY_NAME as STUDIES
 from ..study import Study
 from ..tables import ARM
 
@@ -36,8 +36,12 @@ def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
     m = json.loads(mfile.read_text())
     labels.update({k: v for k, v in m.get("labels", {}).items() if k not in labels})
     row = {**labels, **{f"summary/{k}" if k in labels else k: v for k, v in m["summary"].items()}}
-    curves = [{**labels, "epoch": h["epoch"], "metric": k, "value": float(v)}
-              for h in m["history"] for k, v in h.items() if k != "epoch"]
+    curves = [
+        {**labels, "epoch": h["epoch"], "metric": k, "value": float(v)}
+        for h in m["history"]
+        for k, v in h.items()
+        if k != "epoch"
+    ]
     return row, curves
 
 
@@ -84,10 +88,15 @@ def gathered(config: dict, wildcards) -> list[str]:
 
 # The study's section of params: its grid decides which runs are gathered. Metrics and plot
 # data are small: DVC keeps them in git (cache: false) for `dvc metrics diff` / `plots diff`.
-@stage(params=("{study}",), grid={"study": tuple(STUDIES)}, gather=Gather("results/{study}", gathered),
-       out=paths.AGGREGATE, outputs=("summary.csv", "curves.csv", "tables/", "tables.json",
-                                     Root(paths.METRICS), Root(paths.PLOTS + "/")),
-       uncached=(paths.METRICS, paths.PLOTS + "/"), resources="local")
+@stage(
+    params=("{study}",),
+    grid={"study": tuple(STUDIES)},
+    gather=Gather("results/{study}", gathered),
+    out=paths.AGGREGATE,
+    outputs=("summary.csv", "curves.csv", "tables/", "tables.json", Root(paths.METRICS), Root(paths.PLOTS + "/")),
+    uncached=(paths.METRICS, paths.PLOTS + "/"),
+    resources="local",
+)
 def aggregate(job: Job) -> None:
     """Gather one study's run metrics into tidy tables (summary.csv, curves.csv, tables/), its
     DVC metrics (results/metrics/<study>.json) and plot data (results/plots/<study>/)."""

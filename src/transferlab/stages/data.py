@@ -10,7 +10,8 @@ import torch
 from .. import params as P
 from .. import paths
 from ..data import format as fmt
-from ..data import sources, subsample as sub
+from ..data import sources
+from ..data import subsample as sub
 from ..runs import Job
 from ..stage import stage
 
@@ -26,8 +27,13 @@ def build_dataset(name: str, p: dict) -> fmt.Dataset:
 # `prepare` may download: it runs where Snakemake runs (compute nodes often have no internet).
 # Priority: every later stage waits on it, and it takes seconds (left to the default order, a
 # data set was prepared 6 minutes into the default, holding back the transfer chain).
-@stage(params=("data", "datasets.{dataset}"), grid={"dataset": "datasets"}, out=paths.PREPARED, resources="local",
-       priority=2)
+@stage(
+    params=("data", "datasets.{dataset}"),
+    grid={"dataset": "datasets"},
+    out=paths.PREPARED,
+    resources="local",
+    priority=2,
+)
 def prepare(job: Job) -> None:
     """Build data/prepared/<name>.pt from the source named in params.datasets.<name>."""
     name = job.axes["dataset"]
@@ -43,8 +49,7 @@ def make_subset(ds: fmt.Dataset, *, per_class: int | None, fraction: float | Non
         raise ValueError("give exactly one of per_class and fraction")
     idx = sub.per_class(train, per_class, seed) if per_class else sub.fraction(train, fraction, seed)
     splits = dict(ds.splits, train=train.subset(idx))
-    meta = dict(ds.meta, subset={"per_class": per_class, "fraction": fraction, "seed": seed,
-                                 "indices": idx.tolist()})
+    meta = dict(ds.meta, subset={"per_class": per_class, "fraction": fraction, "seed": seed, "indices": idx.tolist()})
     return fmt.Dataset(ds.name, ds.source, ds.classes, splits, meta)
 
 
@@ -54,21 +59,36 @@ def write_subsets(job: Job, per_class: int) -> None:
     for axes, rel in job.items():
         out = make_subset(ds, per_class=per_class, fraction=None, seed=axes["seed"])
         fmt.save(out, job.out / rel)
-        log.info("subset %s of %s: %d training examples, counts %s", rel, job.inputs["data"],
-                 len(out.splits["train"]), torch.bincount(out.splits["train"].labels).tolist())
+        log.info(
+            "subset %s of %s: %d training examples, counts %s",
+            rel,
+            job.inputs["data"],
+            len(out.splits["train"]),
+            torch.bincount(out.splits["train"].labels).tolist(),
+        )
 
 
-@stage(params=("pretext.labels_per_class",), grid={"dataset": "pretext.datasets"}, batch={"seed": "pretext.seeds"},
-       inputs={"data": paths.PREPARED}, runs=paths.SUBSET.replace("{k}", "${pretext.labels_per_class}"),
-       resources="light")
+@stage(
+    params=("pretext.labels_per_class",),
+    grid={"dataset": "pretext.datasets"},
+    batch={"seed": "pretext.seeds"},
+    inputs={"data": paths.PREPARED},
+    runs=paths.SUBSET.replace("{k}", "${pretext.labels_per_class}"),
+    resources="light",
+)
 def subsample(job: Job) -> None:
     """The pretext study's downstream labels: labels_per_class per class, per seed."""
     write_subsets(job, job.params["pretext"]["labels_per_class"])
 
 
-@stage(grid={"k": "transfer.labels_per_class"}, batch={"seed": "transfer.seeds"},
-       inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.dataset}")},
-       runs=paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"), resources="light", priority=1)
+@stage(
+    grid={"k": "transfer.labels_per_class"},
+    batch={"seed": "transfer.seeds"},
+    inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.dataset}")},
+    runs=paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
+    resources="light",
+    priority=1,
+)
 def transfer_subsample(job: Job) -> None:
     """The vision transfer study's few labels: k per class, per seed."""
     write_subsets(job, job.axes["k"])

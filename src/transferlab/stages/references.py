@@ -28,15 +28,20 @@ def metrics(table: pd.DataFrame) -> dict:
     out: dict = {}
     for (b, s, r, m), rows in table.groupby(["baseline", "setting", "reference", "metric"], sort=False):
         out.setdefault(b, {}).setdefault(s, {})[r if m in (ACC, "test/ppl") else f"{r} ({m})"] = round(
-            float(rows.value.mean()), 4)
+            float(rows.value.mean()), 4
+        )
     return out
 
 
 # Reads the studies' grids (which reference files exist); DVC depends on the folder they fill.
-@stage(params=tuple(key for study in STUDIES for key in study.reference_keys),
-       gather=Gather("results/references", reference_files), out="results/references_table",
-       outputs=(Root(paths.REFERENCES), Root(paths.REFERENCES_METRICS)),
-       uncached=(paths.REFERENCES, paths.REFERENCES_METRICS), resources="local")
+@stage(
+    params=tuple(key for study in STUDIES for key in study.reference_keys),
+    gather=Gather("results/references", reference_files),
+    out="results/references_table",
+    outputs=(Root(paths.REFERENCES), Root(paths.REFERENCES_METRICS)),
+    uncached=(paths.REFERENCES, paths.REFERENCES_METRICS),
+    resources="local",
+)
 def references(job: Job) -> None:
     """Gather every reference job's rows into results/references.csv (one row per baseline
     setting, reference, metric and seed) and the DVC metric results/metrics/references.json."""
@@ -44,4 +49,3 @@ def references(job: Job) -> None:
     with atomic_path(Path(paths.REFERENCES), ".csv") as tmp:
         table.to_csv(tmp, index=False)
     atomic_write_json(paths.REFERENCES_METRICS, metrics(table))
-

@@ -6,26 +6,31 @@ from __future__ import annotations
 
 import re
 import textwrap
-
 from pathlib import Path
 
 import pandas as pd
 
 from .. import paths
+from ..catalog import STUDIES
 from ..figures import Tables, save
 from ..io import atomic_write_text
 from ..runs import Job
 from ..scorecard import MAX_SEEDS, VERDICTS, run_flags
 from ..stage import stage
-from ..catalog import STUDIES
 
 # study -> its report module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
 REPORTS = {study.name: study.report for study in STUDIES if study.report is not None}
 # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
-FIGURES = {"scorecard": "Scorecard",
-           **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()}}
-VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:grey",
-                   "not tested": "lightgrey"}
+FIGURES = {
+    "scorecard": "Scorecard",
+    **{name: category for m in REPORTS.values() for name, category in m.FIGURES.items()},
+}
+VERDICT_COLOURS = {
+    "reproduced": "tab:green",
+    "contradicted": "tab:red",
+    "inconclusive": "tab:grey",
+    "not tested": "lightgrey",
+}
 
 
 def verdict_counts(card: pd.DataFrame, column: str = "verdict") -> str:
@@ -36,25 +41,34 @@ def scorecard_lines(card: pd.DataFrame) -> list[str]:
     """The scorecard as Markdown: a count of verdicts (after Holm within each family, the
     unadjusted beside), then one row per claim and setting (the claim's sentence, source and
     reported numbers on its first row)."""
-    lines = ["## Scorecard: do the sources' claims hold here?", "",
-             f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction within each family: "
-             f"{verdict_counts(card)} (unadjusted, each row at 5% alone: {verdict_counts(card, 'verdict_unadjusted')}). "
-             "Effect: mean over seeds of the measure; interval: the 95% t-interval over the per-seed differences on "
-             "the seeds both arms kept (n; dropped: seeds only one arm has); verdict: read off that interval against "
-             "the expected effect (\"= 0 ± m\": inside the margin, two one-sided tests at 2.5% each, the level of the "
-             "interval shown); a remedy's share of the gap: Fieller's 95% interval (see `transferlab.claims`).",
-             "", *family_lines(card), "", *covers_lines(card), "",
-             "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | arms: usable / diverged / "
-             "capped | the source's effect | seeds for 80%: planned (observed) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for claim, rows in card.groupby("claim", sort=False):
+    lines = [
+        "## Scorecard: do the sources' claims hold here?",
+        "",
+        f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction within each family: "
+        f"{verdict_counts(card)} (unadjusted, each row at 5% alone: {verdict_counts(card, 'verdict_unadjusted')}). "
+        "Effect: mean over seeds of the measure; interval: the 95% t-interval over the per-seed differences on "
+        "the seeds both arms kept (n; dropped: seeds only one arm has); verdict: read off that interval against "
+        'the expected effect ("= 0 ± m": inside the margin, two one-sided tests at 2.5% each, the level of the '
+        "interval shown); a remedy's share of the gap: Fieller's 95% interval (see `transferlab.claims`).",
+        "",
+        *family_lines(card),
+        "",
+        *covers_lines(card),
+        "",
+        "| claim | setting | data | expected | effect [95% CI] | n | p (Holm) | verdict | arms: usable / diverged / "
+        "capped | the source's effect | seeds for 80%: planned (observed) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _claim, rows in card.groupby("claim", sort=False):
         first = rows.iloc[0]
         head = f"**{first.statement}** {first.source}: {first.reported}. *Effect: {first.measure.rstrip('.')}.*"
         for i, row in enumerate(rows.itertuples()):
-            lines.append(f"| {head if i == 0 else ''} | {row.setting}{' (declared row)' if row.primary else ''} | "
-                         f"{row.data} | {row.expected} | {_effect(row)} | {row.n}"
-                         f"{f' ({row.dropped} dropped)' if row.dropped else ''} | {_p(row.p)} ({_p(row.p_holm)}) | "
-                         f"{_verdict(row)} | {_arms(row.arms)} | {_source(row)} | {_seeds(row)} |")
+            lines.append(
+                f"| {head if i == 0 else ''} | {row.setting}{' (declared row)' if row.primary else ''} | "
+                f"{row.data} | {row.expected} | {_effect(row)} | {row.n}"
+                f"{f' ({row.dropped} dropped)' if row.dropped else ''} | {_p(row.p)} ({_p(row.p_holm)}) | "
+                f"{_verdict(row)} | {_arms(row.arms)} | {_source(row)} | {_seeds(row)} |"
+            )
     return lines + [""]
 
 
@@ -106,8 +120,10 @@ def _source(row) -> str:
 def _seeds(row) -> str:
     """Power: the seeds that give 80% power to the claim's declared smallest effect of interest
     at the measured spread (planned), and, labelled, those for the measured effect."""
+
     def count(n):
         return "-" if pd.isna(n) else f"over {MAX_SEEDS:,}" if n == float("inf") else f"{n:.0f}"
+
     if pd.isna(row.n80_sesoi) and pd.isna(row.n80_observed):
         return ""
     return f"{count(row.n80_sesoi)} ({count(row.n80_observed)})"
@@ -123,16 +139,18 @@ def family_lines(card: pd.DataFrame) -> list[str]:
     resolved = tested[tested.verdict_unadjusted.isin(VERDICTS[:2])]
     per = "; ".join(f"{family} {len(rows)}" for family, rows in tested.groupby("family", sort=False))
     holm, by = int((resolved.p_holm < 0.05).sum()), int((resolved.p_by < 0.05).sum())
-    return [f"Many tests at once: {len(tested)} rows were tested at 5% each ({per}; a family is one study, the "
-            f"claims of one source read together), so about {0.05 * len(tested):.1f} verdicts would come by chance "
-            f"alone were every effect exactly at its threshold. Of the {len(resolved)} unadjusted verdicts "
-            f"(reproduced or contradicted), {holm} survive{'s' if holm == 1 else ''} Holm's family-wise correction "
-            f"within its family, and the headline, the plain words and every presupposition read those; {by} survive "
-            "Benjamini-Yekutieli's false-discovery control (valid however the rows depend on each other: many share "
-            "one fresh arm) (columns `p_holm`, `p_by`, `verdict`, `verdict_unadjusted` of `results/scorecard.csv`). "
-            "*Seeds for 80%*: the seeds that give 80% power to the claim's declared smallest effect of interest "
-            "(one accuracy point) at the measured spread, and in brackets, after the fact, those for the measured "
-            "effect (`n80_sesoi`, `n80_observed`)."]
+    return [
+        f"Many tests at once: {len(tested)} rows were tested at 5% each ({per}; a family is one study, the "
+        f"claims of one source read together), so about {0.05 * len(tested):.1f} verdicts would come by chance "
+        f"alone were every effect exactly at its threshold. Of the {len(resolved)} unadjusted verdicts "
+        f"(reproduced or contradicted), {holm} survive{'s' if holm == 1 else ''} Holm's family-wise correction "
+        f"within its family, and the headline, the plain words and every presupposition read those; {by} survive "
+        "Benjamini-Yekutieli's false-discovery control (valid however the rows depend on each other: many share "
+        "one fresh arm) (columns `p_holm`, `p_by`, `verdict`, `verdict_unadjusted` of `results/scorecard.csv`). "
+        "*Seeds for 80%*: the seeds that give 80% power to the claim's declared smallest effect of interest "
+        "(one accuracy point) at the measured spread, and in brackets, after the fact, those for the measured "
+        "effect (`n80_sesoi`, `n80_observed`)."
+    ]
 
 
 # measures that are not accuracy differences (claims.py's `measure` text names them)
@@ -153,8 +171,9 @@ def _tick(claim: str, setting: str, width: int = 62) -> str:
     """A row's label: the claim's short name and its setting, on at most two lines (settings run
     to 80 characters: "mnist -> synth_letters vs synth_letters -> synth_letters, s=16, ...")."""
     lines = textwrap.wrap(f"{claim.split('.', 1)[1]}: {setting}", width)
-    return "\n".join(lines[:1] + [textwrap.shorten(" ".join(lines[1:]), width, placeholder=" ...")] if len(lines) > 1
-                     else lines)
+    return "\n".join(
+        lines[:1] + [textwrap.shorten(" ".join(lines[1:]), width, placeholder=" ...")] if len(lines) > 1 else lines
+    )
 
 
 def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
@@ -172,8 +191,13 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
     units = pd.Series([_unit(m, k)[0] for m, k in zip(rows.measure, kinds)], dtype=object)
     panels = list(dict.fromkeys(units))  # in the table's order
     sizes = [int((units == u).sum()) for u in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 * len(panels) + 0.3 * len(rows)), squeeze=False,
-                             gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9, 1.2 * len(panels) + 0.3 * len(rows)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]},
+    )
     for ax, unit in zip(axes[:, 0], panels):
         part = rows[units == unit].reset_index(drop=True)
         factor = _unit(part.measure.iloc[0], kinds[units == unit].iloc[0])[1]
@@ -189,16 +213,24 @@ def scorecard_figure(card: pd.DataFrame, out: Path) -> Path:
             ax.plot([m * factor for m in marks], [y[i]] * len(marks), "|", color="black", ms=9, mew=1.5)
         if "source_effect" in part and part.source_effect.notna().any():  # the sources' own numbers
             known = part.source_effect.notna().to_numpy()
-            ax.plot(part.source_effect[known] * factor, y[known], "*", color="tab:blue", ms=10, ls="none",
-                    label="the source's effect")
+            ax.plot(
+                part.source_effect[known] * factor,
+                y[known],
+                "*",
+                color="tab:blue",
+                ms=10,
+                ls="none",
+                label="the source's effect",
+            )
         ax.axvline(0, color="black", lw=0.6)
         ax.set_yticks(y, [_tick(c, s) for c, s in zip(part.claim, part.setting)], fontsize=8)
         ax.set_ylim(y.min() - 0.7, 0.7)
         ax.set_title(textwrap.fill(unit, 80), fontsize=9, loc="left")
     handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
     # above the first panel, on the right (its title is on the left): the plots keep the width
-    axes[0, 0].legend(handles.values(), handles.keys(), fontsize=8, ncol=3, loc="lower right",
-                      bbox_to_anchor=(1.0, 1.02))
+    axes[0, 0].legend(
+        handles.values(), handles.keys(), fontsize=8, ncol=3, loc="lower right", bbox_to_anchor=(1.0, 1.02)
+    )
     axes[-1, 0].set_xlabel("effect (mean over seeds) and its 95% interval; | the expected threshold", fontsize=9)
     fig.tight_layout()
     return save(fig, out, "scorecard")
@@ -223,8 +255,15 @@ def claim_line(rows: pd.DataFrame) -> str:
     if not len(tested):
         return head + f"not tested here ({first.note})."
     k = int(tested.verdict.eq("reproduced").sum())
-    word = ("reproduced" if k == len(tested) else "contradicted" if tested.verdict.eq("contradicted").all()
-            else "not reproduced" if k == 0 else f"partly reproduced ({k} of {len(tested)} settings)")
+    word = (
+        "reproduced"
+        if k == len(tested)
+        else "contradicted"
+        if tested.verdict.eq("contradicted").all()
+        else "not reproduced"
+        if k == 0
+        else f"partly reproduced ({k} of {len(tested)} settings)"
+    )
     declared = rows[rows.primary]
     row = declared.iloc[0] if len(declared) else tested.iloc[0]
     data = " / ".join(dict.fromkeys(tested.data))
@@ -235,8 +274,10 @@ def claim_line(rows: pd.DataFrame) -> str:
     elif pd.isna(row.ci_low):
         text += f"no interval, {row.verdict}"
     else:
-        text += (f"{_amount(row.effect, row.measure, kind=kind)} [{_amount(row.ci_low, row.measure, False, kind)}, "
-                 f"{_amount(row.ci_high, row.measure, False, kind)}], {row.verdict}")
+        text += (
+            f"{_amount(row.effect, row.measure, kind=kind)} [{_amount(row.ci_low, row.measure, False, kind)}, "
+            f"{_amount(row.ci_high, row.measure, False, kind)}], {row.verdict}"
+        )
     text += ")"
     if not pd.isna(row.source_effect) and row.verdict != "not tested":
         text += f"; the source's {_amount(row.source_effect, row.measure)} is {row.source_verdict}"
@@ -247,11 +288,19 @@ def claim_line(rows: pd.DataFrame) -> str:
 def plain_lines(card: pd.DataFrame) -> list[str]:
     """The report's opening: the verdict counts after the multiplicity correction, then every
     claim in one line, before any table."""
-    return (["## In plain words", "", f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction "
-             f"within each study: **{verdict_counts(card)}** (each row alone at 5%: "
-             f"{verdict_counts(card, 'verdict_unadjusted')}). Each claim of the sources, as this configuration's runs "
-             "answer it (the settings and their numbers: the scorecard below).", ""]
-            + [claim_line(rows) for _, rows in card.groupby("claim", sort=False)] + [""])
+    return (
+        [
+            "## In plain words",
+            "",
+            f"{len(card)} tests of {card.claim.nunique()} claims, after Holm's correction "
+            f"within each study: **{verdict_counts(card)}** (each row alone at 5%: "
+            f"{verdict_counts(card, 'verdict_unadjusted')}). Each claim of the sources, as this configuration's runs "
+            "answer it (the settings and their numbers: the scorecard below).",
+            "",
+        ]
+        + [claim_line(rows) for _, rows in card.groupby("claim", sort=False)]
+        + [""]
+    )
 
 
 def baseline_lines(baselines: pd.DataFrame, references: pd.DataFrame | None) -> list[str]:
@@ -259,63 +308,100 @@ def baseline_lines(baselines: pd.DataFrame, references: pd.DataFrame | None) -> 
     and whether it clears it: read these before any effect. Then the references that gate no
     claim (NLI's bag of words), beside the runs they stand for."""
     fails = baselines[baselines.clears != "yes"]
-    lines = ["## Did the baselines learn their tasks?", "",
-             "A claim is scored only if its baseline clears its competence floor (`transferlab.floors`): the "
-             "stricter of the source's level where its setting matches and the best reference model fit on the "
-             "same training examples (logistic regression and k-NN on the pixels, a Kneser-Ney trigram; "
-             f"`results/references.csv`). {len(baselines) - len(fails)} of {len(baselines)} baselines clear theirs"
-             + (f"; the claims resting on the {len(fails)} other(s) read *not tested*." if len(fails) else "."), "",
-             "| baseline | setting | score (mean over seeds) | n | references on the same setting | floor | clears "
-             "| floor from | claims |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Did the baselines learn their tasks?",
+        "",
+        "A claim is scored only if its baseline clears its competence floor (`transferlab.floors`): the "
+        "stricter of the source's level where its setting matches and the best reference model fit on the "
+        "same training examples (logistic regression and k-NN on the pixels, a Kneser-Ney trigram; "
+        f"`results/references.csv`). {len(baselines) - len(fails)} of {len(baselines)} baselines clear theirs"
+        + (f"; the claims resting on the {len(fails)} other(s) read *not tested*." if len(fails) else "."),
+        "",
+        "| baseline | setting | score (mean over seeds) | n | references on the same setting | floor | clears "
+        "| floor from | claims |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in baselines.itertuples():
         score = "-" if pd.isna(row.score) else f"{row.score:.3f}"
         mark = "yes" if row.clears == "yes" else f"**{row.clears}**"
-        lines.append(f"| {row.baseline}: {row.arm} | {row.setting} | {row.metric} {score} | {row.n} | {row.references} "
-                     f"| {row.floor} | {mark} | {row.why if isinstance(row.why, str) else ''} | {row.claims} |")
+        lines.append(
+            f"| {row.baseline}: {row.arm} | {row.setting} | {row.metric} {score} | {row.n} | {row.references} "
+            f"| {row.floor} | {mark} | {row.why if isinstance(row.why, str) else ''} | {row.claims} |"
+        )
     if references is not None:
         other = references[~references.baseline.isin(baselines.baseline)]
         for (name, setting), rows in other.groupby(["baseline", "setting"], sort=False):
             means = rows.groupby(["reference", "metric"], sort=False)["value"].mean()
             scores = ", ".join(f"{ref} {metric} {v:.3f}" for (ref, metric), v in means.items())
-            lines += ["", f"Reference without a gate: {name} ({setting}): {scores}, beside the runs' own scores in "
-                      "their study's tables (it gates no claim: each NLI comparison sets a pretrained encoder "
-                      "against a control, not a learner against a bar)."]
+            lines += [
+                "",
+                f"Reference without a gate: {name} ({setting}): {scores}, beside the runs' own scores in "
+                "their study's tables (it gates no claim: each NLI comparison sets a pretrained encoder "
+                "against a control, not a learner against a bar).",
+            ]
     return lines + [""]
 
 
 def run_status_lines(tables: dict[str, Tables]) -> list[str]:
     """Per study: runs that diverged, and runs with a stop rule that reached their cap unconverged."""
-    lines = ["## Did the runs converge?", "",
-             "A run stops on a rule (patience on validation, a fit criterion, L-BFGS's tolerance) or at its "
-             "epoch cap; one that reached its cap first did not converge. A diverged run (a non-finite loss, or "
-             "training that ended at chance) is left out of every effect.", "",
-             "| study | runs | with a stop rule | converged | at their cap (unconverged) | diverged |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Did the runs converge?",
+        "",
+        "A run stops on a rule (patience on validation, a fit criterion, L-BFGS's tolerance) or at its "
+        "epoch cap; one that reached its cap first did not converge. A diverged run (a non-finite loss, or "
+        "training that ended at chance) is left out of every effect.",
+        "",
+        "| study | runs | with a stop rule | converged | at their cap (unconverged) | diverged |",
+        "|---|---|---|---|---|---|",
+    ]
     for study, t in tables.items():
         # runs written before these flags existed have none: 0
         flags = t.summary.reindex(columns=["fit/rule", "fit/converged"]).fillna(0).astype(bool)
         div, capped = run_flags(t.summary)  # the scorecard's own definitions of diverged and capped
         rule, conv = flags["fit/rule"], flags["fit/converged"]
-        lines.append(f"| {study} | {len(t.summary)} | {int(rule.sum())} | {int((rule & conv).sum())} | "
-                     f"{int(capped.sum())} | {int(div.sum())} |")
+        lines.append(
+            f"| {study} | {len(t.summary)} | {int(rule.sum())} | {int((rule & conv).sum())} | "
+            f"{int(capped.sum())} | {int(div.sum())} |"
+        )
     return lines + [""]
 
 
-def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.DataFrame, out_dir: Path,
-                 references: pd.DataFrame | None = None) -> Path:
+def write_report(
+    tables: dict[str, Tables],
+    card: pd.DataFrame,
+    baselines: pd.DataFrame,
+    out_dir: Path,
+    references: pd.DataFrame | None = None,
+) -> Path:
     fig = scorecard_figure(card, out_dir / "figures")
-    lines = ["# transferlab report", "", *plain_lines(card), *baseline_lines(baselines, references),
-             *run_status_lines(tables),
-             *scorecard_lines(card), f"![scorecard](figures/{fig.name})", "",
-             "## The studies", "",
-             "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.", ""]
+    lines = [
+        "# transferlab report",
+        "",
+        *plain_lines(card),
+        *baseline_lines(baselines, references),
+        *run_status_lines(tables),
+        *scorecard_lines(card),
+        f"![scorecard](figures/{fig.name})",
+        "",
+        "## The studies",
+        "",
+        "Generated from `results/aggregate/<study>/`; every number is a mean ± sd over seeds.",
+        "",
+    ]
     for study, t in tables.items():
         figs, text = REPORTS[study].figures(t, out_dir / "figures") if study in REPORTS else ({}, [f"### {study}", ""])
         below = baselines[baselines.baseline.str.startswith(f"{study}.") & (baselines.clears != "yes")]
-        lines += text[:1] + [f"**Below its floor, or without one: {row.baseline} on {row.setting} "
-                             f"({row.metric} {row.score:.3f}, floor {row.floor}); the claims on it are not "
-                             "scored.**" for row in below.itertuples()] + ([""] if len(below) else []) + text[1:]
+        lines += (
+            text[:1]
+            + [
+                f"**Below its floor, or without one: {row.baseline} on {row.setting} "
+                f"({row.metric} {row.score:.3f}, floor {row.floor}); the claims on it are not "
+                "scored.**"
+                for row in below.itertuples()
+            ]
+            + ([""] if len(below) else [])
+            + text[1:]
+        )
         for name, path in figs.items():
             lines += [f"![{name}](figures/{path.name})", ""]
     dest = out_dir / "report.md"
@@ -323,15 +409,26 @@ def write_report(tables: dict[str, Tables], card: pd.DataFrame, baselines: pd.Da
     return dest
 
 
-@stage(needs=(paths.SCORECARD, paths.BASELINES, paths.REFERENCES, *(t.format(study=s.name) for s in STUDIES
-                                   for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX))),
-       out="reports", outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)), figures=FIGURES,
-       options={"results": "results/aggregate"}, resources="local")
+@stage(
+    needs=(
+        paths.SCORECARD,
+        paths.BASELINES,
+        paths.REFERENCES,
+        *(t.format(study=s.name) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES, paths.TABLES_INDEX)),
+    ),
+    out="reports",
+    outputs=("report.md", *(f"figures/{f}.png" for f in FIGURES)),
+    figures=FIGURES,
+    options={"results": "results/aggregate"},
+    resources="local",
+)
 def report(job: Job) -> None:
     """Make the figures and the Markdown report (the scorecard first) from every study's tables
     (--results: one <study>/ folder of them each) and results/scorecard.csv."""
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
+
     sns.set_theme(style="whitegrid")
     tables = {s.name: Tables.read(Path(job.options["results"]) / s.name) for s in STUDIES}
-    write_report(tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out,
-                 pd.read_csv(paths.REFERENCES))
+    write_report(
+        tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out, pd.read_csv(paths.REFERENCES)
+    )

@@ -22,8 +22,12 @@ SECTIONS = tuple(key for study in ALL_STUDIES for key in study.schema)  # their 
 def read_results(params: dict, root: Path = Path(".")) -> Results:
     summary = {s: pd.read_csv(root / paths.SUMMARY.format(study=s)) for s in STUDIES}
     refs = root / paths.REFERENCES
-    return Results(summary, lambda s: pd.read_csv(root / paths.CURVES.format(study=s)), params,
-                   pd.read_csv(refs) if refs.is_file() else None)
+    return Results(
+        summary,
+        lambda s: pd.read_csv(root / paths.CURVES.format(study=s)),
+        params,
+        pd.read_csv(refs) if refs.is_file() else None,
+    )
 
 
 def metrics(card: pd.DataFrame) -> dict:
@@ -32,21 +36,29 @@ def metrics(card: pd.DataFrame) -> dict:
     beside, labelled), and per claim its declared row's effect and how its settings came out
     after the correction ("2/4 reproduced, 1 contradicted"). The full table is
     results/scorecard.csv."""
-    out: dict = {"verdicts": {v: int(card.verdict.eq(v).sum()) for v in VERDICTS},
-                 "verdicts_unadjusted": {v: int(card.verdict_unadjusted.eq(v).sum()) for v in VERDICTS}}
+    out: dict = {
+        "verdicts": {v: int(card.verdict.eq(v).sum()) for v in VERDICTS},
+        "verdicts_unadjusted": {v: int(card.verdict_unadjusted.eq(v).sum()) for v in VERDICTS},
+    }
     for claim, rows in card.groupby("claim", sort=False):
         declared = rows[rows.primary].effect.dropna()
         counts = [f"{int(rows.verdict.eq(v).sum())}/{len(rows)} {v}" for v in VERDICTS if rows.verdict.eq(v).any()]
-        out[claim] = {"effect": round(float(declared.iloc[0]), 4) if len(declared) else None,
-                      "verdict": ", ".join(counts)}
+        out[claim] = {
+            "effect": round(float(declared.iloc[0]), 4) if len(declared) else None,
+            "verdict": ", ".join(counts),
+        }
     return out
 
 
 # Reads every study's section (which arms ran) and the data sets' sources (real or stand-in).
-@stage(params=("datasets", *SECTIONS),
-       needs=(*(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)), paths.REFERENCES),
-       out="results/scorecard", outputs=(Root(paths.SCORECARD), Root(paths.BASELINES), Root(paths.SCORECARD_METRICS)),
-       uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS), resources="local")
+@stage(
+    params=("datasets", *SECTIONS),
+    needs=(*(t.format(study=s) for s in STUDIES for t in (paths.SUMMARY, paths.CURVES)), paths.REFERENCES),
+    out="results/scorecard",
+    outputs=(Root(paths.SCORECARD), Root(paths.BASELINES), Root(paths.SCORECARD_METRICS)),
+    uncached=(paths.SCORECARD, paths.BASELINES, paths.SCORECARD_METRICS),
+    resources="local",
+)
 def scorecard(job: Job) -> None:
     """Test every source claim against the runs: results/scorecard.csv (one row per claim and
     setting: effect, 95% interval over seeds, n, per-arm usable/diverged/capped seeds, verdict

@@ -15,9 +15,18 @@ def corpus_key(p: dict) -> str:
 
 
 def _setting(p: dict) -> dict:
-    return {"data": corpus_key(p), "train": str(p["text"]["corpus"].get("train_fraction") or "all"),
-            "model": p["nlp"]["lm"].get("cell", "lstm")}
+    return {
+        "data": corpus_key(p),
+        "train": str(p["text"]["corpus"].get("train_fraction") or "all"),
+        "model": p["nlp"]["lm"].get("cell", "lstm"),
+    }
 
 
-LM = Baseline("nlp.lm", "the RNN language model (test perplexity)", "test/ppl", _setting, lower_is_better=True,
-              changes=own_run_floors_removed("nlp.lm", "pydoc"))
+LM = Baseline(
+    "nlp.lm",
+    "the RNN language model (test perplexity)",
+    "test/ppl",
+    _setting,
+    lower_is_better=True,
+    changes=own_run_floors_removed("nlp.lm", "pydoc"),
+)

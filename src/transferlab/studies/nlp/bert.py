@@ -55,8 +55,15 @@ def encode_pairs(tok, pairs: list, max_len: int) -> tuple[torch.Tensor, torch.Te
     """[[premise, hypothesis, label], ...] -> x int64 [N, 3, max_len] (input_ids,
     token_type_ids, attention_mask of `[CLS] premise [SEP] hypothesis [SEP]`, truncated longest
     first, padded to max_len) and labels int64 [N]."""
-    enc = tok([r[0] for r in pairs], [r[1] for r in pairs], truncation="longest_first", max_length=max_len,
-              padding="max_length", return_tensors="pt", return_token_type_ids=True)
+    enc = tok(
+        [r[0] for r in pairs],
+        [r[1] for r in pairs],
+        truncation="longest_first",
+        max_length=max_len,
+        padding="max_length",
+        return_tensors="pt",
+        return_token_type_ids=True,
+    )
     x = torch.stack([enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]], dim=1)
     return x.long(), torch.tensor([int(r[2]) for r in pairs], dtype=torch.long)
 
@@ -76,7 +83,7 @@ class BertFeatures(nn.Module):
         self.bert, self.pool = bert, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[..., :max(1, int(x[:, 2].sum(-1).max()))]  # drop the batch's all-padding columns
+        x = x[..., : max(1, int(x[:, 2].sum(-1).max()))]  # drop the batch's all-padding columns
         mask = x[:, 2]
         h = self.bert(input_ids=x[:, 0], token_type_ids=x[:, 1], attention_mask=mask).last_hidden_state
         return POOLS[self.pool](h, mask.to(h.dtype))
@@ -96,8 +103,10 @@ def load_pretrained(checkpoint: str, download: bool) -> tuple[nn.Module, dict]:
     # a pooler missing from a sentence-transformers export is harmless: we pool ourselves
     missing = [k for k in info["missing_keys"] if not k.startswith("pooler.")]
     if missing or info.get("mismatched_keys"):
-        raise RuntimeError(f"{checkpoint}: encoder weights missing from the checkpoint: {missing}, "
-                           f"mismatched: {info.get('mismatched_keys')}")
+        raise RuntimeError(
+            f"{checkpoint}: encoder weights missing from the checkpoint: {missing}, "
+            f"mismatched: {info.get('mismatched_keys')}"
+        )
     return bert, {"unexpected": sorted(info["unexpected_keys"]), "missing": sorted(info["missing_keys"])}
 
 
@@ -105,9 +114,14 @@ def scratch_bert(cfg: dict, vocab_size: int, max_len: int) -> nn.Module:
     """A BERT with the chosen hyperparameters, randomly initialised (transformers' own init)."""
     from transformers import BertConfig, BertModel
 
-    conf = BertConfig(vocab_size=vocab_size, hidden_size=cfg["hidden_size"], num_hidden_layers=cfg["layers"],
-                      num_attention_heads=cfg["heads"], intermediate_size=cfg["intermediate_size"],
-                      max_position_embeddings=max(512, max_len))
+    conf = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg["hidden_size"],
+        num_hidden_layers=cfg["layers"],
+        num_attention_heads=cfg["heads"],
+        intermediate_size=cfg["intermediate_size"],
+        max_position_embeddings=max(512, max_len),
+    )
     return BertModel(conf, add_pooling_layer=False)
 
 

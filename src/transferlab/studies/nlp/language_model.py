@@ -18,6 +18,7 @@ from torch import nn
 
 from ... import engine
 from ...models import Net, mlp_head
+
 # the vocabulary and token streams live in .vocab (no training code: the n-gram reference reads
 # them without depending on the engine); re-exported here for the LM's callers
 from .vocab import EOS, PAD, SPECIALS, TOKENIZERS, UNK, Vocab, stream, unk_rate  # noqa: F401
@@ -37,7 +38,7 @@ class BPTTData(engine.DeviceData):
         cols = ids.numel() // streams
         if cols < 2:
             raise ValueError(f"{ids.numel()} tokens cannot fill {streams} streams of at least 2 tokens")
-        data = ids[:streams * cols].view(streams, cols).to(device)  # [B, T // B]
+        data = ids[: streams * cols].view(streams, cols).to(device)  # [B, T // B]
         super().__init__(data, data.new_zeros(0), None, None)
         self.bptt = bptt
 
@@ -54,7 +55,7 @@ class BPTTData(engine.DeviceData):
         """x int64 [B, L], y int64 [B * L] (row-major, as the LM's logits [B * L, V])."""
         start = int(order[i]) * self.bptt
         length = min(self.bptt, self.images.shape[1] - 1 - start)
-        return self.images[:, start:start + length], self.images[:, start + 1:start + 1 + length].reshape(-1)
+        return self.images[:, start : start + length], self.images[:, start + 1 : start + 1 + length].reshape(-1)
 
 
 # ------------------------------------------------------------------ models
@@ -137,7 +138,7 @@ def pair_ids(pairs: list, vocab: Vocab, max_len: int) -> tuple[torch.Tensor, tor
     for i, (p, h, _) in enumerate(pairs):
         for j, text in enumerate((p, h)):
             t = vocab.encode(text)[:max_len] or [1]
-            ids[i, j, :len(t)] = torch.tensor(t)
+            ids[i, j, : len(t)] = torch.tensor(t)
     return ids, torch.tensor([int(r[2]) for r in pairs], dtype=torch.long)
 
 
@@ -159,8 +160,8 @@ class PairFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        x = x[..., :max(1, int((x != 0).sum(-1).max()))]  # drop the batch's all-padding columns
-        ids = torch.cat([x[:, 0], x[:, 1]])             # [2B, L]: premises, then hypotheses
+        x = x[..., : max(1, int((x != 0).sum(-1).max()))]  # drop the batch's all-padding columns
+        ids = torch.cat([x[:, 0], x[:, 1]])  # [2B, L]: premises, then hypotheses
         pooled = POOLS[self.pool](self.encoder(ids), ids != 0)  # [2B, H]
         u, v = pooled[:b], pooled[b:]
         return torch.cat([u, v, (u - v).abs(), u * v], dim=1)
@@ -178,8 +179,11 @@ def load_encoder(model: Net, lm_state: dict) -> dict:
     """Copy the LM's encoder (features.0.*) into the NLI model's (features.0.encoder.*).
     The contract: every encoder weight of the NLI model comes from the LM, and only the LM's
     softmax layer (and the carried RNN state) is left out. Returns the key counts."""
-    enc_keys = {k[len("features.0."):]: v for k, v in lm_state.items()
-                if k.startswith("features.0.") and not k.endswith("_extra_state")}
+    enc_keys = {
+        k[len("features.0.") :]: v
+        for k, v in lm_state.items()
+        if k.startswith("features.0.") and not k.endswith("_extra_state")
+    }
     target = model.features[0].encoder
     missing, unexpected = target.load_state_dict(enc_keys, strict=False)
     missing = [k for k in missing if not k.endswith("_extra_state")]

@@ -22,15 +22,12 @@ import logging
 
 import torch
 
-from ... import engine, models
-from ... import paths
+from ... import engine, models, paths
 from ...io import atomic_torch_save
-from . import bert
-from . import text
-from . import language_model
-from ...training import fit_head, fit_linear_head, heads_of, keep_best
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
+from ...training import fit_head, fit_linear_head, heads_of, keep_best
+from . import bert, language_model, text
 
 log = logging.getLogger("transferlab.nlp")
 
@@ -42,14 +39,19 @@ def _labels(obj: dict) -> dict[str, str]:
 # ------------------------------------------------------------------ LM
 def train_lm(corpus: dict, p: dict, run: Run):
     cfg, tk, seed = p["nlp"]["lm"], p["nlp"]["tokenizer"], run.seed
-    vocab = language_model.Vocab.build(corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"],
-                                       tk["min_freq"])
+    vocab = language_model.Vocab.build(
+        corpus["splits"]["train"], tk["kind"], tk["lowercase"], tk["max_vocab"], tk["min_freq"]
+    )
     device = run.device
     torch.manual_seed(seed)
     model = language_model.language_model(cfg, len(vocab)).to(device)
     ids = {s: language_model.stream(lines, vocab) for s, lines in corpus["splits"].items()}
-    data = {s: language_model.BPTTData(x, cfg["batch_size"] if s == "train" else cfg["eval_batch_size"], cfg["bptt"],
-                                       device) for s, x in ids.items()}
+    data = {
+        s: language_model.BPTTData(
+            x, cfg["batch_size"] if s == "train" else cfg["eval_batch_size"], cfg["bptt"], device
+        )
+        for s, x in ids.items()
+    }
     task = engine.classification(len(vocab))
     fit_cfg = engine.FitConfig.from_params({**cfg, "clip_grad_norm": cfg["clip"]})
     # stopped by patience on validation loss (nlp.lm.patience), the best validation epoch tested
@@ -59,11 +61,17 @@ def train_lm(corpus: dict, p: dict, run: Run):
         row["train/ppl"] = language_model.perplexity(row["train/loss"])
         row["val/ppl"] = language_model.perplexity(row["val/loss"])
     test = engine.evaluate(model, task, data["test"])
-    summary = {"test/loss": test["loss"], "test/ppl": language_model.perplexity(test["loss"]), "test/acc": test["acc"],
-               "val/ppl": language_model.perplexity(res.best["value"]), "best/epoch": float(res.best["epoch"]),
-               "data/vocab": float(len(vocab)),
-               "data/train_tokens": float(ids["train"].numel()), "data/test_tokens": float(ids["test"].numel()),
-               "data/test_unk_rate": language_model.unk_rate(ids["test"])}
+    summary = {
+        "test/loss": test["loss"],
+        "test/ppl": language_model.perplexity(test["loss"]),
+        "test/acc": test["acc"],
+        "val/ppl": language_model.perplexity(res.best["value"]),
+        "best/epoch": float(res.best["epoch"]),
+        "data/vocab": float(len(vocab)),
+        "data/train_tokens": float(ids["train"].numel()),
+        "data/test_tokens": float(ids["test"].numel()),
+        "data/test_unk_rate": language_model.unk_rate(ids["test"]),
+    }
     return model, vocab, res, summary
 
 
@@ -74,20 +82,34 @@ SEEDS = {"seed": "nlp.seeds"}
 # encoder (nli_lm) and with BERT (nli_bert).
 def labels(phase: str):
     def of(p: dict, a: dict) -> dict:
-        return {"phase": phase, "variant": a["variant"] if phase != "lm" else p["nlp"]["lm"]["cell"],
-                "seed": a["seed"]}
+        return {"phase": phase, "variant": a["variant"] if phase != "lm" else p["nlp"]["lm"]["cell"], "seed": a["seed"]}
+
     return of
 
 
-@stage(params=("train", "nlp.tokenizer", "nlp.lm"), batch=SEEDS, inputs={"data": paths.CORPUS}, runs=paths.LM,
-       outputs=TRAINED, checkpoint=True, labels=labels("lm"))
+@stage(
+    params=("train", "nlp.tokenizer", "nlp.lm"),
+    batch=SEEDS,
+    inputs={"data": paths.CORPUS},
+    runs=paths.LM,
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=labels("lm"),
+)
 def lm(job: Job) -> None:
     """Train the RNN language model (truncated BPTT), every seed."""
     corpus = text.load(job.inputs["data"], text.LM_SPLITS)
     for run in job.runs():
         model, vocab, res, summary = train_lm(corpus, job.params, run)
-        atomic_torch_save({"model": model.state_dict(), "vocab": vocab.state(), "lm_config": job.params["nlp"]["lm"],
-                           "config": run.config}, run.dir / "model.pt")
+        atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "vocab": vocab.state(),
+                "lm_config": job.params["nlp"]["lm"],
+                "config": run.config,
+            },
+            run.dir / "model.pt",
+        )
         engine.write_metrics(res, summary, run, _labels(corpus))
         log.info("LM on %s, seed %d: %s", text.describe(corpus), run.seed, summary)
 
@@ -107,8 +129,10 @@ def encoder_features(model: models.Net, encoded: dict, device) -> dict[str, engi
     """A frozen encoder's outputs for every split's pairs, as data ({split: features [N, D]}):
     computed once (eval mode), they are the inputs its head sees every epoch."""
     model.to(device)
-    return {split: engine.feature_data(model.features, _token_data(xy, device), batch_size=256)
-            for split, xy in encoded.items()}
+    return {
+        split: engine.feature_data(model.features, _token_data(xy, device), batch_size=256)
+        for split, xy in encoded.items()
+    }
 
 
 def _feature_split(xy) -> engine.DeviceData | None:
@@ -119,8 +143,15 @@ def _feature_split(xy) -> engine.DeviceData | None:
 EVAL_SPLITS = (("validation_matched", "test"), ("validation_mismatched", "test_mismatched"))
 
 
-def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, run: Run,
-            features: dict[str, engine.DeviceData] | None = None) -> tuple[engine.FitResult, dict]:
+def fit_nli(
+    model: models.Net,
+    encoded: dict,
+    frozen: bool,
+    cfg: dict,
+    p: dict,
+    run: Run,
+    features: dict[str, engine.DeviceData] | None = None,
+) -> tuple[engine.FitResult, dict]:
     """Train `model` on encoded {split: (x, y)}; return the result and the summary.
 
     Frozen: only the head trains, on the encoder's features (`features`, or computed here:
@@ -151,8 +182,11 @@ def fit_nli(model: models.Net, encoded: dict, frozen: bool, cfg: dict, p: dict, 
         res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run, select=select)
         keep_best(model, res)
         scored, scored_data = model, {split: _token_data(encoded[split], device) for split, _ in EVAL_SPLITS}
-    summary = {"params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
-               "data/train_size": float(len(train)), **res.extra}
+    summary = {
+        "params/trainable": float(sum(p_.numel() for p_ in (model.heads if frozen else model).parameters())),
+        "data/train_size": float(len(train)),
+        **res.extra,
+    }
     for split, key in EVAL_SPLITS:
         for k, v in engine.evaluate(scored, task, scored_data[split], batch_size=256).items():
             summary[f"{key}/{k}"] = v
@@ -172,8 +206,12 @@ def _shared_features(shared: dict | None, variant: str, seed_free: bool, model, 
 
 # ------------------------------------------------------------------ NLI with the LM's encoder
 # variant -> (encoder from the LM?, encoder frozen?)
-LM_VARIANTS = {"frozen": (True, True), "finetuned": (True, False), "random": (False, False),
-               "random_frozen": (False, True)}
+LM_VARIANTS = {
+    "frozen": (True, True),
+    "finetuned": (True, False),
+    "random": (False, False),
+    "random_frozen": (False, True),
+}
 
 
 def train_nli_lm(nli: dict, lm_ck: dict, variant: str, p: dict, run: Run):
@@ -188,15 +226,22 @@ def train_nli_lm(nli: dict, lm_ck: dict, variant: str, p: dict, run: Run):
     if loaded:
         summary["encoder/loaded_tensors"] = float(loaded["loaded"])
     # the share of the pairs' tokens the LM's vocabulary does not know
-    summary["data/unk_rate"] = (sum(float((x == 1).sum()) for x, _ in encoded.values())
-                                / sum(float((x != 0).sum()) for x, _ in encoded.values()))
+    summary["data/unk_rate"] = sum(float((x == 1).sum()) for x, _ in encoded.values()) / sum(
+        float((x != 0).sum()) for x, _ in encoded.values()
+    )
     return res, summary
 
 
 # vocabulary and encoder shape come with the LM
-@stage(params=("train", "nlp.nli_lm"), batch={"variant": "nlp.nli_lm.variants", **SEEDS},
-       inputs={"data": paths.NLI_DATA, "lm": paths.LM + "/model.pt"}, runs=paths.NLI_LM, outputs=MEASURED,
-       checkpoint=True, labels=labels("nli_lm"))
+@stage(
+    params=("train", "nlp.nli_lm"),
+    batch={"variant": "nlp.nli_lm.variants", **SEEDS},
+    inputs={"data": paths.NLI_DATA, "lm": paths.LM + "/model.pt"},
+    runs=paths.NLI_LM,
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("nli_lm"),
+)
 def nli_lm(job: Job) -> None:
     """MNLI with the LM's encoder ([u, v, |u-v|, u*v] into an MLP): every variant and seed."""
     nli = text.load(job.inputs["data"], text.NLI_SPLITS)
@@ -226,16 +271,29 @@ def train_nli_bert(nli: dict, variant: str, p: dict, run: Run, shared: dict | No
         encoder, info = bert.scratch_bert(cfg["scratch"], len(tok), cfg["max_len"]), None
     torch.manual_seed(seed)  # the new head's init depends on the seed only
     model = bert.nli_model(encoder, cfg["pool"], cfg["head_hidden"], cfg["dropout"])
-    res, summary = fit_nli(model, encoded, frozen, cfg["optim"][variant], p, run,
-                           _shared_features(shared, variant, pretrained and frozen, model, encoded, run.device))
+    res, summary = fit_nli(
+        model,
+        encoded,
+        frozen,
+        cfg["optim"][variant],
+        p,
+        run,
+        _shared_features(shared, variant, pretrained and frozen, model, encoded, run.device),
+    )
     if info is not None:
         summary["encoder/checkpoint_keys_left_out"] = float(len(info["unexpected"]))
     return res, summary
 
 
-@stage(params=("train", "data.download", "nlp.bert"), batch={"variant": "nlp.bert.variants", **SEEDS},
-       inputs={"data": paths.NLI_DATA}, runs=paths.NLI_BERT, outputs=MEASURED, checkpoint=True,
-       labels=labels("nli_bert"))
+@stage(
+    params=("train", "data.download", "nlp.bert"),
+    batch={"variant": "nlp.bert.variants", **SEEDS},
+    inputs={"data": paths.NLI_DATA},
+    runs=paths.NLI_BERT,
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("nli_bert"),
+)
 def nli_bert(job: Job) -> None:
     """MNLI with transformers BERT (feature extractor, finetuned, or from scratch): every variant and seed."""
     nli, shared = text.load(job.inputs["data"], text.NLI_SPLITS), {}

@@ -21,11 +21,20 @@ def cross_checks(p: dict) -> list[str]:
 
 
 STUDY = Study(
-    "nlp", (data_stages, stages, references),
-    group=["variant"], headline={"lm": "test/ppl", "nli_lm": "test/acc", "nli_bert": "test/acc"},
-    plots=(curve_plot("nlp", "lm", "val/ppl", "validation perplexity"),
-           curve_plot("nlp", "nli_lm", "val/acc", "NLI validation accuracy, LM encoder"),
-           curve_plot("nlp", "nli_bert", "val/acc", "NLI validation accuracy, BERT")),
-    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.LM,),
+    "nlp",
+    (data_stages, stages, references),
+    group=["variant"],
+    headline={"lm": "test/ppl", "nli_lm": "test/acc", "nli_bert": "test/acc"},
+    plots=(
+        curve_plot("nlp", "lm", "val/ppl", "validation perplexity"),
+        curve_plot("nlp", "nli_lm", "val/acc", "NLI validation accuracy, LM encoder"),
+        curve_plot("nlp", "nli_bert", "val/acc", "NLI validation accuracy, BERT"),
+    ),
+    claims=tuple(claims.CLAIMS),
+    covers=claims.COVERS,
+    baselines=(baselines.LM,),
     references=lambda p: [paths.REF_LM, paths.REF_NLI],
-    report=figures, schema=section_schema(__file__), cross_checks=cross_checks)
+    report=figures,
+    schema=section_schema(__file__),
+    cross_checks=cross_checks,
+)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ...data.format import DataError
 from ...io import atomic_write_json
@@ -50,8 +50,14 @@ def _hf_load(cfg: dict, data: dict, what: str):
     try:
         return datasets.load_dataset(cfg["path"], cfg.get("name"), **kwargs)
     except (FileNotFoundError, ConnectionError, OSError, ValueError) as e:
-        hint = "" if data["download"] else (" (data.download is false: pre-stage it into the HF cache on a machine "
-                                            "with internet, or point data_files at local copies)")
+        hint = (
+            ""
+            if data["download"]
+            else (
+                " (data.download is false: pre-stage it into the HF cache on a machine "
+                "with internet, or point data_files at local copies)"
+            )
+        )
         raise DataError(f"text.{what}: could not load {cfg['path']!r} {cfg.get('name') or ''}: {e}{hint}") from e
 
 
@@ -59,7 +65,7 @@ def _carve(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
     """Split off the last `fraction` of a list (contiguous: an LM's validation text is a
     stretch of running text, not scattered lines)."""
     n = int(round(len(lines) * fraction))
-    return (lines[:len(lines) - n], lines[len(lines) - n:]) if n else (lines, [])
+    return (lines[: len(lines) - n], lines[len(lines) - n :]) if n else (lines, [])
 
 
 def corpus_from_splits(raw: dict[str, list[str]], cfg: dict, what: str = "corpus") -> dict[str, list[str]]:
@@ -70,8 +76,10 @@ def corpus_from_splits(raw: dict[str, list[str]], cfg: dict, what: str = "corpus
         out["train"], out["validation"] = _carve(out["train"], cfg.get("val_fraction", 0.1))
     bad = [s for s in LM_SPLITS if not out.get(s)]
     if bad:
-        raise DataError(f"text.{what}: split(s) {bad} missing or empty (have {sorted(out)}); an LM corpus needs "
-                        f"{list(LM_SPLITS)} (validation may be carved from train with val_fraction)")
+        raise DataError(
+            f"text.{what}: split(s) {bad} missing or empty (have {sorted(out)}); an LM corpus needs "
+            f"{list(LM_SPLITS)} (validation may be carved from train with val_fraction)"
+        )
     return {s: out[s] for s in LM_SPLITS}
 
 
@@ -92,14 +100,16 @@ def corpus_pydoc(cfg: dict, data: dict) -> tuple[dict[str, list[str]], dict]:
     random.Random(cfg["seed"]).shuffle(names)
     n_test = max(1, round(len(names) * cfg["test_fraction"]))
     n_val = max(1, round(len(names) * cfg["val_fraction"]))
-    rest = names[n_test + n_val:]
+    rest = names[n_test + n_val :]
     # a share of the remaining topics for training (a smaller corpus, for time); the same test
     # and validation topics whatever the share
     n_train = max(1, round(len(rest) * cfg.get("train_fraction", 1.0)))
-    parts = {"test": names[:n_test], "validation": names[n_test:n_test + n_val], "train": rest[:n_train]}
+    parts = {"test": names[:n_test], "validation": names[n_test : n_test + n_val], "train": rest[:n_train]}
     raw = {s: [ln for t in ts for ln in topics[t].splitlines()] for s, ts in parts.items()}
-    return corpus_from_splits(raw, cfg), {"topics": {s: len(ts) for s, ts in parts.items()},
-                                          "stand_in": "Python documentation text (pydoc_data), not WikiText-2"}
+    return corpus_from_splits(raw, cfg), {
+        "topics": {s: len(ts) for s, ts in parts.items()},
+        "stand_in": "Python documentation text (pydoc_data), not WikiText-2",
+    }
 
 
 CORPUS_SOURCES: dict[str, Callable[[dict, dict], tuple[dict[str, list[str]], dict]]] = {
@@ -142,8 +152,10 @@ def nli_hf(cfg: dict, data: dict) -> tuple[dict[str, list], dict]:
         t = dd[s]
         absent = [c for c in cols.values() if c not in t.column_names]
         if absent:
-            raise DataError(f"text.nli: split {s} has no column(s) {absent} (columns: {t.column_names}); "
-                            "map them with text.nli.columns")
+            raise DataError(
+                f"text.nli: split {s} has no column(s) {absent} (columns: {t.column_names}); "
+                "map them with text.nli.columns"
+            )
         rows = []
         for p, h, y in zip(t[cols["premise"]], t[cols["hypothesis"]], t[cols["label"]]):
             lab = label_id(y, f"text.nli split {s}")
@@ -157,8 +169,18 @@ def nli_hf(cfg: dict, data: dict) -> tuple[dict[str, list], dict]:
 # Sentence templates for the stand-in NLI set. Each genre turns (rng, label) into a pair;
 # train and validation_matched draw from MATCHED genres, validation_mismatched from genres
 # never seen in training (as MNLI's mismatched genres are).
-_SUBJ = [("man", "person"), ("woman", "person"), ("boy", "child"), ("girl", "child"), ("dog", "animal"),
-         ("cat", "animal"), ("teacher", "person"), ("doctor", "person"), ("student", "person"), ("horse", "animal")]
+_SUBJ = [
+    ("man", "person"),
+    ("woman", "person"),
+    ("boy", "child"),
+    ("girl", "child"),
+    ("dog", "animal"),
+    ("cat", "animal"),
+    ("teacher", "person"),
+    ("doctor", "person"),
+    ("student", "person"),
+    ("horse", "animal"),
+]
 _ADJ = ["tall", "young", "old", "small", "happy", "tired", "quiet", "busy"]
 _ACT = ["running", "sleeping", "eating", "reading", "singing", "swimming", "walking", "sitting", "playing"]
 _PLACE = ["park", "kitchen", "street", "library", "beach", "garden", "station", "office"]
@@ -177,58 +199,77 @@ def _other(rng: random.Random, xs: list, x):
 def _activity(rng, label):
     (s, hyper), a, act, pl = rng.choice(_SUBJ), rng.choice(_ADJ), rng.choice(_ACT), rng.choice(_PLACE)
     prem = f"a {a} {s} is {act} in the {pl} ."
-    hyp = rng.choice([
-        [f"a {hyper} is {act} .", f"a {s} is in the {pl} .", f"a {s} is {act} ."],
-        [f"a {a} {s} is {act} in the {pl} {rng.choice(_EXTRA)} .", f"a {_other(rng, _ADJ, a)} {s} is {act} .",
-         f"the {s} is {act} to win a prize ."],
-        [f"a {a} {s} is {_other(rng, _ACT, act)} in the {pl} .", f"nobody is {act} in the {pl} .",
-         f"the {s} is not {act} ."],
-    ][label])
+    hyp = rng.choice(
+        [
+            [f"a {hyper} is {act} .", f"a {s} is in the {pl} .", f"a {s} is {act} ."],
+            [
+                f"a {a} {s} is {act} in the {pl} {rng.choice(_EXTRA)} .",
+                f"a {_other(rng, _ADJ, a)} {s} is {act} .",
+                f"the {s} is {act} to win a prize .",
+            ],
+            [
+                f"a {a} {s} is {_other(rng, _ACT, act)} in the {pl} .",
+                f"nobody is {act} in the {pl} .",
+                f"the {s} is not {act} .",
+            ],
+        ][label]
+    )
     return prem, hyp
 
 
 def _location(rng, label):
     o, f, r = rng.choice(_OBJ), rng.choice(_FURN), rng.choice(_ROOM)
     prem = f"the {o} is on the {f} in the {r} ."
-    hyp = rng.choice([
-        [f"the {o} is in the {r} .", f"there is a {o} on the {f} .", f"something is on the {f} ."],
-        [f"the {o} is new .", f"the {o} belongs to the {rng.choice(_SUBJ)[0]} .", f"the {f} is made of wood ."],
-        [f"the {o} is under the {f} .", f"the {o} is in the {_other(rng, _ROOM, r)} .",
-         f"there is no {o} in the {r} ."],
-    ][label])
+    hyp = rng.choice(
+        [
+            [f"the {o} is in the {r} .", f"there is a {o} on the {f} .", f"something is on the {f} ."],
+            [f"the {o} is new .", f"the {o} belongs to the {rng.choice(_SUBJ)[0]} .", f"the {f} is made of wood ."],
+            [
+                f"the {o} is under the {f} .",
+                f"the {o} is in the {_other(rng, _ROOM, r)} .",
+                f"there is no {o} in the {r} .",
+            ],
+        ][label]
+    )
     return prem, hyp
 
 
 def _quantity(rng, label):
     (s, _), i, t = rng.choice(_SUBJ[:4] + _SUBJ[6:9]), rng.randrange(1, len(_NUM)), rng.choice(_THING)
     prem = f"the {s} has {_NUM[i]} {t} ."
-    hyp = rng.choice([
-        [f"the {s} has some {t} .", f"the {s} has more than one of the {t} ."],
-        [f"the {s} wants more {t} .", f"the {s} bought the {t} yesterday ."],
-        [f"the {s} has no {t} .", f"the {s} has {_NUM[i - 1]} {t} and nothing more ."],
-    ][label])
+    hyp = rng.choice(
+        [
+            [f"the {s} has some {t} .", f"the {s} has more than one of the {t} ."],
+            [f"the {s} wants more {t} .", f"the {s} bought the {t} yesterday ."],
+            [f"the {s} has no {t} .", f"the {s} has {_NUM[i - 1]} {t} and nothing more ."],
+        ][label]
+    )
     return prem, hyp
 
 
 def _time(rng, label):
     (s, hyper), pl, h = rng.choice(_SUBJ), rng.choice(_PLACE), rng.choice(_NUM)
     prem = f"the {s} arrived at the {pl} before {h} o'clock ."
-    hyp = rng.choice([
-        [f"the {s} arrived at the {pl} .", f"a {hyper} was at the {pl} ."],
-        [f"the {s} arrived at the {pl} by bus .", f"the {s} was late for work ."],
-        [f"the {s} never went to the {pl} .", f"nobody arrived at the {pl} ."],
-    ][label])
+    hyp = rng.choice(
+        [
+            [f"the {s} arrived at the {pl} .", f"a {hyper} was at the {pl} ."],
+            [f"the {s} arrived at the {pl} by bus .", f"the {s} was late for work ."],
+            [f"the {s} never went to the {pl} .", f"nobody arrived at the {pl} ."],
+        ][label]
+    )
     return prem, hyp
 
 
 def _comparison(rng, label):
     (a, _), (b, _) = rng.sample(_SUBJ, 2)
     prem = f"the {a} is taller than the {b} ."
-    hyp = rng.choice([
-        [f"the {b} is shorter than the {a} .", f"the {b} is not as tall as the {a} ."],
-        [f"the {a} is older than the {b} .", f"the {b} is happy ."],
-        [f"the {a} is shorter than the {b} .", f"the {b} is taller than the {a} ."],
-    ][label])
+    hyp = rng.choice(
+        [
+            [f"the {b} is shorter than the {a} .", f"the {b} is not as tall as the {a} ."],
+            [f"the {a} is older than the {b} .", f"the {b} is happy ."],
+            [f"the {a} is shorter than the {b} .", f"the {b} is taller than the {a} ."],
+        ][label]
+    )
     return prem, hyp
 
 
@@ -244,11 +285,15 @@ def nli_templates(cfg: dict, data: dict) -> tuple[dict[str, list], dict]:
         fns = list(genres.values())
         return [[*rng.choice(fns)(rng, y), y] for y in (rng.randrange(3) for _ in range(n))]
 
-    splits = {"train": draw(cfg["train"], MATCHED_GENRES),
-              "validation_matched": draw(cfg["validation"], MATCHED_GENRES),
-              "validation_mismatched": draw(cfg["validation"], MISMATCHED_GENRES)}
-    return splits, {"stand_in": "template-generated NLI pairs, not MNLI",
-                    "genres": {"matched": list(MATCHED_GENRES), "mismatched": list(MISMATCHED_GENRES)}}
+    splits = {
+        "train": draw(cfg["train"], MATCHED_GENRES),
+        "validation_matched": draw(cfg["validation"], MATCHED_GENRES),
+        "validation_mismatched": draw(cfg["validation"], MISMATCHED_GENRES),
+    }
+    return splits, {
+        "stand_in": "template-generated NLI pairs, not MNLI",
+        "genres": {"matched": list(MATCHED_GENRES), "mismatched": list(MISMATCHED_GENRES)},
+    }
 
 
 NLI_SOURCES: dict[str, Callable[[dict, dict], tuple[dict[str, list], dict]]] = {
@@ -290,8 +335,7 @@ def build_nli(cfg: dict, data: dict) -> dict:
         splits["train"] = rng.sample(splits["train"], cfg["max_train"])
     counts = {s: [sum(1 for r in rows if r[2] == k) for k in range(3)] for s, rows in splits.items()}
     meta["label_counts"] = counts
-    return {"name": _name(cfg), "source": cfg["source"], "meta": meta, "labels": list(LABELS),
-            "splits": splits}
+    return {"name": _name(cfg), "source": cfg["source"], "meta": meta, "labels": list(LABELS), "splits": splits}
 
 
 def save(obj: dict, path: str | Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -32,7 +32,7 @@ class Vocab:
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, lines: list[str], tokenizer: str, lowercase: bool, max_size: int, min_freq: int) -> "Vocab":
+    def build(cls, lines: list[str], tokenizer: str, lowercase: bool, max_size: int, min_freq: int) -> Vocab:
         v = cls(list(SPECIALS), tokenizer, lowercase)
         counts = Counter(t for line in lines for t in v.tokens(line))
         words = [w for w, c in counts.most_common() if c >= min_freq and w not in SPECIALS][:max_size]
@@ -51,7 +51,7 @@ class Vocab:
         return {"itos": self.itos, "tokenizer": self.tokenizer, "lowercase": self.lowercase}
 
     @classmethod
-    def from_state(cls, s: dict) -> "Vocab":
+    def from_state(cls, s: dict) -> Vocab:
         return cls(s["itos"], s["tokenizer"], s["lowercase"])
 
 

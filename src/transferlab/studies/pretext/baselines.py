@@ -8,11 +8,17 @@ from ...floors import Baseline, cnn, data_key, own_run_floors_removed, per_class
 
 
 def _setting(p: dict, dataset: str) -> dict:
-    return {"data": data_key(p, dataset), "train": per_class(p["pretext"]["labels_per_class"]),
-            "model": cnn(p["pretext"]["model"])}
+    return {
+        "data": data_key(p, dataset),
+        "train": per_class(p["pretext"]["labels_per_class"]),
+        "model": cnn(p["pretext"]["model"]),
+    }
 
 
-SCRATCH = Baseline("pretext.scratch", "the small CNN trained from scratch on the downstream labels", "test/acc",
-                   _setting, changes=(
-                       own_run_floors_removed("pretext.scratch", "digits")
-                       + setting_unrecorded("pretext.scratch", "mnist")))
+SCRATCH = Baseline(
+    "pretext.scratch",
+    "the small CNN trained from scratch on the downstream labels",
+    "test/acc",
+    _setting,
+    changes=(own_run_floors_removed("pretext.scratch", "digits") + setting_unrecorded("pretext.scratch", "mnist")),
+)

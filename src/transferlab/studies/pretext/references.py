@@ -10,8 +10,13 @@ from ...stage import stage
 from .baselines import SCRATCH
 
 
-@stage(params=("pretext.labels_per_class", "pretext.model", "pretext.seeds"), grid={"dataset": "pretext.datasets"},
-       inputs={"data": paths.PREPARED}, out=paths.REF_PRETEXT, resources="light")
+@stage(
+    params=("pretext.labels_per_class", "pretext.model", "pretext.seeds"),
+    grid={"dataset": "pretext.datasets"},
+    inputs={"data": paths.PREPARED},
+    out=paths.REF_PRETEXT,
+    resources="light",
+)
 def pretext_references(job: Job) -> None:
     """References for the pretext study's scratch baseline: its labels per class, each seed's draw."""
     ds, px = fmt.load(job.inputs["data"]), job.params["pretext"]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ... import engine, models
-from ... import paths
+from ... import engine, models, paths
 from ... import pretext_targets as targets
 from ...data import format as fmt
 from ...runs import Job, Run
@@ -57,8 +56,17 @@ def train_downstream(ds: fmt.Dataset, frozen: int, p: dict, run: Run, init: str 
     n_trainable = models.count_trainable(model)
     # Stopped by patience on validation accuracy (epochs: the cap); the best validation epoch's
     # weights are the ones tested.
-    res = engine.fit(model, task, train, val, engine.FitConfig.from_params(cfg), run, freeze=freeze, on_step=on_step,
-                     select="val/acc")
+    res = engine.fit(
+        model,
+        task,
+        train,
+        val,
+        engine.FitConfig.from_params(cfg),
+        run,
+        freeze=freeze,
+        on_step=on_step,
+        select="val/acc",
+    )
     model.load_state_dict(res.best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["best/epoch"] = float(res.best["epoch"])
@@ -77,24 +85,48 @@ FINETUNE_KEYS = ("train", "pretext.model", "pretext.finetune")
 # A run's labels in the tables (stage.Stage.labels): `variant` names its arm, the target for
 # pretraining, '<target>_f<frozen blocks>' for finetuning, 'scratch' for the baseline.
 def pretrain_labels(p: dict, a: dict) -> dict:
-    return {"phase": "pretrain", "dataset": a["dataset"], "init": a["target"], "frozen": 0,
-            "variant": a["target"], "seed": a["seed"]}
+    return {
+        "phase": "pretrain",
+        "dataset": a["dataset"],
+        "init": a["target"],
+        "frozen": 0,
+        "variant": a["target"],
+        "seed": a["seed"],
+    }
 
 
 def finetune_labels(p: dict, a: dict) -> dict:
-    return {"phase": "finetune", "dataset": a["dataset"], "init": a["target"], "frozen": a["frozen"],
-            "variant": f"{a['target']}_f{a['frozen']}", "seed": a["seed"]}
+    return {
+        "phase": "finetune",
+        "dataset": a["dataset"],
+        "init": a["target"],
+        "frozen": a["frozen"],
+        "variant": f"{a['target']}_f{a['frozen']}",
+        "seed": a["seed"],
+    }
 
 
 def scratch_labels(p: dict, a: dict) -> dict:
-    return {"phase": "finetune", "dataset": a["dataset"], "init": "scratch", "frozen": 0, "variant": "scratch",
-            "seed": a["seed"]}
+    return {
+        "phase": "finetune",
+        "dataset": a["dataset"],
+        "init": "scratch",
+        "frozen": 0,
+        "variant": "scratch",
+        "seed": a["seed"],
+    }
 
 
-@stage(params=("train", "pretext.model", "pretext.pretrain"),
-       grid={"dataset": "pretext.datasets", "target": "pretext.targets"}, batch=SEEDS,
-       inputs={"data": paths.PREPARED}, runs=paths.PRETRAIN, outputs=TRAINED, checkpoint=True,
-       labels=pretrain_labels)
+@stage(
+    params=("train", "pretext.model", "pretext.pretrain"),
+    grid={"dataset": "pretext.datasets", "target": "pretext.targets"},
+    batch=SEEDS,
+    inputs={"data": paths.PREPARED},
+    runs=paths.PRETRAIN,
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=pretrain_labels,
+)
 def pretrain(job: Job) -> None:
     """Pretrain a model on a pretext target, every seed."""
     ds, target = fmt.load(job.inputs["data"]), job.axes["target"]
@@ -114,18 +146,32 @@ def finetune_runs(job: Job) -> None:
         log.info("finetune init=%s frozen=%d seed %d: %s", init or "scratch", frozen, run.seed, summary)
 
 
-@stage(params=FINETUNE_KEYS, grid={"dataset": "pretext.datasets", "target": "pretext.targets"},
-       batch={"frozen": "pretext.finetune.frozen_layers", **SEEDS},
-       inputs={"data": LABELS, "init": paths.PRETRAIN + "/model.pt"},
-       runs=paths.FINETUNE, outputs=TRAINED, checkpoint=True, labels=finetune_labels)
+@stage(
+    params=FINETUNE_KEYS,
+    grid={"dataset": "pretext.datasets", "target": "pretext.targets"},
+    batch={"frozen": "pretext.finetune.frozen_layers", **SEEDS},
+    inputs={"data": LABELS, "init": paths.PRETRAIN + "/model.pt"},
+    runs=paths.FINETUNE,
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=finetune_labels,
+)
 def finetune(job: Job) -> None:
     """Finetune on the downstream labels from the extractor pretrained on a pretext target:
     every frozen-blocks setting and seed."""
     finetune_runs(job)
 
 
-@stage(params=FINETUNE_KEYS, grid={"dataset": "pretext.datasets"}, batch=SEEDS, inputs={"data": LABELS},
-       runs=paths.SCRATCH, outputs=TRAINED, checkpoint=True, labels=scratch_labels)
+@stage(
+    params=FINETUNE_KEYS,
+    grid={"dataset": "pretext.datasets"},
+    batch=SEEDS,
+    inputs={"data": LABELS},
+    runs=paths.SCRATCH,
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=scratch_labels,
+)
 def scratch(job: Job) -> None:
     """The from-scratch baseline: the same finetuning budget, no pretrained extractor."""
     finetune_runs(job)

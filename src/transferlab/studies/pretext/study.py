@@ -15,11 +15,20 @@ def cross_checks(p: dict) -> list[str]:
 
 
 STUDY = Study(
-    "pretext", (stages, references),
-    group=["dataset", "variant"], headline={"pretrain": "test/acc", "finetune": "test/acc"},
-    plots=(curve_plot("pretext", "pretrain", "val/acc", "validation accuracy on the pretext task"),
-           curve_plot("pretext", "finetune", "val/acc", "validation accuracy")),
-    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.SCRATCH,),
+    "pretext",
+    (stages, references),
+    group=["dataset", "variant"],
+    headline={"pretrain": "test/acc", "finetune": "test/acc"},
+    plots=(
+        curve_plot("pretext", "pretrain", "val/acc", "validation accuracy on the pretext task"),
+        curve_plot("pretext", "finetune", "val/acc", "validation accuracy"),
+    ),
+    claims=tuple(claims.CLAIMS),
+    covers=claims.COVERS,
+    baselines=(baselines.SCRATCH,),
     references=lambda p: [paths.REF_PRETEXT.format(dataset=d) for d in p["pretext"]["datasets"]],
     reference_keys=("pretext.datasets",),
-    report=figures, schema=section_schema(__file__), cross_checks=cross_checks)
+    report=figures,
+    schema=section_schema(__file__),
+    cross_checks=cross_checks,
+)

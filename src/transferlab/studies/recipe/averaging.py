@@ -32,10 +32,20 @@ class Averages(Hooks):
     """Engine hooks keeping the EMA and Polyak averages of a model during training and
     reporting each variant's validation accuracy every epoch."""
 
-    def __init__(self, model: nn.Module, *, ema_span: int, polyak_start_epoch: int, task: Task,
-                 train: DeviceData, val: DeviceData | None, amp: bool = False):
-        self.ema = swa_utils.AveragedModel(model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(ema_decay(ema_span)),
-                                           use_buffers=True)
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        ema_span: int,
+        polyak_start_epoch: int,
+        task: Task,
+        train: DeviceData,
+        val: DeviceData | None,
+        amp: bool = False,
+    ):
+        self.ema = swa_utils.AveragedModel(
+            model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(ema_decay(ema_span)), use_buffers=True
+        )
         self.polyak = swa_utils.AveragedModel(model, use_buffers=False)
         self.start = polyak_start_epoch
         self.task, self.train, self.val, self.amp = task, train, val, amp
@@ -49,8 +59,11 @@ class Averages(Hooks):
         """Each variant as a plain model ([B, C, H, W] -> logits). Before the first Polyak
         update the Polyak variants are the current model."""
         polyak = self.polyak.module if int(self.polyak.n_averaged) > 0 else model
-        return {"ema": self.ema.module, "polyak": polyak,
-                "polyak_bn": recalibrate_bn(copy.deepcopy(polyak).train(), self.task, self.train, amp=self.amp)}
+        return {
+            "ema": self.ema.module,
+            "polyak": polyak,
+            "polyak_bn": recalibrate_bn(copy.deepcopy(polyak).train(), self.task, self.train, amp=self.amp),
+        }
 
     def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
         if self.val is None:

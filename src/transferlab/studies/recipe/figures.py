@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ...figures import SEED_RANGE, Tables, mean_sd_table, save
-
 
 FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
     "recipe_lr_find": "Study 3: supervised recipe",
@@ -17,15 +15,25 @@ FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: work
 }
 
 
-AVERAGING = {"val/acc": "plain", "val_ema/acc": "EMA", "val_polyak/acc": "Polyak",
-             "val_polyak_bn/acc": "Polyak + BN recal."}
-TEST_VARIANTS = {"test/acc": "plain (best epoch on val)", "test_final/acc": "plain (last epoch)",
-                 "test_ema/acc": "EMA", "test_polyak/acc": "Polyak", "test_polyak_bn/acc": "Polyak + BN recal."}
+AVERAGING = {
+    "val/acc": "plain",
+    "val_ema/acc": "EMA",
+    "val_polyak/acc": "Polyak",
+    "val_polyak_bn/acc": "Polyak + BN recal.",
+}
+TEST_VARIANTS = {
+    "test/acc": "plain (best epoch on val)",
+    "test_final/acc": "plain (last epoch)",
+    "test_ema/acc": "EMA",
+    "test_polyak/acc": "Polyak",
+    "test_polyak_bn/acc": "Polyak + BN recal.",
+}
 
 
 def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     import matplotlib.pyplot as plt  # here, not at the top: every job imports this module
     import seaborn as sns  # here, not at the top: every job imports this module (0.9 s)
+
     figs = {}
     lr = t.tables["lr_find.csv"]
     chosen = lr[lr.chosen].iloc[0]
@@ -38,16 +46,29 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     ax.set_xscale("log")
     top = lr.smoothed.iloc[: max(10, int(chosen.step) + 1)].max()
     ax.set_ylim(lr.smoothed.min() * 0.9, top * 1.5)
-    verdict = (f"FLAT: loss falls {chosen['drop']:.1%} < {chosen['min_drop']:.0%}, pick unusable" if chosen["flat"]
-               else f"loss falls {chosen['drop']:.0%}")
+    verdict = (
+        f"FLAT: loss falls {chosen['drop']:.1%} < {chosen['min_drop']:.0%}, pick unusable"
+        if chosen["flat"]
+        else f"loss falls {chosen['drop']:.0%}"
+    )
     ax.set(xlabel="learning rate", ylabel="training loss", title=f"LR range test ({chosen['rule']} rule): {verdict}")
     ax.legend(fontsize=8)
     figs["recipe_lr_find"] = save(fig, out, "recipe_lr_find")
 
     tr = t.curves[(t.curves.phase == "train") & t.curves.metric.isin(AVERAGING)]
     tr = tr.assign(weights=tr.metric.map(AVERAGING))
-    g = sns.relplot(data=tr, x="epoch", y="value", hue="weights", col="variant", kind="line", errorbar=SEED_RANGE,
-                    height=2.8, aspect=1.2, col_wrap=min(2, tr.variant.nunique()))
+    g = sns.relplot(
+        data=tr,
+        x="epoch",
+        y="value",
+        hue="weights",
+        col="variant",
+        kind="line",
+        errorbar=SEED_RANGE,
+        height=2.8,
+        aspect=1.2,
+        col_wrap=min(2, tr.variant.nunique()),
+    )
     g.set_axis_labels("epoch", "validation accuracy")
     figs["recipe_averaging"] = save(g.figure, out, "recipe_averaging")
 
@@ -66,31 +87,47 @@ def figures(t: Tables, out: Path) -> tuple[dict[str, Path], list[str]]:
     figs["recipe_confusion"] = save(fig, out, "recipe_confusion")
 
     trs = t.summary[t.summary.phase == "train"]
-    long = trs.melt(id_vars=["variant", "seed"], value_vars=[c for c in TEST_VARIANTS if c in trs],
-                    var_name="weights", value_name="test acc")
+    long = trs.melt(
+        id_vars=["variant", "seed"],
+        value_vars=[c for c in TEST_VARIANTS if c in trs],
+        var_name="weights",
+        value_name="test acc",
+    )
     long["weights"] = long.weights.map(TEST_VARIANTS)
-    g = sns.catplot(data=long, x="variant", y="test acc", hue="weights", kind="bar", errorbar="sd", height=3.4,
-                    aspect=2.0)
+    g = sns.catplot(
+        data=long, x="variant", y="test acc", hue="weights", kind="bar", errorbar="sd", height=3.4, aspect=2.0
+    )
     g.set_axis_labels("arm (extractor init _ head init)", "test accuracy")
     figs["recipe_arms"] = save(g.figure, out, "recipe_arms")
 
     pre = t.summary[t.summary.phase == "pretext"]
     used = sorted(trs.lr.unique()) if "lr" in trs else []
     if chosen["flat"]:
-        finder = (f"LR range test: **the curve is flat**: its smoothed loss falls only {chosen['drop']:.1%} below its "
-                  f"start (needed: {chosen['min_drop']:.0%}), so its `{chosen['rule']}` point "
-                  f"({chosen.chosen_lr:.3g}) is noise and `recipe.train.lr: auto` refuses it.")
+        finder = (
+            f"LR range test: **the curve is flat**: its smoothed loss falls only {chosen['drop']:.1%} below its "
+            f"start (needed: {chosen['min_drop']:.0%}), so its `{chosen['rule']}` point "
+            f"({chosen.chosen_lr:.3g}) is noise and `recipe.train.lr: auto` refuses it."
+        )
     else:
-        finder = (f"LR range test: the smoothed loss falls {chosen['drop']:.0%}; the `{chosen['rule']}` rule picks "
-                  f"lr = {chosen.chosen_lr:.3g} (what `recipe.train.lr: auto` uses).")
+        finder = (
+            f"LR range test: the smoothed loss falls {chosen['drop']:.0%}; the `{chosen['rule']}` rule picks "
+            f"lr = {chosen.chosen_lr:.3g} (what `recipe.train.lr: auto` uses)."
+        )
     lines = [
-        "## Study 3: supervised recipe", "",
-        f"{finder} Training used lr = {', '.join(f'{v:g}' for v in used)}.", "",
+        "## Study 3: supervised recipe",
+        "",
+        f"{finder} Training used lr = {', '.join(f'{v:g}' for v in used)}.",
+        "",
         "Test accuracy by arm (extractor init: `scratch` or the rotation pretext's best-probe epoch; head "
-        "init: `random` or a logistic regression on the frozen features) and by weights:", "",
-        mean_sd_table(long, ["variant", "weights"], "test acc"), "",
-        "Rotation pretext: best linear-probe epoch and the probe's accuracy there:", "",
-        mean_sd_table(pre, ["dataset"], "probe/val_acc"), "",
-        mean_sd_table(pre, ["dataset"], "probe/test_acc"), "",
+        "init: `random` or a logistic regression on the frozen features) and by weights:",
+        "",
+        mean_sd_table(long, ["variant", "weights"], "test acc"),
+        "",
+        "Rotation pretext: best linear-probe epoch and the probe's accuracy there:",
+        "",
+        mean_sd_table(pre, ["dataset"], "probe/val_acc"),
+        "",
+        mean_sd_table(pre, ["dataset"], "probe/test_acc"),
+        "",
     ]
     return figs, lines

@@ -18,7 +18,7 @@ too few steps where the model learns. The pick is still reported, marked flat, a
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ def smooth(losses: list[float], beta: float) -> list[float]:
     out, avg = [], 0.0
     for t, loss in enumerate(losses, 1):
         avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta ** t))
+        out.append(avg / (1 - beta**t))
     return out
 
 
@@ -79,13 +79,32 @@ def choose(lrs: list[float], smoothed: list[float], rule: str, diverge_factor: f
     pick, factor = RULES[rule]
     i = pick(np.asarray(lrs[:end]), np.asarray(smoothed[:end]))
     drop = relative_drop(smoothed, end)
-    return {"lr": float(lrs[i]) * factor, "index": i, "rule": rule, "diverged_at": div, "drop": drop,
-            "min_drop": min_drop, "flat": drop < min_drop}
+    return {
+        "lr": float(lrs[i]) * factor,
+        "index": i,
+        "rule": rule,
+        "diverged_at": div,
+        "drop": drop,
+        "min_drop": min_drop,
+        "flat": drop < min_drop,
+    }
 
 
-def sweep(model: nn.Module, task: Task, train: DeviceData, *, lr_min: float, lr_max: float, steps: int,
-          batch_size: int, optimizer: str, weight_decay: float, beta: float, diverge_factor: float,
-          seed: int) -> dict:
+def sweep(
+    model: nn.Module,
+    task: Task,
+    train: DeviceData,
+    *,
+    lr_min: float,
+    lr_max: float,
+    steps: int,
+    batch_size: int,
+    optimizer: str,
+    weight_decay: float,
+    beta: float,
+    diverge_factor: float,
+    seed: int,
+) -> dict:
     """Run the range test on `model` (trained in place: pass a fresh one). Returns lrs,
     losses and smoothed losses up to divergence (inclusive)."""
     gen = torch.Generator().manual_seed(seed)
@@ -97,7 +116,7 @@ def sweep(model: nn.Module, task: Task, train: DeviceData, *, lr_min: float, lr_
     for t in range(steps):
         if b == train.num_batches(batch_size):
             order, b = train.order(gen), 0
-        lr = lr_min * ratio ** t
+        lr = lr_min * ratio**t
         for g in opt.param_groups:
             g["lr"] = lr
         x, y, head = train.inputs(order, b, batch_size, task, gen, t)

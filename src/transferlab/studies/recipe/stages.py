@@ -19,18 +19,16 @@ from pathlib import Path
 
 import torch
 
-from ... import engine
-from . import lrfind
+from ... import engine, paths
 from ... import params as P
-from ... import paths
 from ... import pretext_targets as targets
-from . import probe
-from .averaging import Averages
 from ...data import format as fmt
 from ...io import atomic_path, atomic_write_json
 from ...runs import Job, Run
 from ...stage import TRAINED, stage
 from ...training import new_model, prepare_data, save_run
+from . import lrfind, probe
+from .averaging import Averages
 
 log = logging.getLogger("transferlab.recipe")
 INITS = ("scratch", "rotation")
@@ -48,9 +46,20 @@ def find_lr(ds: fmt.Dataset, p: dict, device: torch.device, seed: int = 0) -> di
     task = engine.classification(ds.num_classes)
     model = new_model(p["recipe"]["model"], ds, task.heads, seed, device)
     train, _, _, _ = prepare_data(ds, p["train"], seed, device)
-    curve = lrfind.sweep(model, task, train, lr_min=cfg["lr_min"], lr_max=cfg["lr_max"], steps=cfg["steps"],
-                         batch_size=tr["batch_size"], optimizer=tr["optimizer"], weight_decay=tr["weight_decay"],
-                         beta=cfg["smoothing"], diverge_factor=cfg["diverge_factor"], seed=seed)
+    curve = lrfind.sweep(
+        model,
+        task,
+        train,
+        lr_min=cfg["lr_min"],
+        lr_max=cfg["lr_max"],
+        steps=cfg["steps"],
+        batch_size=tr["batch_size"],
+        optimizer=tr["optimizer"],
+        weight_decay=tr["weight_decay"],
+        beta=cfg["smoothing"],
+        diverge_factor=cfg["diverge_factor"],
+        seed=seed,
+    )
     pick = lrfind.choose(curve["lr"], curve["smoothed"], cfg["rule"], cfg["diverge_factor"], cfg["min_drop"])
     return {**pick, "curve": curve, "optimizer": tr["optimizer"], "batch_size": tr["batch_size"]}
 
@@ -62,14 +71,17 @@ def resolve_lr(cfg: dict, lr_find_path: str | Path | None) -> float:
         raise P.ParamsError("recipe.train.lr: 'auto' needs the LR finder's result (--lr-find)")
     found = json.loads(Path(lr_find_path).read_text())
     if found["optimizer"] != cfg["optimizer"] or found["batch_size"] != cfg["batch_size"]:
-        raise P.ParamsError(f"{lr_find_path}: found with {found['optimizer']}/batch {found['batch_size']}, "
-                            f"but recipe.train uses {cfg['optimizer']}/batch {cfg['batch_size']}: rerun lr_find")
+        raise P.ParamsError(
+            f"{lr_find_path}: found with {found['optimizer']}/batch {found['batch_size']}, "
+            f"but recipe.train uses {cfg['optimizer']}/batch {cfg['batch_size']}: rerun lr_find"
+        )
     if found.get("flat"):
         raise P.ParamsError(
             f"recipe.train.lr: auto, but the LR finder's curve ({lr_find_path}) is flat: its smoothed loss falls "
             f"{found['drop']:.1%} below its start, less than recipe.lr_find.min_drop ({found['min_drop']:.0%}), so "
             "its pick is noise. Set recipe.train.lr to a number, or give the range test more steps "
-            "(recipe.lr_find.steps) or a range where the model learns (lr_min, lr_max)")
+            "(recipe.lr_find.steps) or a range where the model learns (lr_min, lr_max)"
+        )
     return float(found["lr"])
 
 
@@ -81,8 +93,9 @@ class ProbeHooks(engine.Hooks):
         self.labelled, self.val, self.n_classes, self.C, self.seed = labelled, val, n_classes, C, seed
 
     def epoch_metrics(self, model, epoch):
-        res = probe.linear_probe(model.features, self.labelled, {"val": self.val}, self.n_classes, C=self.C,
-                              seed=self.seed)
+        res = probe.linear_probe(
+            model.features, self.labelled, {"val": self.val}, self.n_classes, C=self.C, seed=self.seed
+        )
         return {"probe/val_acc": res["val"]["acc"]}
 
 
@@ -96,23 +109,31 @@ def pretext(ds: fmt.Dataset, p: dict, run: Run):
     # (the validation part stays unseen, as it must for the probe's model selection).
     pre = engine.DeviceData.from_split(images, run.device, stats) if fmt.UNLABELED in ds.splits else labelled
     hooks = ProbeHooks(labelled, val, ds.num_classes, cfg["probe_C"], seed)
-    res = engine.fit(model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks,
-                     select="probe/val_acc")
+    res = engine.fit(
+        model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks, select="probe/val_acc"
+    )
     model.load_state_dict(res.best["model"])
-    scores = probe.linear_probe(model.features, labelled, {"val": val, "test": test}, ds.num_classes,
-                                C=cfg["probe_C"], seed=seed)
+    scores = probe.linear_probe(
+        model.features, labelled, {"val": val, "test": test}, ds.num_classes, C=cfg["probe_C"], seed=seed
+    )
     conf = probe.confusion(scores["test"]["pred"], test.labels, ds.num_classes)
-    summary = {"best/epoch": float(res.best["epoch"]), "probe/val_acc": scores["val"]["acc"],
-               "probe/test_acc": scores["test"]["acc"],
-               **{f"rotation_test/{k}": v for k, v in engine.evaluate(model, task, test).items()}}
+    summary = {
+        "best/epoch": float(res.best["epoch"]),
+        "probe/val_acc": scores["val"]["acc"],
+        "probe/test_acc": scores["test"]["acc"],
+        **{f"rotation_test/{k}": v for k, v in engine.evaluate(model, task, test).items()},
+    }
     return model, res, summary, stats, conf
 
 
 def _write_confusion(conf: torch.Tensor, classes: list[str], dest: Path) -> None:
     import pandas as pd
 
-    rows = [{"actual": classes[i], "predicted": classes[j], "count": int(conf[i, j])}
-            for i in range(len(classes)) for j in range(len(classes))]
+    rows = [
+        {"actual": classes[i], "predicted": classes[j], "count": int(conf[i, j])}
+        for i in range(len(classes))
+        for j in range(len(classes))
+    ]
     with atomic_path(dest, ".csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
 
@@ -126,8 +147,15 @@ def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: 
     if head == "logreg":
         probe.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
     start = {"val/acc": engine.evaluate(model, task, val)["acc"]}  # what the head starts from
-    hooks = Averages(model, ema_span=cfg["ema_span"], polyak_start_epoch=cfg["polyak_start_epoch"], task=task,
-                     train=tr, val=val, amp=run.amp)
+    hooks = Averages(
+        model,
+        ema_span=cfg["ema_span"],
+        polyak_start_epoch=cfg["polyak_start_epoch"],
+        task=task,
+        train=tr,
+        val=val,
+        amp=run.amp,
+    )
     res = engine.fit(model, task, tr, val, engine.FitConfig.from_params(cfg), run, hooks=hooks, select="val/acc")
     summary = {"start/val_acc": start["val/acc"], "lr": lr}
     summary.update({f"test_final/{k}": v for k, v in engine.evaluate(model, task, test).items()})
@@ -152,27 +180,58 @@ ARMS = {"head": "recipe.heads", "seed": "recipe.seeds"}
 def labels(init: str, head: str | None = None):
     def of(p: dict, a: dict) -> dict:
         h = head or a["head"]
-        return {"phase": "pretext" if head else "train", "dataset": p["recipe"]["dataset"], "init": init, "head": h,
-                "variant": f"{init}_{h}", "seed": a["seed"]}
+        return {
+            "phase": "pretext" if head else "train",
+            "dataset": p["recipe"]["dataset"],
+            "init": init,
+            "head": h,
+            "variant": f"{init}_{h}",
+            "seed": a["seed"],
+        }
+
     return of
 
 
 # The range test runs with the optimizer, batch size and weight decay training will use.
-@stage(params=("train", "recipe.model", "recipe.lr_find", "recipe.train.optimizer", "recipe.train.batch_size",
-               "recipe.train.weight_decay"),
-       inputs={"data": DATA}, out=LR_FIND, outputs=("lr_find.json",), priority=1)
+@stage(
+    params=(
+        "train",
+        "recipe.model",
+        "recipe.lr_find",
+        "recipe.train.optimizer",
+        "recipe.train.batch_size",
+        "recipe.train.weight_decay",
+    ),
+    inputs={"data": DATA},
+    out=LR_FIND,
+    outputs=("lr_find.json",),
+    priority=1,
+)
 def lr_find(job: Job) -> None:
     """LR range test: exponential LR sweep, smoothed loss, chosen LR by a stated rule."""
     torch.manual_seed(0)
     found = find_lr(fmt.load(job.inputs["data"]), job.params, job.device)
     atomic_write_json(job.out / "lr_find.json", found)
-    log.info("lr_find: %s rule picks lr=%.3g (step %d of %d; diverged at %s)", found["rule"], found["lr"],
-             found["index"], len(found["curve"]["lr"]), found["diverged_at"])
+    log.info(
+        "lr_find: %s rule picks lr=%.3g (step %d of %d; diverged at %s)",
+        found["rule"],
+        found["lr"],
+        found["index"],
+        len(found["curve"]["lr"]),
+        found["diverged_at"],
+    )
 
 
-@stage(params=("train", "recipe.model", "recipe.pretext"), batch={"seed": "recipe.seeds"}, inputs={"data": DATA},
-       runs=PRETEXT, outputs=("model.pt", "metrics.json", "confusion.csv", "live/"), checkpoint=True,
-       priority=1, labels=labels("rotation", head="probe"))  # then recipe_rotation: a chain, scheduled early (stage.Stage.priority)
+@stage(
+    params=("train", "recipe.model", "recipe.pretext"),
+    batch={"seed": "recipe.seeds"},
+    inputs={"data": DATA},
+    runs=PRETEXT,
+    outputs=("model.pt", "metrics.json", "confusion.csv", "live/"),
+    checkpoint=True,
+    priority=1,
+    labels=labels("rotation", head="probe"),
+)  # then recipe_rotation: a chain, scheduled early (stage.Stage.priority)
 def recipe_pretext(job: Job) -> None:
     """Rotation pretext with a per-epoch linear probe; keeps the best-probe epoch (every seed)."""
     ds = fmt.load(job.inputs["data"])
@@ -195,18 +254,31 @@ def train_runs(job: Job) -> None:
         log.info("recipe train init=%s head=%s lr=%.3g seed %d: %s", init or "scratch", head, lr, run.seed, summary)
 
 
-@stage(params=TRAIN_KEYS, batch=ARMS, inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json"},
-       runs=TRAIN.replace("{start}", "scratch"), outputs=TRAINED, checkpoint=True, labels=labels("scratch"))
+@stage(
+    params=TRAIN_KEYS,
+    batch=ARMS,
+    inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json"},
+    runs=TRAIN.replace("{start}", "scratch"),
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=labels("scratch"),
+)
 def recipe_scratch(job: Job) -> None:
     """Supervised recipe from scratch: warmup+cosine, best epoch on validation, EMA/Polyak
     averages; every head and seed."""
     train_runs(job)
 
 
-@stage(params=TRAIN_KEYS, batch=ARMS,
-       inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json", "init": PRETEXT + "/model.pt"},
-       runs=TRAIN.replace("{start}", "rotation"), outputs=TRAINED, checkpoint=True, priority=1,
-       labels=labels("rotation"))
+@stage(
+    params=TRAIN_KEYS,
+    batch=ARMS,
+    inputs={"data": DATA, "lr_find": LR_FIND + "/lr_find.json", "init": PRETEXT + "/model.pt"},
+    runs=TRAIN.replace("{start}", "rotation"),
+    outputs=TRAINED,
+    checkpoint=True,
+    priority=1,
+    labels=labels("rotation"),
+)
 def recipe_rotation(job: Job) -> None:
     """Supervised recipe started from the rotation pretext's best-probe epoch; every head and seed."""
     train_runs(job)

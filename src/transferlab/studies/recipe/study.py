@@ -12,15 +12,25 @@ from . import baselines, claims, figures, references, stages, tables
 def cross_checks(p: dict) -> list[str]:
     problems = undefined_datasets(p, [("recipe.dataset", p["recipe"]["dataset"])])
     if p["train"]["val_fraction"] == 0:
-        problems.append("train.val_fraction: the recipe study picks its best epoch on a validation split, "
-                        "expected > 0, got 0")
+        problems.append(
+            "train.val_fraction: the recipe study picks its best epoch on a validation split, expected > 0, got 0"
+        )
     return problems
 
 
 STUDY = Study(
-    "recipe", (stages, references),
-    group=["dataset", "variant"], headline={"train": "test/acc", "pretext": "probe/test_acc"},
-    plots=tables.PLOTS, tables=tables.tables, reads=tables.reads,
-    claims=tuple(claims.CLAIMS), covers=claims.COVERS, baselines=(baselines.SCRATCH,),
+    "recipe",
+    (stages, references),
+    group=["dataset", "variant"],
+    headline={"train": "test/acc", "pretext": "probe/test_acc"},
+    plots=tables.PLOTS,
+    tables=tables.tables,
+    reads=tables.reads,
+    claims=tuple(claims.CLAIMS),
+    covers=claims.COVERS,
+    baselines=(baselines.SCRATCH,),
     references=lambda p: [paths.REF_RECIPE],
-    report=figures, schema=section_schema(__file__), cross_checks=cross_checks)
+    report=figures,
+    schema=section_schema(__file__),
+    cross_checks=cross_checks,
+)

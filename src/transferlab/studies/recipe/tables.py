@@ -18,10 +18,19 @@ def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict
     c = found["curve"]
     lr = pd.DataFrame({"step": range(len(c["lr"])), "lr": c["lr"], "loss": c["loss"], "smoothed": c["smoothed"]})
     lr["chosen"] = lr.index == found["index"]
-    lr = lr.assign(dataset=ds, rule=found["rule"], chosen_lr=found["lr"], drop=found["drop"],
-                   min_drop=found["min_drop"], flat=found["flat"])
-    conf = [pd.read_csv(root / r["dir"] / "confusion.csv").assign(seed=r["seed"], dataset=ds)
-            for r in runs if r["phase"] == "pretext"]
+    lr = lr.assign(
+        dataset=ds,
+        rule=found["rule"],
+        chosen_lr=found["lr"],
+        drop=found["drop"],
+        min_drop=found["min_drop"],
+        flat=found["flat"],
+    )
+    conf = [
+        pd.read_csv(root / r["dir"] / "confusion.csv").assign(seed=r["seed"], dataset=ds)
+        for r in runs
+        if r["phase"] == "pretext"
+    ]
     return {"lr_find.csv": lr, "confusion.csv": pd.concat(conf, ignore_index=True)}
 
 
@@ -36,16 +45,37 @@ def _confusion(summary, curves, tables) -> pd.DataFrame:
     return conf.loc[conf.index.repeat(conf["count"]), ["actual", "predicted"]].reset_index(drop=True)
 
 
-PLOTS = (curve_plot("recipe", "train", "val/acc", "validation accuracy"),
-         Plot("lr_find", {"x": "lr", "y": "smoothed_loss", "title": "recipe: LR range test",
-                          "x_label": "learning rate", "y_label": "smoothed training loss"}, _lr_find),
-         Plot("confusion", {"template": "confusion", "x": "predicted", "y": "actual",
-                            "title": "recipe: rotation probe on the test split (all seeds)"}, _confusion))
+PLOTS = (
+    curve_plot("recipe", "train", "val/acc", "validation accuracy"),
+    Plot(
+        "lr_find",
+        {
+            "x": "lr",
+            "y": "smoothed_loss",
+            "title": "recipe: LR range test",
+            "x_label": "learning rate",
+            "y_label": "smoothed training loss",
+        },
+        _lr_find,
+    ),
+    Plot(
+        "confusion",
+        {
+            "template": "confusion",
+            "x": "predicted",
+            "y": "actual",
+            "title": "recipe: rotation probe on the test split (all seeds)",
+        },
+        _confusion,
+    ),
+)
 
 
 def reads(p: dict) -> list[str]:
     """The files its tables read besides the runs' metrics: the LR finder's curve and the
     probes' confusion matrices."""
     ds = p["recipe"]["dataset"]
-    return [paths.LR_FIND.format(dataset=ds) + "/lr_find.json",
-            *(paths.RECIPE_PRETEXT.format(dataset=ds, seed=s) + "/confusion.csv" for s in p["recipe"]["seeds"])]
+    return [
+        paths.LR_FIND.format(dataset=ds) + "/lr_find.json",
+        *(paths.RECIPE_PRETEXT.format(dataset=ds, seed=s) + "/confusion.csv" for s in p["recipe"]["seeds"]),
+    ]

@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ... import augment
-from ... import engine
-from ... import paths
+from ... import augment, engine, paths
 from ...data import format as fmt
 from ...data import subsample as sub
 from ...runs import Job, Run
@@ -49,8 +47,13 @@ def subsample(ds: fmt.Dataset, per_class: int | None, seed: int) -> fmt.Dataset:
     if per_class is None:
         return ds
     train = ds.splits["train"]
-    return fmt.Dataset(ds.name, ds.source, ds.classes,
-                       dict(ds.splits, train=train.subset(sub.per_class(train, per_class, seed))), ds.meta)
+    return fmt.Dataset(
+        ds.name,
+        ds.source,
+        ds.classes,
+        dict(ds.splits, train=train.subset(sub.per_class(train, per_class, seed))),
+        ds.meta,
+    )
 
 
 def pretrain(ds: fmt.Dataset, kind: str, s: int, p: dict, run: Run):
@@ -64,9 +67,16 @@ def pretrain(ds: fmt.Dataset, kind: str, s: int, p: dict, run: Run):
     # Trained until it fits its s examples per class (clean images, without the augmentation):
     # the same fit for every augmentation and s, whatever steps it takes; epochs is the cap.
     fit_rule = cfg["until_train_acc"]
-    res = engine.fit(model, task, train, None, engine.FitConfig.from_params(cfg), run,
-                     hooks=TestEachEpoch(task, train, run.amp, prefix="train_clean"),
-                     until=lambda row: row["train_clean/acc"] >= fit_rule)
+    res = engine.fit(
+        model,
+        task,
+        train,
+        None,
+        engine.FitConfig.from_params(cfg),
+        run,
+        hooks=TestEachEpoch(task, train, run.amp, prefix="train_clean"),
+        until=lambda row: row["train_clean/acc"] >= fit_rule,
+    )
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["data/train_size"] = float(len(train))
     return model, res, summary, stats
@@ -84,9 +94,15 @@ def finetune(ds: fmt.Dataset, p: dict, run: Run, init: str | Path):
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
     summary["data/classes"] = float(ds.num_classes)  # chance level = 1 / classes (the report draws it)
     head_params = float(sum(p_.numel() for p_ in model.heads.parameters()))
-    summary.update({"params/head": head_params, "params/trainable": head_params,  # only the head is fit
-                    "check/frozen_unchanged": 1.0, "data/train_size": float(len(train)),
-                    "head/lbfgs_iterations": res.history[0]["lbfgs/iterations"]})
+    summary.update(
+        {
+            "params/head": head_params,
+            "params/trainable": head_params,  # only the head is fit
+            "check/frozen_unchanged": 1.0,
+            "data/train_size": float(len(train)),
+            "head/lbfgs_iterations": res.history[0]["lbfgs/iterations"],
+        }
+    )
     return model, res, summary, stats
 
 
@@ -96,8 +112,15 @@ SEEDS = {"seed": "semisup.seeds"}
 # A run's labels in the tables (stage.Stage.labels): `dataset` the pretraining set, `target` the
 # set the head learns; variant = the augmentation.
 def pretrain_labels(p: dict, a: dict) -> dict:
-    return {"dataset": a["dataset"], "augment": a["augment"], "variant": a["augment"], "s": a["s"], "seed": a["seed"],
-            "phase": "pretrain", "target": a["dataset"]}
+    return {
+        "dataset": a["dataset"],
+        "augment": a["augment"],
+        "variant": a["augment"],
+        "s": a["s"],
+        "seed": a["seed"],
+        "phase": "pretrain",
+        "target": a["dataset"],
+    }
 
 
 def finetune_labels(p: dict, a: dict) -> dict:
@@ -108,10 +131,17 @@ def finetune_labels(p: dict, a: dict) -> dict:
 # augmentation these are the pipeline's longest jobs (the real preset's 26 letters x 256 under
 # collage: about 10 minutes a seed, 5 seeds in one job, at 0b5b256). Left to the default order such
 # a job may start late and run on alone at the end while the other core idles: longest first.
-@stage(params=("train", "semisup.model", "semisup.pretrain"),
-       grid={"dataset": "semisup.pretrain_datasets", "augment": "semisup.augment", "s": "semisup.samples_per_class"},
-       batch=SEEDS, inputs={"data": paths.PREPARED}, runs=paths.SEMI_PRETRAIN, outputs=TRAINED, checkpoint=True,
-       priority=2, labels=pretrain_labels)
+@stage(
+    params=("train", "semisup.model", "semisup.pretrain"),
+    grid={"dataset": "semisup.pretrain_datasets", "augment": "semisup.augment", "s": "semisup.samples_per_class"},
+    batch=SEEDS,
+    inputs={"data": paths.PREPARED},
+    runs=paths.SEMI_PRETRAIN,
+    outputs=TRAINED,
+    checkpoint=True,
+    priority=2,
+    labels=pretrain_labels,
+)
 def semisup_pretrain(job: Job) -> None:
     """Semi-supervised: pretrain on s examples per class with an augmentation, every seed."""
     ds, kind, s = fmt.load(job.inputs["data"]), job.axes["augment"], job.axes["s"]
@@ -121,12 +151,16 @@ def semisup_pretrain(job: Job) -> None:
         log.info("semisup pretrain %s s=%d seed %d: %s", kind, s, run.seed, summary)
 
 
-@stage(params=("train", "semisup.model", "semisup.finetune"),
-       grid={"dataset": "semisup.pretrain_datasets", "target_set": "semisup.finetune_datasets"},
-       batch={"augment": "semisup.augment", "s": "semisup.samples_per_class", **SEEDS},
-       inputs={"data": paths.PREPARED.replace("{dataset}", "{target_set}"),
-               "init": paths.SEMI_PRETRAIN + "/model.pt"},
-       runs=paths.SEMI_FINETUNE, outputs=MEASURED, checkpoint=True, labels=finetune_labels)
+@stage(
+    params=("train", "semisup.model", "semisup.finetune"),
+    grid={"dataset": "semisup.pretrain_datasets", "target_set": "semisup.finetune_datasets"},
+    batch={"augment": "semisup.augment", "s": "semisup.samples_per_class", **SEEDS},
+    inputs={"data": paths.PREPARED.replace("{dataset}", "{target_set}"), "init": paths.SEMI_PRETRAIN + "/model.pt"},
+    runs=paths.SEMI_FINETUNE,
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=finetune_labels,
+)
 def semisup_finetune(job: Job) -> None:
     """Semi-supervised: a new head on a target data set over each frozen extractor of the
     pretraining set (every augmentation, s and seed)."""

@@ -13,8 +13,8 @@ finetune model (HEADS), which pools them itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,15 +58,19 @@ def load_resnet18(weights: str, standin: str | Path | None, download: bool) -> t
     if weights == "imagenet":
         cached = imagenet_cache_file()
         if not cached.is_file() and not download:
-            raise DataError(f"transfer.weights is imagenet but {cached} is not there and data.download is false: "
-                            "download it on a machine with internet (torchvision saves it there; TORCH_HOME moves "
-                            "it) or set transfer.weights: standin")
+            raise DataError(
+                f"transfer.weights is imagenet but {cached} is not there and data.download is false: "
+                "download it on a machine with internet (torchvision saves it there; TORCH_HOME moves "
+                "it) or set transfer.weights: standin"
+            )
         net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)  # torchvision's loader, hub cache and all
         return net, {"extractor": "imagenet", "extractor_file": str(cached)}
     if weights == "standin":
         if standin is None or not Path(standin).is_file():
-            raise DataError(f"transfer.weights is standin but the stand-in extractor {standin} is missing "
-                            "(the transfer_standin stage makes it)")
+            raise DataError(
+                f"transfer.weights is standin but the stand-in extractor {standin} is missing "
+                "(the transfer_standin stage makes it)"
+            )
         ck = torch.load(standin, map_location="cpu", weights_only=False)
         net = resnet18(num_classes=ck["num_classes"])
         net.load_state_dict(ck["state_dict"], strict=True)  # the stand-in is the whole architecture

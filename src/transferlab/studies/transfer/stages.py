@@ -19,15 +19,14 @@ import logging
 
 import torch
 
-from ... import engine, models
-from ... import paths
-from . import resnet
+from ... import engine, models, paths
 from ...data import format as fmt
 from ...data import subsample as sub
 from ...io import atomic_torch_save
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 from ...training import TestEachEpoch, fit_linear_head, keep_best
+from . import resnet
 
 log = logging.getLogger("transferlab.transfer")
 
@@ -55,12 +54,22 @@ def train_standin(ds: fmt.Dataset, p: dict, run: Run):
     # a validation hold-out for the stop rule: trained until validation accuracy stops improving,
     # the best validation epoch kept (it stands for ImageNet features: it must be good at its task)
     kept, held = engine.split_val(ds.splits["train"], p["train"]["val_fraction"], run.seed)
-    train, val, test = _data(kept, device), _data(held, device) if held is not None else None, \
-        _data(ds.splits["test"], device)
+    train, val, test = (
+        _data(kept, device),
+        _data(held, device) if held is not None else None,
+        _data(ds.splits["test"], device),
+    )
     task = engine.classification(ds.num_classes)
     # tested once, at its best validation epoch (a test pass every epoch cost a tenth of its time)
-    res = engine.fit(model, task, train, val, engine.FitConfig.from_params(t["standin"]), run,
-                     select="val/acc" if val is not None else None)
+    res = engine.fit(
+        model,
+        task,
+        train,
+        val,
+        engine.FitConfig.from_params(t["standin"]),
+        run,
+        select="val/acc" if val is not None else None,
+    )
     if res.best is not None:
         model.load_state_dict(res.best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
@@ -108,19 +117,44 @@ def finetune(ds: fmt.Dataset, head: str, mode: str, p: dict, run: Run, standin=N
     if head == "linear":  # on the frozen extractor a convex problem: logistic regression to convergence
         fit = cfg["linear_fit"]
         # on the raw features: the unfrozen mode trains this head further (training.fit_logreg)
-        res = fit_linear_head(model, task, train, val, run, C=fit["C"], max_iter=fit["max_iter"], tol=fit["tol"],
-                              standardize=False, hooks=hooks)
+        res = fit_linear_head(
+            model,
+            task,
+            train,
+            val,
+            run,
+            C=fit["C"],
+            max_iter=fit["max_iter"],
+            tol=fit["tol"],
+            standardize=False,
+            hooks=hooks,
+        )
     if res is None or mode == "unfrozen":  # unfrozen linear: from that fit on (LP-FT, Kumar et al. 2022)
         fit_cfg = engine.FitConfig.from_params(cfg)
-        res = engine.fit(model, task, train, val, fit_cfg, run, freeze=freeze, hooks=hooks,
-                         select=fit_cfg.monitor if val is not None and fit_cfg.patience > 0 else None)
+        res = engine.fit(
+            model,
+            task,
+            train,
+            val,
+            fit_cfg,
+            run,
+            freeze=freeze,
+            hooks=hooks,
+            select=fit_cfg.monitor if val is not None and fit_cfg.patience > 0 else None,
+        )
         keep_best(model, res)  # the best validation epoch, as the stop rule kept it
     after = engine.state_of(extractor)
     changed = any(not torch.equal(before[k], after[k]) for k in before)
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
-    summary.update({"params/trainable_frozen": float(trainable_frozen),
-                    "params/trainable_final": float(models.count_trainable(model)),
-                    "extractor/changed": float(changed), "data/train_size": float(len(train)), **res.extra})
+    summary.update(
+        {
+            "params/trainable_frozen": float(trainable_frozen),
+            "params/trainable_final": float(models.count_trainable(model)),
+            "extractor/changed": float(changed),
+            "data/train_size": float(len(train)),
+            **res.extra,
+        }
+    )
     return model, res, summary, info
 
 
@@ -130,38 +164,71 @@ STANDIN = paths.TRANSFER_STANDIN.replace("{dataset}", "${transfer.standin.datase
 # A run's labels in the tables (stage.Stage.labels): the stand-in extractor's run (phase standin;
 # it exists in every configuration) and the finetuning runs, variant = '<head>_<mode>'.
 def standin_labels(p: dict, a: dict) -> dict:
-    return {"phase": "standin", "dataset": p["transfer"]["standin"]["dataset"], "head": "fc", "mode": "trained",
-            "k": 0, "variant": "standin", "seed": 0}
+    return {
+        "phase": "standin",
+        "dataset": p["transfer"]["standin"]["dataset"],
+        "head": "fc",
+        "mode": "trained",
+        "k": 0,
+        "variant": "standin",
+        "seed": 0,
+    }
 
 
 def finetune_labels(p: dict, a: dict) -> dict:
-    return {"phase": "finetune", "dataset": p["transfer"]["dataset"], "head": a["head"], "mode": a["mode"],
-            "k": a["k"], "variant": f"{a['head']}_{a['mode']}", "seed": a["seed"]}
+    return {
+        "phase": "finetune",
+        "dataset": p["transfer"]["dataset"],
+        "head": a["head"],
+        "mode": a["mode"],
+        "k": a["k"],
+        "variant": f"{a['head']}_{a['mode']}",
+        "seed": a["seed"],
+    }
 
 
-@stage(params=("train", "transfer.image_size", "transfer.standin"),
-       inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")}, out=STANDIN,
-       outputs=TRAINED, checkpoint=True, priority=1,  # then transfer_finetune: the longest chain
-       labels=standin_labels)
+@stage(
+    params=("train", "transfer.image_size", "transfer.standin"),
+    inputs={"data": paths.PREPARED.replace("{dataset}", "${transfer.standin.dataset}")},
+    out=STANDIN,
+    outputs=TRAINED,
+    checkpoint=True,
+    priority=1,  # then transfer_finetune: the longest chain
+    labels=standin_labels,
+)
 def transfer_standin(job: Job) -> None:
     """Train the stand-in ResNet-18 extractor (torchvision architecture) on an embedded data set."""
     ds = fmt.load(job.inputs["data"])
     for run in job.runs(seed=0):
         net, res, summary = train_standin(ds, job.params, run)
-        atomic_torch_save({"state_dict": net.state_dict(), "num_classes": ds.num_classes, "dataset": ds.name,
-                           "image_size": job.params["transfer"]["image_size"], "config": run.config},
-                          run.dir / "model.pt")
+        atomic_torch_save(
+            {
+                "state_dict": net.state_dict(),
+                "num_classes": ds.num_classes,
+                "dataset": ds.name,
+                "image_size": job.params["transfer"]["image_size"],
+                "config": run.config,
+            },
+            run.dir / "model.pt",
+        )
         engine.write_metrics(res, summary, run, {"extractor": f"standin:{ds.name}"})
         log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)
 
 
-@stage(params=("train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
-       grid={"k": "transfer.labels_per_class"},
-       batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
-       inputs={"data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
-               "standin": STANDIN + "/model.pt"},
-       runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"), outputs=MEASURED, checkpoint=True, priority=1,
-       labels=finetune_labels)
+@stage(
+    params=("train", "data.download", "transfer.image_size", "transfer.weights", "transfer.finetune"),
+    grid={"k": "transfer.labels_per_class"},
+    batch={"head": "transfer.heads", "mode": "transfer.modes", "seed": "transfer.seeds"},
+    inputs={
+        "data": paths.TRANSFER_SUBSET.replace("{dataset}", "${transfer.dataset}"),
+        "standin": STANDIN + "/model.pt",
+    },
+    runs=paths.TRANSFER.replace("{dataset}", "${transfer.dataset}"),
+    outputs=MEASURED,
+    checkpoint=True,
+    priority=1,
+    labels=finetune_labels,
+)
 def transfer_finetune(job: Job) -> None:
     """Few-label transfer from ResNet-18 (ImageNet weights or the stand-in): every finetune
     model, mode and seed on k labels per class."""

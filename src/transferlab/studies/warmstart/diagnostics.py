@@ -26,8 +26,8 @@ moment (a run's end).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -74,10 +74,13 @@ class ReluUnitMeans:
 
     def __init__(self, model: nn.Module):
         self.means: list[torch.Tensor] = []
-        self.handles = [m.register_forward_hook(lambda _m, _i, out: self.means.append(unit_means(out)))
-                        for m in model.modules() if isinstance(m, nn.ReLU)]
+        self.handles = [
+            m.register_forward_hook(lambda _m, _i, out: self.means.append(unit_means(out)))
+            for m in model.modules()
+            if isinstance(m, nn.ReLU)
+        ]
 
-    def __enter__(self) -> "ReluUnitMeans":
+    def __enter__(self) -> ReluUnitMeans:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -133,8 +136,13 @@ def flat_layers(layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
 
 
 # ------------------------------------------------------------------ gradient noise
-def gradient_noise(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   x: torch.Tensor, y: torch.Tensor, max_floats: int = 2 ** 24) -> float:
+def gradient_noise(
+    model: nn.Module,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    max_floats: int = 2**24,
+) -> float:
     """tr Cov(g_i) / ||g||^2, g_i the gradient of loss(model(x_i), y_i) for each example of x
     [B, ...] wrt the trainable parameters and g their mean (the population covariance over the
     batch: the noise-to-signal ratio of a step on this batch; on a fixed batch, so runs
@@ -157,7 +165,7 @@ def gradient_noise(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor]
     chunk = max(1, max_floats // sum(v.numel() for v in params.values()))
     counts, means, spread = [], [], 0.0  # per chunk: n_c, its mean gradient, sum ||g_i - mean_c||^2
     for i in range(0, len(x), chunk):
-        grads = per_example(params, x[i:i + chunk], y[i:i + chunk])  # name -> [b, *param shape]
+        grads = per_example(params, x[i : i + chunk], y[i : i + chunk])  # name -> [b, *param shape]
         mean_c = {k: g.mean(0) for k, g in grads.items()}
         spread += sum(squared_norm(g - mean_c[k]) for k, g in grads.items())
         counts.append(len(next(iter(grads.values()))))
@@ -170,8 +178,14 @@ def gradient_noise(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor]
 
 
 # ------------------------------------------------------------------ sharpness
-def top_hessian_eigenvalue(loss_fn: Callable[[], torch.Tensor], params: list[torch.Tensor], *,
-                           iterations: int = 20, tol: float = 1e-3, seed: int = 0) -> float:
+def top_hessian_eigenvalue(
+    loss_fn: Callable[[], torch.Tensor],
+    params: list[torch.Tensor],
+    *,
+    iterations: int = 20,
+    tol: float = 1e-3,
+    seed: int = 0,
+) -> float:
     """The Hessian's eigenvalue of largest magnitude (the top one at a minimum) of loss_fn()
     wrt params, by power iteration on Hessian-vector products; stops when it changes by less
     than tol (relative) or after `iterations`. The start vector is seeded."""
@@ -215,7 +229,7 @@ class Settings:
     power_iterations: int = 20
 
     @classmethod
-    def from_params(cls, p: dict) -> "Settings":
+    def from_params(cls, p: dict) -> Settings:
         return cls(**{k: p[k] for k in cls.__dataclass_fields__ if k in p})
 
 
@@ -235,8 +249,7 @@ class Diagnostics(engine.Hooks):
     """Records the diagnostics of `model` (a models.Net: `features`, `heads`) in the history row
     of every epoch as diag/<name>; `layers`: name -> module whose weights are normed."""
 
-    def __init__(self, layers: dict[str, nn.Module], data: engine.DeviceData, settings: Settings,
-                 head: str = "main"):
+    def __init__(self, layers: dict[str, nn.Module], data: engine.DeviceData, settings: Settings, head: str = "main"):
         self.layers, self.settings, self.head = layers, settings, head
         self.x, self.y = probe_batch(data, settings.probe_examples)
         self.start = flat_layers(layers)  # the weights the run starts from
@@ -258,12 +271,15 @@ class Diagnostics(engine.Hooks):
     def cheap(self, model: nn.Module) -> dict[str, float]:
         with ReluUnitMeans(model) as relus:
             features = model.features(self.x)  # [n, D] penultimate features
-        return {**dormant_fractions(relus.means, self.settings.tau), "rank": effective_rank(features),
-                **weight_norms(self.layers, self.start)}
+        return {
+            **dormant_fractions(relus.means, self.settings.tau),
+            "rank": effective_rank(features),
+            **weight_norms(self.layers, self.start),
+        }
 
     def costly(self, model: nn.Module) -> dict[str, float]:
         params = [p for p in model.parameters() if p.requires_grad]
-        x, y = self.x[:self.settings.gradient_examples], self.y[:self.settings.gradient_examples]
+        x, y = self.x[: self.settings.gradient_examples], self.y[: self.settings.gradient_examples]
 
         def loss() -> torch.Tensor:  # the gradient batch's mean loss, a function of the weights
             return F.cross_entropy(model(x, self.head).float(), y)
@@ -271,8 +287,10 @@ class Diagnostics(engine.Hooks):
         def example_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # [1, classes], [1]
             return F.cross_entropy(logits.float(), target)
 
-        return {"grad_noise": gradient_noise(HeadForward(model, self.head), example_loss, x, y),
-                "sharpness": top_hessian_eigenvalue(loss, params, iterations=self.settings.power_iterations)}
+        return {
+            "grad_noise": gradient_noise(HeadForward(model, self.head), example_loss, x, y),
+            "sharpness": top_hessian_eigenvalue(loss, params, iterations=self.settings.power_iterations),
+        }
 
     def measure(self, model: nn.Module, costly: bool = True) -> dict[str, float]:
         was_training = model.training

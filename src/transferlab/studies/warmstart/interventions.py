@@ -76,8 +76,9 @@ def stage_chunks(labels: torch.Tensor, n_chunks: int, ratio: float, seed: int) -
     return [torch.sort(torch.cat([u, c])).values for u, c in zip(*stage_parts(labels, n_chunks, ratio, seed))]
 
 
-def stage_parts(labels: torch.Tensor, n_chunks: int, ratio: float,
-                seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def stage_parts(
+    labels: torch.Tensor, n_chunks: int, ratio: float, seed: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The two parts of every chunk: (uniform pieces, class-ordered pieces), k of each.
 
     A share `ratio` of the examples, drawn uniformly at random, is dealt evenly across the
@@ -106,7 +107,7 @@ def stage_parts(labels: torch.Tensor, n_chunks: int, ratio: float,
 def _even_pieces(x: torch.Tensor, k: int) -> list[torch.Tensor]:
     """x cut into k consecutive pieces whose sizes differ by at most one."""
     bounds = [round(i * len(x) / k) for i in range(k + 1)]
-    return [x[bounds[i]:bounds[i + 1]] for i in range(k)]
+    return [x[bounds[i] : bounds[i + 1]] for i in range(k)]
 
 
 # ------------------------------------------------------------------ interventions

@@ -60,8 +60,10 @@ def sites(model: nn.Module) -> list[Site]:
             else:
                 found.append(Site(linear[0], None, list(model.heads.values())))
     if not found:
-        raise ValueError(f"ReDo: no unit layers with one incoming and one outgoing layer in {type(model).__name__} "
-                         "(supported: the MLP's hidden layers, the ResNet's BasicBlocks)")
+        raise ValueError(
+            f"ReDo: no unit layers with one incoming and one outgoing layer in {type(model).__name__} "
+            "(supported: the MLP's hidden layers, the ResNet's BasicBlocks)"
+        )
     return found
 
 
@@ -70,8 +72,10 @@ def sites(model: nn.Module) -> list[Site]:
 def dormant_units(model: nn.Module, found: list[Site], x: torch.Tensor, tau: float) -> list[torch.Tensor]:
     """Per site, the tau-dormant units [C] (bool) on the batch x (normalized), in eval mode."""
     pre: dict[int, torch.Tensor] = {}
-    handles = [(s.norm or s.incoming).register_forward_hook(
-        lambda _m, _i, out, k=k: pre.__setitem__(k, out.detach())) for k, s in enumerate(found)]
+    handles = [
+        (s.norm or s.incoming).register_forward_hook(lambda _m, _i, out, k=k: pre.__setitem__(k, out.detach()))
+        for k, s in enumerate(found)
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -152,8 +156,9 @@ class ReDo(engine.Hooks):
 
 
 # ------------------------------------------------------------------ DASH
-def mean_gradient(model: nn.Module, task: engine.Task, data: engine.DeviceData, batch_size: int = 1024
-                  ) -> dict[str, torch.Tensor]:
+def mean_gradient(
+    model: nn.Module, task: engine.Task, data: engine.DeviceData, batch_size: int = 1024
+) -> dict[str, torch.Tensor]:
     """The gradient of the mean loss over all of `data` (in order, eval mode: nothing trains)."""
     was_training = model.training
     model.eval()

@@ -9,10 +9,18 @@ from ...stage import stage
 from .baselines import FRESH
 
 
-@stage(params=("warmstart.dataset", "warmstart.setup.model", "warmstart.setup.width", "warmstart.setup.depth",
-               "warmstart.setup.blocks"),
-       inputs={"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")}, out=paths.REF_WARMSTART,
-       resources="light")
+@stage(
+    params=(
+        "warmstart.dataset",
+        "warmstart.setup.model",
+        "warmstart.setup.width",
+        "warmstart.setup.depth",
+        "warmstart.setup.blocks",
+    ),
+    inputs={"data": paths.PREPARED.replace("{dataset}", "${warmstart.dataset}")},
+    out=paths.REF_WARMSTART,
+    resources="light",
+)
 def warmstart_references(job: Job) -> None:
     """References for the warm-start study's fresh runs: the whole training split."""
     ref.whole_split(job, FRESH)

@@ -8,8 +8,8 @@ shrink-and-perturb ones read warmstart.shrink_perturb, which the many-stages run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -69,8 +69,9 @@ class L2Init(engine.Hooks):
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
         params = dict(model.named_parameters())
-        return self.strength * sum(((params[name] - w0.to(params[name].device)) ** 2).sum()
-                                   for name, w0 in self.initial.items())
+        return self.strength * sum(
+            ((params[name] - w0.to(params[name].device)) ** 2).sum() for name, w0 in self.initial.items()
+        )
 
 
 def tune_lr(settings: dict, run_settings: dict) -> dict:
@@ -79,15 +80,21 @@ def tune_lr(settings: dict, run_settings: dict) -> dict:
 
 
 REMEDIES: dict[str, Remedy] = {
-    "shrink_perturb": Remedy(before=lambda model, a: shrink_perturb(model, a.settings, a.seed),
-                             settings="shrink_perturb", needs=("shrink", "perturb")),
+    "shrink_perturb": Remedy(
+        before=lambda model, a: shrink_perturb(model, a.settings, a.seed),
+        settings="shrink_perturb",
+        needs=("shrink", "perturb"),
+    ),
     "head_reset": Remedy(before=head_reset),
-    "shrink_perturb_head": Remedy(before=lambda model, a: {**shrink_perturb(model, a.settings, a.seed),
-                                                           **head_reset(model, a)},
-                                  settings="shrink_perturb", needs=("shrink", "perturb")),
+    "shrink_perturb_head": Remedy(
+        before=lambda model, a: {**shrink_perturb(model, a.settings, a.seed), **head_reset(model, a)},
+        settings="shrink_perturb",
+        needs=("shrink", "perturb"),
+    ),
     "l2_init": Remedy(hooks=lambda model, a: L2Init(a.settings["lambda"], a.initial), needs=("lambda",)),
-    "redo": Remedy(hooks=lambda model, a: plasticity.ReDo(model, a.data, a.settings, a.seed),
-                   needs=("tau", "every", "batch")),
+    "redo": Remedy(
+        hooks=lambda model, a: plasticity.ReDo(model, a.data, a.settings, a.seed), needs=("tau", "every", "batch")
+    ),
     "dash": Remedy(before=lambda model, a: plasticity.dash(model, a.task, a.data, a.settings), needs=("lambda",)),
     "tune_lr": Remedy(tune=tune_lr, needs=("factor",)),
 }

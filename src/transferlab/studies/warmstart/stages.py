@@ -27,23 +27,21 @@ they see (3, 4) or in what a remedy adds to training (8: a penalty, per-step wor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ... import engine
-from . import diagnostics
+from ... import engine, paths
 from ... import params as P
-from ... import paths
-from . import interventions, remedies
 from ...data import format as fmt
 from ...io import atomic_torch_save, load_checkpoint
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 from ...training import Phase, fit_phases, new_model, save_run
+from . import diagnostics, interventions, remedies
 
 log = logging.getLogger("transferlab.warmstart")
 
@@ -85,8 +83,9 @@ class Setting:
     device: torch.device
 
     @classmethod
-    def make(cls, ds: fmt.Dataset, s: dict, fit_to: dict, device: torch.device,
-             diag: diagnostics.Settings | None = None) -> "Setting":
+    def make(
+        cls, ds: fmt.Dataset, s: dict, fit_to: dict, device: torch.device, diag: diagnostics.Settings | None = None
+    ) -> Setting:
         # No validation hold-out: as in the papers, runs are compared on the test split only
         # and nothing is selected on it (the metric is a fixed window of epochs).
         stats = engine.channel_stats(ds.splits["train"].images)
@@ -95,8 +94,9 @@ class Setting:
         return cls(ds, s, fit_to, diag, engine.classification(ds.num_classes), full, test, device)
 
     def model(self, seed: int) -> nn.Module:
-        return new_model(self.s["model"], self.ds, self.task.heads, seed, self.device,
-                         **ARCHITECTURES[self.s["model"]](self.s))
+        return new_model(
+            self.s["model"], self.ds, self.task.heads, seed, self.device, **ARCHITECTURES[self.s["model"]](self.s)
+        )
 
     def epochs(self, phase: str, fixed: bool = False) -> int:
         """How long a phase ("pretrain" or "train") may train: with setup.until_fit it trains to
@@ -127,23 +127,40 @@ class Setting:
     def half(self, seed: int) -> torch.Tensor:
         return interventions.pretrain_half(len(self.full), self.s["pretrain_fraction"], seed)
 
-    def fit(self, model, data, epochs: int, run: Run, until=None, hooks: tuple[engine.Hooks, ...] = ()
-            ) -> engine.FitResult:
+    def fit(
+        self, model, data, epochs: int, run: Run, until=None, hooks: tuple[engine.Hooks, ...] = ()
+    ) -> engine.FitResult:
         """One run on `data`, its test score after every epoch in its history (test/...)."""
-        [res] = engine.fit_many([engine.Member(run, model, data, hooks)], self.task, fit_config(self.s, epochs),
-                                how="sequential", test=self.test, until=until)
+        [res] = engine.fit_many(
+            [engine.Member(run, model, data, hooks)],
+            self.task,
+            fit_config(self.s, epochs),
+            how="sequential",
+            test=self.test,
+            until=until,
+        )
         return res
 
-    def phase(self, name: str | None, start: Callable[[Run, Run], engine.Member], epochs: int, until,
-              write: Callable[[engine.Member, engine.FitResult], None]) -> Phase:
+    def phase(
+        self,
+        name: str | None,
+        start: Callable[[Run, Run], engine.Member],
+        epochs: int,
+        until,
+        write: Callable[[engine.Member, engine.FitResult], None],
+    ) -> Phase:
         return Phase(name, start, fit_config(self.s, epochs), until, write)
 
 
 def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
     """test/acc = mean test accuracy over the last `eval_last` epochs (the papers' metric)."""
     last = history[-eval_last:]
-    return {"test/acc": sum(r["test/acc"] for r in last) / len(last), "test_last/acc": history[-1]["test/acc"],
-            "train/acc": history[-1]["train/acc"], "epochs": float(len(history))}
+    return {
+        "test/acc": sum(r["test/acc"] for r in last) / len(last),
+        "test_last/acc": history[-1]["test/acc"],
+        "train/acc": history[-1]["train/acc"],
+        "epochs": float(len(history)),
+    }
 
 
 # ------------------------------------------------------------------ warm-start interventions
@@ -165,8 +182,14 @@ def pretrain(st: Setting, run: Run, fixed: bool = False):
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
-def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dict | None] | None = None,
-          remedy: tuple[remedies.Remedy, dict] | None = None):
+def train(
+    st: Setting,
+    run: Run,
+    *,
+    init=None,
+    before: Callable[[nn.Module], dict | None] | None = None,
+    remedy: tuple[remedies.Remedy, dict] | None = None,
+):
     """Train on the full set: fresh (init None) or warm from `init`, after `before(model)`;
     `remedy` (a remedy and its settings): what it does to the weights first and adds to the
     training. With diagnostics on, they are recorded every epoch from the weights training
@@ -174,7 +197,7 @@ def train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dic
     return fit_start(st, run, start_train(st, run, init=init, before=before, remedy=remedy))
 
 
-def fit_start(st: Setting, run: Run, start: "Start"):
+def fit_start(st: Setting, run: Run, start: Start):
     """A full-set run from its start (see train), to the fit: (model, result, summary)."""
     res = st.fit(start.model, st.full, st.epochs("train"), run, until=st.until(), hooks=start.hooks)
     return start.model, res, start.summary(st, res)
@@ -196,16 +219,30 @@ class Start:
         summary = {**summarize(res.history, st.s["eval_last"]), **self.extra}
         if self.diag is not None:  # the end of training (with until_fit, not an epoch the hook knew to be last)
             last = res.history[-1] if res.history else {}
-            end = ({k.removeprefix("diag/"): v for k, v in last.items() if k.startswith("diag/")}
-                   if "diag/sharpness" in last else self.diag.measure(self.model))  # measured at the last epoch already
+            end = (
+                {k.removeprefix("diag/"): v for k, v in last.items() if k.startswith("diag/")}
+                if "diag/sharpness" in last
+                else self.diag.measure(self.model)
+            )  # measured at the last epoch already
             summary.update({f"end/{k}": v for k, v in end.items() if k in diagnostics.WHOLE_NETWORK})
-            summary.update({f"epoch1/{k.removeprefix('diag/')}": v for k, v in res.history[0].items()
-                            if k.removeprefix("diag/") in diagnostics.WHOLE_NETWORK})  # the start of tuning
+            summary.update(
+                {
+                    f"epoch1/{k.removeprefix('diag/')}": v
+                    for k, v in res.history[0].items()
+                    if k.removeprefix("diag/") in diagnostics.WHOLE_NETWORK
+                }
+            )  # the start of tuning
         return summary
 
 
-def start_train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module], dict | None] | None = None,
-                remedy: tuple[remedies.Remedy, dict] | None = None) -> Start:
+def start_train(
+    st: Setting,
+    run: Run,
+    *,
+    init=None,
+    before: Callable[[nn.Module], dict | None] | None = None,
+    remedy: tuple[remedies.Remedy, dict] | None = None,
+) -> Start:
     """A full-set run up to its first step (see train)."""
     model = st.model(run.seed)
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}  # as drawn at init
@@ -216,8 +253,9 @@ def start_train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module
         extra.update(before(model) or {})
     hooks = []
     if remedy is not None:
-        recorded, hooks = apply_remedy(model, remedy[0], remedies.Arrival(remedy[1], run.seed, st.full, st.task,
-                                                                          initial))
+        recorded, hooks = apply_remedy(
+            model, remedy[0], remedies.Arrival(remedy[1], run.seed, st.full, st.task, initial)
+        )
         extra.update(recorded)
     diag = st.diagnostics(model)  # from the weights training starts with
     if diag is not None:
@@ -225,8 +263,9 @@ def start_train(st: Setting, run: Run, *, init=None, before: Callable[[nn.Module
     return Start(model, extra, tuple(hooks), diag)
 
 
-def apply_remedy(model: nn.Module, remedy: remedies.Remedy, arrival: remedies.Arrival
-                 ) -> tuple[dict[str, float], list[engine.Hooks]]:
+def apply_remedy(
+    model: nn.Module, remedy: remedies.Remedy, arrival: remedies.Arrival
+) -> tuple[dict[str, float], list[engine.Hooks]]:
     """A remedy at an arrival of data (its settings in `arrival`): what it recorded doing to the
     weights, and the hooks it adds to the training that follows."""
     hooks = [remedy.hooks(model, arrival)] if remedy.hooks is not None else []
@@ -241,13 +280,17 @@ def transition(st: Setting, run: Run, gamma: float):
     model = st.model(run.seed)
     res = st.fit(model, data, epochs, run)
     for row in res.history:  # the share of full-set draws at the epoch's end, for the figure
-        row["p_full"] = float(interventions.transition_probability(row["epoch"] * data.num_batches(st.s["batch_size"]),
-                                                       data.total_steps, gamma))
+        row["p_full"] = float(
+            interventions.transition_probability(
+                row["epoch"] * data.num_batches(st.s["batch_size"]), data.total_steps, gamma
+            )
+        )
     return model, res, summarize(res.history, st.s["eval_last"])
 
 
-def chunked_arrival(st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict,
-                    warmstart: dict):
+def chunked_arrival(
+    st: Setting, run: Run, n_stages: int, ratio: float, remedy: str, *, until_fit: dict, warmstart: dict
+):
     """n_stages pretrain stages on growing data (chunk 1, chunks 1-2, ...; the data split into
     n_stages + 1 chunks by interventions.stage_chunks), each until the train accuracy reaches
     until_fit.train_acc (at most until_fit.max_epochs), then the full set (as train: Setting.epochs).
@@ -256,20 +299,23 @@ def chunked_arrival(st: Setting, run: Run, n_stages: int, ratio: float, remedy: 
     seed = run.seed
     chosen = None if remedy == "none" else remedies.get(remedy, warmstart, "warmstart.stage_remedies")
     if chosen is not None and chosen[0].tune is not None:
-        raise P.ParamsError(f"warmstart.stage_remedies: {remedy!r} changes the run's settings, not the weights at "
-                            "an arrival; it is a warm-start remedy (warmstart.remedies) only")
+        raise P.ParamsError(
+            f"warmstart.stage_remedies: {remedy!r} changes the run's settings, not the weights at "
+            "an arrival; it is a warm-start remedy (warmstart.remedies) only"
+        )
     chunks = interventions.stage_chunks(st.full.labels.cpu(), n_stages + 1, ratio, seed)
     model = st.model(seed)
     target = until_fit["train_acc"]
-    plan = [(st.subset(torch.cat(chunks[:i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
-            for i in range(n_stages)]
+    plan = [
+        (st.subset(torch.cat(chunks[: i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
+        for i in range(n_stages)
+    ]
     plan.append((st.full, st.epochs("train"), st.until()))
     ckpt = Path(run.checkpoint) if run.checkpoint else None
     history, reached = [], []
     for i, (data, epochs, until) in enumerate(plan):
         # per stage: a finished stage's weights and history (done), the running stage's checkpoint
-        done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None
-                         for kind in ("done.", ""))
+        done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None for kind in ("done.", ""))
         cfg = {**run.config, "stage": i}
         if done and (ck := load_checkpoint(done)) is not None and ck.get("config") == cfg:
             model.load_state_dict(ck["model"])
@@ -278,8 +324,14 @@ def chunked_arrival(st: Setting, run: Run, n_stages: int, ratio: float, remedy: 
             hooks = []
             if i > 0 and chosen is not None:  # new data arrives: the remedy first
                 _, hooks = apply_remedy(model, chosen[0], remedies.Arrival(chosen[1], seed * 1000 + i, data, st.task))
-            res = st.fit(model, data, epochs, replace(run, seed=seed * 1000 + i, config=cfg, checkpoint=running,
-                                                      dir=None), until=until, hooks=tuple(hooks))
+            res = st.fit(
+                model,
+                data,
+                epochs,
+                replace(run, seed=seed * 1000 + i, config=cfg, checkpoint=running, dir=None),
+                until=until,
+                hooks=tuple(hooks),
+            )
             rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
             if done:
                 atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
@@ -289,8 +341,11 @@ def chunked_arrival(st: Setting, run: Run, n_stages: int, ratio: float, remedy: 
         offset = len(history)
         history += [{**r, "epoch": offset + r["epoch"]} for r in rows]
     final = [r for r in history if r["stage"] == n_stages + 1]
-    summary = {**summarize(final, st.s["eval_last"]), "stages_reached_train_acc": float(sum(reached)),
-               "pretrain_epochs_total": float(len(history) - len(final))}
+    summary = {
+        **summarize(final, st.s["eval_last"]),
+        "stages_reached_train_acc": float(sum(reached)),
+        "pretrain_epochs_total": float(len(history) - len(final)),
+    }
     if ckpt:
         for f in ckpt.parent.glob(f"{ckpt.stem}.stage*.pt"):
             f.unlink()
@@ -328,11 +383,19 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
     def keep(member: engine.Member, res: engine.FitResult) -> None:
         write_run(member.run, member.model, st, res, summarize(res.history, st.s["eval_last"]), keep_model=True)
 
-    plan = [st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining),
-                     keep)]
+    plan = [
+        st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining), keep)
+    ]
     for phase in phases:  # warm: from the seed's pretrained model; fresh: from scratch
-        plan.append(full_set_phase(st, phase, lambda run, part, warm=phase == "warm": start_train(
-            st, part, init=run.part("pretrain").dir / "model.pt" if warm else None)))
+        plan.append(
+            full_set_phase(
+                st,
+                phase,
+                lambda run, part, warm=phase == "warm": start_train(
+                    st, part, init=run.part("pretrain").dir / "model.pt" if warm else None
+                ),
+            )
+        )
     fit_phases(job, plan, st.task, st.test)
 
 
@@ -347,6 +410,7 @@ def full_set_phase(st: Setting, name: str | None, start: Callable[[Run, Run], St
     def leave(member: engine.Member, res: engine.FitResult) -> None:
         summary = begun.pop(member.run.dir).summary(st, res)
         write_run(member.run, member.model, st, res, summary, keep_model=False)
+
     return st.phase(name, enter, st.epochs("train"), st.until(), leave)
 
 
@@ -380,12 +444,20 @@ def labels(experiment: str, arm: str, phase: str | None = None, base: bool = Fal
     """A run's labels in the tables (stage.Stage.labels): its experiment, arm (`arm` filled with
     the run's axes), phase (an arm's part, else `phase`), seed and the settings it varies (its
     other axes). `base`: the optimizers experiment, whose setup.optimizer runs are the base runs."""
+
     def of(p: dict, a: dict) -> dict:
         ws = p["warmstart"]
         varied = {k: v for k, v in a.items() if k not in ("seed", "phase")}
-        out = {"dataset": ws["dataset"], "experiment": experiment, "arm": arm.format(**a),
-               "phase": phase or a["phase"], "seed": a["seed"], **varied}
+        out = {
+            "dataset": ws["dataset"],
+            "experiment": experiment,
+            "arm": arm.format(**a),
+            "phase": phase or a["phase"],
+            "seed": a["seed"],
+            **varied,
+        }
         return {**out, "base": a["optimizer"] == ws["setup"]["optimizer"]} if base else out
+
     return of
 
 
@@ -398,26 +470,49 @@ BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", p
 
 
 # 1. warm vs fresh per optimizer (constant LR from setup.lr)
-@stage(params=KEYS, grid={"optimizer": "warmstart.optimizers"}, batch=BASE_SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_OPTIM), outputs=phased("warm", "fresh"), checkpoint=True,
-       parts=ARM_PHASES, labels=labels("optimizers", "{optimizer}", base=True))
+@stage(
+    params=KEYS,
+    grid={"optimizer": "warmstart.optimizers"},
+    batch=BASE_SEEDS,
+    inputs=DATA,
+    runs=arm_runs(paths.WS_OPTIM),
+    outputs=phased("warm", "fresh"),
+    checkpoint=True,
+    parts=ARM_PHASES,
+    labels=labels("optimizers", "{optimizer}", base=True),
+)
 def ws_optim(job: Job) -> None:
     """Warm vs fresh with one optimizer: pretrain on the half, then warm and fresh on the full set, every seed."""
     arm(job, ("warm", "fresh"), optimizer=job.axes["optimizer"])
 
 
 # 2. the gap vs the length of pretraining (the fresh baseline: the base runs)
-@stage(params=KEYS, grid={"epochs": "warmstart.pretrain_epochs"}, batch=SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_LENGTH), outputs=phased("warm"), checkpoint=True,
-       parts=ARM_PHASES[:2], labels=labels("length", "e{epochs}"))
+@stage(
+    params=KEYS,
+    grid={"epochs": "warmstart.pretrain_epochs"},
+    batch=SEEDS,
+    inputs=DATA,
+    runs=arm_runs(paths.WS_LENGTH),
+    outputs=phased("warm"),
+    checkpoint=True,
+    parts=ARM_PHASES[:2],
+    labels=labels("length", "e{epochs}"),
+)
 def ws_length(job: Job) -> None:
     """Warm starts after a given number of pretraining epochs, every seed."""
     arm(job, ("warm",), fixed_pretraining=True, pretrain_epochs=job.axes["epochs"])
 
 
 # 3. smooth transition
-@stage(params=KEYS, batch={"gamma": "warmstart.gammas", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TRANSITION),
-       outputs=MEASURED, checkpoint=True, labels=labels("transition", "g{gamma}", "transition"))
+@stage(
+    params=KEYS,
+    batch={"gamma": "warmstart.gammas", **SEEDS},
+    inputs=DATA,
+    runs=run_dir(paths.WS_TRANSITION),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("transition", "g{gamma}", "transition"),
+)
 def ws_transition(job: Job) -> None:
     """Smooth transition from the pretrain half to the full set, p(n) = 1 - gamma^(50 n / N): every gamma and seed."""
     st = setting(job)
@@ -430,34 +525,53 @@ def ws_transition(job: Job) -> None:
 
 
 # 4. many stages
-@stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
-       batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies",
-              **SEEDS},
-       inputs=DATA, runs=run_dir(paths.WS_STAGES), outputs=MEASURED, checkpoint=True,
-       labels=labels("stages", "n{stages}_r{ratio}_{remedy}", "stages"))
+@stage(
+    params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
+    batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies", **SEEDS},
+    inputs=DATA,
+    runs=run_dir(paths.WS_STAGES),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("stages", "n{stages}_r{ratio}_{remedy}", "stages"),
+)
 def ws_stages(job: Job) -> None:
     """Many stages: data arriving in chunks, each stage trained to a train accuracy, then the full set."""
     st, ws = setting(job), job.params["warmstart"]
     for run in job.runs():
         a = run.axes
-        model, res, summary = chunked_arrival(st, run, a["stages"], a["ratio"], a["remedy"],
-                                              until_fit=ws["until_fit"], warmstart=ws)
+        model, res, summary = chunked_arrival(
+            st, run, a["stages"], a["ratio"], a["remedy"], until_fit=ws["until_fit"], warmstart=ws
+        )
         write_run(run, model, st, res, summary, keep_model=False)
 
 
 # 5. width x depth
-@stage(params=KEYS, grid={"width": "warmstart.widths", "depth": "warmstart.depths"}, batch=SEEDS, inputs=DATA,
-       runs=arm_runs(paths.WS_ARCH), outputs=phased("warm", "fresh"), checkpoint=True,
-       parts=ARM_PHASES, labels=labels("width_depth", "w{width}_d{depth}"))
+@stage(
+    params=KEYS,
+    grid={"width": "warmstart.widths", "depth": "warmstart.depths"},
+    batch=SEEDS,
+    inputs=DATA,
+    runs=arm_runs(paths.WS_ARCH),
+    outputs=phased("warm", "fresh"),
+    checkpoint=True,
+    parts=ARM_PHASES,
+    labels=labels("width_depth", "w{width}_d{depth}"),
+)
 def ws_arch(job: Job) -> None:
     """Warm vs fresh for one architecture, every seed."""
     arm(job, ("warm", "fresh"), width=job.axes["width"], depth=job.axes["depth"])
 
 
 # 6. layer resets of the base pretrained model
-@stage(params=KEYS, batch={"mode": "warmstart.reset_modes", "n": "warmstart.reset_layers", **SEEDS},
-       inputs={**DATA, "init": BASE_MODEL}, runs=run_dir(paths.WS_RESET), outputs=MEASURED, checkpoint=True,
-       labels=labels("resets", "{mode}{n}", "warm"))
+@stage(
+    params=KEYS,
+    batch={"mode": "warmstart.reset_modes", "n": "warmstart.reset_layers", **SEEDS},
+    inputs={**DATA, "init": BASE_MODEL},
+    runs=run_dir(paths.WS_RESET),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("resets", "{mode}{n}", "warm"),
+)
 def ws_reset(job: Job) -> None:
     """Warm starts from the base pretrained model with layers re-drawn first: every selection and seed."""
     st = setting(job)
@@ -465,12 +579,21 @@ def ws_reset(job: Job) -> None:
     def start(run: Run, part: Run) -> Start:
         mode, n = run.axes["mode"], run.axes["n"]
         return start_train(st, run, init=run.inputs["init"], before=lambda m: remedies.reset(m, mode, n, run.seed))
+
     fit_phases(job, [full_set_phase(st, None, start)], st.task, st.test)
 
 
 # 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
-@stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch=SEEDS, inputs=DATA,
-       runs=run_dir(paths.WS_TUNE_PRE), outputs=TRAINED, checkpoint=True, labels=labels("tuning", "p{plr}", "pretrain"))
+@stage(
+    params=KEYS,
+    grid={"plr": "warmstart.pretrain_lrs"},
+    batch=SEEDS,
+    inputs=DATA,
+    runs=run_dir(paths.WS_TUNE_PRE),
+    outputs=TRAINED,
+    checkpoint=True,
+    labels=labels("tuning", "p{plr}", "pretrain"),
+)
 def ws_tune_pretrain(job: Job) -> None:
     """Pretraining at one constant LR, every seed."""
     st = setting(job, lr=job.axes["plr"])
@@ -479,9 +602,16 @@ def ws_tune_pretrain(job: Job) -> None:
         write_run(run, model, st, res, summary, keep_model=True)
 
 
-@stage(params=KEYS, grid={"plr": "warmstart.pretrain_lrs"}, batch={"tlr": "warmstart.tune_lrs", **SEEDS},
-       inputs={**DATA, "init": run_dir(paths.WS_TUNE_PRE) + "/model.pt"}, runs=run_dir(paths.WS_TUNE),
-       outputs=MEASURED, checkpoint=True, labels=labels("tuning", "p{plr}_t{tlr}", "warm"))
+@stage(
+    params=KEYS,
+    grid={"plr": "warmstart.pretrain_lrs"},
+    batch={"tlr": "warmstart.tune_lrs", **SEEDS},
+    inputs={**DATA, "init": run_dir(paths.WS_TUNE_PRE) + "/model.pt"},
+    runs=run_dir(paths.WS_TUNE),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("tuning", "p{plr}_t{tlr}", "warm"),
+)
 def ws_tune(job: Job) -> None:
     """Warm starts from one pretraining LR's models at every tuning LR, every seed."""
     ds = fmt.load(job.inputs["data"])
@@ -491,8 +621,15 @@ def ws_tune(job: Job) -> None:
         write_run(run, model, st, res, summary, keep_model=False)
 
 
-@stage(params=KEYS, batch={"tlr": "warmstart.tune_lrs", **SEEDS}, inputs=DATA, runs=run_dir(paths.WS_TUNE_FRESH),
-       outputs=MEASURED, checkpoint=True, labels=labels("tuning", "t{tlr}", "fresh"))
+@stage(
+    params=KEYS,
+    batch={"tlr": "warmstart.tune_lrs", **SEEDS},
+    inputs=DATA,
+    runs=run_dir(paths.WS_TUNE_FRESH),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("tuning", "t{tlr}", "fresh"),
+)
 def ws_tune_fresh(job: Job) -> None:
     """Fresh runs at every tuning LR, every seed."""
     ds = fmt.load(job.inputs["data"])
@@ -503,9 +640,15 @@ def ws_tune_fresh(job: Job) -> None:
 
 
 # 8. remedies applied to the base pretrained model at the warm start (studies/warmstart/remedies.py)
-@stage(params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
-       batch={"remedy": "warmstart.remedies", **SEEDS}, inputs={**DATA, "init": BASE_MODEL},
-       runs=run_dir(paths.WS_REMEDY), outputs=MEASURED, checkpoint=True, labels=labels("remedies", "{remedy}", "warm"))
+@stage(
+    params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
+    batch={"remedy": "warmstart.remedies", **SEEDS},
+    inputs={**DATA, "init": BASE_MODEL},
+    runs=run_dir(paths.WS_REMEDY),
+    outputs=MEASURED,
+    checkpoint=True,
+    labels=labels("remedies", "{remedy}", "warm"),
+)
 def ws_remedy(job: Job) -> None:
     """Warm starts from the base pretrained model with a remedy: every remedy and seed."""
     ds, ws = fmt.load(job.inputs["data"]), job.params["warmstart"]

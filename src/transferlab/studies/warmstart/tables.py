@@ -26,8 +26,16 @@ def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
         seeds = values.dropna().index.intersection(fresh.dropna().index)
         values, fresh = values.loc[seeds], fresh.loc[seeds]
         m, lo, hi, n = ci95(values - fresh)
-        row = {"experiment": experiment, "arm": arm, "acc": float(values.mean()), "fresh": float(fresh.mean()),
-               "gap": m, "ci_low": lo, "ci_high": hi, "seeds": n}
+        row = {
+            "experiment": experiment,
+            "arm": arm,
+            "acc": float(values.mean()),
+            "fresh": float(fresh.mean()),
+            "gap": m,
+            "ci_low": lo,
+            "ci_high": hi,
+            "seeds": n,
+        }
         if recover:  # only defined where warm starting lost accuracy (on the same seeds)
             lost = float(base_fresh.loc[seeds].mean() - base_warm.loc[seeds].mean())
             row["recovered"] = float(values.mean() - base_warm.loc[seeds].mean()) / lost if lost > 0 else float("nan")
@@ -70,10 +78,21 @@ def separation(summary: pd.DataFrame) -> pd.DataFrame:
                     continue
                 warm, fresh = part[part.phase == "warm"][key], part[part.phase == "fresh"][key]
                 m, lo, hi, n = ci95((warm - fresh).dropna())
-                rows.append({"experiment": experiment, "arm": arm, "moment": when, "diagnostic": name,
-                             "warm": float(warm.mean()), "fresh": float(fresh.mean()), "effect": m,
-                             "ci_low": lo, "ci_high": hi, "seeds": n,
-                             "separates": bool(lo > 0 or hi < 0) if n > 1 else False})
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "arm": arm,
+                        "moment": when,
+                        "diagnostic": name,
+                        "warm": float(warm.mean()),
+                        "fresh": float(fresh.mean()),
+                        "effect": m,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "seeds": n,
+                        "separates": bool(lo > 0 or hi < 0) if n > 1 else False,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -85,5 +104,7 @@ def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict
 
 
 # no validation split in the warm-start runs: the papers' metric is on the test split
-PLOTS = (curve_plot("warmstart", "warm", "test/acc", "test accuracy, warm-started"),
-         curve_plot("warmstart", "fresh", "test/acc", "test accuracy, fresh"))
+PLOTS = (
+    curve_plot("warmstart", "warm", "test/acc", "test accuracy, warm-started"),
+    curve_plot("warmstart", "fresh", "test/acc", "test accuracy, fresh"),
+)
