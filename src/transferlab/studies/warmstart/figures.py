@@ -20,7 +20,7 @@ FIGURES = {  # figure -> its category in Snakemake's HTML report (captions: work
     "ws_diagnostics": "Study 4: warm starting",
 }
 
-# diagnostic -> its panel's axis label (transferlab.diagnostics)
+# diagnostic -> its panel's axis label (studies/warmstart/diagnostics.py)
 DIAGNOSTIC_LABELS = {
     "dormant": "dormant units (tau), share",
     "zero_units": "units 0 on every probe example, share",

@@ -56,7 +56,7 @@ def gaps(summary: pd.DataFrame, base: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# the diagnostics (transferlab.diagnostics) as the summary keeps them: after the first tuning epoch
+# the diagnostics (studies/warmstart/diagnostics.py) as the summary keeps them: after the first tuning epoch
 # and at the end of training. The names restate diagnostics.WHOLE_NETWORK (a test pins them equal):
 # importing that module would make every aggregate stage depend on the engine's code in dvc.yaml.
 DIAGNOSTICS = ("dormant", "zero_units", "rank", "wnorm", "wdist", "grad_noise", "sharpness")
