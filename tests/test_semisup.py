@@ -1,6 +1,7 @@
 """Mechanics of the semi-supervised study: mixup/collage batches, and the head-only finetune
 on a frozen extractor."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,6 +122,65 @@ def test_head_fit_on_separable_features_reaches_full_train_accuracy():
     assert (pred == labels).float().mean().item() == 1.0
     # stopped at max_iter, the same fit says it did not converge
     assert not fit_logreg(feats, labels, 5, C=1.0, max_iter=2, tol=1e-12)[2]["converged"]
+
+
+def _penalized_loss(theta: np.ndarray, x: np.ndarray, y: np.ndarray, classes: int, c: float):
+    """The L2-penalized multinomial logistic loss, C * sum of cross-entropies + |W|^2 / 2 (the
+    intercepts unpenalized), and its gradient: the objective the heads are fit to, written out."""
+    d = x.shape[1]
+    w, b = theta[: classes * d].reshape(classes, d), theta[classes * d :]
+    z = x @ w.T + b  # [N, classes]
+    z = z - z.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    rows = np.arange(len(y))
+    p = np.exp(log_p)
+    p[rows, y] -= 1  # d(cross-entropy)/d(logits)
+    loss = -c * log_p[rows, y].sum() + 0.5 * (w**2).sum()
+    return loss, np.concatenate([(c * p.T @ x + w).ravel(), c * p.sum(0)])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_head_is_the_optimum_an_independent_solver_finds_on_overlapping_classes(standardize):
+    """fit_logreg (scikit-learn's L-BFGS behind it) reaches the unique optimum of its stated
+    objective: on overlapping classes (no separating plane, so the optimum is finite and unique)
+    its head gives the same class probabilities on held-out examples as scipy's L-BFGS on the
+    objective written out here, to 1e-4; with `standardize` through the fold back to raw features."""
+    from scipy.optimize import minimize
+
+    from transferlab.training import fit_logreg
+
+    rng = np.random.default_rng(0)
+    classes, d = 3, 8
+    y = rng.integers(0, classes, 900)
+    x = rng.normal(0, 1, (classes, d))[y] + rng.normal(0, 1.5, (900, d)) + 5  # [900, 8], off-centre
+    fit, held = slice(0, 600), slice(600, None)
+    w, b, info = fit_logreg(
+        torch.tensor(x[fit]), torch.tensor(y[fit]), classes, C=1.0, max_iter=10_000, tol=1e-10, standardize=standardize
+    )
+    assert info["converged"]
+    w, b = w.numpy(), b.numpy()
+    assert (x[fit] @ w.T + b).argmax(1).tolist() != y[fit].tolist()  # not separable: some examples misfit
+    mu, sd = (x[fit].mean(0), x[fit].std(0) + 1e-6) if standardize else (0.0, 1.0)
+    ref = minimize(
+        _penalized_loss,
+        np.zeros(classes * (d + 1)),
+        args=((x[fit] - mu) / sd, y[fit], classes, 1.0),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-9, "ftol": 1e-15, "maxiter": 10_000},
+    )
+    assert ref.success, ref.message
+    w_ref, b_ref = ref.x[: classes * d].reshape(classes, d), ref.x[classes * d :]
+    ours, theirs = _softmax(x[held] @ w.T + b), _softmax(((x[held] - mu) / sd) @ w_ref.T + b_ref)
+    assert np.abs(ours - theirs).max() < 1e-4
+    # and the objective there is the optimum's (the fold undone: w acts on raw features)
+    ours_theta = np.concatenate([(w * sd).ravel(), b + w @ (mu * np.ones(d))])
+    assert _penalized_loss(ours_theta, (x[fit] - mu) / sd, y[fit], classes, 1.0)[0] == pytest.approx(ref.fun, rel=1e-6)
 
 
 def test_finetune_catches_a_changed_extractor(params, tmp_path, monkeypatch):
