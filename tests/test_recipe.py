@@ -185,18 +185,28 @@ def test_averages_resume_from_their_state_dict(tiny_data):
     }
 
 
-def test_logreg_head_warm_start_reproduces_sklearn(tiny_data):
-    from sklearn.linear_model import LogisticRegression
+def test_logreg_head_warm_start_is_the_convex_fit_on_the_raw_features(tiny_data):
+    """The head warm start puts the logistic regression of the frozen extractor's raw features
+    into the head as is: on held-out examples the model's logits are those of fit_logreg's
+    weights on their features (the solver itself is checked against an independent one in
+    test_semisup), and the extractor is left as it was."""
+    from transferlab.training import fit_logreg
 
     train, _ = tiny_data
+    g = torch.Generator().manual_seed(1)  # examples the fit never saw
+    held = DeviceData(
+        (torch.rand(30, 1, 28, 28, generator=g) * 255).to(torch.uint8), torch.arange(30) % 10, train.mean, train.std
+    )
     model = models.build("small_cnn", (1, 28, 28), {"main": 10}).eval()
+    before = engine.state_of([model.features])
     probe.warm_start_head(model.heads["main"], model.features, train, C=0.5, seed=0)
-    feats = engine.feature_data(model.features, train).images.double().numpy()
-    clf = LogisticRegression(C=0.5, max_iter=1000, random_state=0).fit(feats, train.labels.numpy())
+    engine.assert_unchanged(before, [model.features])
+    w, b, _ = fit_logreg(
+        engine.feature_data(model.features, train).images, train.labels, 10, C=0.5, seed=0, standardize=False
+    )
     with torch.no_grad():
-        logits = model(train.normalize(train.images.float() / 255)).double().numpy()
-    np.testing.assert_allclose(logits, clf.decision_function(feats), rtol=1e-3, atol=1e-3)
-    assert (logits.argmax(1) == clf.predict(feats)).all()
+        logits = model(held.normalize(held.images.float() / 255))  # [N, 10]
+    torch.testing.assert_close(logits, engine.feature_data(model.features, held).images @ w.T + b, rtol=1e-4, atol=1e-4)
 
 
 def test_a_warm_started_head_on_a_random_extractor_keeps_sane_logits(tiny_data):
