@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -35,33 +34,99 @@ def test_failed_dir_build_keeps_old_dir(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["live"]
 
 
+# A writer that stops itself (SIGSTOP) at each step of a write, so that the test looks at the file
+# at known points, not after a guessed sleep: once with half of the archive written, and before
+# and after each of the two renames (the archive into the temporary file, that file into place).
 WRITER = """
-import sys, torch
+import os, signal, sys, torch
 from transferlab.io import atomic_torch_save
-i = 0
-print("ready", flush=True)
-while True:  # rewrite a ~40 MB file forever, each version filled with its number
+
+
+def stop():
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+class Halting:  # the archive's file: the process stops once, half of it written
+    def __init__(self, f):
+        self.f, self.written = f, 0
+
+    def write(self, b):
+        self.written += len(b)
+        if self.written >= 20_000_000 > self.written - len(b):
+            self.f.flush()
+            stop()
+        return self.f.write(b)
+
+    def flush(self):
+        self.f.flush()
+
+
+real_save, real_replace = torch.save, os.replace
+
+
+def save(obj, path):
+    with open(path, "wb") as f:
+        real_save(obj, Halting(f))
+
+
+def replace(src, dst):
+    stop()
+    real_replace(src, dst)
+    stop()
+
+
+torch.save, os.replace = save, replace
+for i in range(2):  # each version a 40 MB tensor filled with its number
     atomic_torch_save({"i": i, "x": torch.full((10_000_000,), float(i))}, sys.argv[1])
-    i += 1
 """
+STEPS = 5  # stops in one write: mid-archive, before and after each rename
+# what the destination holds at each stop of the two writes: the old version until the last rename
+SEEN = [-1, -1, -1, -1, 0, 0, 0, 0, 0, 1]
 
 
-def test_kill_9_mid_write_leaves_a_complete_file(tmp_path):
-    dest = tmp_path / "model.pt"
+def _writer(dest):
     atomic_torch_save({"i": -1, "x": torch.full((10_000_000,), -1.0)}, dest)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(dest)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    for delay in (0.3, 0.17, 0.41):  # land at different points of a write
-        time.sleep(delay)
-        os.kill(proc.pid, signal.SIGSTOP)  # freeze it mid-whatever and look
-        ck = torch.load(dest, weights_only=False)
-        assert bool((ck["x"] == ck["i"]).all())
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(dest)])
+
+
+def _stopped(proc) -> None:
+    """Wait until the writer has stopped itself at its next step."""
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), status
+
+
+def _whole(dest) -> int:
+    ck = torch.load(dest, weights_only=False)
+    assert bool((ck["x"] == ck["i"]).all())
+    return ck["i"]
+
+
+def test_at_every_step_of_a_write_the_file_is_the_old_or_the_new_version_whole(tmp_path):
+    dest = tmp_path / "model.pt"
+    proc = _writer(dest)
+    seen = []
+    for _ in SEEN:
+        _stopped(proc)
+        seen.append(_whole(dest))
         os.kill(proc.pid, signal.SIGCONT)
+    assert proc.wait() == 0 and seen == SEEN
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # nothing left beside it
+
+
+@pytest.mark.parametrize("step", range(STEPS))
+def test_kill_9_at_any_step_of_a_write_leaves_a_whole_file(tmp_path, step):
+    """Killed at each step of the first write: the destination is whole, the old version until
+    the final rename; what a kill -9 leaves is a temporary file or folder beside it, never a
+    file under the output's name."""
+    dest = tmp_path / "model.pt"
+    proc = _writer(dest)
+    for _ in range(step):
+        _stopped(proc)
+        os.kill(proc.pid, signal.SIGCONT)
+    _stopped(proc)
     proc.kill()
     proc.wait()
-    ck = torch.load(dest, weights_only=False)
-    assert ck["i"] >= 0 and bool((ck["x"] == ck["i"]).all())
-    # What a kill -9 can leave is a temp file beside it, never under the output's name.
+    assert _whole(dest) == SEEN[step]
     assert all(p.name.endswith(".tmp") for p in tmp_path.iterdir() if p != dest)
 
 
