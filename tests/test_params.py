@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import yaml
 from conftest import REPO
@@ -172,34 +174,56 @@ def test_presets_cover_the_same_keys():
         assert set(emb) == set(other), path.name
 
 
-def test_real_preset_validates_and_switches_back(workspace):
+def _preset_overlay(base: dict, preset: dict) -> dict:
+    """What a preset should make of `base`, written out independently of params.apply_preset:
+    the preset's values over the base's, key by key, its whole sections (datasets, text) as they
+    are."""
+    out = copy.deepcopy(base)
+
+    def merge(node: dict, over: dict, top: bool) -> None:
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(node.get(k), dict) and not (top and k in P.REPLACED_BY_PRESETS):
+                merge(node[k], v, False)
+            else:
+                node[k] = copy.deepcopy(v)
+
+    merge(out, preset, True)
+    return out
+
+
+PRESETS = sorted(p.stem for p in (REPO / "workflow/presets").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_sets_its_files_values_validates_and_switches_back(workspace, name):
+    """Each preset gives params.yaml exactly the values its file sets and leaves every other
+    value as it was; the result validates; switching back to embedded restores every value."""
     path = workspace / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
     original = P.load(path)
-    real = P.apply_preset(path, "real")
-    assert real["preset"] == "real" and real["datasets"]["mnist"]["train_per_class"] == 1000
-    assert real["warmstart"]["setup"]["model"] == "mlp" and real["warmstart"]["setup"]["until_fit"]
+    preset = yaml.safe_load((REPO / f"workflow/presets/{name}.yaml").read_text())
+    switched = P.apply_preset(path, name)
+    assert switched == {**_preset_overlay(original, preset), "preset": name} == P.load(path)
     assert P.apply_preset(path, "embedded") == original
 
 
-def test_gpu_preset_is_the_warm_start_study_at_resnet18_scale_in_seed_groups(workspace):
-    """The gpu preset: ResNet-18 (64 wide, 4 stages of 2 blocks) on all of CIFAR-10, every phase to
-    99% train accuracy, an 8-seed base comparison, a job's seeds as one vmapped group, one GPU per
-    training job; the other studies as embedded; switching back restores everything."""
+def _seed_lists(node, path=""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _seed_lists(v, f"{path}{k}.")
+        elif k.endswith("seeds"):
+            yield f"{path}{k}", v
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_runs_at_least_five_seeds_of_everything(workspace, name):
+    """The project's rule (never below 5 seeds), in every preset: each seeds list a study reads
+    holds at least five seeds (the stand-in extractor, trained once, has no seeds list)."""
     path = workspace / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
-    original = P.load(path)
-    gpu = P.apply_preset(path, "gpu")
-    ws = gpu["warmstart"]
-    assert gpu["preset"] == "gpu" and gpu["run"]["seed_groups"] == "vmap" and gpu["resources"]["train"]["gpus"] == 1
-    assert gpu["datasets"][ws["dataset"]] == {"source": "torchvision", "name": "cifar10"}  # all of it: no subset
-    assert [ws["setup"][k] for k in ("model", "width", "depth", "blocks")] == ["resnet", 64, 4, 2]
-    assert ws["setup"]["until_fit"] and ws["until_fit"]["train_acc"] == 0.99 and len(ws["base_seeds"]) == 8
-    assert min(len(ws["seeds"]), len(ws["base_seeds"])) >= 5
-    assert {k: gpu[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")} == {
-        k: original[k] for k in ("pretext", "semisup", "recipe", "transfer", "nlp")
-    }
-    assert P.apply_preset(path, "embedded") == original
+    lists = dict(_seed_lists(P.apply_preset(path, name)))
+    assert len(lists) >= 6, lists  # every study's
+    assert {k: v for k, v in lists.items() if len(v) < 5} == {}
 
 
 def test_bad_preset_leaves_params_untouched(workspace):
