@@ -154,10 +154,13 @@ def test_sklearn_digits_upsampled_and_stratified():
 
 
 def test_npz_and_folder_sources(tmp_path):
+    """Both user formats come through pixel for pixel with their labels: an npz's arrays as
+    [N, C, H, W]; a folder's images (ImageFolder's layout and order: classes sorted, then files)
+    in grayscale as PIL converts them, labelled by their class folder; resized on request."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)  # [N, H, W, C]
     np.savez(
         tmp_path / "d.npz",
         x_train=x,
@@ -167,14 +170,21 @@ def test_npz_and_folder_sources(tmp_path):
         classes=np.array(["cat", "dog"]),
     )
     ds = sources.build("mine", {"source": "npz", "path": str(tmp_path / "d.npz")}, DATA)
-    assert ds.classes == ["cat", "dog"] and ds.shape == (3, 16, 16)
+    assert ds.classes == ["cat", "dog"]
+    assert torch.equal(ds.splits["train"].images, torch.from_numpy(x).permute(0, 3, 1, 2))
+    assert ds.splits["train"].labels.tolist() == (np.arange(10) % 2).tolist()
+    assert torch.equal(ds.splits["test"].images, torch.from_numpy(x[:4]).permute(0, 3, 1, 2))
     for split in ("train", "test"):
         for c in ("a", "b"):
             (tmp_path / "f" / split / c).mkdir(parents=True)
             for i in range(2):
-                Image.fromarray(x[i]).save(tmp_path / "f" / split / c / f"{i}.png")
-    ds = sources.build("mine", {"source": "folder", "path": str(tmp_path / "f"), "image_size": 28}, DATA)
-    assert ds.classes == ["a", "b"] and ds.shape == (1, 28, 28) and len(ds.splits["train"]) == 4
+                Image.fromarray(x[i + (c == "b") * 2]).save(tmp_path / "f" / split / c / f"{i}.png")
+    ds = sources.build("mine", {"source": "folder", "path": str(tmp_path / "f"), "image_size": 16}, DATA)
+    grey = [np.asarray(Image.fromarray(x[i]).convert("L")) for i in range(4)]  # a/0, a/1, b/0, b/1
+    assert ds.classes == ["a", "b"] and ds.splits["train"].labels.tolist() == [0, 0, 1, 1]
+    assert torch.equal(ds.splits["train"].images, torch.from_numpy(np.stack(grey))[:, None])
+    resized = sources.build("mine", {"source": "folder", "path": str(tmp_path / "f"), "image_size": 28}, DATA)
+    assert resized.shape == (1, 28, 28) and resized.splits["test"].labels.tolist() == [0, 0, 1, 1]
     with pytest.raises(DataError, match="missing arrays"):
         np.savez(tmp_path / "e.npz", x_train=x)
         sources.build("e", {"source": "npz", "path": str(tmp_path / "e.npz")}, DATA)

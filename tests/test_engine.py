@@ -375,11 +375,17 @@ def test_extractor_contract(tmp_path):
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))
-def test_models_forward_shapes(name):
+def test_models_map_each_example_to_its_own_logits_per_head(name):
+    """Every model, on grey and colour inputs: one row of logits per example and head, each
+    example's independent of the others in its batch (eval mode), and depending on its input."""
     for shape in [(1, 28, 28), (3, 32, 32)]:
-        m = models.build(name, shape, {"main": 7, "rotation": 4})
-        x = torch.rand(2, *shape)
-        assert m(x).shape == (2, 7) and m(x, "rotation").shape == (2, 4)
+        m = models.build(name, shape, {"main": 7, "rotation": 4}).eval()
+        x = torch.rand(3, *shape)
+        with torch.no_grad():
+            main, rotation = m(x), m(x, "rotation")  # [3, 7], [3, 4]
+            assert main.shape == (3, 7) and rotation.shape == (3, 4)
+            torch.testing.assert_close(m(x[1:2]), main[1:2], rtol=1e-5, atol=1e-6)  # alone as in the batch
+            assert not torch.allclose(main[0], main[1])  # another image, other logits
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,16 @@ def test_adapt_repeats_grey_resizes_and_normalizes():
 
 @pytest.mark.parametrize("head", list(resnet.HEADS))
 def test_finetune_models_map_feature_maps_to_logits(head):
-    m = resnet.HEADS[head](512, 7, 16)
-    assert m(torch.randn(3, 512, 2, 2)).shape == (3, 7)
+    """Each finetune head maps an example's feature maps [512, H, W] to its 7 logits, whatever
+    the maps' size, and the same example alone gets the same logits as in a batch."""
+    m = resnet.HEADS[head](512, 7, 16).eval()
+    for size in (1, 2, 4):
+        maps = torch.randn(3, 512, size, size)
+        with torch.no_grad():
+            logits = m(maps)
+            assert logits.shape == (3, 7)
+            torch.testing.assert_close(m(maps[2:]), logits[2:], rtol=1e-5, atol=1e-6)
+            assert not torch.allclose(logits[0], logits[1])
 
 
 class Snapshots(engine.Hooks):
