@@ -3,6 +3,8 @@ of params.yaml from the JSON schema (with each study's sections), and every comm
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mkdocs.structure.files import File
 
 
@@ -77,9 +79,34 @@ def cli_page() -> str:
 
 
 PAGES = {"reference/params.md": params_page, "reference/cli.md": cli_page}
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks/results"
+
+
+def results_pages() -> dict[str, str]:
+    """Every measured table in benchmarks/results/ (each written by the benchmark its header
+    names), as a page, and an index of them."""
+    pages, index = (
+        {},
+        [
+            "# Measured results",
+            "",
+            "Each page is a file of `benchmarks/results/`, written by the",
+            "benchmark script it names; the site shows them as they are.",
+            "",
+        ],
+    )
+    for md in sorted(RESULTS.glob("*.md")):
+        text = md.read_text()
+        title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")), md.stem)
+        pages[f"results/{md.stem}.md"] = text if text.startswith("#") else f"# {md.stem}\n\n{text}"
+        index.append(f"- [{title}]({md.stem}.md) (`benchmarks/results/{md.name}`)")
+    pages["results/index.md"] = "\n".join(index) + "\n"
+    return pages
 
 
 def on_files(files, config):
     for uri, make in PAGES.items():
         files.append(File.generated(config, uri, content=make()))
+    for uri, text in results_pages().items():
+        files.append(File.generated(config, uri, content=text))
     return files

@@ -29,6 +29,10 @@ def test_the_site_builds_strictly_with_every_key_and_command(tmp_path):
     commands = (site / "reference/cli.html").read_text()
     assert all(f"<code>{name}</code>" in commands for name in STAGES)
     assert "transferlab.study.Study" in (site / "reference/api.html").read_text()
+    measured = sorted(p.stem for p in (REPO / "benchmarks/results").glob("*.md"))
+    assert measured and all((site / "results" / f"{name}.html").is_file() for name in measured)
+    index = (site / "results/index.html").read_text()
+    assert all(f'href="{name}.html"' in index or f'href="{name}/"' in index for name in measured)
 
 
 def test_a_broken_link_fails_the_build(tmp_path):
