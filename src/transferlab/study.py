@@ -2,8 +2,13 @@
 (studies/<study>/study.py) and listed once in transferlab.catalog, which is what the registry,
 aggregate, the references table, the scorecard, the report and params validation iterate.
 
-Adding a study is a folder with its stages, claims and this declaration, plus one line in the
-catalog (docs/adding-a-study.md walks through it; tests/test_toy_study.py does it)."""
+A study's folder, studies/<study>/: its science (pure functions); stages.py, its entry points
+(@stage, naming the runs they write); claims.py and baselines.py, its claims and the baselines
+they presuppose; references.py, its reference-model jobs; figures.py, its report section;
+params.schema.yaml, its sections of params.yaml; study.py, this declaration. Adding a study is
+such a folder and one line in the catalog (docs/adding-a-study.md walks through it; the test
+tests/test_pipeline.py::test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners
+does it)."""
 
 from __future__ import annotations
 

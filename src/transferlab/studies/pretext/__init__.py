@@ -1,10 +1,6 @@
 """Study 1, pretext pretraining (MNIST family): rotation, noise, overlay or mixed targets, then
 finetuning on few labels against training from scratch.
 
-Everything of the study is here: its science (pure functions), its stages (entry points,
-`@stage`, naming the runs they write), its claims and the baselines they presuppose (claims.py,
-baselines.py), its reference jobs (references.py), its figures (figures.py), its params
-sections (params.schema.yaml), and study.py, the plug-in that hands them to the shared stages
-(transferlab.study; transferlab.catalog lists it). This file imports nothing, so importing one
-module of the study does not import the others.
+Everything of the study is in this folder; study.py hands it to the shared stages (what each
+file holds: transferlab.study). This file imports nothing.
 """
