@@ -270,8 +270,9 @@ def test_yaml_1_2_numbers_read_the_same_for_both_runners(workspace):
 
 
 def test_snakemake_lint_leaves_only_the_explained_warning(workspace):
-    """`snakemake --lint`: the one lint left is 'conda environment or container per rule' (the
-    software environment is the project's venv; README, "Linting")."""
+    """`snakemake --lint`: the one lint left is 'conda environment or container per rule': every
+    rule runs in the project's environment (scripts/setup.sh builds it from pyproject.toml's pins,
+    on a laptop and a cluster's nodes alike), so an environment per rule would restate the pins."""
     import re
 
     from conftest import run

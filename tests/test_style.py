@@ -1,5 +1,5 @@
 """The habits the test command keeps: ruff's lint and format check on the Python, snakefmt on the
-workflow, Snakemake's own linter. Each runs the tool pyproject.toml pins (the `test` extra) with
+workflow (Snakemake's own linter: tests/test_params.py). Each runs the tool pyproject.toml pins (the `test` extra) with
 the settings in pyproject.toml, so a contributor's editor, pre-commit and CI agree."""
 
 import re
@@ -31,19 +31,6 @@ def test_the_workflow_is_formatted():
     writes it: smkfile.py renders the rules in snakefmt's order."""
     res = tool("snakefmt", "--check", "workflow")
     assert res.returncode == 0, res.stdout + res.stderr
-
-
-# The one lint left, on purpose: every rule runs in the project's environment (scripts/setup.sh
-# builds it from pyproject.toml's pins, on a laptop and on a cluster's nodes alike), so a conda
-# environment or container per rule would restate those pins in a second place.
-ACCEPTED = {"Specify a conda environment or container for each rule."}
-
-
-def test_snakemake_lints_nothing_but_the_environment_it_is_told():
-    res = tool("snakemake", "--lint")
-    lints = set(re.findall(r"^\s+\* (.+?):?$", res.stdout + res.stderr, re.M))
-    assert "Lints for rule prepare" in res.stdout + res.stderr  # the linter ran over the rules
-    assert lints - ACCEPTED == set(), res.stdout + res.stderr
 
 
 def test_the_version_is_the_changelogs_latest_release():
