@@ -23,9 +23,17 @@ def _module_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _source(name: str) -> Path:
+    """The file of transferlab module `name`, which must exist (it was found by _imports)."""
+    file = _module_file(name)
+    if file is None:
+        raise ModuleNotFoundError(f"{name}: no such transferlab module")
+    return file
+
+
 def _imports(name: str) -> set[str]:
     """The transferlab modules that module `name` imports, anywhere in its body."""
-    file = _module_file(name)
+    file = _source(name)
     is_package = file.name == "__init__.py"
     found = set()
     for node in ast.walk(ast.parse(file.read_text())):
@@ -59,7 +67,7 @@ NOT_CODE = {"transferlab.stage", "transferlab.codedeps"}
 @cache
 def declares_stages(name: str) -> bool:
     """Whether module `name` declares stages (an @stage decorator)."""
-    tree = ast.parse(_module_file(name).read_text())
+    tree = ast.parse(_source(name).read_text())
     return any(
         isinstance(d, ast.Call) and getattr(d.func, "id", None) == "stage"
         for node in ast.walk(tree)
@@ -85,4 +93,4 @@ def code_files(module: str) -> list[str]:
         # what they train with: their imports are their own stages' code.
         if mod == module or not declares_stages(mod):
             todo += sorted(_imports(mod) - seen)
-    return sorted(f"{SOURCE_ROOT}/{_module_file(m).relative_to(PACKAGE_DIR).as_posix()}" for m in seen - NOT_CODE)
+    return sorted(f"{SOURCE_ROOT}/{_source(m).relative_to(PACKAGE_DIR).as_posix()}" for m in seen - NOT_CODE)

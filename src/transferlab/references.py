@@ -102,13 +102,13 @@ class KneserNey:
         seq = list(tokens)
         # counts[n][(context, word)]: raw counts at the highest order, continuation counts below
         grams = [Counter(tuple(seq[i - n : i + 1]) for i in range(n, len(seq))) for n in range(order)]
-        self.counts = [Counter() for _ in range(order)]
+        self.counts: list[Counter[tuple]] = [Counter() for _ in range(order)]
         self.counts[order - 1] = grams[order - 1]
         for n in range(order - 1):  # N1+(. w_{i-n..i}): distinct left extensions
             self.counts[n] = Counter(g[1:] for g in grams[n + 1])
         self.discount = [self._discount(c) for c in self.counts]
-        self.context_total = [defaultdict(int) for _ in range(order)]
-        self.context_types = [defaultdict(int) for _ in range(order)]
+        self.context_total: list[defaultdict[tuple, int]] = [defaultdict(int) for _ in range(order)]
+        self.context_types: list[defaultdict[tuple, int]] = [defaultdict(int) for _ in range(order)]
         for n, counts in enumerate(self.counts):
             for gram, c in counts.items():
                 self.context_total[n][gram[:-1]] += c

@@ -164,7 +164,14 @@ class Run:
         """A part of this run with its own outputs (dir/name), checkpoint and identity, e.g. the
         pretraining, warm and fresh phases of a warm-start arm's seed."""
         ckpt = self.checkpoint.with_name(f"{self.checkpoint.stem}.{name}.pt") if self.checkpoint else None
-        return replace(self, config={**self.config, "part": name}, dir=self.dir / name, checkpoint=ckpt)
+        return replace(self, config={**self.config, "part": name}, dir=self.folder / name, checkpoint=ckpt)
+
+    @property
+    def folder(self) -> Path:
+        """Where its outputs go (a run made by a job always has one)."""
+        if self.dir is None:
+            raise ValueError(f"run of seed {self.seed} has no output folder (made outside a job's runs())")
+        return self.dir
 
 
 @dataclass
@@ -223,7 +230,7 @@ class Job:
         run is done, they move into the job's folder. `seed`: for stages without a seed axis."""
         for run in self._pending(seed):
             yield run
-            (run.dir / DONE).write_text("")
+            (run.folder / DONE).write_text("")
         self._deliver()
 
     @contextlib.contextmanager
@@ -235,12 +242,22 @@ class Job:
         pending = list(self._pending(seed))
         yield pending
         for run in pending:
-            (run.dir / DONE).write_text("")
+            (run.folder / DONE).write_text("")
         self._deliver()
+
+    @property
+    def state_root(self) -> Path:
+        """The folder of its runs' checkpoints and staging (--checkpoint)."""
+        if self.checkpoint is None:
+            raise ValueError(
+                f"{self.stage.name}: job.runs() keeps each run's state under --checkpoint; its @stage "
+                "must declare checkpoint=True"
+            )
+        return self.checkpoint
 
     def _pending(self, seed: int | None) -> Iterator[Run]:
         """The runs no earlier attempt finished, each with its staging folder and checkpoint."""
-        root = self.checkpoint
+        root = self.state_root
         digests: dict[str, str] = {}  # a job-wide input (the data set) is hashed once, not per run
 
         def digest(path: str) -> str:
@@ -255,6 +272,8 @@ class Job:
                 continue
             inputs = self.item_inputs(axes)
             run_seed = axes.get("seed", seed)
+            if run_seed is None:
+                raise ValueError(f"{self.stage.name}: no seed axis, and runs() was given no seed")
             config = {
                 "stage": self.stage.name,
                 "params": self.params,
@@ -277,7 +296,7 @@ class Job:
 
     def _deliver(self) -> None:
         """Every run is done: move each one's outputs into the job's folder, drop the staging."""
-        root = self.checkpoint
+        root = self.state_root
         for _axes, rel in self.items():
             staging = root / "runs" / (rel or "run")
             (staging / DONE).unlink()

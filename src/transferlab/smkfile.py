@@ -31,7 +31,7 @@ THREADS = {"train": 'config["resources"]["train"]["cpus"]', "light": "1", "local
 
 def source_of(st) -> str:
     """The declaring file, relative to the repository (src/transferlab/...)."""
-    path = Path(inspect.getsourcefile(st.func)).resolve()
+    path = Path(inspect.getsourcefile(st.func) or st.func.__code__.co_filename).resolve()
     return path.relative_to(path.parents[len(st.func.__module__.split("."))]).as_posix()
 
 

@@ -52,7 +52,8 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(next(iter(self.splits.values())).images.shape[1:])
+        c, h, w = next(iter(self.splits.values())).images.shape[1:]
+        return int(c), int(h), int(w)
 
     def check(self, where: str = "") -> Dataset:
         where = where or self.name

@@ -51,7 +51,8 @@ CANVAS = 64  # drawn at 64x64, downsampled to the requested size
 
 def _rgb(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]) -> tuple[int, int, int]:
     h, s, v = rng.random(), rng.uniform(*sat), rng.uniform(*val)
-    return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h, s, v))
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return int(255 * r), int(255 * g), int(255 * b)
 
 
 def _place(poly, cx: float, base: float, size: float, tilt: float):
@@ -100,7 +101,7 @@ def render_one(label: int, rng: np.random.Generator, size: int) -> np.ndarray:
         draw.polygon(_place(poly, cx, base, obj_size, tilt), fill=colour)
     for poly in spec.get("hole", []):
         draw.polygon(_place(poly, cx, base, obj_size, tilt), fill=sky_low)
-    im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.8))).resize((size, size), Image.LANCZOS)
+    im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.8))).resize((size, size), Image.Resampling.LANCZOS)
     arr = np.asarray(im, np.float32) + rng.normal(0, 6, (size, size, 3))
     return np.clip(arr, 0, 255).round().astype(np.uint8).transpose(2, 0, 1)
 

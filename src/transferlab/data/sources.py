@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -13,11 +14,19 @@ from . import idx
 from .format import DataError, Dataset, Split
 from .provenance import REAL_SOURCES
 
+
 # ------------------------------------------------------------------ torchvision (MNIST family)
 # Canonical item counts (train, test); md5 of the *uncompressed* raw files where known.
 # torchvision itself checks the .gz md5s when it downloads; these catch a bad pre-staged copy.
-TV_SETS = {
-    "mnist": dict(
+class TvSet(TypedDict):
+    cls: str  # the torchvision.datasets class
+    split: str | None  # EMNIST's split
+    counts: tuple[int, int]  # (train, test) items
+    md5: dict[str, str]  # raw file -> md5 of its uncompressed bytes
+
+
+TV_SETS: dict[str, TvSet] = {
+    "mnist": TvSet(
         cls="MNIST",
         split=None,
         counts=(60000, 10000),
@@ -28,11 +37,11 @@ TV_SETS = {
             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
         },
     ),
-    "fashion_mnist": dict(cls="FashionMNIST", split=None, counts=(60000, 10000), md5={}),
-    "kmnist": dict(cls="KMNIST", split=None, counts=(60000, 10000), md5={}),
+    "fashion_mnist": TvSet(cls="FashionMNIST", split=None, counts=(60000, 10000), md5={}),
+    "kmnist": TvSet(cls="KMNIST", split=None, counts=(60000, 10000), md5={}),
     # EMNIST stores images transposed; letters labels run 1..26 (0 is an unused "N/A").
-    "emnist_letters": dict(cls="EMNIST", split="letters", counts=(124800, 20800), md5={}),
-    "emnist_balanced": dict(cls="EMNIST", split="balanced", counts=(112800, 18800), md5={}),
+    "emnist_letters": TvSet(cls="EMNIST", split="letters", counts=(124800, 20800), md5={}),
+    "emnist_balanced": TvSet(cls="EMNIST", split="balanced", counts=(112800, 18800), md5={}),
 }
 
 

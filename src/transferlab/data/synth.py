@@ -66,7 +66,7 @@ def _center_glyph(img: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     s = 20.0 / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.LANCZOS), dtype=np.float32)
+    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
     small = np.clip(small, 0, 255)
     canvas = np.zeros((28, 28), np.float32)
     mass = small.sum()

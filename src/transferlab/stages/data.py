@@ -47,7 +47,7 @@ def make_subset(ds: fmt.Dataset, *, per_class: int | None, fraction: float | Non
     train = ds.splits["train"]
     if (per_class is None) == (fraction is None):
         raise ValueError("give exactly one of per_class and fraction")
-    idx = sub.per_class(train, per_class, seed) if per_class else sub.fraction(train, fraction, seed)
+    idx = sub.per_class(train, per_class, seed) if per_class else sub.fraction(train, float(fraction or 0), seed)
     splits = dict(ds.splits, train=train.subset(idx))
     meta = dict(ds.meta, subset={"per_class": per_class, "fraction": fraction, "seed": seed, "indices": idx.tolist()})
     return fmt.Dataset(ds.name, ds.source, ds.classes, splits, meta)
