@@ -66,14 +66,10 @@ NOT_CODE = {"transferlab.stage", "transferlab.codedeps"}
 
 @cache
 def declares_stages(name: str) -> bool:
-    """Whether module `name` declares stages (an @stage decorator)."""
+    """Whether module `name` declares stages: it calls transferlab.stage.stage (as a decorator,
+    @stage(...), or through a helper of its own that does)."""
     tree = ast.parse(_source(name).read_text())
-    return any(
-        isinstance(d, ast.Call) and getattr(d.func, "id", None) == "stage"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef)
-        for d in node.decorator_list
-    )
+    return any(isinstance(node, ast.Call) and getattr(node.func, "id", None) == "stage" for node in ast.walk(tree))
 
 
 @cache

@@ -469,15 +469,18 @@ ARM_PHASES = ("pretrain", "warm", "fresh")  # an arm's runs per seed: its parts 
 BASE_MODEL = run_dir(paths.WS_OPTIM, optimizer="${warmstart.setup.optimizer}", phase="pretrain") + "/model.pt"
 
 
+def ws_stage(**declaration):
+    """@stage with what every warm-start stage shares: its settings (KEYS), the data set (DATA)
+    and per-run checkpoints; a stage's own values replace these."""
+    return stage(**{"params": KEYS, "inputs": DATA, "checkpoint": True, **declaration})
+
+
 # 1. warm vs fresh per optimizer (constant LR from setup.lr)
-@stage(
-    params=KEYS,
+@ws_stage(
     grid={"optimizer": "warmstart.optimizers"},
     batch=BASE_SEEDS,
-    inputs=DATA,
     runs=arm_runs(paths.WS_OPTIM),
     outputs=phased("warm", "fresh"),
-    checkpoint=True,
     parts=ARM_PHASES,
     labels=labels("optimizers", "{optimizer}", base=True),
 )
@@ -487,14 +490,11 @@ def ws_optim(job: Job) -> None:
 
 
 # 2. the gap vs the length of pretraining (the fresh baseline: the base runs)
-@stage(
-    params=KEYS,
+@ws_stage(
     grid={"epochs": "warmstart.pretrain_epochs"},
     batch=SEEDS,
-    inputs=DATA,
     runs=arm_runs(paths.WS_LENGTH),
     outputs=phased("warm"),
-    checkpoint=True,
     parts=ARM_PHASES[:2],
     labels=labels("length", "e{epochs}"),
 )
@@ -504,13 +504,10 @@ def ws_length(job: Job) -> None:
 
 
 # 3. smooth transition
-@stage(
-    params=KEYS,
+@ws_stage(
     batch={"gamma": "warmstart.gammas", **SEEDS},
-    inputs=DATA,
     runs=run_dir(paths.WS_TRANSITION),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("transition", "g{gamma}", "transition"),
 )
 def ws_transition(job: Job) -> None:
@@ -525,13 +522,11 @@ def ws_transition(job: Job) -> None:
 
 
 # 4. many stages
-@stage(
+@ws_stage(
     params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
     batch={"stages": "warmstart.stages", "ratio": "warmstart.ratios", "remedy": "warmstart.stage_remedies", **SEEDS},
-    inputs=DATA,
     runs=run_dir(paths.WS_STAGES),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("stages", "n{stages}_r{ratio}_{remedy}", "stages"),
 )
 def ws_stages(job: Job) -> None:
@@ -546,14 +541,11 @@ def ws_stages(job: Job) -> None:
 
 
 # 5. width x depth
-@stage(
-    params=KEYS,
+@ws_stage(
     grid={"width": "warmstart.widths", "depth": "warmstart.depths"},
     batch=SEEDS,
-    inputs=DATA,
     runs=arm_runs(paths.WS_ARCH),
     outputs=phased("warm", "fresh"),
-    checkpoint=True,
     parts=ARM_PHASES,
     labels=labels("width_depth", "w{width}_d{depth}"),
 )
@@ -563,13 +555,11 @@ def ws_arch(job: Job) -> None:
 
 
 # 6. layer resets of the base pretrained model
-@stage(
-    params=KEYS,
+@ws_stage(
     batch={"mode": "warmstart.reset_modes", "n": "warmstart.reset_layers", **SEEDS},
     inputs={**DATA, "init": BASE_MODEL},
     runs=run_dir(paths.WS_RESET),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("resets", "{mode}{n}", "warm"),
 )
 def ws_reset(job: Job) -> None:
@@ -584,14 +574,11 @@ def ws_reset(job: Job) -> None:
 
 
 # 7. tuning LR: a pretraining per pretraining LR, then a warm start per tuning LR; fresh per tuning LR
-@stage(
-    params=KEYS,
+@ws_stage(
     grid={"plr": "warmstart.pretrain_lrs"},
     batch=SEEDS,
-    inputs=DATA,
     runs=run_dir(paths.WS_TUNE_PRE),
     outputs=TRAINED,
-    checkpoint=True,
     labels=labels("tuning", "p{plr}", "pretrain"),
 )
 def ws_tune_pretrain(job: Job) -> None:
@@ -602,14 +589,12 @@ def ws_tune_pretrain(job: Job) -> None:
         write_run(run, model, st, res, summary, keep_model=True)
 
 
-@stage(
-    params=KEYS,
+@ws_stage(
     grid={"plr": "warmstart.pretrain_lrs"},
     batch={"tlr": "warmstart.tune_lrs", **SEEDS},
     inputs={**DATA, "init": run_dir(paths.WS_TUNE_PRE) + "/model.pt"},
     runs=run_dir(paths.WS_TUNE),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("tuning", "p{plr}_t{tlr}", "warm"),
 )
 def ws_tune(job: Job) -> None:
@@ -621,13 +606,10 @@ def ws_tune(job: Job) -> None:
         write_run(run, model, st, res, summary, keep_model=False)
 
 
-@stage(
-    params=KEYS,
+@ws_stage(
     batch={"tlr": "warmstart.tune_lrs", **SEEDS},
-    inputs=DATA,
     runs=run_dir(paths.WS_TUNE_FRESH),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("tuning", "t{tlr}", "fresh"),
 )
 def ws_tune_fresh(job: Job) -> None:
@@ -640,13 +622,12 @@ def ws_tune_fresh(job: Job) -> None:
 
 
 # 8. remedies applied to the base pretrained model at the warm start (studies/warmstart/remedies.py)
-@stage(
+@ws_stage(
     params=(*KEYS, "warmstart.shrink_perturb", "warmstart.remedy_settings"),
     batch={"remedy": "warmstart.remedies", **SEEDS},
     inputs={**DATA, "init": BASE_MODEL},
     runs=run_dir(paths.WS_REMEDY),
     outputs=MEASURED,
-    checkpoint=True,
     labels=labels("remedies", "{remedy}", "warm"),
 )
 def ws_remedy(job: Job) -> None:
