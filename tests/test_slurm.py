@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -141,53 +142,70 @@ def _read(path: Path) -> str:
 
 
 def _ckpt_epoch(ck: Path):
-    try:
-        return torch.load(ck, weights_only=False)["epoch"]
-    except Exception:  # not there yet, or replaced while we read it
-        return None
+    return torch.load(ck, weights_only=False)["epoch"]
+
+
+def _paused(ck: Path, step: int) -> Path:
+    """The file a job paused at `step` writes beside its checkpoint (preempt.pause_hook)."""
+    return ck.with_name(f"{ck.name}.paused-{step}")
+
+
+def _pending(pid: int, signum: int) -> bool:
+    """Whether signal `signum` waits, undelivered, on a stopped process (/proc's pending masks)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    masks = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return any(mask & (1 << (signum - 1)) for mask in masks)
+
+
+# The job stops itself after these optimizer steps (TRANSFERLAB_PAUSE_AT_STEPS): the first in its
+# second epoch, the second in its fifth (an epoch is 29 to 34 steps here).
+SIGNALLED_AT, KILLED_AT = 40, 140
 
 
 def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
-    """One pretrain job: SLURM sends SIGUSR1 in its first attempt (it checkpoints mid-epoch,
-    exits 75); the second attempt resumes and is killed with -9 mid-epoch; the third resumes
-    from the last epoch-end checkpoint and finishes. All through `snakemake --profile slurm`."""
+    """One pretrain job through `snakemake --profile slurm`, acted on at known steps (the job
+    stops itself there and waits; nothing is timed): SLURM sends SIGUSR1 at step 40 of its first
+    attempt (it checkpoints at that step and exits 75); the second attempt resumes there and is
+    killed with -9 at step 140; the third resumes from the last epoch-end checkpoint before it
+    and finishes, with an uninterrupted run's metrics and weights."""
     p = cluster_params()
     p["datasets"]["synth_digits"].update(train_per_class=60)
-    p["pretext"]["pretrain"].update(epochs=10, batch_size=16)  # ~0.5 s an epoch: room to act between
+    p["pretext"]["pretrain"].update(epochs=10, batch_size=16)
     ws = slurm_workspace(tmp_path_factory.mktemp("preempt"), p)
     run_dir = paths.PRETRAIN.format(dataset="synth_digits", target="rotation", seed=0)
     job_dir = run_dir.removesuffix("/s0")  # the job's folder: its seeds' runs inside
     target = f"{run_dir}/model.pt"
     ck = ws / "checkpoints" / job_dir / "s0.pt"
     log = ws / "logs" / f"{job_dir}.log"
+    env = dict(tool_env(), TRANSFERLAB_PAUSE_AT_STEPS=f"{SIGNALLED_AT},{KILLED_AT}")  # sbatch passes it on
     proc = subprocess.Popen(
         ["snakemake", "--profile", "slurm", target],
         cwd=ws,
-        env=tool_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        # Attempt 1: after its first epoch-end checkpoint, SLURM warns the job with SIGUSR1.
-        _wait(lambda: (_ckpt_epoch(ck) or 0) >= 1, "the first checkpoint", 300, proc)
+        # Attempt 1, stopped after step 40: SLURM warns it with SIGUSR1, which waits on the
+        # stopped process; continued, it checkpoints at that very step and exits 75.
+        _wait(lambda: _paused(ck, SIGNALLED_AT).exists(), f"the job to pause at step {SIGNALLED_AT}", 300, proc)
+        pid = int(_paused(ck, SIGNALLED_AT).read_text().split()[0])
         [job] = [j for j in slurm_jobs(ws) if j["JobState"] == "RUNNING"]
         _sh("scancel", "--signal=USR1", job["JobId"])
+        _wait(lambda: _pending(pid, signal.SIGUSR1), "SLURM's SIGUSR1 to reach the job", 60, proc)
+        os.kill(pid, signal.SIGCONT)
         _wait(lambda: "preempted by SIGUSR1" in _read(log), "the job to checkpoint and stop", 60, proc)
         stopped = torch.load(ck, weights_only=False)
-        assert stopped["in_epoch"] is not None  # mid-epoch
-        # Attempt 2 (resubmitted by Snakemake's retries): resumes, then dies of kill -9
-        # after it has finished one more epoch.
-        _wait(
-            lambda: (_ckpt_epoch(ck) or 0) > stopped["epoch"] and "(mid-epoch)" in _read(log),
-            "the resubmitted job to resume and finish an epoch",
-            300,
-            proc,
-        )
+        assert stopped["in_epoch"] is not None and stopped["step"] == SIGNALLED_AT  # mid-epoch, at the step
+        # Attempt 2 (resubmitted by Snakemake's retries) resumes there and stops itself at step
+        # 140; its last epoch-end checkpoint is what a kill -9 leaves.
+        _wait(lambda: _paused(ck, KILLED_AT).exists(), f"the resumed job to pause at step {KILLED_AT}", 300, proc)
+        pid = int(_paused(ck, KILLED_AT).read_text().split()[0])
+        assert "(mid-epoch)" in _read(log)
         killed_at = _ckpt_epoch(ck)
-        pid = _sh("pgrep", "-f", f"transferlab pretrain .*--out {job_dir} ").split()
-        assert len(pid) == 1, pid
-        os.kill(int(pid[0]), 9)
+        assert killed_at > stopped["epoch"]
+        os.kill(pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=400)
     finally:
         if proc.poll() is None:

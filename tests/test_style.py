@@ -1,6 +1,7 @@
 """The habits the test command keeps: ruff's lint and format check on the Python, snakefmt on the
-workflow (Snakemake's own linter: tests/test_params.py). Each runs the tool pyproject.toml pins (the `test` extra) with
-the settings in pyproject.toml, so a contributor's editor, pre-commit and CI agree."""
+workflow (Snakemake's own linter: tests/test_params.py), mypy on src/. Each runs the tool
+pyproject.toml pins (the `test` extra) with the settings in pyproject.toml, so a contributor's
+editor, pre-commit and CI agree."""
 
 import re
 import subprocess
@@ -42,3 +43,10 @@ def test_the_version_is_the_changelogs_latest_release():
     releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (REPO / "CHANGELOG.md").read_text(), re.M)
     assert releases and releases[0] == version, (releases, version)
     assert releases == sorted(releases, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+
+
+def test_the_types_check():
+    """mypy on src/ at its default level (pyproject.toml's [tool.mypy]: every annotated
+    function's body; the untyped libraries named one by one), with no error."""
+    res = tool("mypy")
+    assert res.returncode == 0, res.stdout + res.stderr

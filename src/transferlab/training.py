@@ -102,7 +102,7 @@ def save_model(model, out: Path, run_config: dict, stats) -> None:
 def save_run(run: Run, model, stats, res: engine.FitResult, summary: dict) -> None:
     """A finished training run's outputs: model.pt, then metrics.json + dvclive (and the
     checkpoint dropped)."""
-    save_model(model, run.dir, run.config, stats)
+    save_model(model, run.folder, run.config, stats)
     engine.write_metrics(res, summary, run)
 
 

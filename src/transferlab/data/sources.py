@@ -308,7 +308,8 @@ def load_folder(name: str, cfg: dict, data: dict) -> Dataset:
     root = Path(cfg["path"])
     size = cfg.get("image_size", 28)
     mode = "L" if cfg.get("grayscale", True) else "RGB"
-    splits, classes = {}, None
+    splits: dict[str, Split] = {}
+    classes: list[str] | None = None
     for split in ("train", "test"):
         if not (root / split).is_dir():
             raise DataError(f"datasets.{name}.path: expected {root / split}/<class>/<image> folders")
@@ -325,6 +326,7 @@ def load_folder(name: str, cfg: dict, data: dict) -> Dataset:
                 raise DataError(f"{p}: cannot decode image ({e})") from e
             imgs.append(resize(img, [size, size], antialias=True))
         splits[split] = Split(torch.stack(imgs), torch.tensor(folder.targets, dtype=torch.int64))
+    assert classes is not None  # (the loop above read both splits' class folders)
     return Dataset(name, "folder", classes, splits, {"path": str(root)})
 
 

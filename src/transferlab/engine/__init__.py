@@ -33,7 +33,15 @@ The settings tests and benchmarks change are read where they are used:
 from ..preempt import Preempted, StopSignals
 from .compiled import Compiled
 from .device_data import EVAL_BATCH_SIZE, DeviceData, channel_stats, feature_data, holdout, split_val
-from .evaluation import BN_RECALIBRATION_EXAMPLES, amp_context, evaluate, predict, recalibrate_bn, reset_state
+from .evaluation import (
+    BN_RECALIBRATION_EXAMPLES,
+    amp_context,
+    evaluate,
+    evaluate_seeds,
+    predict,
+    recalibrate_bn,
+    reset_state,
+)
 from .hooks import AllHooks, Hooks
 from .live import Live
 from .loop import Loop, Member, fit, fit_group, fit_many, on_cpu
@@ -80,6 +88,7 @@ __all__ = [
     "channel_stats",
     "classification",
     "evaluate",
+    "evaluate_seeds",
     "feature_data",
     "fit",
     "fit_group",

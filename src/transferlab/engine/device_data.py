@@ -57,12 +57,12 @@ class DeviceData:
             yield self.batch(order, i, batch_size)
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
-        if self.mean is None:  # token ids [B, ...] (text): nothing to normalize
+        if self.mean is None or self.std is None:  # token ids [B, ...] (text): nothing to normalize
             return x01
         return (x01 - self.mean) / self.std
 
     def inputs(
-        self, order: torch.Tensor, i: int, batch_size: int, task: Task, gen: torch.Generator | None, step: int
+        self, order: torch.Tensor, i: int, batch_size: int, task: Task, gen: torch.Generator, step: int
     ) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Batch i as the model takes it: task.make on the [0, 1] images, then normalized:
         (x [B, C, H, W], y, head name).

@@ -8,6 +8,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .device_data import EVAL_BATCH_SIZE, DeviceData
 from .stack import SeedStack, per_seed_loss
@@ -25,11 +26,10 @@ def reset_state(model: nn.Module) -> None:
     """Models that carry state from batch to batch (an LM under truncated BPTT carries its RNN
     state) start every epoch and every evaluation from a clean state."""
     for m in model.modules():
-        if hasattr(m, "reset_state"):
-            m.reset_state()
+        if callable(reset := getattr(m, "reset_state", None)):
+            reset()
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     task: Task,
@@ -38,24 +38,38 @@ def evaluate(
     batch_size: int = EVAL_BATCH_SIZE,
     seed: int = 12345,
     amp: bool = False,
-) -> dict[str, float] | list[dict[str, float]]:
-    """Mean loss and accuracy of `model` on `data`, {loss, acc}; of a SeedStack, every seed's,
-    [{loss, acc}] per seed, each as its own model's. Random task transforms use a fixed seed so
-    epochs compare."""
+) -> dict[str, float]:
+    """Mean loss and accuracy of one `model` on `data`, {loss, acc}. Random task transforms use a
+    fixed seed so epochs compare."""
+    if isinstance(model, SeedStack):
+        raise TypeError("evaluate scores one model; a SeedStack's seeds are scored by evaluate_seeds")
+    return _scores(model, task, data, batch_size, seed, amp)[0]
+
+
+def evaluate_seeds(
+    stack: SeedStack, task: Task, data: DeviceData, *, batch_size: int = EVAL_BATCH_SIZE, amp: bool = False
+) -> list[dict[str, float]]:
+    """Every seed's {loss, acc} of a SeedStack, each as its own model's `evaluate` would give it."""
+    return _scores(stack, task, data, batch_size, 12345, amp)
+
+
+@torch.no_grad()
+def _scores(
+    model: nn.Module, task: Task, data: DeviceData, batch_size: int, seed: int, amp: bool
+) -> list[dict[str, float]]:
+    """[{loss, acc}]: one model's, or a SeedStack's per seed."""
     if task.eval is not None:
-        return evaluate(model, task.eval, data, batch_size=batch_size, seed=seed, amp=amp)
+        return _scores(model, task.eval, data, batch_size, seed, amp)
     if task.parts:  # a switching task: each part's score, averaged
-        each = [evaluate(model, t, data, batch_size=batch_size, seed=seed, amp=amp) for t in task.parts]
-        if isinstance(each[0], list):
-            return [_mean([e[i] for e in each]) for i in range(len(each[0]))]
-        return _mean(each)
+        each = [_scores(model, t, data, batch_size, seed, amp) for t in task.parts]  # [parts][seeds]
+        return [_mean([part[i] for part in each]) for i in range(len(each[0]))]
     stacked = isinstance(model, SeedStack)
     was_training = model.training
     model.eval()
     reset_state(model)
     gen = torch.Generator().manual_seed(seed)
     dev = data.images.device
-    shape = (len(model.seeds),) if stacked else ()
+    shape = (len(model.seeds),) if isinstance(model, SeedStack) else ()
     loss_sum = torch.zeros(shape, device=dev)  # [S] for a stack
     correct = torch.zeros(shape, device=dev, dtype=torch.long)
     order = data.order(None)
@@ -63,18 +77,17 @@ def evaluate(
         x, y, head = data.inputs(order, step, batch_size, task, gen, step)
         with amp_context(dev, amp):
             logits = (model(x, head, shared=True) if stacked else model(x, head)).float()  # [S, B, C] / [B, C]
-        if stacked:
+        if isinstance(model, SeedStack):
             loss_sum += per_seed_loss(logits, y.expand(len(model.seeds), *y.shape), reduce="sum")
         else:
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(-1) == hard_labels(y)).sum(-1)
     model.train(was_training)
     n = len(data)
-    scores = [
+    return [
         {"loss": float(loss) / n, "acc": float(right) / n}
         for loss, right in zip(loss_sum.reshape(-1), correct.reshape(-1))
     ]
-    return scores if stacked else scores[0]
 
 
 def _mean(scores: list[dict[str, float]]) -> dict[str, float]:
@@ -88,12 +101,8 @@ def _mean(scores: list[dict[str, float]]) -> dict[str, float]:
 BN_RECALIBRATION_EXAMPLES = 1024
 
 
-def training_batchnorms(model: nn.Module) -> list[nn.Module]:
-    return [
-        m
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
-    ]
+def training_batchnorms(model: nn.Module) -> list[_BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
 
 
 @torch.no_grad()
@@ -128,10 +137,14 @@ def recalibrate_bn(
     resets every BatchNorm layer, frozen ones included, and sees only plain images; this one
     feeds the task's inputs (a rotation pretext's rotated images)."""
     stacked = isinstance(model, SeedStack)
-    datas = data if stacked else [data]
+    datas = data if isinstance(data, list) else [data]
+    if stacked != isinstance(data, list):
+        raise TypeError(
+            "a SeedStack's BatchNorm statistics take a list of each seed's data; one model's one DeviceData"
+        )
     layers = (
         model.batchnorm_buffers()
-        if stacked
+        if isinstance(model, SeedStack)
         else [  # (layer, its buffers by name)
             (m, {k: getattr(m, k) for k in ("running_mean", "running_var", "num_batches_tracked")})
             for m in training_batchnorms(model)

@@ -3,8 +3,12 @@ their own checkpoint state) without forking it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    from ..models import Net
 
 
 class Hooks:
@@ -22,13 +26,13 @@ class Hooks:
     def attach(self, optimizer: torch.optim.Optimizer) -> None:
         pass
 
-    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+    def penalty(self, model: Net) -> torch.Tensor | None:
         return None
 
-    def step(self, model: nn.Module, epoch: int) -> None:
+    def step(self, model: Net, epoch: int) -> None:
         pass
 
-    def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
+    def epoch_metrics(self, model: Net, epoch: int) -> dict[str, float]:
         return {}
 
     def state_dict(self) -> dict | None:

@@ -31,7 +31,7 @@ class Live:
 
             @functools.cached_property
             def output_path(self) -> Path:
-                return Metric.output_path.fget(self)
+                return super().output_path
 
         class OfflineLive(DvcLive):
             """dvclive 3.49 builds a DVC Studio payload at every step, re-reading every metric's

@@ -17,17 +17,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..io import atomic_torch_save, load_checkpoint
-from ..preempt import Preempted, StopSignals
+from ..preempt import Preempted, StopSignals, pause_hook
 from ..runs import Run
 from .compiled import Compiled
 from .device_data import DeviceData
-from .evaluation import amp_context, evaluate, recalibrate_bn, reset_state
+from .evaluation import amp_context, evaluate, evaluate_seeds, recalibrate_bn, reset_state
 from .hooks import AllHooks, Hooks
 from .live import Live
 from .optimizers import OPTIMIZERS, SCHEDULES, param_groups
@@ -35,6 +36,9 @@ from .results import FitConfig, FitResult, Member, snapshot
 from .stack import SeedStack, per_seed_loss, refuse_group, sliced_state, stacked_param_groups
 from .stopping import lower_is_better, ran_out, settle, stop_rule
 from .task import Freeze, Task, apply_freeze, assert_unchanged, frozen_modules, hard_labels, state_of
+
+if TYPE_CHECKING:
+    from ..models import Net
 
 log = logging.getLogger("transferlab")
 
@@ -74,7 +78,7 @@ class Loop:
         self.results = [FitResult(live=Live(m.run.live_dir)) for m in members]
         self.finals: list[dict | None] = [None] * len(members)  # a stacked member's weights once it left
         self.active = list(range(len(members)))
-        self.module = (
+        self.module: Net | SeedStack = (
             SeedStack([m.model for m in members], [m.run.seed for m in members]).to(self.device)
             if stacked
             else first.model
@@ -86,11 +90,16 @@ class Loop:
             self.hooks[0].attach(self.opt)  # (a group's hooks only add metrics)
         self.start_epoch, self.step, self.in_epoch = 0, 0, None
         self.ckpt = Path(checkpoint) if checkpoint else None
+        self.on_step = on_step or pause_hook(self.ckpt)  # (a test's, when it asks by the environment)
 
     def new_optimizer(self, opt_state: dict | None = None, sched_state: dict | None = None) -> None:
         """The optimizer and schedule of the module as it is now (a stack: of the members still in it)."""
         cfg = self.cfg
-        groups = stacked_param_groups(self.module, cfg) if self.stacked else param_groups(self.module, cfg, self.freeze)
+        groups = (
+            stacked_param_groups(self.module, cfg)
+            if isinstance(self.module, SeedStack)
+            else param_groups(self.module, cfg, self.freeze)
+        )
         self.opt = OPTIMIZERS[cfg.optimizer](groups, cfg.lr, cfg.weight_decay)
         self.sched = SCHEDULES[cfg.schedule](self.opt, cfg.epochs * self.n_batches, cfg.warmup_epochs * self.n_batches)
         if opt_state is not None:
@@ -110,7 +119,9 @@ class Loop:
             log.warning("ignoring checkpoint %s: it was made for other runs (another config)", self.ckpt)
             return
         self.active = ck["active"]
-        if self.stacked:  # the stack of the members still training: compiled anew, its own optimizer
+        if isinstance(
+            self.module, SeedStack
+        ):  # the stack of the members still training: compiled anew, its own optimizer
             self.module = self.module.select(self.active)
             if self.compiled:
                 self.compiled.target(self.module)
@@ -146,6 +157,8 @@ class Loop:
         """One dict: epoch = epochs completed; in_epoch = progress into the next one (None at its
         start); the module (a stack: of the members still training), its optimizer, the members
         that left (finals), every member's history, stop, best, hooks' state and generator."""
+        if self.ckpt is None:
+            raise ValueError("no checkpoint path to save to (Loop made without checkpoint=)")
         atomic_torch_save(
             {
                 "config": self.config(),
@@ -175,14 +188,14 @@ class Loop:
     def begin_epoch(self, epoch: int) -> dict:
         """Freezing for this epoch, and where the epoch starts: each active member's order [N],
         the first batch, running sums [A]."""
-        if not self.stacked:
+        if not isinstance(self.module, SeedStack):
             n_frozen = self.freeze.active(epoch)
             if n_frozen < self.freeze.blocks and epoch == self.freeze.until and self.in_epoch is None:
                 # Unfreezing now: first prove the frozen phase left the blocks untouched.
-                assert_unchanged(self.frozen_ref, frozen_modules(self.module, self.freeze.blocks))
+                assert_unchanged(self.frozen_ref, frozen_modules(self.members[0].model, self.freeze.blocks))
                 self.results[0].extra["frozen_unchanged_before_unfreeze"] = 1.0
         self.module.train()
-        if not self.stacked:
+        if not isinstance(self.module, SeedStack):
             apply_freeze(self.module, n_frozen)
         if self.in_epoch is None:
             reset_state(self.module)  # (mid-epoch, the carried state came back with the model's state dict)
@@ -233,14 +246,14 @@ class Loop:
                 with amp_context(self.device, self.amp):
                     logits = (self.compiled or module)(x, head).float()  # [B, classes] or [A, B, classes]
                 loss, loss_sums, correct = self.losses(logits, y)
-                penalty = None if self.stacked else hooks.penalty(module)
+                penalty = None if isinstance(module, SeedStack) else hooks.penalty(module)
                 self.opt.zero_grad(set_to_none=True)
                 (loss if penalty is None else loss + penalty).backward()
             if self.cfg.clip_grad_norm > 0:  # (a group refuses it)
                 nn.utils.clip_grad_norm_(module.parameters(), self.cfg.clip_grad_norm)
             self.opt.step()
             self.sched.step()
-            if not self.stacked:
+            if not isinstance(module, SeedStack):
                 hooks.step(module, epoch)
             # Accumulate on the device: no host sync per step.
             sums["loss_sum"] += loss_sums
@@ -272,8 +285,11 @@ class Loop:
         recalibrate_bn(self.module, self.task, train_sets if self.stacked else train_sets[0], amp=self.amp)
         scored = None
         if self.eval_data is not None:
-            scored = evaluate(self.module, self.task, self.eval_data, amp=self.amp)
-            scored = scored if self.stacked else [scored]
+            scored = (
+                evaluate_seeds(self.module, self.task, self.eval_data, amp=self.amp)
+                if isinstance(self.module, SeedStack)
+                else [evaluate(self.module, self.task, self.eval_data, amp=self.amp)]
+            )
         lr = self.opt.param_groups[0]["lr"]
         for a, i in enumerate(self.active):
             row = {
@@ -284,15 +300,14 @@ class Loop:
             }
             if scored is not None:
                 row.update({f"{self.prefix}/{k}": v for k, v in scored[a].items()})
-            model = self.module
-            if self.stacked and self.members[i].hooks:  # on the member's own model, holding its weights now
-                model = self.members[i].model
+            model = self.members[i].model  # (a single run's: the module trained)
+            if isinstance(self.module, SeedStack) and self.members[i].hooks:  # given its weights now
                 model.load_state_dict(self.module.seed_state(a))
             row.update(self.hooks[i].epoch_metrics(model, epoch))
             self.results[i].history.append(row)
             self.results[i].live.log(row)
             if self.select is not None:
-                self.keep_best(self.results[i], row)
+                self.keep_best(self.results[i], row, self.select)
         self.leave(
             {
                 i: rule
@@ -303,17 +318,17 @@ class Loop:
         if self.ckpt:
             self.save(epoch + 1, None)
 
-    def keep_best(self, result: FitResult, row: dict) -> None:
+    def keep_best(self, result: FitResult, row: dict, select: str) -> None:
         """With `select`, the weights of the epoch where it was best so far (a single run's)."""
-        if self.select not in row:
-            raise KeyError(f"select={self.select!r} is not an epoch metric (have {sorted(row)})")
-        value = row[self.select]
+        if select not in row:
+            raise KeyError(f"select={select!r} is not an epoch metric (have {sorted(row)})")
+        value = row[select]
         if result.best is None or (
-            value < result.best["value"] if lower_is_better(self.select) else value > result.best["value"]
+            value < result.best["value"] if lower_is_better(select) else value > result.best["value"]
         ):
             result.best = {
                 "epoch": row["epoch"],
-                "metric": self.select,
+                "metric": select,
                 "value": value,
                 "model": snapshot(self.module.state_dict()),
             }
@@ -325,11 +340,11 @@ class Loop:
             return
         for a, i in enumerate(self.active):
             if i in stopped:
-                self.finals[i] = self.module.seed_state(a) if self.stacked else None
+                self.finals[i] = self.module.seed_state(a) if isinstance(self.module, SeedStack) else None
                 self.results[i].stop = {**stopped[i], "epoch": len(self.results[i].history)}
         keep = [a for a, i in enumerate(self.active) if i not in stopped]
         self.active = [self.active[a] for a in keep]
-        if self.stacked and self.active:
+        if isinstance(self.module, SeedStack) and self.active:
             opt_state, sched_state, n_seeds = self.opt.state_dict(), self.sched.state_dict(), len(self.module.seeds)
             self.module = self.module.select(keep)
             if self.compiled:  # compiled anew (counts kept) for the smaller stack
@@ -341,14 +356,14 @@ class Loop:
         its final weights, in eval mode; the frozen blocks' contract checked."""
         self.leave({i: ran_out(self.cfg, self.until) for i in self.active})
         if self.freeze.blocks and self.freeze.until is None:
-            assert_unchanged(self.frozen_ref, frozen_modules(self.module, self.freeze.blocks))
+            assert_unchanged(self.frozen_ref, frozen_modules(self.members[0].model, self.freeze.blocks))
             self.results[0].extra["frozen_unchanged"] = 1.0
         if self.compiled:
             stats = self.compiled.report("seed group" if self.stacked else f"run {self.members[0].run.dir}")
             for result in self.results:
                 result.compiled = dict(stats)  # a group's, shared by its members
         for member, result, final in zip(self.members, self.results, self.finals):
-            if self.stacked:
+            if final is not None:  # a stack's member: its weights when it left
                 member.model.load_state_dict(final)
             member.model.eval()
             settle(result, self.task, len(member.train), member.run)
@@ -389,7 +404,7 @@ def on_cpu(value):
 
 # ------------------------------------------------------------------ entry points
 def fit(
-    model: nn.Module,
+    model: Net,
     task: Task,
     train: DeviceData,
     val: DeviceData | None,

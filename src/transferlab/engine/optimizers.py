@@ -3,15 +3,15 @@ parameter groups a run's optimizer gets (the heads at lr, the extractor at lr x 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from .task import Freeze, frozen_modules
 
 if TYPE_CHECKING:
+    from ..models import Net
     from .loop import FitConfig
 
 # fused: one kernel per step for all parameters, on CPU as on GPU (torch >= 2.4). On CPU torch
@@ -44,17 +44,17 @@ def _warmup_cosine(opt, total_steps: int, warmup_steps: int):
 SCHEDULES = {"constant": _constant, "warmup_cosine": _warmup_cosine}
 
 
-def head_and_features(head: list[torch.Tensor], features: list[torch.Tensor], cfg: FitConfig) -> list[dict]:
+def head_and_features(head: Sequence[torch.Tensor], features: Sequence[torch.Tensor], cfg: FitConfig) -> list[dict]:
     """The optimizer's groups: the head's parameters at cfg.lr, the extractor's (if any are
     trained) at cfg.lr x cfg.extractor_lr_scale. One run's model and a seed group's stacked
     tensors alike."""
-    groups = [{"params": head, "name": "head"}]
+    groups: list[dict[str, Any]] = [{"params": head, "name": "head"}]
     if features:
         groups.append({"params": features, "name": "features", "lr": cfg.lr * cfg.extractor_lr_scale})
     return groups
 
 
-def param_groups(model: nn.Module, cfg: FitConfig, freeze: Freeze) -> list[dict]:
+def param_groups(model: Net, cfg: FitConfig, freeze: Freeze) -> list[dict]:
     """One run's groups (head_and_features): blocks frozen for good are left out."""
     never_trained = set()
     if freeze.until is None:  # frozen for good: those params are never given to the optimizer

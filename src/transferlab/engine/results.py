@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from ..io import atomic_write_json
 from ..runs import Run
@@ -17,6 +16,7 @@ from .device_data import DeviceData
 from .hooks import Hooks
 
 if TYPE_CHECKING:
+    from ..models import Net
     from .live import Live
 
 
@@ -27,7 +27,7 @@ class Member:
     training data (a group's members: of one length) and its hooks."""
 
     run: Run
-    model: nn.Module
+    model: Net
     train: DeviceData
     hooks: tuple[Hooks, ...] = ()
 
@@ -55,9 +55,9 @@ class FitConfig:
 
 @dataclass
 class FitResult:
+    live: Live  # writes the run's dvclive folder
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # contract checks passed, e.g. frozen_unchanged
-    live: Live | None = None  # writes the run's dvclive folder
     best: dict | None = None  # with fit(select=...): epoch, metric, value, model (state dict)
     # why training stopped: {"reason": fit | patience | cap | diverged, "epoch": epochs trained,
     # "detail": text}; "cap" with a stop rule set means it ran out of epochs unconverged
@@ -65,6 +65,12 @@ class FitResult:
     # under run.compile: {"graphs": compiled, "seconds": wall time of the steps that compiled}
     # (this process's; not in metrics, which do not depend on how a run executed)
     compiled: dict = field(default_factory=dict)
+
+    def kept_best(self) -> dict:
+        """The best epoch fit(select=...) kept: {epoch, metric, value, model}."""
+        if self.best is None:
+            raise ValueError("no best epoch was kept: the run was fit without select=")
+        return self.best
 
     def status(self) -> dict[str, float]:
         """The stop as summary metrics: fit/epochs; fit/rule (1: it had a stop rule, fit or
@@ -94,12 +100,12 @@ def write_metrics(result: FitResult, summary: dict[str, float], run: Run, labels
     dvclive folder (for `dvc plots`), each atomically, then drop its checkpoint. `labels`: what
     the run was made of when params alone do not say it (e.g. which extractor weights loaded);
     aggregation puts them in the run's row."""
-    out = {"summary": {**summary, **result.status()}, "history": result.history}
+    out: dict[str, Any] = {"summary": {**summary, **result.status()}, "history": result.history}
     if result.stop:
         out["stop"] = result.stop
     if labels:
         out["labels"] = labels
-    atomic_write_json(run.dir / "metrics.json", out)
+    atomic_write_json(run.folder / "metrics.json", out)
     result.live.write(result.history, out["summary"])
     if run.checkpoint:
         Path(run.checkpoint).unlink(missing_ok=True)

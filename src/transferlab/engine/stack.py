@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .device_data import DeviceData
 from .hooks import Hooks
@@ -100,13 +101,13 @@ class SeedStack(nn.Module):
         )
         return new.train(self.training)
 
-    def batchnorm_buffers(self) -> list[tuple[nn.Module, dict[str, torch.Tensor]]]:
+    def batchnorm_buffers(self) -> list[tuple[_BatchNorm, dict[str, torch.Tensor]]]:
         """(the base model's BatchNorm layer, its stacked buffers by name) of every layer that
         tracks running statistics."""
         p, b = self._state()
-        out = []
+        out: list[tuple[_BatchNorm, dict[str, torch.Tensor]]] = []
         for name, m in self.base[0].named_modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            if isinstance(m, _BatchNorm) and m.track_running_stats:
                 out.append((m, {k: b[f"{name}.{k}"] for k in ("running_mean", "running_var", "num_batches_tracked")}))
         return out
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ..models import Net
 
 
 @dataclass
@@ -51,13 +55,13 @@ class Freeze:
         return self.blocks if self.until is None or epoch < self.until else 0
 
 
-def frozen_modules(model: nn.Module, n: int) -> list[nn.Module]:
+def frozen_modules(model: Net, n: int) -> list[nn.Module]:
     if n > len(model.features):
         raise ValueError(f"cannot freeze {n} blocks: the model's extractor has {len(model.features)}")
     return list(model.features[:n])
 
 
-def apply_freeze(model: nn.Module, n: int) -> None:
+def apply_freeze(model: Net, n: int) -> None:
     """requires_grad off and eval mode (BatchNorm buffers stay put) for the first n blocks."""
     for i, block in enumerate(model.features):
         frozen = i < n

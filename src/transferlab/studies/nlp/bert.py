@@ -12,12 +12,16 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ...data.format import DataError
 from ...models import Net, mlp_head
+
+if TYPE_CHECKING:  # (transformers is imported where it is used)
+    from transformers import PreTrainedModel
 
 
 def resolve_checkpoint(name: str) -> str:
@@ -30,7 +34,12 @@ def resolve_checkpoint(name: str) -> str:
         mod = importlib.import_module(mod_name)
     except ImportError as e:
         raise DataError(f"nlp.bert.checkpoint: package {mod_name!r} is not installed ({e})") from e
-    path = Path(mod.get_model_path()) if hasattr(mod, "get_model_path") else Path(mod.__file__).parent / "model"
+    if hasattr(mod, "get_model_path"):
+        path = Path(mod.get_model_path())
+    elif mod.__file__ is not None:
+        path = Path(mod.__file__).parent / "model"
+    else:
+        raise DataError(f"nlp.bert.checkpoint: package {mod_name!r} has no file to find its model beside")
     if not (path / "config.json").is_file():
         raise DataError(f"nlp.bert.checkpoint: {path} (from package {mod_name}) has no config.json")
     return str(path)
@@ -78,7 +87,7 @@ POOLS = {
 class BertFeatures(nn.Module):
     """x [B, 3, L] (ids, token types, mask) -> the pooled last hidden states [B, H]."""
 
-    def __init__(self, bert: nn.Module, pool: str):
+    def __init__(self, bert: PreTrainedModel, pool: str):
         super().__init__()
         self.bert, self.pool = bert, pool
 
@@ -89,7 +98,7 @@ class BertFeatures(nn.Module):
         return POOLS[self.pool](h, mask.to(h.dtype))
 
 
-def load_pretrained(checkpoint: str, download: bool) -> tuple[nn.Module, dict]:
+def load_pretrained(checkpoint: str, download: bool) -> tuple[PreTrainedModel, dict]:
     """The checkpoint's encoder (BertModel) and what loading reported. The contract: no encoder
     weight is missing; what the checkpoint has beyond the encoder (MLM/NSP heads `cls.*`, a
     task classifier) is left out by name, never loaded into our new head."""
@@ -110,7 +119,7 @@ def load_pretrained(checkpoint: str, download: bool) -> tuple[nn.Module, dict]:
     return bert, {"unexpected": sorted(info["unexpected_keys"]), "missing": sorted(info["missing_keys"])}
 
 
-def scratch_bert(cfg: dict, vocab_size: int, max_len: int) -> nn.Module:
+def scratch_bert(cfg: dict, vocab_size: int, max_len: int) -> PreTrainedModel:
     """A BERT with the chosen hyperparameters, randomly initialised (transformers' own init)."""
     from transformers import BertConfig, BertModel
 
@@ -125,7 +134,7 @@ def scratch_bert(cfg: dict, vocab_size: int, max_len: int) -> nn.Module:
     return BertModel(conf, add_pooling_layer=False)
 
 
-def nli_model(bert: nn.Module, pool: str, head_hidden: int, dropout: float) -> Net:
+def nli_model(bert: PreTrainedModel, pool: str, head_hidden: int, dropout: float) -> Net:
     """features.0 = BertFeatures, heads.main = a new head: its weights are freshly initialised
     (nn.Linear's init, seeded by the run), whatever head the checkpoint carried."""
     dim = bert.config.hidden_size

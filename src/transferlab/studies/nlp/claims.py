@@ -18,7 +18,9 @@ MNLI_BERT = SourceEffect(
 
 def _nli_data(r: Results) -> str:
     df = r.summary.get("nlp")
-    rows = df[df.phase == "nli_lm"]["data"].dropna() if df is not None and "data" in df else []
+    if df is None or "data" not in df:
+        return "-"
+    rows = df[df.phase == "nli_lm"]["data"].dropna()
     return str(rows.iloc[0]) if len(rows) else "-"
 
 

@@ -75,7 +75,7 @@ class RNNEncoder(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.hidden = hidden
         self.stateful = False
-        self._state = None
+        self._state: torch.Tensor | tuple[torch.Tensor, ...] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h0 = self._state if self.stateful and self._state is not None else None
@@ -117,11 +117,11 @@ def language_model(cfg: dict, vocab_size: int) -> Net:
     enc = encoder_from(cfg, vocab_size)
     enc.stateful = True
     model = Net(nn.Sequential(enc), cfg["hidden"], {})
-    model.heads["main"] = TokenLogits(cfg["hidden"], vocab_size)
+    model.heads["main"] = logits = TokenLogits(cfg["hidden"], vocab_size)
     if cfg["tied"]:
         if cfg["emb"] != cfg["hidden"]:
             raise ValueError(f"tied weights need emb == hidden, got {cfg['emb']} and {cfg['hidden']}")
-        model.heads["main"].decoder.weight = enc.embed.weight
+        logits.decoder.weight = enc.embed.weight
     return model
 
 
@@ -184,7 +184,10 @@ def load_encoder(model: Net, lm_state: dict) -> dict:
         for k, v in lm_state.items()
         if k.startswith("features.0.") and not k.endswith("_extra_state")
     }
-    target = model.features[0].encoder
+    pair = model.features[0]
+    if not isinstance(pair, PairFeatures):
+        raise TypeError(f"an NLI model's features.0 is PairFeatures (an encoder of pairs), not {type(pair).__name__}")
+    target = pair.encoder
     missing, unexpected = target.load_state_dict(enc_keys, strict=False)
     missing = [k for k in missing if not k.endswith("_extra_state")]
     if missing or unexpected:

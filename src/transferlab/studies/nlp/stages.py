@@ -56,7 +56,7 @@ def train_lm(corpus: dict, p: dict, run: Run):
     fit_cfg = engine.FitConfig.from_params({**cfg, "clip_grad_norm": cfg["clip"]})
     # stopped by patience on validation loss (nlp.lm.patience), the best validation epoch tested
     res = engine.fit(model, task, data["train"], data["validation"], fit_cfg, run, select="val/loss")
-    model.load_state_dict(res.best["model"])
+    model.load_state_dict(res.kept_best()["model"])
     for row in res.history:  # train/ppl is measured with dropout on, over the epoch's changing weights
         row["train/ppl"] = language_model.perplexity(row["train/loss"])
         row["val/ppl"] = language_model.perplexity(row["val/loss"])
@@ -65,8 +65,8 @@ def train_lm(corpus: dict, p: dict, run: Run):
         "test/loss": test["loss"],
         "test/ppl": language_model.perplexity(test["loss"]),
         "test/acc": test["acc"],
-        "val/ppl": language_model.perplexity(res.best["value"]),
-        "best/epoch": float(res.best["epoch"]),
+        "val/ppl": language_model.perplexity(res.kept_best()["value"]),
+        "best/epoch": float(res.kept_best()["epoch"]),
         "data/vocab": float(len(vocab)),
         "data/train_tokens": float(ids["train"].numel()),
         "data/test_tokens": float(ids["test"].numel()),
@@ -108,21 +108,24 @@ def lm(job: Job) -> None:
                 "lm_config": job.params["nlp"]["lm"],
                 "config": run.config,
             },
-            run.dir / "model.pt",
+            run.folder / "model.pt",
         )
         engine.write_metrics(res, summary, run, _labels(corpus))
         log.info("LM on %s, seed %d: %s", text.describe(corpus), run.seed, summary)
 
 
 # ------------------------------------------------------------------ NLI, shared
-def _hold_out(x: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
+Pairs = tuple[torch.Tensor, torch.Tensor]  # (x [N, ...], y [N])
+
+
+def _hold_out(x: torch.Tensor, y: torch.Tensor, frac: float, seed: int) -> tuple[Pairs, Pairs | None]:
     """(train, val) pairs: a seeded random `frac` of them held out (engine.holdout)."""
     kept, held = engine.holdout(len(y), frac, seed)
     return (x[kept], y[kept]), (x[held], y[held]) if len(held) else None
 
 
-def _token_data(xy, device) -> engine.DeviceData | None:
-    return None if xy is None else engine.DeviceData(xy[0].to(device), xy[1].to(device), None, None)
+def _token_data(xy: Pairs, device: torch.device) -> engine.DeviceData:
+    return engine.DeviceData(xy[0].to(device), xy[1].to(device), None, None)
 
 
 def encoder_features(model: models.Net, encoded: dict, device) -> dict[str, engine.DeviceData]:
@@ -135,9 +138,9 @@ def encoder_features(model: models.Net, encoded: dict, device) -> dict[str, engi
     }
 
 
-def _feature_split(xy) -> engine.DeviceData | None:
-    zero = torch.zeros((), device=xy[0].device) if xy is not None else None
-    return None if xy is None else engine.DeviceData(xy[0], xy[1], zero, zero + 1)
+def _feature_split(xy: Pairs) -> engine.DeviceData:
+    zero = torch.zeros((), device=xy[0].device)
+    return engine.DeviceData(xy[0], xy[1], zero, zero + 1)
 
 
 EVAL_SPLITS = (("validation_matched", "test"), ("validation_mismatched", "test_mismatched"))
@@ -166,7 +169,7 @@ def fit_nli(
     if frozen:
         feats = features if features is not None else encoder_features(model, encoded, device)
         (tr, va) = _hold_out(feats["train"].images, feats["train"].labels, frac, run.seed)
-        train, val = _feature_split(tr), _feature_split(va)
+        train, val = _feature_split(tr), _feature_split(va) if va is not None else None
         if isinstance(model.heads["main"], torch.nn.Linear) and "linear_fit" in cfg:
             # a linear head on frozen features: logistic regression, fit to convergence
             scored, fit = heads_of(model), cfg["linear_fit"]
@@ -177,9 +180,10 @@ def fit_nli(
         res.extra["frozen_unchanged"] = 1.0
         scored_data = {split: feats[split] for split, _ in EVAL_SPLITS}
     else:
-        (tr, va) = _hold_out(*encoded["train"], frac, run.seed)
+        (tr, va) = _hold_out(encoded["train"][0], encoded["train"][1], frac, run.seed)
         train = _token_data(tr, device)
-        res = engine.fit(model, task, train, _token_data(va, device), fit_cfg, run, select=select)
+        val = _token_data(va, device) if va is not None else None
+        res = engine.fit(model, task, train, val, fit_cfg, run, select=select)
         keep_best(model, res)
         scored, scored_data = model, {split: _token_data(encoded[split], device) for split, _ in EVAL_SPLITS}
     summary = {
@@ -296,7 +300,8 @@ def train_nli_bert(nli: dict, variant: str, p: dict, run: Run, shared: dict | No
 )
 def nli_bert(job: Job) -> None:
     """MNLI with transformers BERT (feature extractor, finetuned, or from scratch): every variant and seed."""
-    nli, shared = text.load(job.inputs["data"], text.NLI_SPLITS), {}
+    nli = text.load(job.inputs["data"], text.NLI_SPLITS)
+    shared: dict = {}  # a pretrained frozen encoder's features, by variant (train_nli_bert)
     for run in job.runs():
         variant = run.axes["variant"]
         res, summary = train_nli_bert(nli, variant, job.params, run, shared)

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ... import engine, paths
 from ... import params as P
@@ -112,13 +113,13 @@ def pretext(ds: fmt.Dataset, p: dict, run: Run):
     res = engine.fit(
         model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks, select="probe/val_acc"
     )
-    model.load_state_dict(res.best["model"])
+    model.load_state_dict(res.kept_best()["model"])
     scores = probe.linear_probe(
         model.features, labelled, {"val": val, "test": test}, ds.num_classes, C=cfg["probe_C"], seed=seed
     )
     conf = probe.confusion(scores["test"]["pred"], test.labels, ds.num_classes)
     summary = {
-        "best/epoch": float(res.best["epoch"]),
+        "best/epoch": float(res.kept_best()["epoch"]),
         "probe/val_acc": scores["val"]["acc"],
         "probe/test_acc": scores["test"]["acc"],
         **{f"rotation_test/{k}": v for k, v in engine.evaluate(model, task, test).items()},
@@ -145,7 +146,10 @@ def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: 
     model = new_model(p["recipe"]["model"], ds, task.heads, seed, run.device, init)
     tr, val, test, stats = prepare_data(ds, p["train"], seed, run.device)
     if head == "logreg":
-        probe.warm_start_head(model.heads["main"], model.features, tr, C=cfg["probe_C"], seed=seed)
+        linear = model.heads["main"]
+        if not isinstance(linear, nn.Linear):
+            raise ValueError(f"recipe head=logreg warm-starts a linear head; the model's is {type(linear).__name__}")
+        probe.warm_start_head(linear, model.features, tr, C=cfg["probe_C"], seed=seed)
     start = {"val/acc": engine.evaluate(model, task, val)["acc"]}  # what the head starts from
     hooks = Averages(
         model,
@@ -161,9 +165,9 @@ def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: 
     summary.update({f"test_final/{k}": v for k, v in engine.evaluate(model, task, test).items()})
     for name, m in hooks.models(model).items():
         summary.update({f"test_{name}/{k}": v for k, v in engine.evaluate(m, task, test).items()})
-    model.load_state_dict(res.best["model"])  # the plain model = the best epoch on validation
+    model.load_state_dict(res.kept_best()["model"])  # the plain model = the best epoch on validation
     summary.update({f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()})
-    summary["best/epoch"] = float(res.best["epoch"])
+    summary["best/epoch"] = float(res.kept_best()["epoch"])
     return model, res, summary, stats
 
 
@@ -237,7 +241,7 @@ def recipe_pretext(job: Job) -> None:
     ds = fmt.load(job.inputs["data"])
     for run in job.runs():
         model, res, summary, stats, conf = pretext(ds, job.params, run)
-        _write_confusion(conf, ds.classes, run.dir / "confusion.csv")
+        _write_confusion(conf, ds.classes, run.folder / "confusion.csv")
         save_run(run, model, stats, res, summary)
         log.info("recipe pretext seed %d: %s", run.seed, summary)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,9 @@ from torch import nn
 
 from ...data.format import DataError
 from ...models import Net, mlp_head
+
+if TYPE_CHECKING:  # (torchvision is imported where it is used: 1.3 s a job)
+    from torchvision.models import ResNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,6 +36,9 @@ IMAGENET_FILE = "resnet18-f37072fd.pth"
 class Adapt(nn.Module):
     """Images in [0, 1], [B, C, H, W] with C = 1 or 3 -> [B, 3, S, S], ImageNet-normalized:
     grey repeated to 3 channels, bilinear resize (antialiased when shrinking)."""
+
+    mean: torch.Tensor  # [1, 3, 1, 1], a buffer
+    std: torch.Tensor
 
     def __init__(self, size: int):
         super().__init__()
@@ -51,7 +58,7 @@ def imagenet_cache_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
 
 
-def load_resnet18(weights: str, standin: str | Path | None, download: bool) -> tuple[nn.Module, dict]:
+def load_resnet18(weights: str, standin: str | Path | None, download: bool) -> tuple[ResNet, dict]:
     """torchvision resnet18 with the chosen weights, and a description of where they came from."""
     from torchvision.models import ResNet18_Weights, resnet18
 
@@ -78,7 +85,7 @@ def load_resnet18(weights: str, standin: str | Path | None, download: bool) -> t
     raise DataError(f"transfer.weights: expected imagenet or standin, got {weights!r}")
 
 
-def trunk(net: nn.Module, image_size: int) -> nn.Sequential:
+def trunk(net: ResNet, image_size: int) -> nn.Sequential:
     """The extractor blocks of a torchvision ResNet (the modules themselves, not copies)."""
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
     return nn.Sequential(Adapt(image_size), stem, net.layer1, net.layer2, net.layer3, net.layer4)
@@ -102,13 +109,13 @@ HEADS: dict[str, Callable[[int, int, int], nn.Module]] = {
 }
 
 
-def transfer_model(net: nn.Module, image_size: int, head: str, n_classes: int, hidden: int) -> Net:
+def transfer_model(net: ResNet, image_size: int, head: str, n_classes: int, hidden: int) -> Net:
     model = Net(trunk(net, image_size), net.fc.in_features, {})
     model.heads["main"] = HEADS[head](net.fc.in_features, n_classes, hidden)
     return model
 
 
-def standin_model(n_classes: int, image_size: int) -> tuple[nn.Module, Net]:
+def standin_model(n_classes: int, image_size: int) -> tuple[ResNet, Net]:
     """A fresh torchvision resnet18 and a Net sharing its modules (head = avgpool + its fc):
     training the Net trains the ResNet, whose state dict is then the stand-in's file."""
     from torchvision.models import resnet18

@@ -209,7 +209,7 @@ def transfer_standin(job: Job) -> None:
                 "image_size": job.params["transfer"]["image_size"],
                 "config": run.config,
             },
-            run.dir / "model.pt",
+            run.folder / "model.pt",
         )
         engine.write_metrics(res, summary, run, {"extractor": f"standin:{ds.name}"})
         log.info("stand-in ResNet-18 on %s: %s", ds.name, summary)

@@ -26,7 +26,7 @@ moment (a run's end).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ... import engine
+from ...models import Net
 
 
 # ------------------------------------------------------------------ dormant units
@@ -72,7 +73,7 @@ class ReluUnitMeans:
     module called twice, as in torchvision's BasicBlock, gives two layers). Kept per call rather
     than the activations: a ResNet's first stage on a 1024-example probe is 268 MB per call."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: Net):
         self.means: list[torch.Tensor] = []
         self.handles = [
             m.register_forward_hook(lambda _m, _i, out: self.means.append(unit_means(out)))
@@ -180,7 +181,7 @@ def gradient_noise(
 # ------------------------------------------------------------------ sharpness
 def top_hessian_eigenvalue(
     loss_fn: Callable[[], torch.Tensor],
-    params: list[torch.Tensor],
+    params: Sequence[torch.Tensor],
     *,
     iterations: int = 20,
     tol: float = 1e-3,
@@ -261,14 +262,14 @@ class Diagnostics(engine.Hooks):
         if state:
             self.start = state["start"]
 
-    def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
+    def epoch_metrics(self, model: Net, epoch: int) -> dict[str, float]:
         """Every epoch the network-wide cheap ones; at the first and every `every` epochs also
         the costly ones and the per-layer norms (each metric logged costs dvclive a file write)."""
         costly = epoch % self.settings.every == 0
         return {f"diag/{k}": v for k, v in self.measure(model, costly).items() if costly or k in WHOLE_NETWORK}
 
     @torch.no_grad()
-    def cheap(self, model: nn.Module) -> dict[str, float]:
+    def cheap(self, model: Net) -> dict[str, float]:
         with ReluUnitMeans(model) as relus:
             features = model.features(self.x)  # [n, D] penultimate features
         return {
@@ -277,7 +278,7 @@ class Diagnostics(engine.Hooks):
             **weight_norms(self.layers, self.start),
         }
 
-    def costly(self, model: nn.Module) -> dict[str, float]:
+    def costly(self, model: Net) -> dict[str, float]:
         params = [p for p in model.parameters() if p.requires_grad]
         x, y = self.x[: self.settings.gradient_examples], self.y[: self.settings.gradient_examples]
 
@@ -292,7 +293,7 @@ class Diagnostics(engine.Hooks):
             "sharpness": top_hessian_eigenvalue(loss, params, iterations=self.settings.power_iterations),
         }
 
-    def measure(self, model: nn.Module, costly: bool = True) -> dict[str, float]:
+    def measure(self, model: Net, costly: bool = True) -> dict[str, float]:
         was_training = model.training
         model.eval()
         try:
@@ -304,7 +305,7 @@ class Diagnostics(engine.Hooks):
 class HeadForward(nn.Module):
     """model(x, head) as a one-argument module, for torch.func.functional_call."""
 
-    def __init__(self, model: nn.Module, head: str):
+    def __init__(self, model: Net, head: str):
         super().__init__()
         self.model, self.head = model, head
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ...engine import DeviceData
+from ...models import Net
 
 
 # ------------------------------------------------------------------ the pretrain half
@@ -111,7 +112,7 @@ def _even_pieces(x: torch.Tensor, k: int) -> list[torch.Tensor]:
 
 
 # ------------------------------------------------------------------ interventions
-def layers(model: nn.Module) -> list[nn.Module]:
+def layers(model: Net) -> list[nn.Module]:
     """The layers resets count over: every parameterised block of the extractor (for the
     ResNet: the stem conv and each stage), then the classification head(s)."""
     blocks = [b for b in model.features if any(True for _ in b.parameters())]
@@ -135,7 +136,7 @@ def select_layers(mode: str, n: int, count: int) -> list[int]:
 
 
 @torch.no_grad()
-def reset_layers(model: nn.Module, which: list[int], seed: int) -> list[str]:
+def reset_layers(model: Net, which: list[int], seed: int) -> list[str]:
     """Re-initialise the chosen layers from their init distribution (every submodule's
     reset_parameters(), which also clears BatchNorm running statistics), drawing from a
     seeded RNG; returns the names of the state entries that were re-drawn."""
@@ -146,14 +147,14 @@ def reset_layers(model: nn.Module, which: list[int], seed: int) -> list[str]:
         torch.manual_seed(seed)
         for i in which:
             for m in chosen[i].modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
+                if callable(reset := getattr(m, "reset_parameters", None)):
+                    reset()
             redrawn += [f"{names[id(chosen[i])]}.{k}" for k in chosen[i].state_dict()]
     return redrawn
 
 
 @torch.no_grad()
-def shrink_perturb(model: nn.Module, shrink: float, perturb: float, gen: torch.Generator) -> None:
+def shrink_perturb(model: Net, shrink: float, perturb: float, gen: torch.Generator) -> None:
     """theta <- shrink * theta + perturb * eps for every parameter, eps ~ N(0, 1) drawn on the
     CPU from `gen` in parameter order (so the result does not depend on the device)."""
     for p in model.parameters():

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ... import engine
+from ...models import Net
 from . import diagnostics
 
 
@@ -36,12 +37,12 @@ class Site:
     """A layer of units: incoming layer (Linear/Conv2d), the BatchNorm between it and the ReLU
     (None if none), and the layers that read the units (Linear: columns, Conv2d: input channels)."""
 
-    incoming: nn.Module
-    norm: nn.Module | None
-    outgoing: list[nn.Module]
+    incoming: nn.Linear | nn.Conv2d
+    norm: nn.BatchNorm2d | None
+    outgoing: list[nn.Linear] | list[nn.Conv2d]
 
 
-def sites(model: nn.Module) -> list[Site]:
+def sites(model: Net) -> list[Site]:
     """The unit layers ReDo can recycle in a models.Net (see the module's docstring)."""
     from torchvision.models.resnet import BasicBlock
 
@@ -58,7 +59,10 @@ def sites(model: nn.Module) -> list[Site]:
                 if len(nxt) == 1 and next(iter(blocks[i + 1].children())) is nxt[0]:
                     found.append(Site(linear[0], None, nxt))
             else:
-                found.append(Site(linear[0], None, list(model.heads.values())))
+                heads = [h for h in model.heads.values() if isinstance(h, nn.Linear)]
+                if len(heads) != len(model.heads):
+                    raise ValueError("ReDo recycles units read by linear heads; this model has another kind")
+                found.append(Site(linear[0], None, heads))
     if not found:
         raise ValueError(
             f"ReDo: no unit layers with one incoming and one outgoing layer in {type(model).__name__} "
@@ -69,7 +73,7 @@ def sites(model: nn.Module) -> list[Site]:
 
 # ------------------------------------------------------------------ ReDo
 @torch.no_grad()
-def dormant_units(model: nn.Module, found: list[Site], x: torch.Tensor, tau: float) -> list[torch.Tensor]:
+def dormant_units(model: Net, found: list[Site], x: torch.Tensor, tau: float) -> list[torch.Tensor]:
     """Per site, the tau-dormant units [C] (bool) on the batch x (normalized), in eval mode."""
     pre: dict[int, torch.Tensor] = {}
     handles = [
@@ -125,16 +129,17 @@ class ReDo(engine.Hooks):
     """Recycles the tau-dormant units every `every` steps, measured on a batch of `batch`
     examples drawn from the training data (seeded; its state is checkpointed)."""
 
-    def __init__(self, model: nn.Module, data: engine.DeviceData, settings: dict, seed: int):
+    def __init__(self, model: Net, data: engine.DeviceData, settings: dict, seed: int):
         self.data, self.sites = data, sites(model)
         self.tau, self.every, self.batch = float(settings["tau"]), int(settings["every"]), int(settings["batch"])
         self.gen = torch.Generator().manual_seed(seed + 31337)
-        self.steps, self.recycled, self.optimizer = 0, 0, None
+        self.steps, self.recycled = 0, 0
+        self.optimizer: torch.optim.Optimizer | None = None
 
     def attach(self, optimizer: torch.optim.Optimizer) -> None:
         self.optimizer = optimizer
 
-    def step(self, model: nn.Module, epoch: int) -> None:
+    def step(self, model: Net, epoch: int) -> None:
         self.steps += 1
         if self.steps % self.every:
             return
@@ -143,7 +148,7 @@ class ReDo(engine.Hooks):
         for k, (site, mask) in enumerate(zip(self.sites, masks)):
             self.recycled += recycle(site, mask.to(site.incoming.weight.device), self.steps * 1000 + k, self.optimizer)
 
-    def epoch_metrics(self, model: nn.Module, epoch: int) -> dict[str, float]:
+    def epoch_metrics(self, model: Net, epoch: int) -> dict[str, float]:
         return {"redo/recycled": float(self.recycled)}  # units recycled so far
 
     def state_dict(self) -> dict:
@@ -157,7 +162,7 @@ class ReDo(engine.Hooks):
 
 # ------------------------------------------------------------------ DASH
 def mean_gradient(
-    model: nn.Module, task: engine.Task, data: engine.DeviceData, batch_size: int = 1024
+    model: Net, task: engine.Task, data: engine.DeviceData, batch_size: int = 1024
 ) -> dict[str, torch.Tensor]:
     """The gradient of the mean loss over all of `data` (in order, eval mode: nothing trains)."""
     was_training = model.training
@@ -176,7 +181,7 @@ def mean_gradient(
 
 
 @torch.no_grad()
-def dash(model: nn.Module, task: engine.Task, data: engine.DeviceData, settings: dict) -> dict[str, float]:
+def dash(model: Net, task: engine.Task, data: engine.DeviceData, settings: dict) -> dict[str, float]:
     """Shrink every Linear/Conv2d unit's weights by clamp(cos(w_i, -g_i), lambda, 1) (see above);
     returns the mean and smallest shrink factor."""
     with torch.enable_grad():

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import torch
-from torch import nn
 
 from ... import engine
 from ... import params as P
+from ...models import Net
 from . import interventions, plasticity
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,29 +35,36 @@ class Arrival:
     initial: dict[str, torch.Tensor] | None = None
 
 
+def given(value: T | None, what: str) -> T:
+    """What a remedy needs of its Arrival, which the warm start gives it."""
+    if value is None:
+        raise ValueError(f"this remedy needs the arrival's {what}, and none was given")
+    return value
+
+
 @dataclass(frozen=True)
 class Remedy:
-    before: Callable[[nn.Module, Arrival], dict[str, float]] | None = None  # done to the weights; -> recorded
-    hooks: Callable[[nn.Module, Arrival], engine.Hooks] | None = None  # added to the training run
+    before: Callable[[Net, Arrival], dict[str, float]] | None = None  # done to the weights; -> recorded
+    hooks: Callable[[Net, Arrival], engine.Hooks] | None = None  # added to the training run
     tune: Callable[[dict, dict], dict] | None = None  # (settings, run settings) -> the run settings it changes
     settings: str | None = None  # its settings: a key under warmstart (default remedy_settings.<name>)
     needs: tuple[str, ...] = ()  # the keys its settings must have
 
 
-def reset(model: nn.Module, mode: str, n: int, seed: int) -> dict[str, float]:
+def reset(model: Net, mode: str, n: int, seed: int) -> dict[str, float]:
     """Re-draw the n-th, the first n or the last n layers (stem, stages, fc) from their init."""
     which = interventions.select_layers(mode, n, len(interventions.layers(model)))
     redrawn = interventions.reset_layers(model, which, seed=seed + 7919)
     return {"reset/layers": float(len(which)), "reset/tensors": float(len(redrawn))}
 
 
-def shrink_perturb(model: nn.Module, sp: dict, seed: int) -> dict[str, float]:
+def shrink_perturb(model: Net, sp: dict, seed: int) -> dict[str, float]:
     """theta <- shrink * theta + perturb * N(0, 1) (Ash & Adams 2019)."""
     interventions.shrink_perturb(model, sp["shrink"], sp["perturb"], torch.Generator().manual_seed(seed + 104729))
     return {"shrink_perturb/shrink": float(sp["shrink"]), "shrink_perturb/perturb": float(sp["perturb"])}
 
 
-def head_reset(model: nn.Module, arrival: Arrival) -> dict[str, float]:
+def head_reset(model: Net, arrival: Arrival) -> dict[str, float]:
     return reset(model, "last", 1, arrival.seed)
 
 
@@ -67,10 +77,12 @@ class L2Init(engine.Hooks):
     def __init__(self, strength: float, initial: dict[str, torch.Tensor]):
         self.strength, self.initial = strength, initial
 
-    def penalty(self, model: nn.Module) -> torch.Tensor:
+    def penalty(self, model: Net) -> torch.Tensor:
         params = dict(model.named_parameters())
-        return self.strength * sum(
-            ((params[name] - w0.to(params[name].device)) ** 2).sum() for name, w0 in self.initial.items()
+        # (cast: typeshed's sum() of tensors may be its start, the int 0)
+        return self.strength * cast(
+            torch.Tensor,
+            sum(((params[name] - w0.to(params[name].device)) ** 2).sum() for name, w0 in self.initial.items()),
         )
 
 
@@ -91,11 +103,17 @@ REMEDIES: dict[str, Remedy] = {
         settings="shrink_perturb",
         needs=("shrink", "perturb"),
     ),
-    "l2_init": Remedy(hooks=lambda model, a: L2Init(a.settings["lambda"], a.initial), needs=("lambda",)),
-    "redo": Remedy(
-        hooks=lambda model, a: plasticity.ReDo(model, a.data, a.settings, a.seed), needs=("tau", "every", "batch")
+    "l2_init": Remedy(
+        hooks=lambda model, a: L2Init(a.settings["lambda"], given(a.initial, "initial weights")), needs=("lambda",)
     ),
-    "dash": Remedy(before=lambda model, a: plasticity.dash(model, a.task, a.data, a.settings), needs=("lambda",)),
+    "redo": Remedy(
+        hooks=lambda model, a: plasticity.ReDo(model, given(a.data, "data"), a.settings, a.seed),
+        needs=("tau", "every", "batch"),
+    ),
+    "dash": Remedy(
+        before=lambda model, a: plasticity.dash(model, given(a.task, "task"), given(a.data, "data"), a.settings),
+        needs=("lambda",),
+    ),
     "tune_lr": Remedy(tune=tune_lr, needs=("factor",)),
 }
 

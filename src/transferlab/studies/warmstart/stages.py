@@ -32,12 +32,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ... import engine, paths
 from ... import params as P
 from ...data import format as fmt
 from ...io import atomic_torch_save, load_checkpoint
+from ...models import Net
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 from ...training import Phase, fit_phases, new_model, save_run
@@ -93,7 +93,7 @@ class Setting:
         test = engine.DeviceData.from_split(ds.splits["test"], device, stats)
         return cls(ds, s, fit_to, diag, engine.classification(ds.num_classes), full, test, device)
 
-    def model(self, seed: int) -> nn.Module:
+    def model(self, seed: int) -> Net:
         return new_model(
             self.s["model"], self.ds, self.task.heads, seed, self.device, **ARCHITECTURES[self.s["model"]](self.s)
         )
@@ -112,7 +112,7 @@ class Setting:
         target = self.fit_to["train_acc"]
         return lambda row: row["train/acc"] >= target
 
-    def diagnostics(self, model: nn.Module) -> diagnostics.Diagnostics | None:
+    def diagnostics(self, model: Net) -> diagnostics.Diagnostics | None:
         """The diagnostics hook of a full-set run (its start: the weights as they are now), or None."""
         if self.diag is None:
             return None
@@ -164,7 +164,7 @@ def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ warm-start interventions
-def load_pretrained(model: nn.Module, path: str | Path) -> None:
+def load_pretrained(model: Net, path: str | Path) -> None:
     """All of the pretrained model: every key must load (same architecture, same heads)."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     try:
@@ -187,7 +187,7 @@ def train(
     run: Run,
     *,
     init=None,
-    before: Callable[[nn.Module], dict | None] | None = None,
+    before: Callable[[Net], dict | None] | None = None,
     remedy: tuple[remedies.Remedy, dict] | None = None,
 ):
     """Train on the full set: fresh (init None) or warm from `init`, after `before(model)`;
@@ -208,7 +208,7 @@ class Start:
     """A full-set run as training starts: its model (warm-started, remedied), what was recorded
     doing so, the hooks of its training, its diagnostics hook (also among `hooks`) or None."""
 
-    model: nn.Module
+    model: Net
     extra: dict
     hooks: tuple[engine.Hooks, ...]
     diag: diagnostics.Diagnostics | None
@@ -240,7 +240,7 @@ def start_train(
     run: Run,
     *,
     init=None,
-    before: Callable[[nn.Module], dict | None] | None = None,
+    before: Callable[[Net], dict | None] | None = None,
     remedy: tuple[remedies.Remedy, dict] | None = None,
 ) -> Start:
     """A full-set run up to its first step (see train)."""
@@ -251,7 +251,7 @@ def start_train(
         load_pretrained(model, init)
     if before is not None:
         extra.update(before(model) or {})
-    hooks = []
+    hooks: list[engine.Hooks] = []
     if remedy is not None:
         recorded, hooks = apply_remedy(
             model, remedy[0], remedies.Arrival(remedy[1], run.seed, st.full, st.task, initial)
@@ -264,7 +264,7 @@ def start_train(
 
 
 def apply_remedy(
-    model: nn.Module, remedy: remedies.Remedy, arrival: remedies.Arrival
+    model: Net, remedy: remedies.Remedy, arrival: remedies.Arrival
 ) -> tuple[dict[str, float], list[engine.Hooks]]:
     """A remedy at an arrival of data (its settings in `arrival`): what it recorded doing to the
     weights, and the hooks it adds to the training that follows."""
@@ -306,13 +306,14 @@ def chunked_arrival(
     chunks = interventions.stage_chunks(st.full.labels.cpu(), n_stages + 1, ratio, seed)
     model = st.model(seed)
     target = until_fit["train_acc"]
-    plan = [
+    plan: list[tuple[engine.DeviceData, int, Callable[[dict], bool] | None]] = [
         (st.subset(torch.cat(chunks[: i + 1])), until_fit["max_epochs"], lambda row: row["train/acc"] >= target)
         for i in range(n_stages)
     ]
     plan.append((st.full, st.epochs("train"), st.until()))
     ckpt = Path(run.checkpoint) if run.checkpoint else None
-    history, reached = [], []
+    history: list[dict] = []
+    reached: list[bool] = []
     for i, (data, epochs, until) in enumerate(plan):
         # per stage: a finished stage's weights and history (done), the running stage's checkpoint
         done, running = (ckpt.with_name(f"{ckpt.stem}.stage{i}.{kind}pt") if ckpt else None for kind in ("done.", ""))
@@ -321,7 +322,7 @@ def chunked_arrival(
             model.load_state_dict(ck["model"])
             rows = ck["history"]
         else:
-            hooks = []
+            hooks: list[engine.Hooks] = []
             if i > 0 and chosen is not None:  # new data arrives: the remedy first
                 _, hooks = apply_remedy(model, chosen[0], remedies.Arrival(chosen[1], seed * 1000 + i, data, st.task))
             res = st.fit(
@@ -333,7 +334,7 @@ def chunked_arrival(
                 hooks=tuple(hooks),
             )
             rows = [{**r, "stage": float(i + 1), "stage_size": float(len(data))} for r in res.history]
-            if done:
+            if done is not None and running is not None:
                 atomic_torch_save({"model": model.state_dict(), "history": rows, "config": cfg}, done)
                 running.unlink(missing_ok=True)
         if i < n_stages:
@@ -363,7 +364,10 @@ def setting(job: Job, ds: fmt.Dataset | None = None, **overrides) -> Setting:
 
 
 def write_run(run: Run, model, st: Setting, res, summary: dict, keep_model: bool) -> None:
-    stats = (st.full.mean.cpu(), st.full.std.cpu())
+    mean, std = st.full.mean, st.full.std  # [1, C, 1, 1] each
+    if mean is None or std is None:
+        raise ValueError("the warm-start study's data are images, normalized by their channel statistics")
+    stats = (mean.cpu(), std.cpu())
     if keep_model:
         save_run(run, model, stats, res, summary)
     else:  # full-set runs are only measured: no model.pt (hundreds of them at paper scale)
@@ -386,16 +390,14 @@ def arm(job: Job, phases: tuple[str, ...], fixed_pretraining: bool = False, **ov
     plan = [
         st.phase("pretrain", pretrained, st.epochs("pretrain", fixed_pretraining), st.until(fixed_pretraining), keep)
     ]
-    for phase in phases:  # warm: from the seed's pretrained model; fresh: from scratch
-        plan.append(
-            full_set_phase(
-                st,
-                phase,
-                lambda run, part, warm=phase == "warm": start_train(
-                    st, part, init=run.part("pretrain").dir / "model.pt" if warm else None
-                ),
-            )
-        )
+
+    def warm(run: Run, part: Run) -> Start:  # from the seed's pretrained model
+        return start_train(st, part, init=run.part("pretrain").folder / "model.pt")
+
+    def fresh(run: Run, part: Run) -> Start:  # from scratch
+        return start_train(st, part, init=None)
+
+    plan += [full_set_phase(st, phase, warm if phase == "warm" else fresh) for phase in phases]
     fit_phases(job, plan, st.task, st.test)
 
 
@@ -404,11 +406,11 @@ def full_set_phase(st: Setting, name: str | None, start: Callable[[Run, Run], St
     begun: dict[Path, Start] = {}  # each run's start by its folder, until its summary is written
 
     def enter(run: Run, part: Run) -> engine.Member:
-        begun[part.dir] = start(run, part)
-        return engine.Member(part, begun[part.dir].model, st.full, begun[part.dir].hooks)
+        begun[part.folder] = start(run, part)
+        return engine.Member(part, begun[part.folder].model, st.full, begun[part.folder].hooks)
 
     def leave(member: engine.Member, res: engine.FitResult) -> None:
-        summary = begun.pop(member.run.dir).summary(st, res)
+        summary = begun.pop(member.run.folder).summary(st, res)
         write_run(member.run, member.model, st, res, summary, keep_model=False)
 
     return st.phase(name, enter, st.epochs("train"), st.until(), leave)
