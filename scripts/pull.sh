@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A collaborator's side of sharing results (README, "Keeping the results with DVC"), in a clone
+# A collaborator's side of sharing results (docs/how-to/sharing.md, "Keeping the results with DVC"), in a clone
 # set up by scripts/setup.sh: fetch exactly the outputs dvc.lock records from the DVC remote,
 # check they are what params.yaml and the code describe, and let Snakemake adopt them.
 # Snakemake keeps its own records (params, code and input checksums) in .snakemake/, which no

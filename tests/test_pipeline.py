@@ -499,7 +499,7 @@ def test_slurm_profile_plans_by_bare_name(workspace):
 
 
 def test_dvc_adopts_snakemake_outputs_and_pushes_them(snake_ws, tmp_path):
-    """The README's cluster recipe: build with Snakemake, `dvc commit` the outputs without
+    """The cluster recipe of docs/how-to/sharing.md: build with Snakemake, `dvc commit` the outputs without
     rerunning anything, `dvc push` them to a remote, and get them back with `dvc pull`."""
     summary = snake_ws / paths.SUMMARY.format(study="pretext")
     before = summary.read_bytes()
@@ -570,7 +570,7 @@ def origin_project(snake_ws: Path, origin: Path) -> Path:
 
 
 def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(snake_ws, tmp_path):
-    """The README's sharing round trip: a finished run, `dvc commit -f`, `dvc push` to a remote,
+    """The sharing round trip of docs/how-to/sharing.md: a finished run, `dvc commit -f`, `dvc push` to a remote,
     results committed to git; then a fresh `git clone` and `scripts/pull.sh` (dvc pull, then
     Snakemake adopts the outputs). `dvc status` is clean, Snakemake has nothing to do and no job
     lacks its records, the scorecard and report are the origin's, git was never offered
@@ -613,7 +613,7 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(sn
 
 
 def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
-    """DVC's shared development server, as the README sets it up (`transferlab shared_cache`):
+    """DVC's shared development server, as docs/how-to/sharing.md sets it up (`transferlab shared_cache`):
     one clone commits its outputs to a cache the group shares, a second clone checks them out as
     links into that cache (nothing copied, the cache does not grow), both runners there have
     nothing to do; the second clone reruns a changed stage and the first checks its new outputs
