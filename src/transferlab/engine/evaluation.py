@@ -47,10 +47,16 @@ def evaluate(
 
 
 def evaluate_seeds(
-    stack: SeedStack, task: Task, data: DeviceData, *, batch_size: int = EVAL_BATCH_SIZE, amp: bool = False
+    stack: SeedStack,
+    task: Task,
+    data: DeviceData,
+    *,
+    batch_size: int = EVAL_BATCH_SIZE,
+    seed: int = 12345,
+    amp: bool = False,
 ) -> list[dict[str, float]]:
     """Every seed's {loss, acc} of a SeedStack, each as its own model's `evaluate` would give it."""
-    return _scores(stack, task, data, batch_size, 12345, amp)
+    return _scores(stack, task, data, batch_size, seed, amp)
 
 
 @torch.no_grad()
