@@ -69,7 +69,6 @@ def _scores(
     if task.parts:  # a switching task: each part's score, averaged
         each = [_scores(model, t, data, batch_size, seed, amp) for t in task.parts]  # [parts][seeds]
         return [_mean([part[i] for part in each]) for i in range(len(each[0]))]
-    stacked = isinstance(model, SeedStack)
     was_training = model.training
     model.eval()
     reset_state(model)
@@ -82,7 +81,10 @@ def _scores(
     for step in range(data.num_batches(batch_size)):
         x, y, head = data.inputs(order, step, batch_size, task, gen, step)
         with amp_context(dev, amp):
-            logits = (model(x, head, shared=True) if stacked else model(x, head)).float()  # [S, B, C] / [B, C]
+            if isinstance(model, SeedStack):
+                logits = model(x, head, shared=True).float()  # [S, B, C]
+            else:
+                logits = model(x, head).float()  # [B, C]
         if isinstance(model, SeedStack):
             loss_sum += per_seed_loss(logits, y.expand(len(model.seeds), *y.shape), reduce="sum")
         else:

@@ -67,7 +67,7 @@ class Loop:
             refuse_group(members, cfg, freeze, select)
         elif len(members) != 1:
             raise ValueError(f"{len(members)} members need stacked=True (a seed group); a plain module trains one")
-        self.members, self.task, self.cfg, self.stacked = members, task, cfg, stacked
+        self.members, self.task, self.cfg = members, task, cfg
         self.prefix, self.eval_data = evaluate_on
         self.freeze, self.select, self.until, self.on_step = freeze, select, until, on_step
         first = members[0]
@@ -91,6 +91,11 @@ class Loop:
         self.start_epoch, self.step, self.in_epoch = 0, 0, None
         self.ckpt = Path(checkpoint) if checkpoint else None
         self.on_step = on_step or pause_hook(self.ckpt)  # (a test's, when it asks by the environment)
+
+    @property
+    def stacked(self) -> bool:
+        """A seed group (its module a SeedStack), not one run."""
+        return isinstance(self.module, SeedStack)
 
     def new_optimizer(self, opt_state: dict | None = None, sched_state: dict | None = None) -> None:
         """The optimizer and schedule of the module as it is now (a stack: of the members still in it)."""

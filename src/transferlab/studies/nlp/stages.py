@@ -56,7 +56,8 @@ def train_lm(corpus: dict, p: dict, run: Run):
     fit_cfg = engine.FitConfig.from_params({**cfg, "clip_grad_norm": cfg["clip"]})
     # stopped by patience on validation loss (nlp.lm.patience), the best validation epoch tested
     res = engine.fit(model, task, data["train"], data["validation"], fit_cfg, run, select="val/loss")
-    model.load_state_dict(res.kept_best()["model"])
+    best = res.kept_best()
+    model.load_state_dict(best["model"])
     for row in res.history:  # train/ppl is measured with dropout on, over the epoch's changing weights
         row["train/ppl"] = language_model.perplexity(row["train/loss"])
         row["val/ppl"] = language_model.perplexity(row["val/loss"])
@@ -65,8 +66,8 @@ def train_lm(corpus: dict, p: dict, run: Run):
         "test/loss": test["loss"],
         "test/ppl": language_model.perplexity(test["loss"]),
         "test/acc": test["acc"],
-        "val/ppl": language_model.perplexity(res.kept_best()["value"]),
-        "best/epoch": float(res.kept_best()["epoch"]),
+        "val/ppl": language_model.perplexity(best["value"]),
+        "best/epoch": float(best["epoch"]),
         "data/vocab": float(len(vocab)),
         "data/train_tokens": float(ids["train"].numel()),
         "data/test_tokens": float(ids["test"].numel()),

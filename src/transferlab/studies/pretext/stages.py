@@ -67,9 +67,10 @@ def train_downstream(ds: fmt.Dataset, frozen: int, p: dict, run: Run, init: str 
         on_step=on_step,
         select="val/acc",
     )
-    model.load_state_dict(res.kept_best()["model"])
+    best = res.kept_best()
+    model.load_state_dict(best["model"])
     summary = {f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()}
-    summary["best/epoch"] = float(res.kept_best()["epoch"])
+    summary["best/epoch"] = float(best["epoch"])
     summary["params/trainable_at_start"] = float(n_trainable)
     summary["data/classes"] = float(ds.num_classes)  # chance level = 1 / classes (the report draws it)
     summary.update({f"check/{k}": v for k, v in res.extra.items()})

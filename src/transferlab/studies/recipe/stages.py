@@ -113,13 +113,14 @@ def pretext(ds: fmt.Dataset, p: dict, run: Run):
     res = engine.fit(
         model, task, pre, None, engine.FitConfig.from_params(cfg), run, hooks=hooks, select="probe/val_acc"
     )
-    model.load_state_dict(res.kept_best()["model"])
+    best = res.kept_best()
+    model.load_state_dict(best["model"])
     scores = probe.linear_probe(
         model.features, labelled, {"val": val, "test": test}, ds.num_classes, C=cfg["probe_C"], seed=seed
     )
     conf = probe.confusion(scores["test"]["pred"], test.labels, ds.num_classes)
     summary = {
-        "best/epoch": float(res.kept_best()["epoch"]),
+        "best/epoch": float(best["epoch"]),
         "probe/val_acc": scores["val"]["acc"],
         "probe/test_acc": scores["test"]["acc"],
         **{f"rotation_test/{k}": v for k, v in engine.evaluate(model, task, test).items()},
@@ -165,9 +166,10 @@ def train(ds: fmt.Dataset, p: dict, run: Run, *, init: str | Path | None, head: 
     summary.update({f"test_final/{k}": v for k, v in engine.evaluate(model, task, test).items()})
     for name, m in hooks.models(model).items():
         summary.update({f"test_{name}/{k}": v for k, v in engine.evaluate(m, task, test).items()})
-    model.load_state_dict(res.kept_best()["model"])  # the plain model = the best epoch on validation
+    best = res.kept_best()
+    model.load_state_dict(best["model"])  # the plain model = the best epoch on validation
     summary.update({f"test/{k}": v for k, v in engine.evaluate(model, task, test).items()})
-    summary["best/epoch"] = float(res.kept_best()["epoch"])
+    summary["best/epoch"] = float(best["epoch"])
     return model, res, summary, stats
 
 
