@@ -11,6 +11,33 @@ from transferlab.workspace import copy_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Services a run must have, comma-separated (`slurm`), or `all`: then a test that would skip for
+# want of one fails instead (.ci/run sets `all`: a CI that lost its cluster is red, not green
+# with two skips in the summary).
+REQUIRE = "TRANSFERLAB_REQUIRE"
+
+
+def required(service: str) -> bool:
+    names = {n.strip() for n in os.environ.get(REQUIRE, "").split(",")}
+    return service in names or "all" in names
+
+
+def require(service: str, missing: str) -> None:
+    """Skip the test for want of `service` (`missing` says what is missing), or fail it where
+    $TRANSFERLAB_REQUIRE names the service."""
+    if required(service):
+        pytest.fail(f"{missing}; ${REQUIRE} requires {service!r} here", pytrace=False)
+    pytest.skip(missing)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With $TRANSFERLAB_REQUIRE=all, no test may skip, whatever its reason."""
+    report = yield
+    if report.skipped and required("all") and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome, report.longrepr = "failed", f"skipped, but ${REQUIRE}=all allows no skip: {reason}"
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +175,60 @@ def run(cmd: list[str], cwd: Path, check=True, umask: int | None = None, **kw) -
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
     return res
+
+
+# ------------------------------------------------------------------ workspaces the tests share
+# tests/shared.py builds them once per run, for every worker; started when the tests are collected.
+
+
+def shared_root(config) -> Path:
+    """The folder this pytest run's workers share: the run's base temporary folder (a worker's
+    own is one level down)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def pytest_collection_finish(session):
+    import shared
+
+    wanted = {name for item in session.items for name in shared.BUILDS if name in getattr(item, "fixturenames", ())}
+    for name in sorted(wanted):
+        shared.start(shared_root(session.config), name)
+
+
+def pytest_sessionfinish(session):
+    """Once every worker is done (here: the run's main process), end a build nobody waited for
+    (its tests stopped early, or the run was interrupted)."""
+    if not hasattr(session.config, "workerinput"):
+        import shared
+
+        shared.stop_builds(shared_root(session.config))
+
+
+def _shared_fixture(name: str, alone: bool = True):
+    @pytest.fixture(name=name)
+    def fixture(request):
+        import shared
+
+        with shared.in_use(shared_root(request.config), name, alone) as ws:
+            yield ws
+
+    fixture.__doc__ = f"The shared workspace {name} (tests/shared.py), " + (
+        "this test's alone while it runs." if alone else "read by tests side by side, each writing its own files."
+    )
+    return fixture
+
+
+# A test that takes two takes them in this order (snake_ws, then dvc_ws): no two tests wait on each other.
+snake_ws = _shared_fixture("snake_ws")
+dvc_ws = _shared_fixture("dvc_ws")
+exp_ws = _shared_fixture("exp_ws")
+cli_ws = _shared_fixture("cli_ws", alone=False)  # each test's job writes folders of its own name
+
+
+@pytest.fixture
+def copy_shared(request):
+    """copy_shared(name, dest, ignore=None): a private copy of a shared workspace at dest."""
+    import shared
+
+    return lambda name, dest, ignore=None: shared.copy_of(shared_root(request.config), name, dest, ignore)

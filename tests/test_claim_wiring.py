@@ -221,7 +221,15 @@ def references_below(results: Results) -> pd.DataFrame:
 
 
 def test_every_claim_is_planted():
-    assert set(PLANTS) == {c.id for c in CLAIMS}
+    missing = sorted({c.id for c in CLAIMS} - set(PLANTS))
+    assert not missing, (
+        f"claims without a planted effect: {missing}. Add each to PLANTS in tests/test_claim_wiring.py: "
+        "(the shift to plant in a run's metric, given its labels; the effect every scored row of the claim "
+        "must then show; the verdict that implies), as docs/how-to/add-claim.md says"
+    )
+    assert not set(PLANTS) - {c.id for c in CLAIMS}, (
+        f"PLANTS names claims that are gone: {set(PLANTS) - {c.id for c in CLAIMS}}"
+    )
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)

@@ -96,6 +96,26 @@ def test_the_copied_default_run_is_of_the_current_scorecard():
     assert "commit" in (DEFAULT_RUN / "SOURCE.md").read_text()
 
 
+def test_the_add_a_study_page_shows_every_file_of_its_folder_whole():
+    """Each file its folder listing names has a code block titled with its path (the plug-in
+    test builds the study from those blocks: tests/test_pipeline.py), and the study it makes
+    validates with the project's schema."""
+    import re
+
+    import yaml
+
+    text = (REPO / "docs/adding-a-study.md").read_text()
+    listing = re.search(r"^```\nsrc/transferlab/studies/toy/\n(.*?)^```$", text, re.M | re.S).group(1)
+    names = [line.split()[0] for line in listing.splitlines() if line.strip()]
+    titled = dict(re.findall(r'^```\w+ title="([^"]+)"\n(.*?)^```$', text, re.M | re.S))
+    assert {f"src/transferlab/studies/toy/{n}" for n in names} | {"params.yaml"} == set(titled), sorted(titled)
+    schema = yaml.safe_load(titled["src/transferlab/studies/toy/params.schema.yaml"])["properties"]["toy"]
+    import jsonschema
+
+    project = params.load_yaml(REPO / "workflow/schemas/params.schema.yaml")
+    jsonschema.validate(yaml.safe_load(titled["params.yaml"])["toy"], {**schema, "$defs": project["$defs"]})
+
+
 def test_the_readme_is_a_front_door():
     """At most about 150 lines, and the picture it opens with is there."""
     readme = (REPO / "README.md").read_text()

@@ -2,12 +2,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 import torch
 import yaml
-from conftest import make_workspace, run, tiny_params, tool_env
+from conftest import run, tool_env
+from shared import pretrain_cmd
 
 from transferlab import engine, models
 from transferlab.data import synth
@@ -388,39 +388,9 @@ def test_models_map_each_example_to_its_own_logits_per_head(name):
             assert not torch.allclose(main[0], main[1])  # another image, other logits
 
 
-@pytest.fixture(scope="module")
-def cli_ws(tmp_path_factory):
-    """Prepared data and one uninterrupted pretrain job of two seeds, to compare interrupted
-    and single-seed ones with."""
-    p = tiny_params()
-    p["datasets"]["synth_digits"].update(train_per_class=60)
-    p["pretext"].update(seeds=[0, 1])
-    p["pretext"]["pretrain"].update(epochs=4, batch_size=16)
-    ws = make_workspace(tmp_path_factory.mktemp("cli"), p)
-    run(["transferlab", "prepare", "--params", "params.yaml", "--dataset", "synth_digits", "--out", "d.pt"], ws)
-    run(_pretrain_cmd("full"), ws)
-    return ws
-
-
-def _pretrain_cmd(out, params="params.yaml"):
-    return [
-        "transferlab",
-        "pretrain",
-        "--params",
-        params,
-        "--data",
-        "d.pt",
-        "--dataset",
-        "synth_digits",
-        "--target",
-        "rotation",
-        "--checkpoint",
-        f"ck/{out}",
-        "--out",
-        out,
-        "--log",
-        f"{out}.log",
-    ]
+# cli_ws: prepared data and one uninterrupted pretrain job of two seeds (folder `full`), to
+# compare interrupted and single-seed jobs with; built once per pytest run (tests/shared.py).
+_pretrain_cmd = pretrain_cmd
 
 
 def _same_runs(ws, a, b, seeds=(0, 1)):
@@ -435,15 +405,31 @@ def _same_runs(ws, a, b, seeds=(0, 1)):
         assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
 
 
-def _signal_when(ws, cmd, sig, *ready):
-    """Start `cmd`, send `sig` once every path in `ready` exists; its exit status."""
-    proc = subprocess.Popen(cmd, cwd=ws, env=tool_env(), stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not all((ws / r).exists() for r in ready) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the job finished before it could be signalled: make it longer"
-    proc.send_signal(sig)
-    return proc.wait(timeout=60)
+# Where the interrupted jobs stop themselves (preempt.pause_hook): an optimizer step in each run's
+# second epoch (an epoch is 29 to 34 steps here), after its first epoch-end checkpoint.
+STOP_AT = 40
+
+
+def _signal_at_step(ws, cmd, sig, nth: int = 1) -> int:
+    """Start `cmd`, its runs told to stop themselves after optimizer step STOP_AT (SIGSTOP);
+    continue the first nth - 1 such stops (earlier runs of the job), send `sig` at the nth and
+    continue it; the job's exit status. The stops are the kernel's to report (waitpid with
+    WUNTRACED), so nothing here waits on a clock or a file."""
+    env = dict(tool_env(), TRANSFERLAB_PAUSE_AT_STEPS=str(STOP_AT))
+    proc = subprocess.Popen(cmd, cwd=ws, env=env, stderr=subprocess.DEVNULL)
+    try:
+        for i in range(nth):
+            _, status = os.waitpid(proc.pid, os.WUNTRACED)  # until it stops itself, or ends
+            assert os.WIFSTOPPED(status), f"the job ended (wait status {status}) before stop {i + 1} of {nth}"
+            if i < nth - 1:
+                os.kill(proc.pid, signal.SIGCONT)
+        os.kill(proc.pid, sig)  # pending on the stopped job (SIGKILL ends it at once)
+        os.kill(proc.pid, signal.SIGCONT)
+        return proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1])
@@ -453,14 +439,14 @@ def test_cli_resume_after_signal(cli_ws, sig):
     Either way the rerun ends with the same metrics and weights as an uninterrupted job."""
     ws, out = cli_ws, sig.name.lower()
     ck = ws / f"ck/{out}/s0.pt"
-    rc = _signal_when(ws, _pretrain_cmd(out), sig, ck.relative_to(ws))
+    rc = _signal_at_step(ws, _pretrain_cmd(out), sig)
     assert not (ws / out).exists()  # nothing in place before every run is done
     saved = torch.load(ck, weights_only=False)
-    assert saved["epoch"] < 4
+    assert saved["epoch"] == 1  # the step is in the second epoch
     if sig == signal.SIGKILL:
         assert rc == -signal.SIGKILL and saved["in_epoch"] is None  # the last epoch-end checkpoint
     else:
-        assert rc == EXIT_PREEMPTED and saved["in_epoch"]["batch"] >= 1
+        assert rc == EXIT_PREEMPTED and saved["in_epoch"]["batch"] >= 1 and saved["step"] == STOP_AT
         assert f"preempted by {sig.name} at epoch {saved['epoch'] + 1}/4" in (ws / f"{out}.log").read_text()
     run(_pretrain_cmd(out), ws)
     log = (ws / f"{out}.log").read_text()
@@ -481,7 +467,7 @@ def test_cli_damaged_checkpoint_restarts_that_seed(cli_ws, damage):
     if damage == "garbage":
         ck.write_bytes(b"\x80\x02garbage" * 64)
     else:
-        _signal_when(ws, _pretrain_cmd(out), signal.SIGKILL, ck.relative_to(ws))
+        assert _signal_at_step(ws, _pretrain_cmd(out), signal.SIGKILL) == -signal.SIGKILL
         ck.write_bytes(ck.read_bytes()[:-100])
     run(_pretrain_cmd(out), ws)
     log = (ws / f"{out}.log").read_text()
@@ -496,7 +482,11 @@ def test_seed_group_resumes_after_its_first_seed(cli_ws):
     """Killed while training its second seed, a group keeps the finished first one (it is not
     trained again) and resumes the second from its checkpoint: the same as an uninterrupted job."""
     ws, out = cli_ws, "group_kill"
-    _signal_when(ws, _pretrain_cmd(out), signal.SIGKILL, f"ck/{out}/runs/s0/.done", f"ck/{out}/s1.pt")
+    # the second stop at STOP_AT is the second seed's (the first seed's run finished after its own)
+    assert _signal_at_step(ws, _pretrain_cmd(out), signal.SIGKILL, nth=2) == -signal.SIGKILL
+    assert (ws / f"ck/{out}/runs/s0/.done").exists() and torch.load(ws / f"ck/{out}/s1.pt", weights_only=False)[
+        "epoch"
+    ] == 1
     run(_pretrain_cmd(out), ws)
     log = (ws / f"{out}.log").read_text()
     assert "s0: finished by an earlier attempt" in log and f"resumed from ck/{out}/s1.pt" in log

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import make_workspace, run, tiny_params
+from conftest import run, tiny_params
 
 from transferlab import paths
 from transferlab.catalog import BY_NAME as STUDIES
@@ -54,22 +54,9 @@ def arms(phase: str) -> set[str]:
     return set(with_arm(runs[runs.phase == phase], STUDIES["pretext"].group)["arm_name"])
 
 
-@pytest.fixture(scope="module")
-def exp_ws(tmp_path_factory):
-    """A git repository holding the pipeline, its baseline results committed (dvc.lock, the
-    metrics and plot data git keeps), as a researcher's clone would after a first run."""
-    ws = make_workspace(tmp_path_factory.mktemp("exp"), tiny_params())
-    shutil.copy(REPO / ".gitignore", ws / ".gitignore")
-    git(ws, "init", "-q")
-    dvc(ws, "init", "-q")
-    run(["transferlab", "plots_html"], ws)  # what scripts/setup.sh does
-    shutil.copy(REPO / ".dvc/config", ws / ".dvc/config")
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "pipeline")
-    dvc(ws, "repro", TARGET)
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "baseline results")
-    return ws
+# exp_ws: a git repository holding the pipeline, its baseline results committed (dvc.lock, the
+# metrics and plot data git keeps), as a researcher's clone would after a first run; built once
+# per pytest run (tests/shared.py: build_exp), one test at a time.
 
 
 def test_exp_run_changes_exactly_the_arms_the_param_feeds(exp_ws):

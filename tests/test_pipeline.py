@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_workspace, run, tiny_params
+from conftest import run, tiny_params
 
 from transferlab import paths
 from transferlab.registry import STAGES
@@ -79,36 +79,9 @@ def _outputs(ws: Path):
     return [p for d in ("data", "results", "reports") for p in (ws / d).rglob("*") if p.is_file()]
 
 
-def pipeline_params() -> dict:
-    """The tiny params, with two seeds where the scorecard is checked end to end (pretext and
-    warm start: their runs are seconds each). Pretext finetunes for 20 epochs, so that its runs
-    leave chance (2 epochs end at chance: marked diverged, no evidence) and give finite paired
-    effects; the warm start's 2-epoch runs stay at chance or short of their fit, and its rows
-    check the gate instead."""
-    p = tiny_params()
-    p["pretext"]["seeds"] = [0, 1]
-    p["pretext"]["finetune"]["epochs"] = 20
-    p["warmstart"].update(seeds=[0, 1], base_seeds=[0, 1])
-    return p
-
-
-@pytest.fixture(scope="module")
-def snake_ws(tmp_path_factory):
-    """The whole tiny DAG by Snakemake, as a group would run it in a shared folder (umask 002)."""
-    ws = make_workspace(tmp_path_factory.mktemp("snake"), pipeline_params())
-    run(["snakemake", "--cores", "2"], ws, umask=0o002)
-    return ws
-
-
-@pytest.fixture(scope="module")
-def dvc_ws(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("dvc"), pipeline_params())
-    run(["dvc", "init", "--no-scm", "-q"], ws, env=DVC_ENV)
-    res = run(["dvc", "repro"], ws, env=DVC_ENV)
-    assert (
-        len(re.findall(r"Running stage '([^']+)'", res.stdout)) == 52
-    )  # every job of the DAG, the 9 reference jobs too
-    return ws
+# snake_ws and dvc_ws: the whole tiny DAG, built once per pytest run by Snakemake and by DVC side
+# by side (tests/shared.py; conftest.py's fixtures hold each for one test at a time). A test that
+# runs a runner of its own in one takes a copy (copy_shared).
 
 
 def test_snakemake_builds_report(snake_ws):
@@ -182,16 +155,22 @@ def test_snakemake_builds_report(snake_ws):
 OUTPUT_DIRS = ("data", "results", "reports", "logs", "checkpoints")
 
 
-def _written(ws: Path, since_ns: int = 0) -> list[Path]:
-    """Files and folders under the output folders whose inode changed at or after `since_ns`
-    (a write, or the rename that put an atomic write in place)."""
-    return [
-        p
+def _outputs_of(ws: Path) -> dict[Path, tuple]:
+    """Every file and folder under the output folders, with what a write changes: its inode (an
+    atomic write renames a new file into place), times and size."""
+    return {
+        p: (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         for d in OUTPUT_DIRS
         if (ws / d).exists()
         for p in [ws / d, *(ws / d).rglob("*")]
-        if p.lstat().st_ctime_ns >= since_ns
-    ]
+        for st in [p.lstat()]
+    }
+
+
+def _written(ws: Path, before: dict[Path, tuple] | None = None) -> list[Path]:
+    """The outputs written since `before` was taken (new, or changed), or all of them."""
+    now = _outputs_of(ws)
+    return [p for p, state in now.items() if before is None or before.get(p) != state]
 
 
 def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
@@ -207,20 +186,15 @@ def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
 
 
 @pytest.mark.parametrize("mask", [0o002, 0o077], ids=["umask002", "umask077"])
-def test_a_training_stage_the_scorecard_and_the_report_follow_the_umask(snake_ws, tmp_path, mask):
+def test_a_training_stage_the_scorecard_and_the_report_follow_the_umask(copy_shared, tmp_path, mask):
     """A training job rerun (scratch) and everything after it (aggregate, scorecard, report):
     under 002 each file they write is group-readable and -writable; under 077 no one but the
     owner can read any of them."""
-    import shutil
-    import time
-
-    ws = tmp_path / "ws"
-    shutil.copytree(snake_ws, ws, symlinks=True)
-    start = time.time_ns()
-    time.sleep(0.05)  # ctime is taken from the kernel's coarse clock
+    ws = copy_shared("snake_ws", tmp_path / "ws")
+    before = _outputs_of(ws)
     res = run(["snakemake", "--cores", "2", "--forcerun", "scratch"], ws, umask=mask)
     assert re.search(r"^scratch\s+1$", res.stdout + res.stderr, re.M)
-    written = [p for p in _written(ws, start) if p.is_file()]
+    written = [p for p in _written(ws, before) if p.is_file()]
     names = {str(p.relative_to(ws)) for p in written}
     assert {paths.SCORECARD, paths.BASELINES, "reports/report.md", paths.SUMMARY.format(study="pretext")} <= names
     assert any(n.endswith("metrics.json") and "scratch" in n for n in names)
@@ -547,18 +521,15 @@ def git(ws: Path, *args: str):
     return run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], ws)
 
 
-def origin_project(snake_ws: Path, origin: Path) -> Path:
+def origin_project(copy_shared, origin: Path) -> Path:
     """The finished tiny run as a project a collaborator clones: a git repository with DVC,
     its pipeline and results committed (dvc.lock not yet)."""
     import shutil
 
     from transferlab.workspace import REPO
 
-    shutil.copytree(
-        snake_ws,
-        origin,
-        ignore=shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs", "checkpoints", "slurm"),
-    )
+    ignore = shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs", "checkpoints", "slurm")
+    copy_shared("snake_ws", origin, ignore)
     for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
         (origin / name).parent.mkdir(exist_ok=True)
         shutil.copy(REPO / name, origin / name)
@@ -569,7 +540,7 @@ def origin_project(snake_ws: Path, origin: Path) -> Path:
     return origin
 
 
-def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(snake_ws, tmp_path):
+def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(copy_shared, tmp_path):
     """The sharing round trip of docs/how-to/sharing.md: a finished run, `dvc commit -f`, `dvc push` to a remote,
     results committed to git; then a fresh `git clone` and `scripts/pull.sh` (dvc pull, then
     Snakemake adopts the outputs). `dvc status` is clean, Snakemake has nothing to do and no job
@@ -577,7 +548,7 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(sn
     Snakemake's bookkeeping, and a params change in the clone reruns the same stages in both."""
     import subprocess
 
-    origin, clone = origin_project(snake_ws, tmp_path / "origin"), tmp_path / "clone"
+    origin, clone = origin_project(copy_shared, tmp_path / "origin"), tmp_path / "clone"
     run(["dvc", "commit", "-f"], origin, env=DVC_ENV)
     run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], origin, env=DVC_ENV)
     run(["dvc", "push"], origin, env=DVC_ENV)
@@ -612,7 +583,7 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(sn
     assert dvc_changed(clone) == {"finetune", "scratch", "aggregate", "scorecard"}
 
 
-def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
+def test_two_clones_share_one_dvc_cache_through_links(copy_shared, tmp_path):
     """DVC's shared development server, as docs/how-to/sharing.md sets it up (`transferlab shared_cache`):
     one clone commits its outputs to a cache the group shares, a second clone checks them out as
     links into that cache (nothing copied, the cache does not grow), both runners there have
@@ -621,7 +592,7 @@ def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
     import grp
     import subprocess
 
-    origin, clone = origin_project(snake_ws, tmp_path / "origin"), tmp_path / "clone"
+    origin, clone = origin_project(copy_shared, tmp_path / "origin"), tmp_path / "clone"
     cache = tmp_path / "shared" / "dvc-cache"
     group = grp.getgrgid(os.getgid()).gr_name
     run(["transferlab", "shared_cache", str(cache), "--group", group], origin)
@@ -669,36 +640,38 @@ def test_two_clones_share_one_dvc_cache_through_links(snake_ws, tmp_path):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], origin, env=DVC_ENV).stdout
 
 
-def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(snake_ws, tmp_path):
+def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(copy_shared, tmp_path):
     """Two people in one project folder: while one snakemake runs, a second one that would write
     the same files stops at once with Snakemake's lock message (naming the folder and --unlock)
     and touches nothing; the first finishes as if alone (the same metrics as the first run,
     nothing left to do)."""
-    import shutil
     import signal
     import subprocess
     import time
 
     from conftest import tool_env
 
-    ws = tmp_path / "ws"
-    shutil.copytree(snake_ws, ws, symlinks=True)
+    ws = copy_shared("snake_ws", tmp_path / "ws")
     metrics = sorted((ws / paths.SCRATCH.format(dataset="synth_digits", seed=0)).rglob("metrics.json"))
     assert metrics
     before = [m.read_bytes() for m in metrics]
     cmd = ["snakemake", "--cores", "1", "--forcerun", "scratch"]
-    first = subprocess.Popen(cmd, cwd=ws, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    locks = ws / ".snakemake" / "locks"
-    deadline = time.monotonic() + 300
-    while not (locks.exists() and any(locks.iterdir())):  # Snakemake locks before its first job starts
+    # the scratch job stops itself after its first optimizer step (preempt.pause_hook): then the
+    # first snakemake certainly holds its lock and has not finished
+    env = dict(tool_env(), TRANSFERLAB_PAUSE_AT_STEPS="1")
+    first = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600  # only turns a hang into a failure
+    while not (paused := sorted((ws / "checkpoints").rglob("s0.pt.paused-1"))):
         assert first.poll() is None, first.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "the first snakemake never took its lock"
+        assert time.monotonic() < deadline, "the scratch job never reached its first step"
         time.sleep(0.05)
-    first.send_signal(signal.SIGSTOP)  # held at a known point: its lock is taken, its jobs not finished
+    pid = int(paused[0].read_text().split()[0])
+    paused[0].with_name("s1.pt.paused-1").write_text("")  # its second seed: not again
     try:
         second = run(cmd, ws, check=False)
     finally:
-        first.send_signal(signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
+    locks = ws / ".snakemake" / "locks"
     out = second.stdout + second.stderr
     assert second.returncode != 0
     assert "Directory cannot be locked" in out and str(ws) in out and "--unlock" in out
@@ -710,7 +683,7 @@ def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(snak
 
 
 # ------------------------------------------------------------------ a study is a plug-in
-TOY = Path(__file__).parent / "toy_study"
+PAGE = Path(__file__).resolve().parents[1] / "docs/adding-a-study.md"
 SOURCES = ("src", "workflow", "params.yaml", "dvc.yaml")  # what a person edits (and the generated files)
 
 
@@ -724,15 +697,26 @@ def _source_digests(ws: Path) -> dict[str, str]:
     return {p.relative_to(ws).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def add_toy_study(ws: Path) -> dict:
-    """What docs/adding-a-study.md does: the study's folder, its line in the one list of studies
-    (transferlab/catalog.py: its import and its place in STUDIES), its section in params.yaml,
-    then dvc.yaml and the Snakemake rules rendered again. Returns the environment that runs
-    this copy's code."""
-    import shutil
+def page_files(page: Path = PAGE) -> dict[str, str]:
+    """The files a docs page shows whole: {the path its code block's title names: the block}."""
+    blocks = re.finditer(r'^```\w+ title="([^"]+)"\n(.*?)^```$', page.read_text(), re.M | re.S)
+    return {m.group(1): m.group(2) for m in blocks}
 
-    env = {"PYTHONPATH": str(ws / "src"), **DVC_ENV}
-    shutil.copytree(TOY, ws / "src/transferlab/studies/toy")
+
+def add_toy_study(ws: Path) -> dict:
+    """What docs/adding-a-study.md does, from the page's own files as written: the study's
+    folder, its line in the one list of studies (transferlab/catalog.py: its import and its
+    place in STUDIES), its section in params.yaml, then dvc.yaml and the Snakemake rules
+    rendered again. No PYTHONPATH: the workspace's tools run its own code (the new study is
+    there only), although the environment's editable install points at the repository's.
+    Returns the environment the tools run in."""
+    env = dict(DVC_ENV)
+    files = page_files()
+    folder = {f: text for f, text in files.items() if f.startswith("src/transferlab/studies/toy/")}
+    assert len(folder) == 6, sorted(files)
+    for name, text in folder.items():
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text(text)
     catalog = ws / "src/transferlab/catalog.py"
     text = catalog.read_text()
     text = text.replace(
@@ -742,7 +726,7 @@ def add_toy_study(ws: Path) -> dict:
     text = re.sub(r"^STUDIES = \((.*)\)$", r"STUDIES = (\1, toy)", text, flags=re.M)
     catalog.write_text(text)
     params = yaml.safe_load((ws / "params.yaml").read_text())
-    params["toy"] = {"dataset": "synth_digits", "arms": ["majority", "centroid"], "seeds": [0, 1, 2, 3, 4]}
+    params.update(yaml.safe_load(files["params.yaml"]))
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["transferlab", "dvc_yaml"], ws, env=env)
     run(["transferlab", "snakemake_rules"], ws, env=env)
@@ -756,19 +740,20 @@ def _toy_row(ws: Path) -> pd.Series:
     return rows.iloc[0]
 
 
-def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(snake_ws, dvc_ws, tmp_path):
-    """The proof that a study is a plug-in: a toy study (tests/toy_study: one stage, one claim,
+def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(copy_shared, tmp_path):
+    """The proof that a study is a plug-in: a toy study (docs/adding-a-study.md: one stage, one claim,
     one baseline with a declared floor) added to finished runs of the tiny DAG touches no file
     but its folder, the one list, its params section and the rendered runner files; Snakemake
     then runs its stage and the stages that gather every study, and nothing else, and the
     scorecard has its row, scored (the baseline clears its floor) and reproduced; DVC gives the
     same row."""
-    import shutil
+    import subprocess
 
-    rows = {}
-    for name, finished in (("snakemake", snake_ws), ("dvc", dvc_ws)):
-        ws = tmp_path / name
-        shutil.copytree(finished, ws, symlinks=True)
+    from conftest import tool_env
+
+    sources = {"snakemake": "snake_ws", "dvc": "dvc_ws"}
+    spaces = {name: copy_shared(finished, tmp_path / name) for name, finished in sources.items()}
+    for ws in spaces.values():
         before = _source_digests(ws)
         env = add_toy_study(ws)
         after = _source_digests(ws)
@@ -779,25 +764,29 @@ def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(sn
             "dvc.yaml",
             "workflow/rules/stages.smk",
         }
-        if name == "snakemake":
-            res = run(["snakemake", "-n", "--quiet", "rules"], ws, env=env)
-            counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
-            assert counts == {
-                "toy_fit": 1,
-                "aggregate": 7,
-                "references": 1,
-                "scorecard": 1,
-                "report": 1,
-                "all": 1,
-                "total": 12,
-            }
-            run(["snakemake", "--cores", "2"], ws, env=env)
-            assert "Nothing to be done" in run(["snakemake", "-n"], ws, env=env).stdout
-        else:
-            status = json.loads(run(["dvc", "status", "--json"], ws, env=env).stdout or "{}")
-            assert {s.split("@")[0] for s in status} == {"toy_fit", "aggregate", "references", "scorecard", "report"}
-            run(["dvc", "repro"], ws, env=env)
-            assert json.loads(run(["dvc", "status", "--json"], ws, env=env).stdout or "{}") == {}
+    assert planned(spaces["snakemake"]) == {
+        "toy_fit": 1,
+        "aggregate": 7,
+        "references": 1,
+        "scorecard": 1,
+        "report": 1,
+        "all": 1,
+        "total": 12,
+    }
+    assert dvc_changed(spaces["dvc"]) == {"toy_fit", "aggregate", "references", "scorecard", "report"}
+    # both runners at once, one core each
+    commands = {"snakemake": ["snakemake", "--cores", "1"], "dvc": ["dvc", "repro"]}
+    procs = {
+        name: subprocess.Popen(commands[name], cwd=ws, env={**tool_env(), **env}, stdout=subprocess.PIPE, text=True)
+        for name, ws in spaces.items()
+    }
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, (name, out[-3000:])
+    assert "Nothing to be done" in run(["snakemake", "-n"], spaces["snakemake"], env=env).stdout
+    assert dvc_changed(spaces["dvc"]) == set()
+    rows = {}
+    for name, ws in spaces.items():
         runs = pd.read_csv(ws / paths.SUMMARY.format(study="toy"))
         assert sorted(zip(runs.arm, runs.seed)) == sorted((a, s) for a in ("centroid", "majority") for s in range(5))
         base = pd.read_csv(ws / paths.BASELINES).set_index("baseline").loc["toy.centroid"]
@@ -805,6 +794,12 @@ def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(sn
         rows[name] = _toy_row(ws)
         assert rows[name].verdict == "reproduced" and rows[name].n == 5, rows[name].to_dict()
         assert 0.3 < rows[name].effect < 1
+        # without a report module of its own, the study has its own section: each arm's headline
+        report = (ws / "reports/report.md").read_text()
+        section = report[report.index("## Study: toy") :]
+        row = r"^\| fit \| centroid \| 5 \| test/acc \| 0\.\d{3} ± 0\.\d{3} \|$"
+        assert re.search(row, section, re.M), section[:800]
+        assert "### toy" not in report
     assert (
         rows["snakemake"]
         .drop(labels=["note"], errors="ignore")

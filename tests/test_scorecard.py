@@ -13,7 +13,19 @@ from scipy import stats
 
 from transferlab.catalog import CLAIMS
 from transferlab.params import load
-from transferlab.scorecard import MIN_SEEDS, Claim, Expect, Results, compare, family, interval, sample, score_claims
+from transferlab.scorecard import (
+    MIN_SEEDS,
+    Claim,
+    Expect,
+    Results,
+    Sample,
+    compare,
+    family,
+    interval,
+    p_value,
+    sample,
+    score_claims,
+)
 
 SEEDS = list(range(6))
 PARAMS = {
@@ -104,16 +116,19 @@ def test_arms_with_partly_shared_seeds_are_paired_on_the_common_ones():
 def test_the_paired_interval_covers_95_percent_with_partial_overlap():
     """2,000 simulated experiments, 8 base seeds and 5 treatment seeds sharing a large seed
     effect: the paired 95% interval covers the true effect about 95% of the time (Welch's over
-    the unpaired arms, the old code's, covers nearly always: it ignores the pairing)."""
+    the unpaired arms, the old code's, covers nearly always: it ignores the pairing). The
+    experiments go through `interval` as one stack ([experiments, seeds]); `sample` pairs the
+    first ones seed by seed as the stack does."""
     rng = np.random.default_rng(1)
-    true, hits = 0.01, 0
-    for _ in range(2000):
-        seed_effect = 0.05 * rng.standard_normal(8)
-        base = pd.Series(0.8 + seed_effect + 0.01 * rng.standard_normal(8))
-        arm = pd.Series(0.8 + true + seed_effect[:5] + 0.01 * rng.standard_normal(5))
-        lo, hi = interval(sample(arm, base))
-        hits += lo <= true <= hi
-    assert hits / 2000 == pytest.approx(0.95, abs=0.015)
+    true = 0.01
+    seed_effect = 0.05 * rng.standard_normal((2000, 8))
+    base = 0.8 + seed_effect + 0.01 * rng.standard_normal((2000, 8))
+    arm = 0.8 + true + seed_effect[:, :5] + 0.01 * rng.standard_normal((2000, 5))
+    for i in range(20):  # the pairing: seeds 0-4, the ones both arms ran; 3 dropped
+        one = sample(pd.Series(arm[i]), pd.Series(base[i]))
+        assert np.array_equal(one.x, arm[i] - base[i, :5]) and one.dropped == 3
+    lo, hi = interval(Sample(arm - base[:, :5], None))
+    assert lo.shape == (2000,) and ((lo <= true) & (true <= hi)).mean() == pytest.approx(0.95, abs=0.015)
 
 
 @pytest.mark.parametrize(
@@ -430,16 +445,21 @@ def test_a_verdict_is_exactly_a_p_below_five_percent_and_the_interval_shown():
 def test_equivalence_at_the_margin_is_claimed_2_5_percent_of_the_time(paired):
     """TOST's size: with the true effect exactly on the margin, "reproduced" (equivalent) must
     come at most as often as the shown 95% interval allows: 2.5% (the old code's TOST at 5% per
-    side claimed it 5% of the time)."""
+    side claimed it 5% of the time). The 3,000 experiments go through `interval`, `p_value` and
+    the verdict as one stack; the scorecard gives the same verdicts and p on the first 100."""
     rng = np.random.default_rng(7)
     expect, m, n = Expect("=", 0.01), 0.01, 8
-    pairs = []
-    for i in range(3000):  # paired: a = b + m + noise; independent: two arms of their own (narrow enough
-        b = pd.Series(0.8 + 0.005 * rng.standard_normal(n))  # that the interval fits inside the margin)
-        pairs.append((f"s{i}", (b if paired else 0.8) + m + pd.Series(0.005 * rng.standard_normal(n)), b))
-    card = _card(pairs, expect, paired)
-    rate = card.verdict_unadjusted.eq("reproduced").mean()
-    assert rate == pytest.approx(0.025, abs=0.009)
+    # paired: a = b + m + noise; independent: two arms of their own (narrow enough that the
+    # interval fits inside the margin)
+    b = 0.8 + 0.005 * rng.standard_normal((3000, n))
+    a = (b if paired else 0.8) + m + 0.005 * rng.standard_normal((3000, n))
+    stack = Sample(a - b, None) if paired else Sample(a, b)
+    verdicts = np.array([expect.verdict(lo, hi) for lo, hi in zip(*interval(stack))])
+    assert (verdicts == "reproduced").mean() == pytest.approx(0.025, abs=0.009)
+    assert ((p_value(expect, stack) < 0.05) == (verdicts != "inconclusive")).all()
+    card = _card([(f"s{i}", pd.Series(a[i]), pd.Series(b[i])) for i in range(100)], expect, paired)
+    assert list(card.verdict_unadjusted) == list(verdicts[:100])
+    assert np.array_equal(card.p, p_value(expect, stack)[:100])
 
 
 def test_holm_and_benjamini_yekutieli_within_each_family_by_hand():

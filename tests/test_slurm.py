@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, make_workspace, run, tiny_params, tool_env
+from conftest import REPO, make_workspace, require, run, tiny_params, tool_env
 
 from transferlab import paths
 
@@ -36,7 +36,7 @@ def _sh(*cmd: str) -> str:
 @pytest.fixture(scope="module")
 def cluster():
     if os.geteuid() != 0 and not shutil.which("sbatch"):
-        pytest.skip("no SLURM here and not root to install it (scripts/slurm-local.sh)")
+        require("slurm", "no SLURM here and not root to install it (scripts/slurm-local.sh)")
     already = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
     if not already:
         res = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True)
@@ -82,12 +82,36 @@ def cluster_params() -> dict:
 # The pretext study's table: every rule kind (prepare, subsample, training, aggregate) once;
 # the other studies' training rules take the same resources path (common.smk res()).
 TARGET = paths.SUMMARY.format(study="pretext")
+# The test cluster answers at once: the executor's first status check a second after a job is
+# submitted, not the profile's 20 (a real cluster's scheduler is not to be polled that often).
+# squeue still sees finished jobs: MinJobAge (300 s) >= 3 x 1 s, the executor's own rule.
+SLURM = ["snakemake", "--profile", "slurm", "--slurm-init-seconds-before-status-checks", "1"]
+
+
+def _local_run(ws: Path, *targets: str, cores: int = 2) -> subprocess.Popen:
+    """The same targets on the local executor, started beside the cluster's run (its result is
+    the reference the cluster's must equal); wait() for it."""
+    return subprocess.Popen(
+        ["snakemake", "--cores", str(cores), *targets],
+        cwd=ws,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finished(proc: subprocess.Popen) -> None:
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
 
 
 def test_pipeline_through_sbatch(cluster, tmp_path_factory):
     ws = slurm_workspace(tmp_path_factory.mktemp("slurm"), cluster_params())
+    local = make_workspace(tmp_path_factory.mktemp("local"), cluster_params())
+    beside = _local_run(local, TARGET, cores=1)
     t0 = time.monotonic()
-    res = run(["snakemake", "--profile", "slurm", TARGET], ws, umask=0o002)  # a group's shared folder
+    res = run([*SLURM, TARGET], ws, umask=0o002)  # a group's shared folder
     wall = time.monotonic() - t0
     jobs = slurm_jobs(ws)
     by_rule = pd.Series([rule_of(j) for j in jobs]).value_counts().to_dict()
@@ -110,11 +134,10 @@ def test_pipeline_through_sbatch(cluster, tmp_path_factory):
         assert j["NumCPUs"] == "1" and j["CPUs/Task"] == "1"
         assert ("gres:gpu:1" in j.get("TresPerJob", "") + j.get("TresPerNode", "")) == train
     # The results equal a local run's, bit for bit.
-    local = make_workspace(tmp_path_factory.mktemp("local"), cluster_params())
-    run(["snakemake", "--cores", "2", TARGET], local)
+    _finished(beside)
     pd.testing.assert_frame_equal(pd.read_csv(ws / TARGET), pd.read_csv(local / TARGET))
     # Rerunning submits nothing.
-    again = run(["snakemake", "--profile", "slurm", TARGET], ws)
+    again = run([*SLURM, TARGET], ws)
     assert "Nothing to be done" in again.stdout + again.stderr and len(slurm_jobs(ws)) == len(jobs)
     # sbatch hands the submitting shell's umask to the job (SLURM_UMASK), so what the jobs wrote
     # on the compute node is the group's to read and write, as what the login node wrote
@@ -178,8 +201,10 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
     ck = ws / "checkpoints" / job_dir / "s0.pt"
     log = ws / "logs" / f"{job_dir}.log"
     env = dict(tool_env(), TRANSFERLAB_PAUSE_AT_STEPS=f"{SIGNALLED_AT},{KILLED_AT}")  # sbatch passes it on
+    local = make_workspace(tmp_path_factory.mktemp("uninterrupted"), p)
+    beside = _local_run(local, target, cores=1)  # the same job, uninterrupted, on the local executor
     proc = subprocess.Popen(
-        ["snakemake", "--profile", "slurm", target],
+        [*SLURM, target],
         cwd=ws,
         env=env,
         stdout=subprocess.PIPE,
@@ -223,8 +248,7 @@ def test_training_job_survives_preemption_and_kill_9(cluster, tmp_path_factory):
     assert not ck.exists()
 
     # The same job, uninterrupted, on the local executor.
-    local = make_workspace(tmp_path_factory.mktemp("uninterrupted"), p)
-    run(["snakemake", "--cores", "1", target], local)
+    _finished(beside)
     a = json.loads((local / run_dir / "metrics.json").read_text())
     b = json.loads((ws / run_dir / "metrics.json").read_text())
     assert a == b

@@ -156,7 +156,34 @@ def _pop_log(argv: list[str]) -> tuple[list[str], str | None]:
     return argv, None
 
 
+# Set on the re-executed process, so that a project whose copy cannot be imported fails once.
+OWN_CODE = "TRANSFERLAB_OWN_CODE"
+
+
+def run_own_code(argv: list[str]) -> None:
+    """Run the code of the project this command runs in. A project copied with its .venv (or a
+    .venv made for another copy) imports the other folder's src/ (the editable install's path),
+    so a stage would silently run someone else's code: where the working folder holds its own
+    src/transferlab and that is not what was imported, run again with it first on the path."""
+    import os
+    from pathlib import Path
+
+    own = Path.cwd() / "src" / "transferlab"
+    imported = Path(__file__).resolve().parent
+    if not (own / "__init__.py").is_file() or own.resolve() == imported:
+        return
+    if os.environ.get(OWN_CODE):
+        raise SystemExit(f"transferlab: this project's code ({own}) imports as {imported}; check PYTHONPATH")
+    path = os.pathsep.join(p for p in (str(own.parent), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path, **{OWN_CODE: "1"})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "transferlab", *argv], env)
+
+
 def main(argv=None) -> None:
+    if argv is None:  # the command line's own process (a caller's in-process call is left alone)
+        run_own_code(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
@@ -174,8 +201,7 @@ def main(argv=None) -> None:
 
         run = lambda args: st.func(Job.parse(st, args))  # noqa: E731
     argv, log_path = _pop_log(argv)
-    from .data.format import DataError
-    from .params import ParamsError
+    from .io import InputError
     from .preempt import EXIT_PREEMPTED, Preempted
 
     # Both runners pass the same `--log` (DVC would not create a redirect's folder).
@@ -192,7 +218,7 @@ def main(argv=None) -> None:
 
     try:
         run(argv[1:])
-    except (ParamsError, DataError) as e:
+    except InputError as e:  # ParamsError, DataError and every unreadable input file
         # Bad input: a clear message, no traceback, non-zero exit.
         say(f"transferlab {argv[0]}: error: {e}\n")
         raise SystemExit(1) from None

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .io import atomic_path, read_json  # noqa: E402
 
 
 @dataclass
@@ -25,12 +25,11 @@ class Tables:
     def read(cls, folder: Path) -> Tables:
         """The tables aggregate wrote; the extra tables through their index (tables.json), each
         checked against its md5 so that a stale or edited file is never plotted."""
-        import json
 
         from .runs import file_digest
 
         tables = {}
-        for name, md5 in json.loads((folder / "tables.json").read_text()).items():
+        for name, md5 in read_json(folder / "tables.json", "the aggregate's tables.json").items():
             f = folder / "tables" / name
             if not f.is_file() or file_digest(f) != md5:
                 raise RuntimeError(

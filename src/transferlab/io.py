@@ -26,6 +26,42 @@ from typing import Any
 log = logging.getLogger("transferlab")
 
 
+class InputError(ValueError):
+    """A file a tool reads is missing or not what it should be: one line naming the file and
+    what was wrong with it, no traceback (the CLI prints it; ParamsError and DataError are kinds)."""
+
+
+def read_text(path: str | Path, what: str = "a UTF-8 text file") -> str:
+    """A text file's content, or an InputError naming the file, the first byte that is not
+    UTF-8 (with its offset) and `what` was expected."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found (expected {what})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder, not a file (expected {what})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read ({e.strerror}; expected {what})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); expected {what}"
+        ) from None
+
+
+def read_json(path: str | Path, what: str = "a JSON file") -> Any:
+    """A JSON file's content, or an InputError naming the file and where its JSON breaks."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); expected {what}"
+        ) from None
+
+
 def umask() -> int:
     """The process umask. Linux shows it in /proc/self/status; reading it there leaves it
     untouched, where the portable way (set it, read the old one, set it back) would, for an
@@ -86,6 +122,26 @@ def atomic_torch_save(obj: Any, dest: str | Path) -> None:
             named = Path(folder) / dest.name
             torch.save(obj, named)
             os.replace(named, tmp)
+
+
+def read_model(path: str | Path, what: str = "a model file an earlier stage wrote") -> dict:
+    """A finished run's model.pt (a dict), or an InputError naming the file and what is wrong
+    with it (missing, truncated, not torch's format, not a dict): rerun the stage that made it."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (expected {what})")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises several types for a truncated or foreign file
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise InputError(
+            f"{path}: cannot be read ({type(e).__name__}: {first}); expected {what}: delete it and rerun its stage"
+        ) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: holds a {type(obj).__name__}, not a dict (expected {what})")
+    return obj
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict | None:

@@ -8,13 +8,15 @@ same declaration, so a change reruns exactly the dependents.
 from __future__ import annotations
 
 import copy
+import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from .io import atomic_write_text
+from .io import InputError, atomic_write_text, read_text
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
@@ -22,7 +24,7 @@ DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 MOVED_TO_RUN = {"device", "amp", "progress"}
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError):
     """A params file is missing, unparsable, or does not match the schema."""
 
 
@@ -35,14 +37,17 @@ def parse_yaml(text: str) -> Any:
     return YAML(typ="safe", pure=True).load(text)
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, parse: Callable[[str], Any] = parse_yaml) -> Any:
+    """A YAML file parsed by `parse`, or a ParamsError naming the file: missing, not UTF-8, not YAML."""
     from ruamel.yaml import YAMLError
 
     path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: file not found")
     try:
-        return parse_yaml(path.read_text())
+        text = read_text(path, "a UTF-8 YAML file")
+    except InputError as e:
+        raise ParamsError(str(e)) from None
+    try:
+        return parse(text)
     except YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
 
@@ -116,6 +121,19 @@ def _describe(err: jsonschema.ValidationError, root: dict) -> str | None:
     return f"{where}: {expected() + ', ' + got if expected else err.message}"
 
 
+def non_finite(node: Any, prefix: str = "") -> list[str]:
+    """A problem for each float that is NaN or infinite (`.nan`, `.inf` in YAML). JSON Schema's
+    `number` admits them, and NaN is unequal to itself, so it would pass every range check and
+    make two readings of one params.yaml look different (Snakemake's override check)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in non_finite(v, f"{prefix}{k}.")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in non_finite(v, f"{prefix}{i}.")]
+    if isinstance(node, float) and not math.isfinite(node):
+        return [f"{prefix.rstrip('.') or '<top level>'}: expected a finite number, got {node!r}"]
+    return []
+
+
 def _leaf_errors(errors):
     # allOf/if-then wrap the real cause; report the innermost errors, which name the key.
     for err in errors:
@@ -153,8 +171,13 @@ def validate(
     of_studies = studies() if of_studies is None else of_studies
     full = schema(schema_path, of_studies)
     validator = jsonschema.Draft202012Validator(full)
-    errors = sorted(_leaf_errors(validator.iter_errors(params)), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        # a NaN or an infinity fails its range checks too: non_finite names it once, plainly
+        (e for e in _leaf_errors(validator.iter_errors(params)) if not non_finite(e.instance)),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
     problems = [line for line in dict.fromkeys(_describe(e, full) for e in errors) if line]
+    problems = [*non_finite(params), *problems]
     train = params.get("train") if isinstance(params, dict) else None
     for key in MOVED_TO_RUN & set(train if isinstance(train, dict) else ()):
         problems = [
@@ -178,9 +201,17 @@ def undefined_datasets(p: dict, refs: list[tuple[str, str]]) -> list[str]:
     ]
 
 
+def project_file(params_path: Path, relative: str | Path) -> Path:
+    """A project file for the params file at `params_path`: beside it where its folder is a
+    project (has the file), else this folder's (a params.yaml kept elsewhere, checked or
+    switched with --params from the project)."""
+    beside = params_path.parent / relative
+    return beside if beside.exists() or not Path(relative).exists() else Path(relative)
+
+
 def load(path: str | Path = "params.yaml", schema_path: str | Path | None = None) -> dict:
     path = Path(path)
-    schema_path = Path(schema_path) if schema_path else path.parent / DEFAULT_SCHEMA
+    schema_path = Path(schema_path) if schema_path else project_file(path, DEFAULT_SCHEMA)
     return validate(load_yaml(path), schema_path, source=str(path))
 
 
@@ -218,28 +249,26 @@ def apply_preset(params_path: str | Path, name: str, presets_dir: str | Path | N
     """
     from io import StringIO
 
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAML
 
     params_path = Path(params_path)
-    presets_dir = Path(presets_dir) if presets_dir else params_path.parent / "workflow/presets"
+    presets_dir = Path(presets_dir) if presets_dir else project_file(params_path, "workflow/presets")
+    if not presets_dir.is_dir():
+        raise ParamsError(f"preset {name!r}: no presets folder {presets_dir} (run from the project, or beside it)")
     preset_file = presets_dir / f"{name}.yaml"
     if not preset_file.is_file():
         known = sorted(p.stem for p in presets_dir.glob("*.yaml"))
-        raise ParamsError(f"preset {name!r}: {preset_file} not found (known presets: {', '.join(known)})")
+        raise ParamsError(f"preset {name!r}: {preset_file} not found (known presets: {', '.join(known) or 'none'})")
     rt = YAML()
     rt.preserve_quotes = True
-    doc = rt.load(params_path.read_text())
     # overlaid as ruamel reads it: floats keep their spelling (PyYAML would write 2e-05, which
     # YAML 1.1 readers take for a string)
-    try:
-        overlay = rt.load(preset_file.read_text())
-    except YAMLError as e:
-        raise ParamsError(f"{preset_file}: not valid YAML: {e}") from e
+    doc, overlay = (load_yaml(path, rt.load) for path in (params_path, preset_file))
     _deep_update(doc, overlay)
     doc["preset"] = name
     buf = StringIO()
     rt.dump(doc, buf)
     text = buf.getvalue()
-    validate(parse_yaml(text), params_path.parent / DEFAULT_SCHEMA, source=f"{params_path} with preset {name}")
+    validate(parse_yaml(text), project_file(params_path, DEFAULT_SCHEMA), source=f"{params_path} with preset {name}")
     atomic_write_text(params_path, text)
     return parse_yaml(text)

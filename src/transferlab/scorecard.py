@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,9 @@ class Claim:
 @dataclass(frozen=True)
 class Sample:
     """A comparison's data: `x` the per-seed differences (paired) or arm a (Welch), `y` None
-    (paired) or arm b; `dropped`: seeds that only one arm kept."""
+    (paired) or arm b; `dropped`: seeds that only one arm kept. Seeds lie along the last axis:
+    x [seeds] is one comparison, x [comparisons, seeds] a stack of them (a simulation), for
+    which `effect`, `interval` and `p_value` give one value per comparison."""
 
     x: np.ndarray
     y: np.ndarray | None
@@ -221,13 +224,18 @@ class Sample:
 
     @property
     def n(self) -> int:
-        return len(self.x) if self.y is None else min(len(self.x), len(self.y))
+        return self.x.shape[-1] if self.y is None else min(self.x.shape[-1], self.y.shape[-1])
 
     @property
-    def effect(self) -> float:
-        if not len(self.x):
+    def effect(self) -> Any:
+        if not self.x.shape[-1]:
             return float("nan")
-        return float(self.x.mean() if self.y is None or not len(self.y) else self.x.mean() - self.y.mean())
+        return _value(self.x.mean(-1) if self.y is None or not self.y.shape[-1] else self.x.mean(-1) - self.y.mean(-1))
+
+
+def _value(v: Any) -> Any:
+    """A float for one comparison, an array of them for a stack."""
+    return float(v) if np.ndim(v) == 0 else np.asarray(v, float)
 
 
 def sample(a: pd.Series, b: pd.Series | None, paired: bool = True) -> Sample:
@@ -251,19 +259,21 @@ def interval(s: Sample) -> tuple[float, float]:
     if s.n < 2:
         return float("nan"), float("nan")
     if s.y is None:
-        ci = stats.ttest_1samp(s.x, 0.0).confidence_interval(1 - ALPHA)
+        ci = stats.ttest_1samp(s.x, 0.0, axis=-1).confidence_interval(1 - ALPHA)
     else:
-        ci = stats.ttest_ind(s.x, s.y, equal_var=False).confidence_interval(1 - ALPHA)
-    return float(ci.low), float(ci.high)
+        ci = stats.ttest_ind(s.x, s.y, equal_var=False, axis=-1).confidence_interval(1 - ALPHA)
+    return _value(ci.low), _value(ci.high)
 
 
-def _t_test(s: Sample, value: float, alternative: str = "two-sided") -> float:
-    """p of "the effect is `value`" (paired: one-sample t of the differences; else Welch's)."""
+def _t_test(s: Sample, value: Any, alternative: str = "two-sided") -> Any:
+    """p of "the effect is `value`" (paired: one-sample t of the differences; else Welch's);
+    `value` a number, or one per comparison of a stack."""
     from scipy import stats
 
+    value = np.expand_dims(value, -1)  # against the seeds' axis: [comparisons, 1] or [1]
     if s.y is None:
-        return float(stats.ttest_1samp(s.x, value, alternative=alternative).pvalue)
-    return float(stats.ttest_ind(s.x - value, s.y, equal_var=False, alternative=alternative).pvalue)
+        return _value(stats.ttest_1samp(s.x, value, axis=-1, alternative=alternative).pvalue)
+    return _value(stats.ttest_ind(s.x - value, s.y, equal_var=False, axis=-1, alternative=alternative).pvalue)
 
 
 def p_value(expect: Expect, s: Sample) -> float:
@@ -277,9 +287,9 @@ def p_value(expect: Expect, s: Sample) -> float:
     m = expect.threshold
     if expect.sign != "=":
         return _t_test(s, m)
-    if abs(s.effect) >= m:
-        return _t_test(s, m if s.effect > 0 else -m)
-    return min(1.0, 2 * max(_t_test(s, -m, "greater"), _t_test(s, m, "less")))
+    outside = _t_test(s, np.where(s.effect > 0, m, -m))
+    inside = np.minimum(1.0, 2 * np.maximum(_t_test(s, -m, "greater"), _t_test(s, m, "less")))
+    return _value(np.where(np.abs(s.effect) >= m, outside, inside))
 
 
 def _seeds_for(analysis, distance: float, sd: float, alternative: str, nobs: str) -> float:

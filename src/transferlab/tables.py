@@ -15,6 +15,11 @@ ARMS_TEMPLATE = "workflow/dvc/arms.json"
 ARM = "arm_name"  # the column aggregate adds to summary and curves: a run's group labels joined by "/"
 
 
+def with_arm(df: pd.DataFrame, group: list[str]) -> pd.DataFrame:
+    """`df` with its arm's name: the group labels joined by "/" (a plot's line, a metric's key)."""
+    return df.assign(**{ARM: df[group].astype(str).agg("/".join, axis=1)}) if len(df) else df.assign(**{ARM: []})
+
+
 @dataclass(frozen=True)
 class Plot:
     """One of a study's DVC plots: its dvc.yaml definition and how aggregate makes its data

@@ -14,7 +14,7 @@ import torch
 
 from . import engine, models
 from .data import format as fmt
-from .io import atomic_torch_save
+from .io import atomic_torch_save, read_model
 from .runs import Run
 
 
@@ -83,7 +83,7 @@ def fit_head(
 def load_extractor(model: models.Net, path: str | Path) -> dict:
     """Load a pretrained extractor. The contract: every `features.*` key loads, and the only
     keys missing are the new heads' (moco's main_lincls check)."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = read_model(path, "a pretrained extractor")
     state = {k: v for k, v in ck["model"].items() if k.startswith("features.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not k.startswith("heads.")]

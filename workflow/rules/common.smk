@@ -7,6 +7,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+# This project's code, whatever the environment's editable install points at (a .venv made for
+# another copy of the project): the stages' commands do the same (transferlab.cli.run_own_code).
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+
 from transferlab import params as P
 from transferlab import paths
 

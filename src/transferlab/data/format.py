@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_torch_save
+from ..io import InputError, atomic_torch_save
 
 FORMAT = "transferlab.dataset/1"
 UNLABELED = "unlabeled"  # the one split whose labels are all -1
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A data file is missing, corrupt, truncated or inconsistent."""
 
 

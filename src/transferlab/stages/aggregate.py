@@ -7,18 +7,17 @@ so a stale run left on disk by an older grid is never counted, and a missing one
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from .. import paths
 from ..catalog import BY_NAME as STUDIES
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path, atomic_write_json, read_json
 from ..runs import Job, file_digest
 from ..stage import Gather, Root, stage
 from ..study import Study
-from ..tables import ARM
+from ..tables import ARM, with_arm
 
 # dvc.yaml's metrics and plots sections: what `dvc metrics show` and `dvc plots show` read.
 DVC_METRICS = [paths.METRICS.format(study=s) for s in STUDIES]
@@ -33,7 +32,7 @@ def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
     if not mfile.is_file():
         raise FileNotFoundError(f"{mfile}: metrics of run {run['dir']} missing (did its stage run?)")
     labels = {k: v for k, v in run.items() if k != "dir"}
-    m = json.loads(mfile.read_text())
+    m = read_json(mfile, "a run's metrics.json")
     labels.update({k: v for k, v in m.get("labels", {}).items() if k not in labels})
     row = {**labels, **{f"summary/{k}" if k in labels else k: v for k, v in m["summary"].items()}}
     curves = [
@@ -43,11 +42,6 @@ def read_run(root: Path, run: dict) -> tuple[dict, list[dict]]:
         if k != "epoch"
     ]
     return row, curves
-
-
-def with_arm(df: pd.DataFrame, group: list[str]) -> pd.DataFrame:
-    """`df` with its arm's name: the group labels joined by "/" (a plot's line, a metric's key)."""
-    return df.assign(**{ARM: df[group].astype(str).agg("/".join, axis=1)}) if len(df) else df.assign(**{ARM: []})
 
 
 def gather_study(study: str, p: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:

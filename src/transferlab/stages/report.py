@@ -4,6 +4,7 @@ curves.csv, plots/*.csv})."""
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -11,13 +12,17 @@ from pathlib import Path
 import pandas as pd
 
 from .. import paths
-from ..catalog import STUDIES
+from ..catalog import BY_NAME, STUDIES
 from ..figures import Tables, save
 from ..io import atomic_write_text
 from ..runs import Job
 from ..scorecard import MAX_SEEDS, VERDICTS, run_flags
 from ..stage import stage
+from ..study import Study
+from ..tables import ARM, with_arm
 
+# Set by scripts/main.sh, which rebuilds reports/report.html after the pipeline.
+HTML_FOLLOWS = "TRANSFERLAB_HTML_FOLLOWS"
 # study -> its report module: figures(tables, out folder) -> ({name: png}, report lines); FIGURES
 REPORTS = {study.name: study.report for study in STUDIES if study.report is not None}
 # figure -> its category in Snakemake's HTML report (captions: workflow/report/<figure>.rst)
@@ -366,6 +371,29 @@ def run_status_lines(tables: dict[str, Tables]) -> list[str]:
     return lines + [""]
 
 
+def runs_section(study: Study, t: Tables) -> tuple[dict[str, Path], list[str]]:
+    """The section of a study that declares no report module (Study.report): its own heading and
+    each arm's headline metric (Study.headline), mean ± sd over its seeds."""
+    lines = [
+        f"## Study: {study.name}",
+        "",
+        "*No figures: the study declares no report module (`report=` in its study.py). Each arm's "
+        "headline metric, mean ± sd over seeds:*",
+        "",
+        "| phase | arm | seeds | metric | mean ± sd |",
+        "|---|---|---|---|---|",
+    ]
+    summary = with_arm(t.summary, study.group) if len(t.summary) else t.summary
+    for phase, metric in study.headline.items():
+        part = summary[summary.phase == phase] if "phase" in summary else summary.iloc[:0]
+        if metric not in part:
+            continue
+        for arm, g in part.groupby(ARM, sort=False):
+            v = g[metric].dropna()
+            lines.append(f"| {phase} | {arm} | {len(v)} | {metric} | {v.mean():.3f} ± {v.std(ddof=1):.3f} |")
+    return {}, lines + [""]
+
+
 def write_report(
     tables: dict[str, Tables],
     card: pd.DataFrame,
@@ -389,7 +417,9 @@ def write_report(
         "",
     ]
     for study, t in tables.items():
-        figs, text = REPORTS[study].figures(t, out_dir / "figures") if study in REPORTS else ({}, [f"### {study}", ""])
+        figs, text = (
+            REPORTS[study].figures(t, out_dir / "figures") if study in REPORTS else runs_section(BY_NAME[study], t)
+        )
         below = baselines[baselines.baseline.str.startswith(f"{study}.") & (baselines.clears != "yes")]
         lines += (
             text[:1]
@@ -432,3 +462,12 @@ def report(job: Job) -> None:
     write_report(
         tables, pd.read_csv(paths.SCORECARD), pd.read_csv(paths.BASELINES), job.out, pd.read_csv(paths.REFERENCES)
     )
+    html = job.out / "report.html"
+    if html.exists() and not os.environ.get(HTML_FOLLOWS):
+        # Snakemake's HTML report is built by `snakemake --report`, not by a stage: say that the
+        # one on disk now shows the earlier results (scripts/main.sh rebuilds it and sets HTML_FOLLOWS)
+        print(
+            f"report: {html} still shows the results of its last build: rebuild it with "
+            f"`snakemake --report {html}` (scripts/main.sh does), or read {job.out / 'report.md'}",
+            flush=True,
+        )

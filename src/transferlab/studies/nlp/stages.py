@@ -23,7 +23,7 @@ import logging
 import torch
 
 from ... import engine, models, paths
-from ...io import atomic_torch_save
+from ...io import atomic_torch_save, read_model
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
 from ...training import fit_head, fit_linear_head, heads_of, keep_best
@@ -251,7 +251,7 @@ def nli_lm(job: Job) -> None:
     """MNLI with the LM's encoder ([u, v, |u-v|, u*v] into an MLP): every variant and seed."""
     nli = text.load(job.inputs["data"], text.NLI_SPLITS)
     for run in job.runs():
-        lm_ck = torch.load(run.inputs["lm"], map_location="cpu", weights_only=False)
+        lm_ck = read_model(run.inputs["lm"], "the language model's model.pt")
         res, summary = train_nli_lm(nli, lm_ck, run.axes["variant"], job.params, run)
         engine.write_metrics(res, summary, run, _labels(nli))
         log.info("NLI, LM encoder %s, seed %d: %s", run.axes["variant"], run.seed, summary)

@@ -16,14 +16,13 @@ are `pydoc` (the English documentation text that ships with every CPython) and `
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Callable
 from pathlib import Path
 
 from ...data.format import DataError
-from ...io import atomic_write_json
+from ...io import atomic_write_json, read_json
 
 # MNLI's label ids, as GLUE and HF `datasets` number them.
 LABELS = ("entailment", "neutral", "contradiction")
@@ -346,7 +345,7 @@ def load(path: str | Path, splits: tuple[str, ...]) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: not found (run the text data stage first)")
-    obj = json.loads(path.read_text())
+    obj = read_json(path, "a text data set written by the text stage")
     missing = [s for s in splits if s not in obj.get("splits", {})]
     if missing:
         raise DataError(f"{path}: split(s) {missing} missing (have {list(obj.get('splits', {}))})")

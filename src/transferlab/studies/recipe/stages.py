@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ... import engine, paths
 from ... import params as P
 from ... import pretext_targets as targets
 from ...data import format as fmt
-from ...io import atomic_path, atomic_write_json
+from ...io import atomic_path, atomic_write_json, read_json
 from ...runs import Job, Run
 from ...stage import TRAINED, stage
 from ...training import new_model, prepare_data, save_run
@@ -70,7 +69,7 @@ def resolve_lr(cfg: dict, lr_find_path: str | Path | None) -> float:
         return float(cfg["lr"])
     if lr_find_path is None:
         raise P.ParamsError("recipe.train.lr: 'auto' needs the LR finder's result (--lr-find)")
-    found = json.loads(Path(lr_find_path).read_text())
+    found = read_json(lr_find_path, "the LR finder's lr_find.json")
     if found["optimizer"] != cfg["optimizer"] or found["batch_size"] != cfg["batch_size"]:
         raise P.ParamsError(
             f"{lr_find_path}: found with {found['optimizer']}/batch {found['batch_size']}, "

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from ... import paths
+from ...io import read_json
 from ...tables import Plot, curve_plot
 
 
 def tables(p: dict, root: Path, runs: list[dict], summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The LR finder's curve (with the pick marked) and the best-probe confusion matrices."""
     ds = p["recipe"]["dataset"]
-    found = json.loads((root / paths.LR_FIND.format(dataset=ds) / "lr_find.json").read_text())
+    found = read_json(root / paths.LR_FIND.format(dataset=ds) / "lr_find.json", "the LR finder's lr_find.json")
     c = found["curve"]
     lr = pd.DataFrame({"step": range(len(c["lr"])), "lr": c["lr"], "loss": c["loss"], "smoothed": c["smoothed"]})
     lr["chosen"] = lr.index == found["index"]

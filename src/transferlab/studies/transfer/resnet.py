@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.format import DataError
+from ...io import read_model
 from ...models import Net, mlp_head
 
 if TYPE_CHECKING:  # (torchvision is imported where it is used: 1.3 s a job)
@@ -78,7 +79,7 @@ def load_resnet18(weights: str, standin: str | Path | None, download: bool) -> t
                 f"transfer.weights is standin but the stand-in extractor {standin} is missing "
                 "(the transfer_standin stage makes it)"
             )
-        ck = torch.load(standin, map_location="cpu", weights_only=False)
+        ck = read_model(standin, "the stand-in extractor the transfer_standin stage writes")
         net = resnet18(num_classes=ck["num_classes"])
         net.load_state_dict(ck["state_dict"], strict=True)  # the stand-in is the whole architecture
         return net, {"extractor": f"standin:{ck['dataset']}", "extractor_file": str(standin)}

@@ -36,7 +36,7 @@ import torch
 from ... import engine, paths
 from ... import params as P
 from ...data import format as fmt
-from ...io import atomic_torch_save, load_checkpoint
+from ...io import atomic_torch_save, load_checkpoint, read_model
 from ...models import Net
 from ...runs import Job, Run
 from ...stage import MEASURED, TRAINED, stage
@@ -166,7 +166,7 @@ def summarize(history: list[dict], eval_last: int) -> dict[str, float]:
 # ------------------------------------------------------------------ warm-start interventions
 def load_pretrained(model: Net, path: str | Path) -> None:
     """All of the pretrained model: every key must load (same architecture, same heads)."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = read_model(path, "the pretrained model of this arm")
     try:
         missing, unexpected = model.load_state_dict(ck["model"], strict=False)
     except RuntimeError as e:  # shapes differ: another width/depth
