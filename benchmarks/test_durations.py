@@ -39,11 +39,11 @@ def read_junit(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def marked_slow() -> set[tuple[str, str]]:
-    """(module, test) of every test `-m slow` selects, by pytest's own collection."""
+def marked_slow(checkout: Path = REPO) -> set[tuple[str, str]]:
+    """(module, test) of every test `-m slow` selects in `checkout`, by pytest's own collection."""
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow", "-p", "no:cacheprovider"],
-        cwd=REPO,
+        cwd=checkout,
         capture_output=True,
         text=True,
     )
@@ -55,8 +55,8 @@ def marked_slow() -> set[tuple[str, str]]:
     return out
 
 
-def report(tests: pd.DataFrame, wall: float, command: str, commit: str, name: str, out: Path) -> None:
-    slow = marked_slow()
+def report(tests: pd.DataFrame, wall: float, command: str, commit: str, name: str, out: Path, marks: Path) -> None:
+    slow = marked_slow(marks)
     tests = tests.assign(slow=[(m, t) in slow for m, t in zip(tests.module, tests.test)])
     modules = (
         tests.groupby("module")
@@ -113,13 +113,14 @@ def main() -> None:
     ap.add_argument("--command", help="with --junit: the command that ran")
     ap.add_argument("--commit", help="with --junit: the commit it ran at (default: this checkout's)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
+    ap.add_argument("--marks-from", type=Path, default=REPO, help="with --junit: the checkout whose slow marks apply")
     ap.add_argument("pytest_args", nargs="*")
     a = ap.parse_args()
     name = a.name or ("test_durations_fast" if a.fast else "test_durations")
     if a.junit:
         if a.wall is None or not a.command:
             ap.error("--junit needs --wall and --command")
-        report(read_junit(a.junit), a.wall, a.command, a.commit or commit_of(), name, a.out)
+        report(read_junit(a.junit), a.wall, a.command, a.commit or commit_of(), name, a.out, a.marks_from)
         return
     junit = Path(f"/tmp/{name}-{time.time_ns()}.xml")
     args = (["-m", "not slow"] if a.fast else []) + a.pytest_args
@@ -127,7 +128,7 @@ def main() -> None:
     t0 = time.monotonic()
     res = subprocess.run(["bash", "scripts/test.sh", *args, f"--junitxml={junit}"], cwd=REPO)
     wall = time.monotonic() - t0
-    report(read_junit(junit), wall, command, commit_of(), name, a.out)
+    report(read_junit(junit), wall, command, commit_of(), name, a.out, REPO)
     raise SystemExit(res.returncode)
 
 

@@ -191,7 +191,15 @@ def shared_root(config) -> Path:
 def pytest_collection_finish(session):
     import shared
 
-    wanted = {name for item in session.items for name in shared.BUILDS if name in getattr(item, "fixturenames", ())}
+    if session.config.option.collectonly:
+        return
+
+    wanted = {
+        name
+        for item in session.items
+        for name in shared.BUILDS
+        if {name, f"{name}_copy"} & set(getattr(item, "fixturenames", ()))
+    }
     for name in sorted(wanted):
         shared.start(shared_root(session.config), name)
 
@@ -203,6 +211,7 @@ def pytest_sessionfinish(session):
         import shared
 
         shared.stop_builds(shared_root(session.config))
+        shared.stop_cluster(shared_root(session.config))
 
 
 def _shared_fixture(name: str, alone: bool = True):
@@ -227,8 +236,28 @@ cli_ws = _shared_fixture("cli_ws", alone=False)  # each test's job writes folder
 
 
 @pytest.fixture
-def copy_shared(request):
-    """copy_shared(name, dest, ignore=None): a private copy of a shared workspace at dest."""
+def cluster(request):
+    """The local one-node SLURM cluster, up (tests/shared.py: started once per run, stopped at
+    its end if the run started it); without SLURM and root to install it: require("slurm")."""
+    import shutil
+
     import shared
 
-    return lambda name, dest, ignore=None: shared.copy_of(shared_root(request.config), name, dest, ignore)
+    if os.geteuid() != 0 and not shutil.which("sbatch"):
+        require("slurm", "no SLURM here and not root to install it (scripts/slurm-local.sh)")
+    shared.cluster_up(shared_root(request.config))
+
+
+def _copy_fixture(name: str):
+    @pytest.fixture(name=f"{name}_copy")
+    def fixture(request):
+        import shared
+
+        return lambda dest, ignore=None: shared.copy_of(shared_root(request.config), name, dest, ignore)
+
+    fixture.__doc__ = f"{name}_copy(dest, ignore=None): a private copy of the shared workspace {name} at dest."
+    return fixture
+
+
+snake_ws_copy = _copy_fixture("snake_ws")
+dvc_ws_copy = _copy_fixture("dvc_ws")

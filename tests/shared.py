@@ -216,6 +216,28 @@ def copy_of(root: Path, name: str, dest: Path, ignore: Callable | None = None) -
     return dest
 
 
+# ------------------------------------------------------------------ the test cluster
+SLURM_SCRIPT = TESTS.parent / "scripts/slurm-local.sh"
+
+
+def cluster_up(root: Path) -> None:
+    """The one-node SLURM cluster running (scripts/slurm-local.sh), started once per pytest run
+    however many workers ask; stop_cluster() stops it at the end if this run started it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with flocked(root / "slurm.lock", fcntl.LOCK_EX):
+        if subprocess.run(["bash", str(SLURM_SCRIPT), "status"], capture_output=True).returncode == 0:
+            return
+        res = subprocess.run(["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True)
+        assert res.returncode == 0, f"could not start the local SLURM cluster:\n{res.stderr}"
+        (root / "slurm.started").touch()
+
+
+def stop_cluster(root: Path) -> None:
+    if (root / "slurm.started").exists():
+        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True)
+        (root / "slurm.started").unlink()
+
+
 if __name__ == "__main__":
     name, dest, lock_fd = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     sys.path.insert(0, str(TESTS))

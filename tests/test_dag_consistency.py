@@ -3,6 +3,7 @@ commands, deps (code included), params and outs; the committed dvc.yaml is the g
 
 import re
 
+import pytest
 import yaml
 from conftest import REPO, make_workspace
 from dag import compare, dvc_jobs, snakemake_jobs
@@ -12,6 +13,7 @@ from transferlab import params as P
 from transferlab.registry import STAGES
 
 
+@pytest.mark.slow
 def test_snakemake_and_dvc_graphs_agree(workspace):
     snake, dvc = snakemake_jobs(workspace), dvc_jobs(workspace)
     # a job per configuration, its seeds (and other batched arms) inside. pretext: 1 subsample,
@@ -23,6 +25,7 @@ def test_snakemake_and_dvc_graphs_agree(workspace):
     assert compare(snake, dvc) == []
 
 
+@pytest.mark.slow
 def test_default_params_graphs_agree(tmp_path):
     ws = make_workspace(tmp_path, P.load_yaml(REPO / "params.yaml"))
     snake, dvc = snakemake_jobs(ws), dvc_jobs(ws)
@@ -35,6 +38,7 @@ def test_default_params_graphs_agree(tmp_path):
     assert compare(snake, dvc) == []
 
 
+@pytest.mark.slow
 def test_drift_is_detected(workspace):
     snake = snakemake_jobs(workspace)
     text = (workspace / "dvc.yaml").read_text()

@@ -36,6 +36,7 @@ def site(tmp_path_factory):
     return site
 
 
+@pytest.mark.slow
 def test_the_site_builds_strictly_with_every_key_and_command(site):
     keys = (site / "reference/params.html").read_text()
     assert all(f"<code>{key}</code>" in keys for key in params.schema()["properties"])  # every section
@@ -49,6 +50,7 @@ def test_the_site_builds_strictly_with_every_key_and_command(site):
     assert all(f'href="{name}.html"' in index or f'href="{name}/"' in index for name in measured)
 
 
+@pytest.mark.slow
 def test_a_broken_link_fails_the_build(tmp_path):
     """The check above can fail: a page linking to a page that does not exist."""
     docs = tmp_path / "docs"
@@ -64,6 +66,7 @@ def test_a_broken_link_fails_the_build(tmp_path):
     assert res.returncode != 0 and "missing.md" in res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_each_study_page_lists_its_claims_and_shows_its_figures(site):
     for study in STUDIES:
         page = (site / f"studies/{study.name}.html").read_text()
@@ -73,6 +76,7 @@ def test_each_study_page_lists_its_claims_and_shows_its_figures(site):
             assert (site / f"assets/default-run/figures/{figure}.png").is_file(), figure
 
 
+@pytest.mark.slow
 def test_the_scorecard_pages_show_every_row_of_their_file(site):
     for page, csv in [
         ("scorecard-embedded", DEFAULT_RUN / "scorecard.csv"),

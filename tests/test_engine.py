@@ -149,6 +149,7 @@ def test_training_from_the_normalized_copy_is_bitwise_training_without_it(ds, mo
     assert all(torch.equal(v, weights_without[k]) for k, v in weights.items())
 
 
+@pytest.mark.slow
 def test_a_compiled_step_trains_as_the_eager_one_and_compiles_once_not_every_epoch(ds, monkeypatch):
     """run.compile: the same history and weights within float tolerance, and the graphs compiled
     in a 1-epoch run are all a 3-epoch run compiles: the BatchNorm recalibration and evaluation
@@ -432,6 +433,7 @@ def _signal_at_step(ws, cmd, sig, nth: int = 1) -> int:
             proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1])
 def test_cli_resume_after_signal(cli_ws, sig):
     """A real signal to the pretrain job mid-run, after its first seed's first checkpoint:
@@ -455,6 +457,7 @@ def test_cli_resume_after_signal(cli_ws, sig):
     assert not (ws / "ck" / out).exists()  # a finished job drops its checkpoints
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_cli_damaged_checkpoint_restarts_that_seed(cli_ws, damage):
     """A damaged checkpoint in the job's checkpoint folder (random bytes; a real one cut in half)
@@ -478,6 +481,7 @@ def test_cli_damaged_checkpoint_restarts_that_seed(cli_ws, damage):
     assert not (ws / "ck" / out).exists()
 
 
+@pytest.mark.slow
 def test_seed_group_resumes_after_its_first_seed(cli_ws):
     """Killed while training its second seed, a group keeps the finished first one (it is not
     trained again) and resumes the second from its checkpoint: the same as an uninterrupted job."""
@@ -493,6 +497,7 @@ def test_seed_group_resumes_after_its_first_seed(cli_ws):
     _same_runs(ws, "full", out)
 
 
+@pytest.mark.slow
 def test_seed_group_equals_single_seed_jobs(cli_ws):
     """Seeds trained together in one job give what each seed's job alone gives (bitwise on CPU)."""
     ws = cli_ws
@@ -505,6 +510,7 @@ def test_seed_group_equals_single_seed_jobs(cli_ws):
         assert not (ws / f"single{seed}" / f"s{1 - seed}").exists()
 
 
+@pytest.mark.slow
 def test_a_job_computes_the_same_whatever_threads_the_runner_left_it(cli_ws):
     """DVC starts a stage with no thread count (torch would take every core); Snakemake and
     SLURM give it the job's cpus. run.threads: 0 sets the job's cpus, so the two are bitwise

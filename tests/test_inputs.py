@@ -49,6 +49,7 @@ def test_validation_names_a_non_finite_number_by_its_key(params, keys, value):
     assert lines == [f"  {_dotted(keys)}: expected a finite number, got {value!r}"], lines
 
 
+@pytest.mark.slow
 def test_every_tool_names_a_nan_in_params_yaml(workspace, params):
     """`transferlab validate`, Snakemake and a stage as DVC runs it: the key and "a finite
     number", no traceback, and Snakemake no longer blames a --config override nobody gave."""
@@ -66,6 +67,7 @@ def test_every_tool_names_a_nan_in_params_yaml(workspace, params):
     assert res.returncode == 1 and expected in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 def test_a_params_file_that_is_not_utf8_is_named_by_every_tool(workspace):
     path = workspace / "params.yaml"
     path.write_bytes(LATIN1 + path.read_bytes())

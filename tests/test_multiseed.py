@@ -93,6 +93,7 @@ def _cfg(name):
     return dataclasses.replace(GROUP_CFG, lr=LR[name])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "small_cnn"])  # small_cnn: per-seed BatchNorm recalibration
 def test_a_group_trains_each_seed_as_its_own_run_until_each_fits(name, tmp_path):
     """Every seed's history (train, test each epoch), stop and final weights equal its own
@@ -146,6 +147,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "small_cnn"])
 def test_a_group_killed_mid_run_resumes_bitwise(name, tmp_path):
     """Killed after a member has left (the stack and optimizer cut to the rest), the group resumes
@@ -175,6 +177,7 @@ def test_a_group_killed_mid_run_resumes_bitwise(name, tmp_path):
     _same(whole, _group(name, tmp_path, "signalled", tmp_path / "signalled.pt"))
 
 
+@pytest.mark.slow
 def test_a_compiled_group_resumes_with_the_stack_of_the_members_left(tmp_path, monkeypatch):
     """Under run.compile, a group killed after a member left resumes training the stack it
     resumed (the members still in it), compiled anew: the uninterrupted group's histories and
@@ -223,6 +226,7 @@ def test_what_a_group_cannot_do_as_separate_runs_is_refused(tmp_path):
         engine.Loop(members, TASK, GROUP_CFG)
 
 
+@pytest.mark.slow
 def test_a_compiled_group_trains_as_the_eager_group(tmp_path, monkeypatch):
     """run.compile on a seed group: the stack's vmapped forward through torch.compile (a new
     graph only when members leave and the stack shrinks), the same histories and stops."""

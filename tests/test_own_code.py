@@ -6,6 +6,7 @@ scripts/setup.sh tells a .venv made for another folder from its own."""
 import shutil
 import subprocess
 
+import pytest
 from conftest import REPO, run
 
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
@@ -22,6 +23,7 @@ def _mark_the_prepare_stage(ws):
     path.write_text(text[:body] + marker + text[body:])
 
 
+@pytest.mark.slow
 def test_a_copied_project_runs_its_own_stage_in_every_runner(workspace):
     _mark_the_prepare_stage(workspace)
     own = str(workspace / "src/transferlab/stages/data.py")

@@ -235,6 +235,7 @@ def test_bad_preset_leaves_params_untouched(workspace):
     assert path.read_text() == before
 
 
+@pytest.mark.slow
 def test_snakemake_config_override_names_the_key_and_the_dvc_route(workspace):
     """Every stage reads params.yaml, so --config cannot change what runs: the refusal names the
     keys it would change and how to run that change as an experiment."""
@@ -246,6 +247,7 @@ def test_snakemake_config_override_names_the_key_and_the_dvc_route(workspace):
     assert "--config/--configfile would change pretext.seeds" in out and "dvc exp run -S pretext.seeds=" in out
 
 
+@pytest.mark.slow
 def test_yaml_1_2_numbers_read_the_same_for_both_runners(workspace):
     """`lr: 1e-3` and `weight_decay: 5e-4`, as papers write them, are numbers (YAML 1.2, DVC's
     reading) for the stages, Snakemake and DVC alike: Snakemake's own YAML 1.1 reader took them
@@ -269,6 +271,7 @@ def test_yaml_1_2_numbers_read_the_same_for_both_runners(workspace):
     assert shown["pretext"]["pretrain"]["lr"] == 0.001  # DVC's own reading agrees
 
 
+@pytest.mark.slow
 def test_snakemake_lint_leaves_only_the_explained_warning(workspace):
     """`snakemake --lint`: the one lint left is 'conda environment or container per rule': every
     rule runs in the project's environment (scripts/setup.sh builds it from pyproject.toml's pins,

@@ -81,7 +81,7 @@ def _outputs(ws: Path):
 
 # snake_ws and dvc_ws: the whole tiny DAG, built once per pytest run by Snakemake and by DVC side
 # by side (tests/shared.py; conftest.py's fixtures hold each for one test at a time). A test that
-# runs a runner of its own in one takes a copy (copy_shared).
+# runs a long job of its own takes a private copy (snake_ws_copy, dvc_ws_copy).
 
 
 def test_snakemake_builds_report(snake_ws):
@@ -186,11 +186,11 @@ def test_under_umask_002_the_group_can_read_and_write_every_output(snake_ws):
 
 
 @pytest.mark.parametrize("mask", [0o002, 0o077], ids=["umask002", "umask077"])
-def test_a_training_stage_the_scorecard_and_the_report_follow_the_umask(copy_shared, tmp_path, mask):
+def test_a_training_stage_the_scorecard_and_the_report_follow_the_umask(snake_ws_copy, tmp_path, mask):
     """A training job rerun (scratch) and everything after it (aggregate, scorecard, report):
     under 002 each file they write is group-readable and -writable; under 077 no one but the
     owner can read any of them."""
-    ws = copy_shared("snake_ws", tmp_path / "ws")
+    ws = snake_ws_copy(tmp_path / "ws")
     before = _outputs_of(ws)
     res = run(["snakemake", "--cores", "2", "--forcerun", "scratch"], ws, umask=mask)
     assert re.search(r"^scratch\s+1$", res.stdout + res.stderr, re.M)
@@ -521,7 +521,7 @@ def git(ws: Path, *args: str):
     return run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], ws)
 
 
-def origin_project(copy_shared, origin: Path) -> Path:
+def origin_project(snake_ws_copy, origin: Path) -> Path:
     """The finished tiny run as a project a collaborator clones: a git repository with DVC,
     its pipeline and results committed (dvc.lock not yet)."""
     import shutil
@@ -529,7 +529,7 @@ def origin_project(copy_shared, origin: Path) -> Path:
     from transferlab.workspace import REPO
 
     ignore = shutil.ignore_patterns(".snakemake", ".dvc", "dvc.lock", "logs", "checkpoints", "slurm")
-    copy_shared("snake_ws", origin, ignore)
+    snake_ws_copy(origin, ignore)
     for name in (".gitignore", ".dvcignore", "scripts/pull.sh"):
         (origin / name).parent.mkdir(exist_ok=True)
         shutil.copy(REPO / name, origin / name)
@@ -540,7 +540,7 @@ def origin_project(copy_shared, origin: Path) -> Path:
     return origin
 
 
-def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(copy_shared, tmp_path):
+def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(snake_ws_copy, tmp_path):
     """The sharing round trip of docs/how-to/sharing.md: a finished run, `dvc commit -f`, `dvc push` to a remote,
     results committed to git; then a fresh `git clone` and `scripts/pull.sh` (dvc pull, then
     Snakemake adopts the outputs). `dvc status` is clean, Snakemake has nothing to do and no job
@@ -548,7 +548,7 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(co
     Snakemake's bookkeeping, and a params change in the clone reruns the same stages in both."""
     import subprocess
 
-    origin, clone = origin_project(copy_shared, tmp_path / "origin"), tmp_path / "clone"
+    origin, clone = origin_project(snake_ws_copy, tmp_path / "origin"), tmp_path / "clone"
     run(["dvc", "commit", "-f"], origin, env=DVC_ENV)
     run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], origin, env=DVC_ENV)
     run(["dvc", "push"], origin, env=DVC_ENV)
@@ -583,7 +583,7 @@ def test_a_collaborator_pulls_the_results_and_both_runners_have_nothing_to_do(co
     assert dvc_changed(clone) == {"finetune", "scratch", "aggregate", "scorecard"}
 
 
-def test_two_clones_share_one_dvc_cache_through_links(copy_shared, tmp_path):
+def test_two_clones_share_one_dvc_cache_through_links(snake_ws_copy, tmp_path):
     """DVC's shared development server, as docs/how-to/sharing.md sets it up (`transferlab shared_cache`):
     one clone commits its outputs to a cache the group shares, a second clone checks them out as
     links into that cache (nothing copied, the cache does not grow), both runners there have
@@ -592,7 +592,7 @@ def test_two_clones_share_one_dvc_cache_through_links(copy_shared, tmp_path):
     import grp
     import subprocess
 
-    origin, clone = origin_project(copy_shared, tmp_path / "origin"), tmp_path / "clone"
+    origin, clone = origin_project(snake_ws_copy, tmp_path / "origin"), tmp_path / "clone"
     cache = tmp_path / "shared" / "dvc-cache"
     group = grp.getgrgid(os.getgid()).gr_name
     run(["transferlab", "shared_cache", str(cache), "--group", group], origin)
@@ -640,7 +640,7 @@ def test_two_clones_share_one_dvc_cache_through_links(copy_shared, tmp_path):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], origin, env=DVC_ENV).stdout
 
 
-def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(copy_shared, tmp_path):
+def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(snake_ws_copy, tmp_path):
     """Two people in one project folder: while one snakemake runs, a second one that would write
     the same files stops at once with Snakemake's lock message (naming the folder and --unlock)
     and touches nothing; the first finishes as if alone (the same metrics as the first run,
@@ -651,7 +651,7 @@ def test_a_second_snakemake_in_the_same_folder_stops_and_the_first_finishes(copy
 
     from conftest import tool_env
 
-    ws = copy_shared("snake_ws", tmp_path / "ws")
+    ws = snake_ws_copy(tmp_path / "ws")
     metrics = sorted((ws / paths.SCRATCH.format(dataset="synth_digits", seed=0)).rglob("metrics.json"))
     assert metrics
     before = [m.read_bytes() for m in metrics]
@@ -740,7 +740,7 @@ def _toy_row(ws: Path) -> pd.Series:
     return rows.iloc[0]
 
 
-def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(copy_shared, tmp_path):
+def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(snake_ws_copy, dvc_ws_copy, tmp_path):
     """The proof that a study is a plug-in: a toy study (docs/adding-a-study.md: one stage, one claim,
     one baseline with a declared floor) added to finished runs of the tiny DAG touches no file
     but its folder, the one list, its params section and the rendered runner files; Snakemake
@@ -751,8 +751,7 @@ def test_a_study_added_as_a_plugin_reaches_the_scorecard_through_both_runners(co
 
     from conftest import tool_env
 
-    sources = {"snakemake": "snake_ws", "dvc": "dvc_ws"}
-    spaces = {name: copy_shared(finished, tmp_path / name) for name, finished in sources.items()}
+    spaces = {name: copy(tmp_path / name) for name, copy in (("snakemake", snake_ws_copy), ("dvc", dvc_ws_copy))}
     for ws in spaces.values():
         before = _source_digests(ws)
         env = add_toy_study(ws)

@@ -71,6 +71,7 @@ def test_lr_finder_smoothing_is_the_bias_corrected_ema():
     assert lrfind.divergence_index([3, 2, 1, 3.9, 4.1], 4.0) == 4
 
 
+@pytest.mark.slow
 def test_lr_sweep_spans_the_range_and_stops_at_divergence(tiny_data):
     train, _ = tiny_data
     model = models.build("small_cnn", (1, 28, 28), {"main": 10})

@@ -1,7 +1,8 @@
 """`snakemake --profile slurm` against a real one-node SLURM cluster on localhost.
 
-The module starts the cluster with scripts/slurm-local.sh (installing Debian's packages if
-needed) and stops it afterwards, unless it was already running. It checks what each job
+The `cluster` fixture (conftest.py) starts the cluster with scripts/slurm-local.sh (installing
+Debian's packages if needed) once per pytest run, and stops it at the run's end unless it was
+already running. It checks what each job
 actually received from sbatch (`scontrol show job`), that the pipeline's results through
 the cluster equal a local run's, and that a training job survives SIGUSR1 from SLURM and a
 `kill -9` mid-epoch, ending with the same metrics and weights as an uninterrupted run.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -21,29 +21,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, make_workspace, require, run, tiny_params, tool_env
+from conftest import make_workspace, run, tiny_params, tool_env
 
 from transferlab import paths
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-SCRIPT = REPO / "scripts/slurm-local.sh"
 
 
 def _sh(*cmd: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0 and not shutil.which("sbatch"):
-        require("slurm", "no SLURM here and not root to install it (scripts/slurm-local.sh)")
-    already = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
-    if not already:
-        res = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True)
-        assert res.returncode == 0, f"could not start the local SLURM cluster:\n{res.stderr}"
-    yield
-    if not already:
-        subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True)
 
 
 def slurm_jobs(workdir: Path) -> list[dict]:

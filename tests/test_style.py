@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PYTHON = ["src", "tests", "benchmarks", "scripts"]
@@ -45,6 +47,7 @@ def test_the_version_is_the_changelogs_latest_release():
     assert releases == sorted(releases, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
 
 
+@pytest.mark.slow
 def test_the_types_check():
     """mypy on src/ at its default level (pyproject.toml's [tool.mypy]: every annotated
     function's body; the untyped libraries named one by one), with no error."""
