@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-# One pytest worker per core (pytest-xdist; TRANSFERLAB_TEST_WORKERS=N to choose, 0 for none): the
+# One pytest worker per core (pytest-xdist; TRANSFERLAB_TEST_WORKERS=N to choose, 0 for none; an idle
+# worker takes tests queued for a busy one, so the heavy ones at the end do not line up on one): the
 # workspaces many tests read are built once per run and shared by the workers (tests/shared.py).
-exec python -m pytest -ra -n "${TRANSFERLAB_TEST_WORKERS:-auto}" "$@"
+exec python -m pytest -ra -n "${TRANSFERLAB_TEST_WORKERS:-auto}" --dist worksteal "$@"

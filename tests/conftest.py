@@ -11,6 +11,11 @@ from transferlab.workspace import copy_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# One thread per test process (unless the caller chose): the workers and the builds beside them
+# (tests/shared.py) share the cores, and OpenMP threads spin while they wait, so two workers of
+# two threads each beside the builds ran the in-process training tests several times slower.
+# The jobs the tests start run one thread each anyway (tool_env).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Services a run must have, comma-separated (`slurm`), or `all`: then a test that would skip for
 # want of one fails instead (.ci/run sets `all`: a CI that lost its cluster is red, not green
 # with two skips in the summary).

@@ -16,7 +16,6 @@ from transferlab.catalog import BY_NAME as STUDIES
 from transferlab.stages.aggregate import with_arm
 from transferlab.workspace import REPO
 
-pytestmark = pytest.mark.slow
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
 TARGET = "aggregate@pretext"  # the pretext study's runs and its metrics: a minute on the tiny config
 
@@ -59,6 +58,7 @@ def arms(phase: str) -> set[str]:
 # per pytest run (tests/shared.py: build_exp), one test at a time.
 
 
+@pytest.mark.slow
 def test_exp_run_changes_exactly_the_arms_the_param_feeds(exp_ws):
     """More pretraining epochs change the pretext arms and every arm finetuned from them; the
     from-scratch arm does not see the key, so its metric is the same number. The experiment is
@@ -93,6 +93,7 @@ def test_exp_run_changes_exactly_the_arms_the_param_feeds(exp_ws):
     assert changed_metrics(exp_ws, "HEAD~1", "HEAD") == changed
 
 
+@pytest.mark.slow
 def test_plots_show_draws_every_arm_and_works_offline(exp_ws, tmp_path):
     """Every arm is in the data DVC renders (not only the last column of a wide table), the
     confusion matrix counts test examples, and the HTML page carries vega inline."""
